@@ -1,0 +1,5 @@
+import sys
+
+from layerdiff.cli import main
+
+sys.exit(main())

@@ -1,0 +1,327 @@
+"""The in-memory layered image: an ordered stack (bottom to top) of RGBA layers on a canvas.
+
+Pixels are float32 in [0, 1], straight alpha, shape (h, w, 4). A layer is placed on the canvas
+at ``offset = (x, y)`` (its top-left corner; it may stick out of the canvas or be smaller than
+it). ``bit_depth`` records the precision the data came from (8 or 16) and is used by writers.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .blend import normalize_blend_mode, over
+
+__all__ = ["Layer", "LayeredImage", "to_float", "from_float"]
+
+
+def to_float(array: np.ndarray) -> np.ndarray:
+    """uint8 / uint16 / float arrays -> float32 in [0, 1] with 4 channels (H, W, 4)."""
+    a = np.asarray(array)
+    if a.dtype == np.uint8:
+        f = a.astype(np.float32) / 255.0
+    elif a.dtype == np.uint16:
+        f = a.astype(np.float32) / 65535.0
+    elif np.issubdtype(a.dtype, np.floating):
+        f = np.clip(a.astype(np.float32), 0.0, 1.0)
+    elif a.dtype == bool:
+        f = a.astype(np.float32)
+    else:
+        raise ValueError(f"unsupported pixel dtype {a.dtype}")
+    if f.ndim == 2:
+        f = f[..., None]
+    if f.ndim != 3:
+        raise ValueError(f"expected an (H, W, C) image, got shape {a.shape}")
+    c = f.shape[-1]
+    if c == 1:
+        f = np.concatenate([np.repeat(f, 3, axis=-1), np.ones_like(f)], axis=-1)
+    elif c == 2:
+        f = np.concatenate([np.repeat(f[..., :1], 3, axis=-1), f[..., 1:2]], axis=-1)
+    elif c == 3:
+        f = np.concatenate([f, np.ones_like(f[..., :1])], axis=-1)
+    elif c != 4:
+        raise ValueError(f"expected 1-4 channels, got {c}")
+    return np.ascontiguousarray(f, dtype=np.float32)
+
+
+def from_float(array: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    """float [0, 1] -> uint8 (bit_depth 8) or uint16 (bit_depth 16), rounded to nearest."""
+    if bit_depth == 8:
+        return np.round(np.clip(array, 0, 1) * 255.0).astype(np.uint8)
+    if bit_depth == 16:
+        return np.round(np.clip(array, 0, 1) * 65535.0).astype(np.uint16)
+    raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+
+
+@dataclass
+class Layer:
+    """One RGBA layer. ``pixels``: (h, w, 4) float32 straight alpha in [0, 1]."""
+
+    pixels: np.ndarray
+    name: str = "Layer"
+    visible: bool = True
+    opacity: float = 1.0
+    offset: tuple[int, int] = (0, 0)
+    blend_mode: str = "normal"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.pixels = to_float(self.pixels)
+        self.blend_mode = normalize_blend_mode(self.blend_mode)
+        self.offset = (int(self.offset[0]), int(self.offset[1]))
+        if not 0.0 <= float(self.opacity) <= 1.0:
+            raise ValueError(f"layer {self.name!r}: opacity must be in [0, 1], got {self.opacity}")
+        self.opacity = float(self.opacity)
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) of the layer's pixel block on the canvas."""
+        x, y = self.offset
+        return x, y, x + self.width, y + self.height
+
+    def copy(self) -> Layer:
+        return copy.deepcopy(self)
+
+    def on_canvas(self, size: tuple[int, int]) -> np.ndarray:
+        """The layer's pixels placed on a transparent canvas of ``size = (W, H)``: (H, W, 4)."""
+        w, h = size
+        out = np.zeros((h, w, 4), np.float32)
+        x0, y0, x1, y1 = self.bbox
+        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if cx1 > cx0 and cy1 > cy0:
+            out[cy0:cy1, cx0:cx1] = self.pixels[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+        return out
+
+    def content_bbox(self, threshold: float = 0.0) -> tuple[int, int, int, int] | None:
+        """Bounding box (canvas coordinates) of pixels with alpha > threshold, or None if empty."""
+        ys, xs = np.nonzero(self.pixels[..., 3] > threshold)
+        if len(xs) == 0:
+            return None
+        x, y = self.offset
+        return x + int(xs.min()), y + int(ys.min()), x + int(xs.max()) + 1, y + int(ys.max()) + 1
+
+    def is_empty(self, threshold: float = 0.0) -> bool:
+        return self.content_bbox(threshold) is None
+
+
+class LayeredImage:
+    """An ordered stack of :class:`Layer` (index 0 = bottom) on a ``size = (width, height)`` canvas."""
+
+    def __init__(
+        self,
+        size: tuple[int, int],
+        layers: Iterable[Layer] = (),
+        bit_depth: int = 8,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        w, h = int(size[0]), int(size[1])
+        if w < 1 or h < 1:
+            raise ValueError(f"canvas size must be positive, got {w}x{h}")
+        if bit_depth not in (8, 16):
+            raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+        self.size = (w, h)
+        self.layers: list[Layer] = list(layers)
+        self.bit_depth = bit_depth
+        self.metadata: dict[str, Any] = dict(metadata or {})
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def width(self) -> int:
+        return self.size[0]
+
+    @property
+    def height(self) -> int:
+        return self.size[1]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    def __getitem__(self, index: int) -> Layer:
+        return self.layers[index]
+
+    def __repr__(self) -> str:
+        names = ", ".join(repr(layer.name) for layer in self.layers)
+        return f"LayeredImage({self.width}x{self.height}, {len(self)} layers: [{names}])"
+
+    def copy(self) -> LayeredImage:
+        return LayeredImage(self.size, [layer.copy() for layer in self.layers], self.bit_depth,
+                            copy.deepcopy(self.metadata))
+
+    def index_of(self, layer: int | str) -> int:
+        """Index of a layer given by index (negative allowed) or by name."""
+        if isinstance(layer, str):
+            for i, candidate in enumerate(self.layers):
+                if candidate.name == layer:
+                    return i
+            raise KeyError(f"no layer named {layer!r}; layers: {[lay.name for lay in self.layers]}")
+        n = len(self.layers)
+        if not -n <= int(layer) < n:
+            raise IndexError(f"layer index {layer} out of range for {n} layers")
+        return int(layer) % n
+
+    # -------------------------------------------------------------- compositing
+    def composite(self, include_hidden: bool = False, background: Sequence[float] | None = None) -> np.ndarray:
+        """Flatten the visible layers bottom to top: (H, W, 4) float32, straight alpha.
+
+        ``background``: optional RGB(A) colour in [0, 1] placed under the stack.
+        """
+        out = np.zeros((self.height, self.width, 4), np.float32)
+        if background is not None:
+            bg = list(background) + [1.0] * (4 - len(background))
+            out[:] = np.asarray(bg[:4], np.float32)
+        for layer in self.layers:
+            if not (layer.visible or include_hidden) or layer.opacity <= 0:
+                continue
+            src = layer.on_canvas(self.size)
+            if layer.opacity < 1:
+                src[..., 3] *= layer.opacity
+            out = over(out, src, layer.blend_mode)
+        return out
+
+    def composite_pil(self, **kwargs: Any) -> Image.Image:
+        return Image.fromarray(from_float(self.composite(**kwargs), 8), "RGBA")
+
+    # ---------------------------------------------------------------- editing
+    def add_layer(self, layer: Layer, index: int | None = None) -> Layer:
+        """Insert ``layer`` at ``index`` (default: on top) and return it."""
+        if index is None:
+            self.layers.append(layer)
+        else:
+            self.layers.insert(index, layer)
+        return layer
+
+    def remove_layer(self, layer: int | str) -> Layer:
+        return self.layers.pop(self.index_of(layer))
+
+    def move_layer(self, layer: int | str, new_index: int) -> None:
+        """Reorder: move a layer so that it ends up at ``new_index`` (0 = bottom)."""
+        item = self.layers.pop(self.index_of(layer))
+        n = len(self.layers) + 1
+        if not -n <= new_index < n:
+            raise IndexError(f"new index {new_index} out of range for {n} layers")
+        self.layers.insert(new_index % n, item)
+
+    def merge(self, indices: Sequence[int | str], name: str | None = None) -> Layer:
+        """Merge the given layers (composited in stack order) into one full-canvas layer.
+
+        The merged layer takes the place of the topmost merged layer. Hidden layers in the
+        selection are dropped from the result, as in Photoshop's "Merge Layers".
+        """
+        idx = sorted({self.index_of(i) for i in indices})
+        if len(idx) < 1:
+            raise ValueError("merge needs at least one layer")
+        sub = LayeredImage(self.size, [self.layers[i] for i in idx])
+        merged = Layer(sub.composite(), name=name or self.layers[idx[-1]].name)
+        top = idx[-1]
+        for i in reversed(idx):
+            self.layers.pop(i)
+        self.layers.insert(top - (len(idx) - 1), merged)
+        return merged
+
+    def merge_down(self, layer: int | str) -> Layer:
+        i = self.index_of(layer)
+        if i == 0:
+            raise ValueError("cannot merge down the bottom layer")
+        return self.merge([i - 1, i])
+
+    def crop_to_content(self, threshold: float = 0.0) -> LayeredImage:
+        """Shrink every layer to the bounding box of its non-transparent pixels (in place).
+
+        Empty layers become 1x1 transparent blocks, as PSD stores them.
+        """
+        for layer in self.layers:
+            box = layer.content_bbox(threshold)
+            if box is None:
+                layer.pixels = np.zeros((1, 1, 4), np.float32)
+                continue
+            x0, y0, x1, y1 = box
+            ox, oy = layer.offset
+            layer.pixels = np.ascontiguousarray(layer.pixels[y0 - oy : y1 - oy, x0 - ox : x1 - ox])
+            layer.offset = (x0, y0)
+        return self
+
+    def expand_to_canvas(self) -> LayeredImage:
+        """Make every layer a full-canvas block at offset (0, 0) (in place; content outside is cut)."""
+        for layer in self.layers:
+            layer.pixels = layer.on_canvas(self.size)
+            layer.offset = (0, 0)
+        return self
+
+    # ------------------------------------------------------------ conversions
+    def to_numpy(self, include_hidden: bool = True) -> np.ndarray:
+        """(L, H, W, 4) float32 full-canvas stack, bottom to top; opacity folded into alpha."""
+        planes = []
+        for layer in self.layers:
+            if not (layer.visible or include_hidden):
+                continue
+            p = layer.on_canvas(self.size)
+            p[..., 3] *= layer.opacity
+            planes.append(p)
+        if not planes:
+            return np.zeros((0, self.height, self.width, 4), np.float32)
+        return np.stack(planes)
+
+    @classmethod
+    def from_numpy(cls, stack: np.ndarray, names: Sequence[str] | None = None, bit_depth: int | None = None,
+                   ) -> LayeredImage:
+        """From an (L, H, W, C) array (uint8, uint16 or float in [0, 1]), bottom to top."""
+        arr = np.asarray(stack)
+        if arr.ndim == 3:
+            arr = arr[None]
+        if arr.ndim != 4:
+            raise ValueError(f"expected an (L, H, W, C) stack, got shape {arr.shape}")
+        depth = bit_depth or (16 if arr.dtype == np.uint16 else 8)
+        names = list(names) if names is not None else [f"Layer {i + 1}" for i in range(arr.shape[0])]
+        if len(names) != arr.shape[0]:
+            raise ValueError(f"{len(names)} names for {arr.shape[0]} layers")
+        layers = [Layer(arr[i], name=names[i]) for i in range(arr.shape[0])]
+        return cls((arr.shape[2], arr.shape[1]), layers, bit_depth=depth)
+
+    def to_pil(self, full_canvas: bool = True) -> list[Image.Image]:
+        """One RGBA PIL image per layer, bottom to top (8-bit)."""
+        out = []
+        for layer in self.layers:
+            px = layer.on_canvas(self.size) if full_canvas else layer.pixels
+            out.append(Image.fromarray(from_float(px, 8), "RGBA"))
+        return out
+
+    @classmethod
+    def from_pil(cls, images: Image.Image | Sequence[Image.Image], names: Sequence[str] | None = None,
+                 ) -> LayeredImage:
+        """From one PIL image (a single layer) or a list of same-size images (bottom to top)."""
+        if isinstance(images, Image.Image):
+            images = [images]
+        if not images:
+            raise ValueError("from_pil needs at least one image")
+        size = images[0].size
+        for im in images:
+            if im.size != size:
+                raise ValueError(f"all layers must share one size: {im.size} != {size}")
+        arrays = [np.asarray(pil_to_rgba(im)) for im in images]
+        depth = 16 if any(a.dtype == np.uint16 for a in arrays) else 8
+        return cls.from_numpy(np.stack([to_float(a) for a in arrays]), names=names, bit_depth=depth)
+
+
+def pil_to_rgba(im: Image.Image) -> Image.Image | np.ndarray:
+    """Convert any PIL mode to RGBA; 16-bit grayscale modes keep their precision as a uint16 array."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(im).astype(np.float64)
+        a = np.clip(a, 0, 65535).astype(np.uint16)
+        return np.stack([a, a, a, np.full_like(a, 65535)], axis=-1)
+    return im if im.mode == "RGBA" else im.convert("RGBA")

@@ -1,0 +1,175 @@
+"""The one model registry: named presets shared by the pipelines, the CLI, training and the demo.
+
+A preset names the classes of its components (as lazy ``"module:Class"`` import paths, so
+importing the registry stays cheap), their configurations, where the weights live and under
+what licence. Sizes are presets, not subclasses.
+
+Weight locations:
+- ``None``: random initialisation from the configs (tests, training from scratch);
+- ``"embedded:<folder>"``: a folder inside ``layerdiff/weights/`` shipped with the package;
+- any other string: a local folder or a hub id handed to ``from_pretrained``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UnknownModelError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """One component of a preset: ``target`` is ``"module:Class"``; ``config`` its constructor kwargs."""
+
+    target: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def load_class(self) -> type:
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    """A named model: what it is, what it is built from and where its weights are."""
+
+    name: str
+    kind: str  # "layerdiff" (VAE + transformer + text encoder), "decomposer" (baseline), "qwen-image-layered"
+    description: str
+    pipeline: str  # "module:Class" of the decomposition pipeline / decomposer
+    components: dict[str, ComponentSpec] = field(default_factory=dict)
+    weights: str | None = None
+    license: str = "Apache-2.0"
+    native_resolution: int = 128
+    max_layers: int = 8
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    def weights_path(self) -> Path | str | None:
+        """Resolved weight location: a Path for embedded/local folders, a hub id string, or None."""
+        if self.weights is None:
+            return None
+        if self.weights.startswith("embedded:"):
+            return WEIGHTS_DIR / self.weights.split(":", 1)[1]
+        local = Path(self.weights).expanduser()
+        return local if local.exists() else self.weights
+
+
+_REGISTRY: dict[str, ModelPreset] = {}
+
+
+def register(preset: ModelPreset, overwrite: bool = False) -> ModelPreset:
+    """Add a preset. Re-registering a name needs ``overwrite=True``."""
+    if preset.name in _REGISTRY and not overwrite:
+        raise ValueError(f"model {preset.name!r} is already registered")
+    _REGISTRY[preset.name] = preset
+    return preset
+
+
+def get_preset(name: str) -> ModelPreset:
+    """The preset called ``name``; an unknown name raises :class:`UnknownModelError` listing the known ones."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise UnknownModelError(f"unknown model {name!r}; known models: {known}") from None
+
+
+def list_presets(kind: str | None = None) -> list[ModelPreset]:
+    """All presets (optionally of one kind), sorted by name."""
+    return [p for _, p in sorted(_REGISTRY.items()) if kind is None or p.kind == kind]
+
+
+def model_names(kind: str | None = None) -> list[str]:
+    return [p.name for p in list_presets(kind)]
+
+
+def decomposer_names() -> list[str]:
+    """Names usable wherever a decomposer is chosen (CLI, eval, demo, batch)."""
+    return [p.name for p in list_presets() if p.kind in ("layerdiff", "decomposer", "qwen-image-layered")]
+
+
+def load_decomposer(name: str, **kwargs: Any) -> Any:
+    """Instantiate the decomposer/pipeline of a preset via its class's ``from_pretrained``."""
+    preset = get_preset(name)
+    cls = ComponentSpec(preset.pipeline).load_class()
+    return cls.from_pretrained(name, **kwargs)
+
+
+# --------------------------------------------------------------------------- presets
+# Architecture of the layerdiff models (see layerdiff/models): an RGBA VAE (4 -> 4 channels,
+# 8x downsampling, 16 latent channels), diffusers' QwenImageTransformer2DModel with the layer
+# axis in its rotary code, and a text encoder. The transformer reads, per latent pixel, the
+# 16 latent channels plus 2 signal channels (frame known/unknown flag, region hint), packed 2x2.
+LATENT_CHANNELS = 16
+SIGNAL_CHANNELS = 2
+
+
+def _transformer_config(width_heads: int, head_dim: int, depth: int, text_dim: int) -> dict[str, Any]:
+    rope_frame = head_dim // 4
+    rope_xy = (head_dim - rope_frame) // 2
+    return dict(
+        patch_size=2,
+        in_channels=4 * (LATENT_CHANNELS + SIGNAL_CHANNELS),
+        out_channels=LATENT_CHANNELS,
+        num_layers=depth,
+        attention_head_dim=head_dim,
+        num_attention_heads=width_heads,
+        joint_attention_dim=text_dim,
+        axes_dims_rope=(head_dim - 2 * rope_xy, rope_xy, rope_xy),
+        use_layer3d_rope=True,
+    )
+
+
+def _vae_config(blocks: tuple[int, ...], layers_per_block: int) -> dict[str, Any]:
+    return dict(
+        in_channels=4,
+        out_channels=4,
+        latent_channels=LATENT_CHANNELS,
+        block_out_channels=blocks,
+        layers_per_block=layers_per_block,
+        norm_num_groups=min(8, blocks[0]),
+    )
+
+
+register(ModelPreset(
+    name="tiny-random",
+    kind="layerdiff",
+    description="Tiny randomly initialised layerdiff model for tests (no weights).",
+    pipeline="layerdiff.pipelines:LayerDecomposePipeline",
+    components={
+        "vae": ComponentSpec("layerdiff.models.rgba_vae:RGBAAutoencoder", _vae_config((8, 8, 16, 16), 1)),
+        "transformer": ComponentSpec("diffusers:QwenImageTransformer2DModel", _transformer_config(2, 16, 2, 32)),
+        "text_encoder": ComponentSpec("layerdiff.models.text_encoder:HashTextEncoder",
+                                      dict(embed_dim=32, vocab_size=1024, max_length=16)),
+        "scheduler": ComponentSpec("diffusers:FlowMatchEulerDiscreteScheduler", dict(shift=1.0)),
+    },
+    weights=None,
+    license="Apache-2.0 (code only; random weights)",
+    native_resolution=32,
+    max_layers=6,
+    defaults=dict(num_inference_steps=2, guidance_scale=1.0),
+))
+
+register(ModelPreset(
+    name="layerdiff-tiny",
+    kind="layerdiff",
+    description="Embedded default model: small RGBA VAE + layer-aware MMDiT, trained by us on synthetic designs "
+                "and PSD layers; runs on a laptop CPU.",
+    pipeline="layerdiff.pipelines:LayerDecomposePipeline",
+    components={
+        "vae": ComponentSpec("layerdiff.models.rgba_vae:RGBAAutoencoder", _vae_config((32, 64, 128, 128), 1)),
+        "transformer": ComponentSpec("diffusers:QwenImageTransformer2DModel", _transformer_config(4, 64, 6, 384)),
+        "text_encoder": ComponentSpec("layerdiff.models.text_encoder:MiniLMTextEncoder", {}),
+        "scheduler": ComponentSpec("diffusers:FlowMatchEulerDiscreteScheduler", dict(shift=1.0)),
+    },
+    weights="embedded:layerdiff-tiny",
+    license="Apache-2.0 (weights trained by the layerdiff authors; text encoder all-MiniLM-L6-v2, Apache-2.0)",
+    native_resolution=128,
+    max_layers=8,
+    defaults=dict(num_inference_steps=8, guidance_scale=1.0),
+))

@@ -1,0 +1,1 @@
+"""layerdiff pipelines (installed as ``layerdiff.pipelines``)."""
