@@ -1,0 +1,112 @@
+"""Frames: how a layered image becomes one token sequence for the layer-aware transformer.
+
+A sample is ``F = L + 1`` frames on one latent grid, layers first (bottom to top), the composite
+last: ``[layer_1, ..., layer_L, composite]``. In the rotary code of diffusers'
+``QwenImageTransformer2DModel(use_layer3d_rope=True)`` frame ``i < F - 1`` gets layer index ``i``
+and the last frame (the composite) gets index -1, as the condition image does in
+Qwen-Image-Layered (Yin et al. 2025, "Qwen-Image-Layered", VLD-MMDiT).
+
+Every task is the same denoising problem with a different choice of *known* frames (given clean)
+and *unknown* frames (noised, predicted; the loss counts only these):
+
+==================  =====================  ==========================
+task                known                  unknown
+==================  =====================  ==========================
+decompose           composite              all layers
+text -> layers      (nothing)              all layers + composite
+edit layer k        all layers but k       layer k + composite
+insert layer        existing layers        new layer + composite
+extract (refer)     composite              object layer + background
+==================  =====================  ==========================
+
+Per latent pixel the transformer reads ``LATENT_CHANNELS`` latent channels plus two signal
+channels: the frame's known flag (1 = clean, given) and a region hint in [0, 1] (a layout box,
+a referring point/box/mask map; 0 when unused). Channels are packed 2x2 into tokens.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .registry import LATENT_CHANNELS, SIGNAL_CHANNELS
+
+PATCH = 2
+
+
+def frame_shapes(num_frames: int, height: int, width: int) -> list[tuple[int, int, int]]:
+    """Rotary ``img_shapes`` entry for one sample: one (1, h/2, w/2) block per frame (composite last)."""
+    return [(1, height // PATCH, width // PATCH)] * num_frames
+
+
+def model_input(latents: torch.Tensor, known: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
+    """Concatenate latents with the signal channels.
+
+    latents: (B, F, C, h, w); known: (B, F) bool/float; region: (B, F, 1, h, w) in [0, 1] or None.
+    Returns (B, F, C + 2, h, w).
+    """
+    b, f, _, h, w = latents.shape
+    flag = known.to(latents.dtype).view(b, f, 1, 1, 1).expand(b, f, 1, h, w)  # (B, F, 1, h, w)
+    if region is None:
+        region = torch.zeros_like(flag)
+    return torch.cat([latents, flag, region.to(latents.dtype)], dim=2)  # (B, F, C + 2, h, w)
+
+
+def pack(frames: torch.Tensor) -> torch.Tensor:
+    """(B, F, C, h, w) -> tokens (B, F * h/2 * w/2, C * 4), frame-major, 2x2 patches."""
+    b, f, c, h, w = frames.shape
+    if h % PATCH or w % PATCH:
+        raise ValueError(f"latent grid {h}x{w} must be divisible by the patch size {PATCH}")
+    x = frames.view(b, f, c, h // PATCH, PATCH, w // PATCH, PATCH)
+    x = x.permute(0, 1, 3, 5, 2, 4, 6)  # (B, F, h/2, w/2, C, 2, 2)
+    return x.reshape(b, f * (h // PATCH) * (w // PATCH), c * PATCH * PATCH)
+
+
+def unpack(tokens: torch.Tensor, num_frames: int, height: int, width: int) -> torch.Tensor:
+    """Inverse of :func:`pack`: (B, F * h/2 * w/2, C * 4) -> (B, F, C, h, w)."""
+    b, _, d = tokens.shape
+    c = d // (PATCH * PATCH)
+    x = tokens.view(b, num_frames, height // PATCH, width // PATCH, c, PATCH, PATCH)
+    x = x.permute(0, 1, 4, 2, 5, 3, 6)  # (B, F, C, h/2, 2, w/2, 2)
+    return x.reshape(b, num_frames, c, height, width)
+
+
+def predict_velocity(
+    transformer: torch.nn.Module,
+    latents: torch.Tensor,
+    known: torch.Tensor,
+    sigma: torch.Tensor,
+    text: torch.Tensor,
+    text_mask: torch.Tensor,
+    region: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """One transformer call on a batch of frame stacks.
+
+    latents: (B, F, C, h, w) (noisy unknown frames, clean known frames); known: (B, F);
+    sigma: (B,) noise level in [0, 1]; text: (B, T, D); text_mask: (B, T).
+    Returns the predicted flow velocity ``noise - x0`` for every frame: (B, F, C, h, w).
+    """
+    b, f, c, h, w = latents.shape
+    if c != LATENT_CHANNELS:
+        raise ValueError(f"expected {LATENT_CHANNELS} latent channels, got {c}")
+    tokens = pack(model_input(latents, known, region))  # (B, F * h/2 * w/2, 4 * (C + 2))
+    out = transformer(
+        hidden_states=tokens,
+        encoder_hidden_states=text,
+        encoder_hidden_states_mask=text_mask,
+        timestep=sigma.to(tokens.dtype),
+        img_shapes=[frame_shapes(f, h, w)] * b,
+        return_dict=False,
+    )[0]  # (B, F * h/2 * w/2, 4 * C)
+    return unpack(out, f, h, w)  # (B, F, C, h, w)
+
+
+def region_maps(masks: torch.Tensor, latent_hw: tuple[int, int]) -> torch.Tensor:
+    """Pixel-space hint maps (B, F, H, W) in [0, 1] -> latent-grid maps (B, F, 1, h, w) by area pooling."""
+    b, f = masks.shape[:2]
+    pooled = F.adaptive_avg_pool2d(masks.reshape(b * f, 1, *masks.shape[2:]).float(), latent_hw)
+    return pooled.view(b, f, 1, *latent_hw)
+
+
+__all__ = ["PATCH", "SIGNAL_CHANNELS", "frame_shapes", "model_input", "pack", "unpack", "predict_velocity",
+           "region_maps"]

@@ -1,0 +1,150 @@
+"""Edit one layer of a layered image while the others stay fixed.
+
+Property and geometry edits (move, scale, recolour, opacity, hide, show, delete, reorder) are exact
+operations on the stack (:mod:`layerdiff.edit_ops`). Generative edits run the model with every
+other layer as a known frame: ``regenerate`` resamples layer k from a prompt, ``insert`` samples a
+new layer at a stack position, optionally inside a box. The other layers are returned as they
+came in, bit for bit: they are never passed through the VAE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from layerdiff import edit_ops
+from layerdiff.frames import region_maps
+from layerdiff.layered import Layer, LayeredImage
+
+from .base import (
+    LayeredPipelineOutput,
+    LayerPipelineBase,
+    PipelineError,
+    check_output_type,
+    format_layers,
+    resize_rgba,
+)
+from .generate import Box, box_maps
+
+GENERATIVE = ("regenerate", "insert")
+
+
+class LayerEditPipeline(LayerPipelineBase):
+    """Edit a chosen layer by text (generative) or by an operation (exact)."""
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        image: LayeredImage,
+        layer: int | str = -1,
+        operation: str = "regenerate",
+        prompt: str = "",
+        box: Box | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        generator: torch.Generator | None = None,
+        output_type: str = "pil",
+        callback_on_step_end: Callable[..., dict[str, Any]] | None = None,
+        **op_kwargs: Any,
+    ) -> LayeredPipelineOutput:
+        """Apply one edit.
+
+        Args:
+            image: the layered image to edit (not modified).
+            layer: target layer (index or name). For ``insert``: the stack index the new layer gets.
+            operation: "regenerate", "insert", or one of :data:`layerdiff.edit_ops.OPERATIONS`
+                (their arguments as keywords: ``dx``/``dy``, ``factor``, ``color``, ``value``, ``index``).
+            prompt: text for generative edits.
+            box: for ``insert`` (and optionally ``regenerate``): where the new content goes.
+        """
+        # 1. Check inputs.
+        check_output_type(output_type)
+        if not isinstance(image, LayeredImage):
+            raise PipelineError(f"image must be a LayeredImage, got {type(image).__name__}")
+        if len(image) == 0:
+            raise PipelineError("image has no layers")
+        if operation not in GENERATIVE:
+            try:
+                edited = edit_ops.apply(image, layer, operation, **op_kwargs)
+            except (KeyError, IndexError, ValueError) as err:
+                raise PipelineError(_message(err)) from None
+            return self._output(edited, None, output_type)
+        if op_kwargs:
+            raise PipelineError(f"unexpected arguments for {operation!r}: {sorted(op_kwargs)}")
+        n = len(image)
+        if operation == "insert":
+            target = n if layer == -1 else int(layer)
+            if not 0 <= target <= n:
+                raise PipelineError(f"insert position must be in [0, {n}], got {layer}")
+            if n + 1 > self.max_layers:
+                raise PipelineError(f"the model handles at most {self.max_layers} layers; the image has {n}")
+        else:
+            try:
+                target = image.index_of(layer)
+            except (KeyError, IndexError) as err:
+                raise PipelineError(_message(err)) from None
+            if n > self.max_layers:
+                raise PipelineError(f"the model handles at most {self.max_layers} layers; the image has {n}")
+        steps = int(self._default("num_inference_steps", num_inference_steps, 8))
+        scale = float(self._default("guidance_scale", guidance_scale, 1.0))
+
+        # 2. Encode the prompt.
+        text = self.encode_prompt([prompt], scale)
+
+        # 3. Encode the known layers at the native grid.
+        gw, gh = self.native_grid(image.width, image.height)
+        stack = torch.from_numpy(image.to_numpy(include_hidden=True)).permute(0, 3, 1, 2)  # (n, 4, H, W)
+        if operation == "regenerate":
+            stack = stack[[i for i in range(n) if i != target]]  # (n - 1, 4, H, W): the fixed layers
+        z_known = self.encode_layers(resize_rgba(stack, (gh, gw)))  # (n or n - 1, C, h, w)
+        c, h, w = z_known.shape[1:]
+
+        # 4. Prepare frames: [layers with the target unknown] + [unknown composite].
+        frames_l = n + 1 if operation == "insert" else n
+        clean = torch.zeros(1, frames_l + 1, c, h, w, dtype=z_known.dtype, device=z_known.device)
+        known = torch.ones(1, frames_l + 1, dtype=torch.bool, device=z_known.device)
+        others = [i for i in range(frames_l) if i != target]
+        clean[0, others] = z_known
+        known[0, target] = False
+        known[0, -1] = False
+        region = None
+        if box is not None:
+            maps = torch.zeros(frames_l + 1, gh, gw)
+            maps[target] = box_maps([box], gw, gh)[0]
+            region = region_maps(maps[None], (h, w)).to(self._execution_device, self._dtype)
+
+        # 5-6. Timesteps and denoising loop.
+        latents = self.denoise(clean, known, text, steps, scale, generator, region=region,
+                               callback_on_step_end=callback_on_step_end)  # (1, F, C, h, w)
+        if output_type == "latent":
+            return LayeredPipelineOutput(images=[], layers=[latents[0].cpu()])
+
+        # 7. Decode the new layer at the canvas size and put it in place; others untouched.
+        new = self.decode_layers(latents[0, target : target + 1])  # (1, 4, h', w')
+        pixels = resize_rgba(new, (image.height, image.width))[0].permute(1, 2, 0).cpu().numpy()
+        edited = image.copy()
+        new_layer = Layer(pixels, name=prompt[:40] or f"Layer {target + 1}", metadata={"prompt": prompt})
+        if operation == "insert":
+            edited.add_layer(new_layer, target)
+        else:
+            old = edited.layers[target]
+            new_layer.name, new_layer.visible, new_layer.opacity = old.name, old.visible, old.opacity
+            edited.layers[target] = new_layer
+
+        # 8. Output.
+        return self._output(edited, target, output_type)
+
+    @staticmethod
+    def _output(edited: LayeredImage, target: int | None, output_type: str) -> LayeredPipelineOutput:
+        stack = edited.to_numpy(include_hidden=True)
+        if output_type == "latent":
+            raise PipelineError("output_type='latent' is only available for generative edits")
+        return LayeredPipelineOutput(images=[edited], layers=format_layers([np.asarray(stack)], output_type))
+
+
+def _message(err: Exception) -> str:
+    """The text of an exception (KeyError's str() adds quotes)."""
+    return str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)

@@ -1,0 +1,126 @@
+"""Text -> RGBA layers (generation): nothing is known; all layer frames and the composite are sampled.
+
+Optional layout boxes, one per layer, enter as the region-hint channel of each layer frame
+(in the spirit of ART's anonymous-region layout, Pu et al. 2025, with one box per layer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from layerdiff.frames import region_maps
+
+from .base import (
+    LayeredPipelineOutput,
+    LayerPipelineBase,
+    PipelineError,
+    check_output_type,
+    format_layers,
+    resize_rgba,
+    stack_to_layered,
+)
+from .decompose import drop_empty_layers
+
+Box = tuple[float, float, float, float]
+
+
+def box_maps(boxes: Sequence[Box | None], width: int, height: int) -> torch.Tensor:
+    """Boxes (x0, y0, x1, y1) in [0, 1] (or pixels of width x height) -> (L, H, W) binary maps (None = 0)."""
+    maps = torch.zeros(len(boxes), height, width)
+    for i, box in enumerate(boxes):
+        if box is None:
+            continue
+        if len(box) != 4:
+            raise PipelineError(f"box {i}: expected (x0, y0, x1, y1), got {box!r}")
+        x0, y0, x1, y1 = (float(v) for v in box)
+        if max(x0, y0, x1, y1) > 1.0:  # pixel coordinates
+            x0, x1, y0, y1 = x0 / width, x1 / width, y0 / height, y1 / height
+        if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+            raise PipelineError(f"box {i}: {box!r} is empty or outside the image")
+        maps[i, int(y0 * height) : max(int(y0 * height) + 1, int(round(y1 * height))),
+             int(x0 * width) : max(int(x0 * width) + 1, int(round(x1 * width)))] = 1.0
+    return maps
+
+
+class LayerGeneratePipeline(LayerPipelineBase):
+    """Generate layered images from text."""
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | Sequence[str],
+        num_layers: int | str = 3,
+        boxes: Sequence[Box | None] | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        output_type: str = "pil",
+        min_layer_coverage: float = 0.002,
+        callback_on_step_end: Callable[..., dict[str, Any]] | None = None,
+    ) -> LayeredPipelineOutput:
+        """Generate one layered image per prompt.
+
+        Args:
+            prompt: a description, or a list (one layered image each).
+            num_layers: layer count (bottom layer = background), or "auto" (up to the model's maximum).
+            boxes: optional layout, one (x0, y0, x1, y1) box or None per layer (normalised or pixels).
+            width, height: output size (default: the native resolution); the model samples on its
+                native grid with this aspect ratio and layers are resized premultiplied.
+        """
+        # 1. Check inputs.
+        check_output_type(output_type)
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if not prompts:
+            raise PipelineError("prompt: got an empty list")
+        auto = num_layers == "auto"
+        if not auto and (isinstance(num_layers, bool) or not isinstance(num_layers, (int, np.integer))
+                         or not 1 <= int(num_layers) <= self.max_layers):
+            raise PipelineError(f"num_layers must be 'auto' or an int in [1, {self.max_layers}], got {num_layers!r}")
+        frames_l = self.max_layers if auto else int(num_layers)
+        out_w = int(width or self.native_resolution)
+        out_h = int(height or self.native_resolution)
+        if min(out_w, out_h) < 8 or out_w * out_h > 16384 * 16384:
+            raise PipelineError(f"output size {out_w}x{out_h} is outside [8 px, 16384^2 pixels]")
+        gw, gh = self.native_grid(out_w, out_h)
+        region = None
+        if boxes is not None:
+            if len(boxes) != frames_l:
+                raise PipelineError(f"got {len(boxes)} boxes for {frames_l} layers")
+            maps = torch.cat([box_maps(boxes, gw, gh), torch.zeros(1, gh, gw)])  # (F, H, W)
+            h, w = gh // self.vae.spatial_scale, gw // self.vae.spatial_scale
+            region = region_maps(maps[None].expand(len(prompts), -1, -1, -1), (h, w))
+            region = region.to(self._execution_device, self._dtype)  # (B, F, 1, h, w)
+        steps = int(self._default("num_inference_steps", num_inference_steps, 8))
+        scale = float(self._default("guidance_scale", guidance_scale, 1.0))
+
+        # 2. Encode the prompts.
+        text = self.encode_prompt(prompts, scale)
+
+        # 3-4. Prepare frames: every frame unknown.
+        b, c = len(prompts), self.vae.latent_channels
+        h, w = gh // self.vae.spatial_scale, gw // self.vae.spatial_scale
+        clean = torch.zeros(b, frames_l + 1, c, h, w, device=self._execution_device, dtype=self._dtype)
+        known = torch.zeros(b, frames_l + 1, dtype=torch.bool, device=self._execution_device)
+
+        # 5-6. Timesteps and denoising loop.
+        latents = self.denoise(clean, known, text, steps, scale, generator, region=region,
+                               callback_on_step_end=callback_on_step_end)  # (B, F, C, h, w)
+        if output_type == "latent":
+            return LayeredPipelineOutput(images=[], layers=[lat.cpu() for lat in latents])
+
+        # 7. Decode the layer frames at the requested size.
+        stacks = []
+        for lat in latents:
+            low = self.decode_layers(lat[:-1])  # (L, 4, h', w')
+            full = resize_rgba(low, (out_h, out_w)).permute(0, 2, 3, 1).cpu().numpy()  # (L, H, W, 4)
+            stacks.append(drop_empty_layers(full, min_layer_coverage) if auto else full)
+
+        # 8. Output.
+        return LayeredPipelineOutput(images=[stack_to_layered(s) for s in stacks],
+                                     layers=format_layers(stacks, output_type))

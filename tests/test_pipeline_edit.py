@@ -1,0 +1,79 @@
+"""LayerEditPipeline: exact operations and generative edits keep the other layers bit-identical."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from layerdiff.layered import Layer, LayeredImage
+from layerdiff.pipelines import LayerEditPipeline, PipelineError
+
+
+@pytest.fixture()
+def pipe(tiny_components) -> LayerEditPipeline:
+    p = LayerEditPipeline(**tiny_components)
+    p.set_progress_bar_config(disable=True)
+    p.preset_defaults = {"num_inference_steps": 2}
+    return p
+
+
+@pytest.fixture()
+def stack() -> LayeredImage:
+    rng = np.random.default_rng(0)
+    bg = np.concatenate([rng.random((40, 56, 3)), np.ones((40, 56, 1))], -1)
+    obj = np.zeros((40, 56, 4))
+    obj[10:30, 12:40] = (0.9, 0.2, 0.1, 1.0)
+    txt = np.zeros((40, 56, 4))
+    txt[32:36, 5:50] = (0.1, 0.1, 0.1, 0.8)
+    return LayeredImage((56, 40), [Layer(bg, name="bg"), Layer(obj, name="obj"), Layer(txt, name="text")])
+
+
+@pytest.mark.parametrize("output_type", ["pil", "np", "pt", "latent"])
+def test_regenerate_keeps_other_layers_bit_identical(pipe, stack, output_type):
+    out = pipe(stack, layer="obj", operation="regenerate", prompt="a green star", output_type=output_type,
+               generator=torch.Generator().manual_seed(0))
+    if output_type == "latent":
+        assert out.layers[0].shape[0] == 4  # 3 layer frames + composite
+        return
+    edited = out.images[0]
+    assert [lay.name for lay in edited] == ["bg", "obj", "text"]
+    for i in (0, 2):
+        assert np.array_equal(edited[i].pixels, stack[i].pixels)
+    assert not np.array_equal(edited[1].pixels, stack[1].pixels)
+    assert np.array_equal(stack[1].pixels[15, 20], np.array([0.9, 0.2, 0.1, 1.0], np.float32))  # input untouched
+
+
+def test_insert_adds_a_layer_at_the_position(pipe, stack):
+    out = pipe(stack, layer=2, operation="insert", prompt="a yellow heart", box=(0.1, 0.1, 0.6, 0.6),
+               output_type="np")
+    edited = out.images[0]
+    assert len(edited) == 4 and out.layers[0].shape == (4, 40, 56, 4)
+    for old, new in [(0, 0), (1, 1), (2, 3)]:
+        assert np.array_equal(edited[new].pixels, stack[old].pixels)
+
+
+@pytest.mark.parametrize(
+    ("op", "kwargs"),
+    [("move", {"dx": 3, "dy": -2}), ("scale", {"factor": 0.5}), ("recolor", {"color": "#00ff00"}),
+     ("opacity", {"value": 0.5}), ("hide", {}), ("delete", {}), ("reorder", {"index": 0})],
+)
+def test_exact_operations_touch_only_the_target(pipe, stack, op, kwargs):
+    edited = pipe(stack, layer="obj", operation=op, output_type="np", **kwargs).images[0]
+    others = [lay for lay in stack if lay.name != "obj"]
+    for lay in others:
+        match = [e for e in edited if e.name == lay.name][0]
+        assert np.array_equal(match.pixels, lay.pixels) and match.offset == lay.offset
+
+
+def test_bad_edits(pipe, stack):
+    with pytest.raises(PipelineError, match="no layer named"):
+        pipe(stack, layer="nope", operation="hide")
+    with pytest.raises(PipelineError, match="unknown operation"):
+        pipe(stack, layer=1, operation="explode")
+    with pytest.raises(PipelineError, match="needs the argument 'factor'"):
+        pipe(stack, layer=1, operation="scale")
+    with pytest.raises(PipelineError, match="insert position"):
+        pipe(stack, layer=9, operation="insert", prompt="x")
+    with pytest.raises(PipelineError, match="LayeredImage"):
+        pipe(np.zeros((4, 4, 3)), layer=0)

@@ -1,0 +1,71 @@
+"""LayerGeneratePipeline on tiny random components."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from layerdiff.pipelines import LayerGeneratePipeline, PipelineError
+from pipelines.generate import box_maps
+
+
+@pytest.fixture()
+def pipe(tiny_components) -> LayerGeneratePipeline:
+    p = LayerGeneratePipeline(**tiny_components)
+    p.set_progress_bar_config(disable=True)
+    p.preset_defaults = {"num_inference_steps": 2}
+    return p
+
+
+@pytest.mark.parametrize("output_type", ["pil", "np", "pt", "latent"])
+def test_output_types(pipe, output_type):
+    out = pipe("a red circle on a blue background", num_layers=3, output_type=output_type,
+               generator=torch.Generator().manual_seed(0))
+    layers = out.layers[0]
+    if output_type == "pil":
+        assert len(layers) == 3 and layers[0].size == (32, 32)
+    elif output_type == "np":
+        assert layers.shape == (3, 32, 32, 4)
+    elif output_type == "pt":
+        assert layers.shape == (3, 4, 32, 32)
+    else:
+        assert layers.shape[:2] == (4, 16)
+
+
+def test_batch_of_prompts_matches_single_runs(pipe):
+    gens = [torch.Generator().manual_seed(5), torch.Generator().manual_seed(6)]
+    both = pipe(["red circle", "green star"], num_layers=2, output_type="np", generator=gens)
+    one = pipe("green star", num_layers=2, output_type="np", generator=torch.Generator().manual_seed(6))
+    np.testing.assert_allclose(both.layers[1], one.layers[0], atol=1e-4)
+
+
+def test_size_and_aspect(pipe):
+    out = pipe("poster", num_layers=2, width=90, height=40, output_type="np")
+    assert out.layers[0].shape == (2, 40, 90, 4)
+
+
+def test_boxes_change_the_result_and_are_validated(pipe):
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    a = pipe("icon", num_layers=2, output_type="latent", generator=g()).layers[0]
+    b = pipe("icon", num_layers=2, boxes=[None, (0.1, 0.1, 0.5, 0.5)], output_type="latent", generator=g()).layers[0]
+    assert not torch.allclose(a, b)
+    with pytest.raises(PipelineError, match="got 1 boxes for 2 layers"):
+        pipe("icon", num_layers=2, boxes=[(0, 0, 1, 1)])
+    with pytest.raises(PipelineError, match="empty or outside"):
+        pipe("icon", num_layers=2, boxes=[None, (0.5, 0.5, 0.2, 0.9)])
+
+
+def test_box_maps_pixels_and_normalised():
+    m = box_maps([(0.0, 0.0, 0.5, 0.5), (10, 0, 20, 10), None], 20, 10)
+    assert m.shape == (3, 10, 20)
+    assert m[0].sum() == 5 * 10 and m[1, :, 10:].all() and m[2].sum() == 0
+
+
+def test_bad_inputs(pipe):
+    with pytest.raises(PipelineError, match="num_layers"):
+        pipe("x", num_layers=0)
+    with pytest.raises(PipelineError, match="empty list"):
+        pipe([], num_layers=2)
+    with pytest.raises(PipelineError, match="output size"):
+        pipe("x", num_layers=2, width=1, height=1)

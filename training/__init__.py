@@ -1,0 +1,1 @@
+"""Training scripts for the layerdiff models (run from the repository root)."""

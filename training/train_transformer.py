@@ -1,0 +1,179 @@
+"""Train the layer-aware transformer (flow matching over frames) in stages, with accelerate.
+
+    python training/train_transformer.py --model layerdiff-tiny --vae runs/vae/final/vae \\
+        --stage text2layers --steps 2000 --output-dir runs/tf-stage2 [--init runs/tf-stage1/final]
+
+Stages (see training/tasks.py): ``text2rgba`` -> ``text2layers`` -> ``decompose`` (which also
+trains editing, insertion and referring extraction). The VAE is frozen; the text encoder is
+frozen when it is pretrained (MiniLM) and trained with the transformer otherwise.
+Several GPUs / nodes: ``accelerate launch --config_file training/accelerate_multi_gpu.yaml
+training/train_transformer.py ...`` with the same arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from training.common import (  # noqa: E402
+    EMA,
+    LossLog,
+    RunConfig,
+    load_checkpoint,
+    lr_at,
+    prune_checkpoints,
+    sample_indices,
+    save_checkpoint,
+    setup_run,
+    step_generator,
+)
+from training.tasks import STAGES, build_batch  # noqa: E402
+
+
+def build_models(model: str, vae_path: str | None, init: str | None, seed: int):
+    """(vae, transformer, text_encoder, scheduler) for a registry preset; VAE from a trained folder."""
+    from layerdiff.pipelines import LayerDecomposePipeline
+
+    pipe = LayerDecomposePipeline.from_pretrained(init or model, seed=seed)
+    if vae_path:
+        pipe.vae = type(pipe.vae).from_pretrained(vae_path).eval()
+    return pipe
+
+
+def encode_frames(vae, frames: torch.Tensor) -> torch.Tensor:
+    """(B, F, 4, H, W) pixels -> (B, F, C, h, w) latents with the frozen VAE."""
+    b, f = frames.shape[:2]
+    with torch.no_grad():
+        z = vae.encode_rgba(frames.flatten(0, 1))  # (B*F, C, h, w)
+    return z.view(b, f, *z.shape[1:])
+
+
+def train_step(pipe, batch, gen: torch.Generator, trainable_text: bool) -> torch.Tensor:
+    """Loss of one batch: velocity MSE on unknown, valid frames."""
+    from layerdiff.flow import flow_loss, noise_frames, sample_training_sigmas
+    from layerdiff.frames import predict_velocity, region_maps
+
+    x0 = encode_frames(pipe.vae, batch.frames)  # (B, F, C, h, w)
+    region = region_maps(batch.region, x0.shape[-2:])  # (B, F, 1, h, w)
+    sigma = sample_training_sigmas(x0.shape[0], generator=gen)  # (B,)
+    noise = torch.randn(x0.shape, generator=gen)
+    xt = noise_frames(x0, noise, sigma, batch.known)
+    with torch.set_grad_enabled(trainable_text):
+        text, mask = pipe.text_encoder.encode(batch.prompts)
+    pred = predict_velocity(pipe.transformer, xt, batch.known, sigma, text, mask, region)
+    return flow_loss(pred, x0, noise, batch.known, batch.valid)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="layerdiff-tiny", help="registry preset giving the architecture")
+    p.add_argument("--init", default=None, help="pipeline folder to start from (previous stage)")
+    p.add_argument("--vae", default=None, help="trained VAE folder (from train_vae.py)")
+    p.add_argument("--stage", choices=sorted(STAGES), default="decompose")
+    p.add_argument("--size", type=int, default=128, help="training resolution (square)")
+    p.add_argument("--max-layers", type=int, default=None)
+    p.add_argument("--psd-shards", default=None, help="folder of PSD shards to mix in (extract-psd output)")
+    p.add_argument("--psd-fraction", type=float, default=0.2)
+    for field, default in asdict(RunConfig()).items():
+        if field != "extra":
+            p.add_argument("--" + field.replace("_", "-"), type=type(default), default=default)
+    args = p.parse_args(argv)
+    cfg = RunConfig(**{k: getattr(args, k) for k in asdict(RunConfig()) if k != "extra"})
+    cfg.extra = {k: getattr(args, k) for k in ("model", "init", "vae", "stage", "size", "max_layers",
+                                               "psd_shards", "psd_fraction")}
+    return train(cfg)
+
+
+def train(cfg: RunConfig) -> int:
+    from accelerate import Accelerator
+
+    from layerdiff.data.synthetic import SyntheticDesigns
+
+    ex = cfg.extra
+    run_dir = setup_run(cfg, "train_transformer")
+    acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
+    torch.manual_seed(cfg.seed)
+    pipe = build_models(ex["model"], ex.get("vae"), ex.get("init"), cfg.seed)
+    max_layers = int(ex.get("max_layers") or pipe.max_layers)
+    trainable_text = any(p.requires_grad for p in pipe.text_encoder.parameters())
+    params = list(pipe.transformer.parameters()) + (list(pipe.text_encoder.parameters()) if trainable_text
+                                                    else [])
+    for module in (pipe.transformer, pipe.text_encoder):
+        module.train(module is pipe.transformer or trainable_text)
+    pipe.vae.requires_grad_(False)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ema = EMA(pipe.transformer, cfg.ema_decay)
+    start = load_checkpoint(run_dir, _Joint(pipe.transformer, pipe.text_encoder if trainable_text else None),
+                            opt, ema)
+    pipe.transformer, opt = acc.prepare(pipe.transformer, opt)
+    engine = SyntheticDesigns(seed=cfg.seed, size=int(ex["size"]), min_layers=1, max_layers=max_layers)
+    shards = _psd_source(ex.get("psd_shards"), int(ex["size"]), max_layers)
+    log = LossLog(run_dir / "loss.csv", ["loss"], start)
+    rank, world = acc.process_index, acc.num_processes
+    for step in range(start, cfg.steps):
+        gen = step_generator(cfg.seed, step, rank)
+        rng = np.random.default_rng([cfg.seed, step, rank])
+        samples = [_sample(engine, shards, i, ex, rng) for i in sample_indices(step, cfg.batch_size, rank, world)]
+        batch = build_batch(samples, ex["stage"], max_layers, rng)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        loss = train_step(pipe, batch, gen, trainable_text)
+        opt.zero_grad(set_to_none=True)
+        acc.backward(loss)
+        if cfg.grad_clip:
+            acc.clip_grad_norm_(params, cfg.grad_clip)
+        opt.step()
+        ema.update(acc.unwrap_model(pipe.transformer))
+        if acc.is_main_process:
+            log.write(step, lr_at(step, cfg), {"loss": float(loss)})
+            if (step + 1) % cfg.log_every == 0:
+                print(f"step {step + 1}/{cfg.steps} loss {float(loss):.4f}", flush=True)
+            if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+                joint = _Joint(acc.unwrap_model(pipe.transformer), pipe.text_encoder if trainable_text else None)
+                save_checkpoint(run_dir, step + 1, joint, opt, ema, {"run": asdict(cfg)})
+                prune_checkpoints(run_dir)
+    if acc.is_main_process:
+        pipe.transformer = acc.unwrap_model(pipe.transformer)
+        ema.copy_to(pipe.transformer)
+        pipe.save_pretrained(run_dir / "final")
+        (run_dir / "final" / "training.json").write_text(json.dumps(asdict(cfg), indent=2))
+        log.plot()
+    return 0
+
+
+class _Joint(torch.nn.Module):
+    """Transformer (+ trainable text encoder) as one module for checkpoints."""
+
+    def __init__(self, transformer: torch.nn.Module, text_encoder: torch.nn.Module | None) -> None:
+        super().__init__()
+        self.transformer = transformer
+        if text_encoder is not None:
+            self.text_encoder = text_encoder
+
+
+def _psd_source(folder: str | None, size: int, max_layers: int):
+    if not folder:
+        return None
+    from layerdiff.data.datasets import ShardDataset
+
+    ds = ShardDataset(folder, size=size, max_layers=max_layers)
+    return ds if len(ds) else None
+
+
+def _sample(engine, shards, index: int, ex: dict, rng: np.random.Generator):
+    if shards is not None and rng.random() < float(ex.get("psd_fraction", 0.0)):
+        return shards.sample(index % len(shards))
+    return engine.sample(index)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
