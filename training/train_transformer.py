@@ -134,9 +134,9 @@ def train(cfg: RunConfig) -> int:
         opt.step()
         ema.update(acc.unwrap_model(pipe.transformer))
         if acc.is_main_process:
-            log.write(step, lr_at(step, cfg), {"loss": float(loss)})
+            log.write(step, lr_at(step, cfg), {"loss": float(loss.detach())})
             if (step + 1) % cfg.log_every == 0:
-                print(f"step {step + 1}/{cfg.steps} loss {float(loss):.4f}", flush=True)
+                print(f"step {step + 1}/{cfg.steps} loss {float(loss.detach()):.4f}", flush=True)
             if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
                 joint = _Joint(acc.unwrap_model(pipe.transformer), pipe.text_encoder if trainable_text else None)
                 save_checkpoint(run_dir, step + 1, joint, opt, ema, {"run": asdict(cfg)})

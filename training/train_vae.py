@@ -38,17 +38,33 @@ from training.common import (  # noqa: E402
 )
 
 
-def vae_batch(engine, indices: list[int], rng: np.random.Generator, p_composite: float = 0.25) -> torch.Tensor:
-    """(B, 4, H, W) straight RGBA: per sample one random layer, or the opaque composite."""
+def vae_batch(engine, indices: list[int], rng: np.random.Generator, p_composite: float = 0.25,
+              crop: int | None = None) -> torch.Tensor:
+    """(B, 4, H, W) straight RGBA: per sample one random layer (preferring non-empty crops), or the
+    opaque composite; with ``crop``, a random crop x crop window (the VAE is convolutional)."""
     out = []
     for i in indices:
         s = engine.sample(i)
         stack = s.layers.to_numpy()  # (n, H, W, 4)
         if rng.random() < p_composite or len(stack) == 1:
-            out.append(s.layers.composite())
+            img = s.layers.composite()
         else:
-            out.append(stack[int(rng.integers(len(stack)))])
+            img = stack[int(rng.integers(len(stack)))]
+        if crop is not None and crop < img.shape[0]:
+            img = _crop(img, crop, rng)
+        out.append(img)
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
+
+
+def _crop(img: np.ndarray, size: int, rng: np.random.Generator, tries: int = 4) -> np.ndarray:
+    """A random size x size window, re-drawn up to ``tries`` times to land on visible content."""
+    h, w = img.shape[:2]
+    for _ in range(tries):
+        y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+        win = img[y : y + size, x : x + size]
+        if win[..., 3].max() > 0:
+            break
+    return np.ascontiguousarray(win)
 
 
 def build_vae(model: str, seed: int):
@@ -75,12 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="layerdiff-tiny", help="registry preset giving the VAE architecture")
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--max-layers", type=int, default=6)
+    p.add_argument("--crop", type=int, default=None, help="train on random crops of this size")
     for field, default in asdict(RunConfig()).items():
         if field != "extra":
             p.add_argument("--" + field.replace("_", "-"), type=type(default), default=default)
     args = p.parse_args(argv)
     cfg = RunConfig(**{k: getattr(args, k) for k in asdict(RunConfig()) if k != "extra"})
-    cfg.extra = {"model": args.model, "size": args.size, "max_layers": args.max_layers}
+    cfg.extra = {"model": args.model, "size": args.size, "max_layers": args.max_layers, "crop": args.crop}
     return train(cfg)
 
 
@@ -107,7 +124,7 @@ def train(cfg: RunConfig) -> int:
     for step in range(start, cfg.steps):
         gen = step_generator(cfg.seed, step, rank)
         rng = np.random.default_rng([cfg.seed, step, rank])
-        x = vae_batch(engine, sample_indices(step, cfg.batch_size, rank, world), rng)
+        x = vae_batch(engine, sample_indices(step, cfg.batch_size, rank, world), rng, crop=ex.get("crop"))
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         rec = model.reconstruct_rgba(x, sample=True, generator=gen)
@@ -119,9 +136,9 @@ def train(cfg: RunConfig) -> int:
         opt.step()
         ema.update(model)
         if acc.is_main_process:
-            log.write(step, lr_at(step, cfg), {k: float(out[k]) for k in terms})
+            log.write(step, lr_at(step, cfg), {k: float(out[k].detach()) for k in terms})
             if (step + 1) % cfg.log_every == 0:
-                print(f"step {step + 1}/{cfg.steps} " + " ".join(f"{k} {float(out[k]):.4f}" for k in terms),
+                print(f"step {step + 1}/{cfg.steps} " + " ".join(f"{k} {float(out[k].detach()):.4f}" for k in terms),
                       flush=True)
             if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
                 save_checkpoint(run_dir, step + 1, model, opt, ema, {"run": asdict(cfg)})

@@ -1,1 +1,25 @@
-"""models"""
+"""layerdiff's model components: the RGBA autoencoder, text encoders and VAE losses.
+
+The transformer is diffusers' ``QwenImageTransformer2DModel`` used directly with the layer axis in
+its rotary code (see ``layerdiff.registry``).
+"""
+
+from .losses import (
+    VAELossWeights,
+    alpha_weighted_l1,
+    composite_loss,
+    edge_loss,
+    kl_loss,
+    random_backgrounds,
+    rgba_vae_loss,
+    ssim_loss,
+)
+from .rgba_vae import RGBAAutoencoder, RGBAReconstruction, premultiply, unpremultiply
+from .text_encoder import HashTextEncoder, MiniLMTextEncoder, hash_tokenize, mean_pool
+
+__all__ = [
+    "RGBAAutoencoder", "RGBAReconstruction", "premultiply", "unpremultiply",
+    "HashTextEncoder", "MiniLMTextEncoder", "hash_tokenize", "mean_pool",
+    "VAELossWeights", "alpha_weighted_l1", "composite_loss", "edge_loss", "kl_loss",
+    "random_backgrounds", "rgba_vae_loss", "ssim_loss",
+]
