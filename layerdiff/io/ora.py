@@ -1,0 +1,194 @@
+"""OpenRaster (.ora) reading and writing.
+
+An ORA file is a ZIP archive (OpenRaster spec 0.0.x, https://www.openraster.org/):
+``mimetype`` first and stored uncompressed (``image/openraster``), ``stack.xml`` (the layer tree,
+top layer first), ``data/*.png`` (one PNG per layer, placed at ``x``/``y``), ``mergedimage.png``
+(the full composite) and ``Thumbnails/thumbnail.png`` (at most 256 px). Layer attributes used:
+``name``, ``x``, ``y``, ``opacity``, ``visibility`` and ``composite-op`` (``svg:multiply`` ...).
+Nested ``<stack>`` elements become group paths (``Layer.metadata["group"]``); their opacity,
+visibility and offset are folded into their layers.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..atomic import atomic_path
+from ..errors import LayeredFileError
+from ..layered import Layer, LayeredImage, from_float
+from .images import decode_image_bytes
+from .limits import Limits, resolve
+from .psd import group_path
+
+__all__ = ["read_ora", "write_ora", "ORA_MIMETYPE", "is_ora_zip"]
+
+ORA_MIMETYPE = b"image/openraster"
+
+# our blend mode -> ORA composite-op (svg: names from the spec; others in our own namespace)
+_TO_ORA = {"normal": "svg:src-over", "multiply": "svg:multiply", "screen": "svg:screen",
+           "overlay": "svg:overlay", "darken": "svg:darken", "lighten": "svg:lighten",
+           "color_dodge": "svg:color-dodge", "color_burn": "svg:color-burn", "hard_light": "svg:hard-light",
+           "soft_light": "svg:soft-light", "difference": "svg:difference", "exclusion": "svg:exclusion",
+           "hue": "svg:hue", "saturation": "svg:saturation", "color": "svg:color",
+           "luminosity": "svg:luminosity", "linear_dodge": "svg:plus"}
+_FROM_ORA = {v: k for k, v in _TO_ORA.items()}
+
+
+def is_ora_zip(zf: zipfile.ZipFile) -> bool:
+    """Whether an open ZIP is an OpenRaster file (its ``mimetype`` member says so)."""
+    try:
+        info = zf.getinfo("mimetype")
+    except KeyError:
+        return False
+    return info.file_size < 64 and zf.read(info).strip() == ORA_MIMETYPE
+
+
+def _composite_op_to_mode(op: str | None) -> str:
+    if not op:
+        return "normal"
+    if op in _FROM_ORA:
+        return _FROM_ORA[op]
+    return op.split(":", 1)[-1].replace("-", "_")  # krita:linear_burn, layerdiff:linear_burn ...
+
+
+def _mode_to_composite_op(mode: str) -> str:
+    return _TO_ORA.get(mode, f"layerdiff:{mode.replace('_', '-')}")
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, path: str, limits: Limits) -> bytes:
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        raise LayeredFileError(path, f"member {name!r} is missing", "corrupt") from None
+    if info.file_size > limits.max_member_bytes:
+        raise LayeredFileError(path, f"member {name!r} inflates to {info.file_size:,} bytes (limit "
+                               f"{limits.max_member_bytes:,})", "too-large")
+    try:
+        return zf.read(info)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+        raise LayeredFileError(path, f"member {name!r} cannot be read: {err}", "corrupt") from None
+
+
+def _float_attr(el: ET.Element, name: str, default: float, path: str) -> float:
+    raw = el.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise LayeredFileError(path, f"stack.xml: {name}={raw!r} is not a number", "corrupt") from None
+    if not np.isfinite(value):
+        raise LayeredFileError(path, f"stack.xml: {name}={raw!r} is not finite", "corrupt")
+    return value
+
+
+def read_ora(path: str | os.PathLike, *, limits: Limits | None = None) -> LayeredImage:
+    """Read an OpenRaster file as a flat bottom-to-top stack of layers."""
+    limits = resolve(limits)
+    path = str(path)
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as err:
+        raise LayeredFileError(path, f"not a readable ZIP archive: {err}", "corrupt") from None
+    with zf:
+        if not is_ora_zip(zf):
+            raise LayeredFileError(path, "ZIP has no 'image/openraster' mimetype member", "unsupported")
+        xml = _read_member(zf, "stack.xml", path, limits)
+        if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
+            raise LayeredFileError(path, "stack.xml declares a DTD or entities, which are refused", "corrupt")
+        try:
+            root = ET.fromstring(xml)
+        except ET.ParseError as err:
+            raise LayeredFileError(path, f"stack.xml is not well-formed XML: {err}", "corrupt") from None
+        if root.tag != "image":
+            raise LayeredFileError(path, f"stack.xml root is <{root.tag}>, not <image>", "corrupt")
+        try:
+            width, height = int(root.get("w", "")), int(root.get("h", ""))
+        except ValueError:
+            raise LayeredFileError(path, "stack.xml <image> lacks integer w and h", "corrupt") from None
+        limits.check_size(path, width, height)
+        top = root.find("stack")
+        if top is None:
+            raise LayeredFileError(path, "stack.xml has no root <stack>", "corrupt")
+        layers: list[Layer] = []
+        _walk(zf, top, path, limits, layers, (), True, 1.0, (0, 0))
+    return LayeredImage((width, height), layers, bit_depth=8, metadata={"format": "ora"})
+
+
+def _walk(zf: zipfile.ZipFile, stack: ET.Element, path: str, limits: Limits, out: list[Layer],
+          group: tuple[str, ...], visible: bool, opacity: float, offset: tuple[int, int]) -> None:
+    """Append the layers of ``stack`` to ``out`` bottom to top (stack.xml lists them top first)."""
+    for el in reversed(list(stack)):
+        if el.tag not in ("layer", "stack"):
+            continue  # text, filter and unknown elements carry no pixels
+        name = el.get("name", "")
+        vis = visible and el.get("visibility", "visible") != "hidden"
+        op = opacity * min(max(_float_attr(el, "opacity", 1.0, path), 0.0), 1.0)
+        off = (offset[0] + int(_float_attr(el, "x", 0, path)), offset[1] + int(_float_attr(el, "y", 0, path)))
+        if el.tag == "stack":
+            _walk(zf, el, path, limits, out, (*group, name), vis, op, off)
+            continue
+        src = el.get("src")
+        if not src:
+            raise LayeredFileError(path, f"layer {name!r} has no src", "corrupt")
+        data = _read_member(zf, src, path, limits)
+        pixels = decode_image_bytes(data, f"{path}:{src}", limits)
+        out.append(Layer(pixels, name=name or Path(src).stem, visible=vis, opacity=op, offset=off,
+                         blend_mode=_composite_op_to_mode(el.get("composite-op")),
+                         metadata={"group": list(group)}))
+        limits.check_layers(path, len(out))
+
+
+def _png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+def _fmt(value: float) -> str:
+    return repr(float(value))  # shortest string that reads back to the same float
+
+
+def write_ora(image: LayeredImage, path: str | os.PathLike) -> Path:
+    """Write ``image`` as an 8-bit OpenRaster file, atomically; ``metadata["group"]`` gives nested stacks."""
+    target = Path(path)
+    root = ET.Element("image", {"version": "0.0.3", "w": str(image.width), "h": str(image.height)})
+    top = ET.SubElement(root, "stack")
+    # Build the tree bottom to top, then reverse every stack's children (ORA lists top first).
+    open_stacks: list[tuple[tuple[str, ...], ET.Element]] = [((), top)]
+    members: list[tuple[str, bytes]] = []
+    for i, layer in enumerate(image.layers):
+        group = group_path(layer)
+        while open_stacks[-1][0] != group[:len(open_stacks[-1][0])]:
+            open_stacks.pop()
+        for depth in range(len(open_stacks[-1][0]), len(group)):
+            el = ET.SubElement(open_stacks[-1][1], "stack", {"name": group[depth]})
+            open_stacks.append((group[:depth + 1], el))
+        src = f"data/{i + 1:04d}.png"
+        members.append((src, _png_bytes(Image.fromarray(from_float(layer.pixels, 8), "RGBA"))))
+        ET.SubElement(open_stacks[-1][1], "layer", {
+            "name": layer.name, "src": src, "x": str(layer.offset[0]), "y": str(layer.offset[1]),
+            "opacity": _fmt(layer.opacity), "visibility": "visible" if layer.visible else "hidden",
+            "composite-op": _mode_to_composite_op(layer.blend_mode)})
+    for el in root.iter("stack"):
+        el[:] = list(reversed(list(el)))
+    xml = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    merged = image.composite_pil()
+    thumb = merged.copy()
+    thumb.thumbnail((256, 256))
+    with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("mimetype"), ORA_MIMETYPE, compress_type=zipfile.ZIP_STORED)
+        zf.writestr("stack.xml", xml, compress_type=zipfile.ZIP_DEFLATED)
+        for name, data in members:
+            zf.writestr(name, data, compress_type=zipfile.ZIP_STORED)  # PNG is compressed already
+        zf.writestr("mergedimage.png", _png_bytes(merged), compress_type=zipfile.ZIP_STORED)
+        zf.writestr("Thumbnails/thumbnail.png", _png_bytes(thumb), compress_type=zipfile.ZIP_STORED)
+    return target
+

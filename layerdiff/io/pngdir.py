@@ -1,0 +1,204 @@
+"""A folder of numbered PNG layers with a ``manifest.json``, and a ZIP of such a folder.
+
+Layout (layers bottom to top)::
+
+    poster/
+      manifest.json
+      0001_background.png
+      0002_title.png
+
+``manifest.json``::
+
+    {"format": "layerdiff-png-stack", "version": 1,
+     "canvas": {"width": 512, "height": 384}, "bit_depth": 8,
+     "layers": [{"file": "0001_background.png", "name": "background", "visible": true,
+                 "opacity": 1.0, "offset": [0, 0], "blend_mode": "normal", "group": []}, ...]}
+
+Each PNG holds the layer's own pixel block (8-bit RGBA), placed on the canvas at ``offset``.
+In a ZIP the folder may sit at the archive root or inside one top-level folder.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ..atomic import atomic_dir, atomic_path
+from ..errors import LayeredFileError
+from ..layered import Layer, LayeredImage, from_float
+from .images import decode_image_bytes
+from .limits import Limits, resolve
+from .psd import group_path
+
+__all__ = ["read_pngdir", "read_pngzip", "write_pngdir", "write_pngzip", "MANIFEST", "find_manifest_in_zip"]
+
+MANIFEST = "manifest.json"
+FORMAT_NAME = "layerdiff-png-stack"
+_MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+
+def _safe_stem(name: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:48]
+    return stem or "layer"
+
+
+def manifest_for(image: LayeredImage) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+    """The manifest and the ``(file name, PNG bytes)`` list of a layered image."""
+    entries, files = [], []
+    for i, layer in enumerate(image.layers):
+        fname = f"{i + 1:04d}_{_safe_stem(layer.name)}.png"
+        buf = io.BytesIO()
+        Image.fromarray(from_float(layer.pixels, 8), "RGBA").save(buf, format="PNG", compress_level=6)
+        files.append((fname, buf.getvalue()))
+        entries.append({"file": fname, "name": layer.name, "visible": layer.visible,
+                        "opacity": layer.opacity, "offset": [layer.offset[0], layer.offset[1]],
+                        "blend_mode": layer.blend_mode, "group": list(group_path(layer))})
+    manifest = {"format": FORMAT_NAME, "version": 1,
+                "canvas": {"width": image.width, "height": image.height},
+                "bit_depth": 8, "layers": entries}
+    return manifest, files
+
+
+def _manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def write_pngdir(image: LayeredImage, path: str | os.PathLike) -> Path:
+    """Write the folder atomically (a temporary sibling folder renamed into place)."""
+    target = Path(path)
+    manifest, files = manifest_for(image)
+    with atomic_dir(target) as tmp:
+        for fname, data in files:
+            (tmp / fname).write_bytes(data)
+        (tmp / MANIFEST).write_bytes(_manifest_bytes(manifest))
+    return target
+
+
+def write_pngzip(image: LayeredImage, path: str | os.PathLike) -> Path:
+    """Write a ZIP whose root holds ``manifest.json`` and the numbered PNGs, atomically."""
+    target = Path(path)
+    manifest, files = manifest_for(image)
+    with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w") as zf:
+        zf.writestr(MANIFEST, _manifest_bytes(manifest), compress_type=zipfile.ZIP_DEFLATED)
+        for fname, data in files:
+            zf.writestr(fname, data, compress_type=zipfile.ZIP_STORED)
+    return target
+
+
+def _parse_manifest(raw: bytes, label: str, limits: Limits) -> dict[str, Any]:
+    if len(raw) > _MAX_MANIFEST_BYTES:
+        raise LayeredFileError(label, f"manifest.json is over {_MAX_MANIFEST_BYTES:,} bytes", "too-large")
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise LayeredFileError(label, f"manifest.json is not valid JSON: {err}", "corrupt") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("layers"), list):
+        raise LayeredFileError(label, "manifest.json has no 'layers' list", "corrupt")
+    canvas = manifest.get("canvas")
+    if not isinstance(canvas, dict):
+        raise LayeredFileError(label, "manifest.json has no 'canvas' object", "corrupt")
+    try:
+        width, height = int(canvas["width"]), int(canvas["height"])
+    except (KeyError, TypeError, ValueError):
+        problem = "manifest.json canvas lacks integer width and height"
+        raise LayeredFileError(label, problem, "corrupt") from None
+    limits.check_size(label, width, height)
+    limits.check_layers(label, len(manifest["layers"]))
+    manifest["_size"] = (width, height)
+    return manifest
+
+
+def _build(manifest: dict[str, Any], label: str, read: Callable[[str], bytes], limits: Limits,
+           ) -> LayeredImage:
+    layers = []
+    for i, entry in enumerate(manifest["layers"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+            raise LayeredFileError(label, f"manifest layer {i} has no 'file'", "corrupt")
+        fname = entry["file"]
+        if "/" in fname or "\\" in fname or fname.startswith("."):
+            problem = f"manifest layer {i}: file name {fname!r} leaves the folder"
+            raise LayeredFileError(label, problem, "corrupt")
+        pixels = decode_image_bytes(read(fname), f"{label}:{fname}", limits)
+        try:
+            offset = entry.get("offset", [0, 0])
+            layers.append(Layer(
+                pixels, name=str(entry.get("name", Path(fname).stem)),
+                visible=bool(entry.get("visible", True)),
+                opacity=float(entry.get("opacity", 1.0)), offset=(int(offset[0]), int(offset[1])),
+                blend_mode=str(entry.get("blend_mode", "normal")),
+                metadata={"group": [str(g) for g in entry.get("group", [])]}))
+        except (TypeError, ValueError, IndexError) as err:
+            raise LayeredFileError(label, f"manifest layer {i} ({fname}): {err}", "corrupt") from None
+    return LayeredImage(manifest["_size"], layers, bit_depth=8, metadata={"format": "png-dir"})
+
+
+def read_pngdir(path: str | os.PathLike, *, limits: Limits | None = None) -> LayeredImage:
+    """Read a folder holding ``manifest.json`` and its PNG layers."""
+    limits = resolve(limits)
+    folder = Path(path)
+    mpath = folder / MANIFEST
+    if not mpath.is_file():
+        raise LayeredFileError(folder, "folder has no manifest.json", "unsupported")
+    manifest = _parse_manifest(mpath.read_bytes(), str(folder), limits)
+
+    def read(fname: str) -> bytes:
+        p = folder / fname
+        if not p.is_file():
+            raise LayeredFileError(folder, f"layer file {fname!r} is missing", "corrupt")
+        if p.stat().st_size > limits.max_member_bytes:
+            raise LayeredFileError(folder, f"layer file {fname!r} is over the size limit", "too-large")
+        return p.read_bytes()
+
+    return _build(manifest, str(folder), read, limits)
+
+
+def find_manifest_in_zip(zf: zipfile.ZipFile) -> str | None:
+    """The member name of ``manifest.json`` at the root or in one top-level folder, or None."""
+    names = [n for n in zf.namelist() if n.rsplit("/", 1)[-1] == MANIFEST and n.count("/") <= 1]
+    return min(names, key=lambda n: n.count("/")) if names else None
+
+
+def read_pngzip(path: str | os.PathLike, *, limits: Limits | None = None) -> LayeredImage:
+    """Read a ZIP of a PNG-layer folder."""
+    limits = resolve(limits)
+    label = str(path)
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as err:
+        raise LayeredFileError(label, f"not a readable ZIP archive: {err}", "corrupt") from None
+    with zf:
+        mname = find_manifest_in_zip(zf)
+        if mname is None:
+            problem = "ZIP holds no manifest.json (nor an OpenRaster mimetype)"
+            raise LayeredFileError(label, problem, "unsupported")
+        prefix = mname[: -len(MANIFEST)]
+
+        def read(fname: str) -> bytes:
+            name = prefix + fname
+            try:
+                info = zf.getinfo(name)
+            except KeyError:
+                problem = f"layer file {name!r} is missing from the ZIP"
+                raise LayeredFileError(label, problem, "corrupt") from None
+            if info.file_size > limits.max_member_bytes:
+                problem = f"member {name!r} inflates to {info.file_size:,} bytes"
+                raise LayeredFileError(label, problem, "too-large")
+            try:
+                return zf.read(info)
+            except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+                raise LayeredFileError(label, f"member {name!r} cannot be read: {err}", "corrupt") from None
+
+        if zf.getinfo(mname).file_size > _MAX_MANIFEST_BYTES:
+            raise LayeredFileError(label, f"manifest.json is over {_MAX_MANIFEST_BYTES:,} bytes", "too-large")
+        manifest = _parse_manifest(read(MANIFEST), label, limits)
+        image = _build(manifest, label, read, limits)
+    image.metadata["format"] = "zip"
+    return image
