@@ -41,6 +41,43 @@ def _hard_light(cb: np.ndarray, cs: np.ndarray) -> np.ndarray:
     return np.where(cs <= 0.5, cb * 2 * cs, 1 - (1 - cb) * (1 - (2 * cs - 1)))
 
 
+def _lum(c: np.ndarray) -> np.ndarray:
+    return (c[..., 0:1] * 0.3 + c[..., 1:2] * 0.59 + c[..., 2:3] * 0.11)
+
+
+def _clip_color(c: np.ndarray) -> np.ndarray:
+    lum = _lum(c)
+    lo = c.min(axis=-1, keepdims=True)
+    hi = c.max(axis=-1, keepdims=True)
+    c = np.where(lo < 0, lum + (c - lum) * lum / np.maximum(lum - lo, 1e-12), c)
+    c = np.where(hi > 1, lum + (c - lum) * (1 - lum) / np.maximum(hi - lum, 1e-12), c)
+    return c
+
+
+def _set_lum(c: np.ndarray, lum: np.ndarray) -> np.ndarray:
+    return _clip_color(c + (lum - _lum(c)))
+
+
+def _sat(c: np.ndarray) -> np.ndarray:
+    return c.max(axis=-1, keepdims=True) - c.min(axis=-1, keepdims=True)
+
+
+def _set_sat(c: np.ndarray, s: np.ndarray) -> np.ndarray:
+    lo = c.min(axis=-1, keepdims=True)
+    span = c.max(axis=-1, keepdims=True) - lo
+    return np.divide((c - lo) * s, span, out=np.zeros_like(c), where=span > 1e-12)
+
+
+def _pick_by_lum(cb: np.ndarray, cs: np.ndarray, darker: bool) -> np.ndarray:
+    choose_src = (cs.sum(-1, keepdims=True) < cb.sum(-1, keepdims=True)) == darker
+    return np.where(choose_src, cs, cb)
+
+
+def _divide(cb: np.ndarray, cs: np.ndarray) -> np.ndarray:
+    out = np.divide(cb, cs, out=np.ones_like(cb), where=cs > 1e-12)
+    return np.where((cs <= 1e-12) & (cb <= 0), 0.0, np.minimum(out, 1.0))
+
+
 BLEND_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "normal": lambda cb, cs: cs,
     "multiply": lambda cb, cs: cb * cs,
@@ -56,6 +93,16 @@ BLEND_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "exclusion": lambda cb, cs: cb + cs - 2 * cb * cs,
     "linear_dodge": lambda cb, cs: np.minimum(1.0, cb + cs),
     "linear_burn": lambda cb, cs: np.maximum(0.0, cb + cs - 1),
+    "subtract": lambda cb, cs: np.maximum(0.0, cb - cs),
+    "divide": _divide,
+    "hard_mix": lambda cb, cs: (cb + cs >= 1.0).astype(cb.dtype),
+    "darker_color": lambda cb, cs: _pick_by_lum(cb, cs, darker=True),
+    "lighter_color": lambda cb, cs: _pick_by_lum(cb, cs, darker=False),
+    # Non-separable modes (W3C Compositing Level 1, section 10.3).
+    "hue": lambda cb, cs: _set_lum(_set_sat(cs, _sat(cb)), _lum(cb)),
+    "saturation": lambda cb, cs: _set_lum(_set_sat(cb, _sat(cs)), _lum(cb)),
+    "color": lambda cb, cs: _set_lum(cs, _lum(cb)),
+    "luminosity": lambda cb, cs: _set_lum(cb, _lum(cs)),
 }
 """Blend modes composited exactly. Names are snake_case versions of Photoshop's."""
 

@@ -173,3 +173,26 @@ register(ModelPreset(
     max_layers=8,
     defaults=dict(num_inference_steps=8, guidance_scale=1.0),
 ))
+
+# Non-learned decomposers (layerdiff/baselines): what a user reaches for on a CPU today. Registered here
+# so that every comparison (eval, demo, batch, CLI) can run them side by side with the models.
+register(ModelPreset(
+    name="single-layer",
+    kind="decomposer",
+    description="Baseline: the input as one layer (no decomposition).",
+    pipeline="layerdiff.baselines:SingleLayerDecomposer",
+    license="Apache-2.0 (code only; no weights)",
+    native_resolution=0,
+    max_layers=1,
+))
+
+register(ModelPreset(
+    name="cluster-matting",
+    kind="decomposer",
+    description="Non-learned decomposer for flat graphics: Lab colour regions ordered by enclosure and occlusion, "
+                "colour-line matting, push-pull fill, exact recomposition; CPU, about a second.",
+    pipeline="layerdiff.baselines:ClusterMattingDecomposer",
+    license="Apache-2.0 (code only; no weights)",
+    native_resolution=512,
+    max_layers=8,
+))
