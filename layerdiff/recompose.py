@@ -439,7 +439,7 @@ def refine_alpha(alpha_low: np.ndarray, guide: np.ndarray, radius: int | None = 
 
 def upsample_layers(layers_low: np.ndarray, image_full: np.ndarray, iterations: int = 8,
                     bit_depth: int | None = 8, radius: int | None = None, eps: float = 1e-4,
-                    method: str = "colour") -> np.ndarray:
+                    method: str = "colour", project: bool = True) -> np.ndarray:
     """"Think low, paint high": lift a low-resolution decomposition to the input's own resolution.
 
     1. each layer's alpha is upsampled and refined against the full-resolution input
@@ -453,6 +453,7 @@ def upsample_layers(layers_low: np.ndarray, image_full: np.ndarray, iterations: 
         layers_low: (L, h, w, 4) float straight-alpha stack, bottom to top.
         image_full: (H, W, 3|4) input image (uint8, uint16 or float).
         iterations, bit_depth: see :func:`project_residual`; radius, eps, method: see :func:`refine_alpha`.
+        project: run step 3 (exact recomposition); without it colours stay the model's, upsampled.
 
     Returns:
         (L, H, W, 4) float32. Works layer by layer in float32; at 4 layers x 4096^2 the peak memory is
@@ -475,4 +476,6 @@ def upsample_layers(layers_low: np.ndarray, image_full: np.ndarray, iterations: 
             out[i, y0:y1, :, :3] = rows[..., :3] / rows[..., 3:4]  # in [0, 1]: interpolation keeps c w <= w
             out[i, y0:y1, :, 3] = rows[..., 4]
     _refine_into(out[..., 3], img[..., :3], r, eps, 0.02, method)  # in place through the view
+    if not project:
+        return out
     return project_residual(out, img, iterations=iterations, bit_depth=bit_depth, copy=False)

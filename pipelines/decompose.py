@@ -110,8 +110,7 @@ class LayerDecomposePipeline(LayerPipelineBase):
             # 2. Encode the prompt.
             text = self.encode_prompt([prompts[i] for i in idx], scale)
             # 3. Encode the composite at the native grid.
-            full = torch.stack([torch.from_numpy(rgba[i]).permute(2, 0, 1) for i in idx])  # (B, 4, H, W)
-            comp = [resize_rgba(full[j : j + 1], (gh, gw)) for j in range(len(idx))]
+            comp = [resize_rgba(torch.from_numpy(rgba[i]).permute(2, 0, 1)[None], (gh, gw)) for i in idx]
             z_comp = self.encode_layers(torch.cat(comp))  # (B, C, h, w)
             # 4. Prepare frames: L unknown layer frames, then the known composite frame.
             b, c, h, w = z_comp.shape
@@ -154,7 +153,7 @@ class LayerDecomposePipeline(LayerPipelineBase):
         from layerdiff.recompose import project_residual, upsample_layers
 
         if refine:
-            return upsample_layers(low, full, exact=exact)
+            return upsample_layers(low, full, project=exact)
         h, w = full.shape[:2]
         up = resize_rgba(torch.from_numpy(low).permute(0, 3, 1, 2), (h, w)).permute(0, 2, 3, 1).numpy()
         return project_residual(up, full) if exact else up

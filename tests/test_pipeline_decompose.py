@@ -68,8 +68,12 @@ def test_batch_of_two_does_not_mix_layers(pipe, design):
     both = pipe([design, other], num_layers=3, output_type="np", generator=gens)
     first = pipe(design, num_layers=3, output_type="np", generator=_gen(1))
     second = pipe(other, num_layers=3, output_type="np", generator=_gen(2))
-    np.testing.assert_allclose(both.layers[0], first.layers[0], atol=1e-4)
-    np.testing.assert_allclose(both.layers[1], second.layers[0], atol=1e-4)
+    # 8-bit snapping can flip a rounding step where batched float math differs in the last bits
+    np.testing.assert_allclose(both.layers[0], first.layers[0], atol=1.01 / 255)
+    np.testing.assert_allclose(both.layers[1], second.layers[0], atol=1.01 / 255)
+    lat_both = pipe([design, other], num_layers=3, output_type="latent", generator=[_gen(1), _gen(2)]).layers
+    lat_second = pipe(other, num_layers=3, output_type="latent", generator=_gen(2)).layers[0]
+    torch.testing.assert_close(lat_both[1], lat_second, atol=1e-4, rtol=1e-4)
     # each stack recomposes to its own input
     for stack, img in zip(both.layers, [design, other]):
         comp = LayeredImage.from_numpy(stack).composite()
@@ -142,7 +146,7 @@ def test_bad_images(pipe):
 
 
 def test_huge_image_refused_before_work(pipe, monkeypatch):
-    import pipelines.decompose as mod
+    import layerdiff.pipelines.decompose as mod
 
     monkeypatch.setattr(mod, "MAX_PIXELS", 100 * 100)
     with pytest.raises(PipelineError, match="pixel limit"):

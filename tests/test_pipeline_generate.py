@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from layerdiff.pipelines import LayerGeneratePipeline, PipelineError
-from pipelines.generate import box_maps
+from layerdiff.pipelines.generate import box_maps
 
 
 @pytest.fixture()
