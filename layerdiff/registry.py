@@ -170,7 +170,7 @@ register(ModelPreset(
     weights="embedded:layerdiff-tiny",
     license="Apache-2.0 (weights trained by the layerdiff authors; text encoder all-MiniLM-L6-v2, Apache-2.0)",
     native_resolution=128,
-    max_layers=8,
+    max_layers=6,
     defaults=dict(num_inference_steps=8, guidance_scale=1.0),
 ))
 
@@ -195,4 +195,18 @@ register(ModelPreset(
     license="Apache-2.0 (code only; no weights)",
     native_resolution=512,
     max_layers=8,
+))
+
+register(ModelPreset(
+    name="qwen-image-layered",
+    kind="qwen-image-layered",
+    description="Upstream Qwen-Image-Layered (Yin et al. 2025) via diffusers, with exact recomposition, "
+                "full-resolution painting and automatic layer count; needs a CUDA GPU with about 48 GB "
+                "(model CPU offload) or 64 GB and a ~58 GB download.",
+    pipeline="layerdiff.pipelines.qwen_layered:QwenLayeredDecomposePipeline",
+    weights="Qwen/Qwen-Image-Layered",
+    license="Apache-2.0 (weights by the Qwen team, Alibaba)",
+    native_resolution=640,
+    max_layers=20,
+    defaults=dict(num_inference_steps=50, true_cfg_scale=4.0, resolution=640),
 ))

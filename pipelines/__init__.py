@@ -7,9 +7,10 @@ flow-matching scheduler); they differ in which frames are known (see ``layerdiff
 from .base import LayeredPipelineOutput, LayerPipelineBase, PipelineError
 from .decompose import LayerDecomposePipeline
 from .edit import LayerEditPipeline
+from .extract import LayerExtractPipeline
 from .generate import LayerGeneratePipeline
 
 __all__ = [
     "LayeredPipelineOutput", "LayerPipelineBase", "PipelineError", "LayerDecomposePipeline",
-    "LayerGeneratePipeline", "LayerEditPipeline",
+    "LayerGeneratePipeline", "LayerEditPipeline", "LayerExtractPipeline",
 ]

@@ -91,8 +91,8 @@ def _load_component(spec: ComponentSpec, name: str, root: Path | None, seed: int
             return cls.from_pretrained(root, subfolder=name)
         return cls(**spec.config)
     if root is not None and (Path(root) / name).is_dir():
-        kwargs = {"torch_dtype": torch_dtype} if torch_dtype is not None else {}
-        model = cls.from_pretrained(Path(root) / name, **kwargs)
+        # Shipped weights may be stored in half precision; compute in float32 unless told otherwise.
+        model = cls.from_pretrained(Path(root) / name, torch_dtype=torch_dtype or torch.float32)
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -149,8 +149,7 @@ class LayerPipelineBase(DiffusionPipeline):
             if name == "scheduler":
                 comps[name] = comp_cls.from_pretrained(path, subfolder=name)
             else:
-                extra = {"torch_dtype": torch_dtype} if torch_dtype is not None else {}
-                comps[name] = comp_cls.from_pretrained(path / name, **extra).eval()
+                comps[name] = comp_cls.from_pretrained(path / name, torch_dtype=torch_dtype or torch.float32).eval()
         for key in ("native_resolution", "max_layers"):
             if key in index:
                 kwargs.setdefault(key, index[key])

@@ -552,6 +552,7 @@ class QwenLayeredDecomposePipeline:
         multiple = self.pipe.vae_scale_factor * 2
         return int(cw // multiple * multiple), int(ch // multiple * multiple)
 
+    @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor) -> np.ndarray:
         """Frame latents (L + 1, C, h, w) from ``output_type="latent"`` -> layers (L, 8h, 8w, 4) float32.
 

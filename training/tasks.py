@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from layerdiff.referring import box_map, referring_prompt_map
+
 STAGES: dict[str, dict[str, float]] = {
     "text2rgba": {"text2rgba": 0.5, "generate": 0.5},
     "text2layers": {"generate": 0.7, "text2rgba": 0.1, "decompose": 0.2},
@@ -45,29 +47,19 @@ class FrameBatch:
 
 
 def _box_map(box: tuple[float, float, float, float] | None, h: int, w: int) -> np.ndarray:
-    m = np.zeros((h, w), np.float32)
-    if box is not None:
-        x0, y0, x1, y1 = box
-        m[int(y0 * h) : max(int(y0 * h) + 1, int(np.ceil(y1 * h))), int(x0 * w) : max(int(x0 * w) + 1,
-                                                                                    int(np.ceil(x1 * w)))] = 1
-    return m
+    return np.zeros((h, w), np.float32) if box is None else box_map(box, h, w)
 
 
-def referring_prompt_map(obj_alpha: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
-    """Region hint for a referring prompt of ``kind`` ("point", "box", "mask") on object alpha (H, W)."""
-    h, w = obj_alpha.shape
-    visible = obj_alpha > 0.5
-    if not visible.any():
-        return np.zeros((h, w), np.float32)
-    ys, xs = np.nonzero(visible)
-    if kind == "box":
-        return _box_map((xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h), h, w)
-    if kind == "mask":
-        return visible.astype(np.float32)
-    k = int(rng.integers(len(xs)))  # a point: a small disc around one object pixel
-    yy, xx = np.mgrid[0:h, 0:w]
-    r = max(2.0, 0.03 * max(h, w))
-    return (((yy - ys[k]) ** 2 + (xx - xs[k]) ** 2) <= r * r).astype(np.float32)
+def _unoccluded(stack: np.ndarray) -> list[int]:
+    """Indices (>= 1) of layers that no layer above overlaps: what a user can peel off next."""
+    hard = stack[..., 3] > 0  # (n, H, W)
+    above = np.zeros_like(hard[0])
+    free = []
+    for k in range(len(stack) - 1, 0, -1):
+        if not (hard[k] & above).any() and hard[k].any():
+            free.append(k)
+        above |= hard[k]
+    return free
 
 
 def build_batch(samples: list, stage: str, max_layers: int, rng: np.random.Generator,
@@ -76,13 +68,19 @@ def build_batch(samples: list, stage: str, max_layers: int, rng: np.random.Gener
     ``layer_captions`` and ``boxes`` (normalised, per layer), as made by layerdiff.data.synthetic."""
     mixture = STAGES[stage]
     names, probs = list(mixture), np.array(list(mixture.values()))
-    tasks = [str(rng.choice(names, p=probs / probs.sum())) for _ in samples]
+    task_of_batch = str(rng.choice(names, p=probs / probs.sum()))  # one task per batch: exact frame layout
+    tasks = [task_of_batch] * len(samples)
     stacks = [s.layers.to_numpy() for s in samples]  # each (n, H, W, 4)
     h, w = stacks[0].shape[1:3]
-    counts = []
-    for task, st in zip(tasks, stacks):
-        counts.append(1 if task == "text2rgba" else 2 if task == "refer" else min(len(st), max_layers))
-    lf = int(rng.integers(max(counts), max_layers + 1))  # layer frames this step
+    most = max(min(len(st), max_layers) for st in stacks)
+    if task_of_batch == "text2rgba":
+        lf = 1
+    elif task_of_batch == "refer":
+        lf = 2
+    elif task_of_batch == "edit":
+        lf = most
+    else:  # decompose / generate: padding frames on top teach the automatic layer count
+        lf = int(rng.integers(most, max_layers + 1))
     b = len(samples)
     frames = np.zeros((b, lf + 1, h, w, 4), np.float32)
     region = np.zeros((b, lf + 1, h, w), np.float32)
@@ -103,9 +101,9 @@ def build_batch(samples: list, stage: str, max_layers: int, rng: np.random.Gener
             frames[i, 0] = st[j]
             frames[i, -1] = st[j]
             prompt = s.layer_captions[j]
-            valid[i, 1:-1] = False  # frames beyond the single layer don't count
         elif task == "refer":
-            j = int(rng.integers(1, len(st))) if len(st) > 1 else 0
+            free = _unoccluded(st)
+            j = int(rng.choice(free)) if free else (int(rng.integers(1, len(st))) if len(st) > 1 else 0)
             rest = [k for k in range(len(st)) if k != j]
             from layerdiff.layered import LayeredImage
 
@@ -119,7 +117,6 @@ def build_batch(samples: list, stage: str, max_layers: int, rng: np.random.Gener
                 region[i, 1] = referring_prompt_map(st[j][..., 3], kind, rng)
                 prompt = s.layer_captions[j] if rng.random() < 0.3 else ""
             known[i, -1] = True
-            valid[i, 2:-1] = False
         else:
             frames[i, :n] = layers
             frames[i, -1] = s.layers.composite()

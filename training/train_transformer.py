@@ -50,10 +50,18 @@ def build_models(model: str, vae_path: str | None, init: str | None, seed: int):
 
 
 def encode_frames(vae, frames: torch.Tensor) -> torch.Tensor:
-    """(B, F, 4, H, W) pixels -> (B, F, C, h, w) latents with the frozen VAE."""
+    """(B, F, 4, H, W) pixels -> (B, F, C, h, w) latents with the frozen VAE.
+
+    Empty frames (padding layers: every value 0) all share one latent, encoded once.
+    """
     b, f = frames.shape[:2]
+    flat = frames.flatten(0, 1)  # (B*F, 4, H, W)
+    empty = flat.flatten(1).abs().amax(dim=1) == 0  # (B*F,)
     with torch.no_grad():
-        z = vae.encode_rgba(frames.flatten(0, 1))  # (B*F, C, h, w)
+        z_empty = vae.encode_rgba(torch.zeros_like(flat[:1]))  # (1, C, h, w)
+        z = z_empty.expand(flat.shape[0], *z_empty.shape[1:]).clone()  # (B*F, C, h, w)
+        if (~empty).any():
+            z[~empty] = vae.encode_rgba(flat[~empty])
     return z.view(b, f, *z.shape[1:])
 
 

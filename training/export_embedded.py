@@ -1,0 +1,81 @@
+"""Export a trained pipeline folder as the embedded weights of a registry preset (half precision).
+
+    python training/export_embedded.py runs/tf/final --preset layerdiff-tiny [--dtype float16]
+
+Writes ``layerdiff/weights/<folder>/`` (the preset's ``embedded:`` location): model_index.json and per
+component config + safetensors. Before writing, it decodes a few held-out synthetic designs with
+the float32 and the half-precision weights and refuses the export if the layers differ by more than
+``--max-diff`` (mean absolute difference), so half precision is used only where it holds quality.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from layerdiff.atomic import atomic_dir
+    from layerdiff.data.synthetic import SyntheticDesigns
+    from layerdiff.pipelines import LayerDecomposePipeline
+    from layerdiff.registry import get_preset
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folder", help="pipeline folder written by train_transformer.py (…/final)")
+    p.add_argument("--preset", default="layerdiff-tiny")
+    p.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16")
+    p.add_argument("--max-diff", type=float, default=2.0 / 255)
+    p.add_argument("--samples", type=int, default=4)
+    args = p.parse_args(argv)
+
+    preset = get_preset(args.preset)
+    target = preset.weights_path()
+    if not isinstance(target, Path) or not (preset.weights or "").startswith("embedded:"):
+        raise SystemExit(f"preset {args.preset!r} has no embedded weight location")
+    full = LayerDecomposePipeline.from_pretrained(args.folder)
+    full.set_progress_bar_config(disable=True)
+    dtype = getattr(torch, args.dtype)
+    tmp_half = Path(args.folder).parent / f"export-{args.dtype}"
+    shutil.rmtree(tmp_half, ignore_errors=True)
+    for name in ("vae", "transformer"):
+        getattr(full, name).to(dtype)
+    full.save_pretrained(tmp_half)
+    for name in ("vae", "transformer"):
+        getattr(full, name).to(torch.float32)
+    half = LayerDecomposePipeline.from_pretrained(tmp_half, torch_dtype=torch.float32)
+    half.set_progress_bar_config(disable=True)
+
+    engine = SyntheticDesigns(seed=987_654, size=preset.native_resolution, min_layers=2, max_layers=5)
+    diffs = []
+    for i in range(args.samples):
+        img = engine.sample(i).layers.composite()
+        a = full(img, num_layers=3, output_type="np", generator=torch.Generator().manual_seed(i),
+                 exact_recomposition=False, refine=False).layers[0]
+        b = half(img, num_layers=3, output_type="np", generator=torch.Generator().manual_seed(i),
+                 exact_recomposition=False, refine=False).layers[0]
+        diffs.append(float(np.abs(a - b).mean()))
+    worst = max(diffs)
+    print(f"{args.dtype} vs float32: mean abs layer difference per sample {[round(d, 5) for d in diffs]}")
+    if worst > args.max_diff:
+        raise SystemExit(f"refused: {args.dtype} changes the layers by {worst:.4f} > {args.max_diff:.4f}; "
+                         f"export with --dtype float32")
+    with atomic_dir(target) as tmp:
+        for item in tmp_half.iterdir():
+            dest = tmp / item.name
+            shutil.copytree(item, dest) if item.is_dir() else shutil.copy2(item, dest)
+    shutil.rmtree(tmp_half, ignore_errors=True)
+    size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
+    print(f"wrote {target} ({size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
