@@ -42,6 +42,7 @@ little memory give one-line errors that name what is needed.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -118,25 +119,32 @@ class PilQwenVLProcessor:
         return cls(Qwen2VLImageProcessorPil.from_pretrained(str(folder)), tokenizer)
 
     def __call__(self, text: str | Sequence[str], images: Any = None, padding: bool = True,
-                 return_tensors: str = "pt", **kwargs: Any) -> Any:
+                 return_tensors: str = "pt") -> Any:
         from transformers import BatchFeature
 
+        if return_tensors != "pt":
+            raise PipelineError(f"PilQwenVLProcessor returns torch tensors only, got "
+                                f"return_tensors={return_tensors!r}")
         texts = [text] if isinstance(text, str) else list(text)
         data: dict[str, Any] = {}
         if images is not None:
             vision = self.image_processor(images=images, return_tensors="pt")
             data.update(pixel_values=vision["pixel_values"], image_grid_thw=vision["image_grid_thw"])
             merge = int(self.image_processor.merge_size) ** 2
-            counts = iter([int(g.prod()) // merge for g in vision["image_grid_thw"]])
-            expanded = []
+            counts = [int(g.prod()) // merge for g in vision["image_grid_thw"]]  # tokens per image
+            if sum(t.count(self.image_token) for t in texts) != len(counts):
+                raise PipelineError(f"the text has {sum(t.count(self.image_token) for t in texts)} "
+                                    f"{self.image_token} placeholders for {len(counts)} images")
+            expanded, k = [], 0
             for t in texts:
                 parts = t.split(self.image_token)
                 out = parts[0]
                 for part in parts[1:]:
-                    out += self.image_token * next(counts) + part
+                    out += self.image_token * counts[k] + part
+                    k += 1
                 expanded.append(out)
             texts = expanded
-        tokens = self.tokenizer(texts, padding=padding, return_tensors=return_tensors)
+        tokens = self.tokenizer(texts, padding=padding, return_tensors="pt")
         data.update(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])
         data["mm_token_type_ids"] = (tokens["input_ids"] == self.image_token_id).long()  # (B, T)
         return BatchFeature(data)
@@ -151,11 +159,8 @@ def download_command(target: str | Path | None = None) -> str:
     return f"hf download {HUB_ID} --local-dir {target or './Qwen-Image-Layered'}"
 
 
-def check_weight_folder(folder: Path) -> None:
-    """Raise a one-line PipelineError naming what a diffusers Qwen-Image-Layered folder lacks."""
-    if not folder.is_dir():
-        raise PipelineError(f"{folder}: weight folder does not exist; download it with "
-                            f"`{download_command(folder)}`")
+def missing_weight_files(folder: Path) -> list[str]:
+    """Files a diffusers Qwen-Image-Layered folder needs and lacks (relative paths or globs)."""
     missing = [name for name in ("model_index.json", "scheduler/scheduler_config.json")
                if not (folder / name).is_file()]
     for comp in COMPONENT_DIRS:
@@ -168,6 +173,15 @@ def check_weight_folder(folder: Path) -> None:
             missing += [f"{comp}/{s}" for s in shards if not (folder / comp / s).is_file()]
     if not any((folder / "tokenizer" / n).is_file() for n in ("tokenizer.json", "vocab.json")):
         missing.append("tokenizer/tokenizer.json")
+    return missing
+
+
+def check_weight_folder(folder: Path) -> None:
+    """Raise a one-line PipelineError naming what a diffusers Qwen-Image-Layered folder lacks."""
+    if not folder.is_dir():
+        raise PipelineError(f"{folder}: weight folder does not exist; download it with "
+                            f"`{download_command(folder)}`")
+    missing = missing_weight_files(folder)
     if missing:
         raise PipelineError(f"{folder}: incomplete Qwen-Image-Layered weights, missing {', '.join(missing)}; "
                             f"download them with `{download_command(folder)}`")
@@ -201,8 +215,7 @@ def _config_parameters(folder: Path, library: str, class_name: str) -> int:
 
     if library not in ("diffusers", "transformers"):
         raise PipelineError(f"{folder}: component class {library}.{class_name} is not supported")
-    module = __import__(library)
-    cls = getattr(module, class_name, None)
+    cls = getattr(importlib.import_module(library), class_name, None)
     if not isinstance(cls, type):
         raise PipelineError(f"{folder}: unknown component class {library}.{class_name}")
     with init_empty_weights():
@@ -390,10 +403,11 @@ class QwenLayeredDecomposePipeline:
         defaults.update(kwargs)
         if isinstance(source, str):
             folder = _cached_snapshot(source, cache_dir)
-            if folder is None:
+            if folder is None or missing_weight_files(folder):
                 if _hub_offline(local_files_only):
+                    state = "not" if folder is None else "only partly"
                     raise PipelineError(
-                        f"{label}: weights of {source} are not in the hub cache and downloads are off; "
+                        f"{label}: weights of {source} are {state} in the hub cache and downloads are off; "
                         f"download them with `{download_command()}` and pass the folder")
                 configs = _download(source, cache_dir, allow_patterns=["*.json", "*.txt"])
                 plan_device(component_parameters(configs), device, torch_dtype, enable_model_cpu_offload,

@@ -40,10 +40,21 @@ from training.tasks import STAGES, build_batch  # noqa: E402
 
 
 def build_models(model: str, vae_path: str | None, init: str | None, seed: int):
-    """(vae, transformer, text_encoder, scheduler) for a registry preset; VAE from a trained folder."""
-    from layerdiff.pipelines import LayerDecomposePipeline
+    """Pipeline holding the models to train: from ``init`` (a pipeline folder) or freshly initialised from
+    the preset's configs (never from its shipped weights); the VAE from a trained folder."""
+    from dataclasses import replace
 
-    pipe = LayerDecomposePipeline.from_pretrained(init or model, seed=seed)
+    from layerdiff.pipelines import LayerDecomposePipeline
+    from layerdiff.pipelines.base import build_components
+    from layerdiff.registry import get_preset
+
+    if init:
+        pipe = LayerDecomposePipeline.from_pretrained(init)
+    else:
+        preset = replace(get_preset(model), weights=None)
+        pipe = LayerDecomposePipeline(**build_components(preset, seed=seed),
+                                      native_resolution=preset.native_resolution, max_layers=preset.max_layers)
+        pipe.preset_defaults = dict(preset.defaults)
     if vae_path:
         pipe.vae = type(pipe.vae).from_pretrained(vae_path).eval()
     return pipe

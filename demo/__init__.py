@@ -1,0 +1,1 @@
+"""layerdiff's Gradio web demo (``layerdiff demo`` or ``python demo/app.py``)."""
