@@ -77,9 +77,8 @@ def score(result, example: dict) -> dict:
 
 def run(models: list[str], seed: int, count: int, size: int, types: list[str], steps: int | None,
         start: int = 0) -> list[dict]:
-    from layerdiff.pipelines.extract import load_extractor
-
     from layerdiff.data.synthetic import SyntheticDesigns, referring_sample
+    from layerdiff.pipelines.extract import load_extractor
 
     designs = SyntheticDesigns(seed=seed, size=size, min_layers=2, max_layers=6)
     extractors = {name: load_extractor(name) for name in models}

@@ -6,6 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
+from layerdiff.baselines.floodfill import FloodFillExtractor
+from layerdiff.layered import LayeredImage, from_float
 from layerdiff.pipelines import LayeredPipelineOutput, PipelineError
 from layerdiff.pipelines.extract import (
     LayerExtractPipeline,
@@ -14,10 +18,6 @@ from layerdiff.pipelines.extract import (
     peel,
     remove_negative_parts,
 )
-from PIL import Image
-
-from layerdiff.baselines.floodfill import FloodFillExtractor
-from layerdiff.layered import LayeredImage, from_float
 from layerdiff.referring import PromptError, ReferringPrompt
 
 

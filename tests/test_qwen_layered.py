@@ -19,6 +19,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
+from layerdiff.layered import LayeredImage, from_float
 from layerdiff.pipelines import LayerDecomposePipeline, PipelineError
 from layerdiff.pipelines.qwen_layered import (
     HUB_ID,
@@ -27,9 +30,6 @@ from layerdiff.pipelines.qwen_layered import (
     component_parameters,
     plan_device,
 )
-from PIL import Image
-
-from layerdiff.layered import LayeredImage, from_float
 
 GIB = 1024 ** 3
 RUN = dict(prompt="a red disc and a blue bar on a gradient", num_inference_steps=2, true_cfg_scale=1.0)
