@@ -111,13 +111,6 @@ class ModelCache:
 MODELS = ModelCache()
 
 
-def register_decomposers() -> None:
-    """Make sure the non-learned baseline decomposers are in the registry (idempotent)."""
-    from layerdiff.baselines import register_baselines
-
-    register_baselines()
-
-
 def _step_callback(report: Report | None, total: int, desc: str) -> Callable[..., dict[str, Any]]:
     """A diffusers-style ``callback_on_step_end`` that reports (step, total) to the UI's progress bar."""
 
@@ -429,7 +422,6 @@ def build_app(default_model: str | None = None, max_upload_mb: float = 50.0, con
     from layerdiff.registry import decomposer_names, get_preset, model_names
     from layerdiff.samples import SAMPLES_DIR
 
-    register_decomposers()
     default_model = default_model or os.environ.get(ENV_MODEL) or DEFAULT_MODEL
     get_preset(default_model)  # unknown name -> UnknownModelError listing the known ones
     if max_upload_mb <= 0 or concurrency < 1 or max_pixels < 1:

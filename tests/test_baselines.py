@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from layerdiff.baselines import ClusterMattingDecomposer, SingleLayerDecomposer, register_baselines
+from layerdiff.baselines import ClusterMattingDecomposer, SingleLayerDecomposer
 from layerdiff.baselines.inpaint import push_pull_fill
 from layerdiff.eval.metric import evaluate_pair
 from layerdiff.layered import LayeredImage, from_float
@@ -122,8 +122,6 @@ def test_input_validation(decomposer):
 
 
 def test_registered_presets_load_with_options():
-    register_baselines()
-    register_baselines()  # idempotent
     assert get_preset("cluster-matting").kind == "decomposer"
     dec = load_decomposer("cluster-matting", work_size=128)
     assert isinstance(dec, ClusterMattingDecomposer) and dec.config.work_size == 128

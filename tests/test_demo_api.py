@@ -88,7 +88,6 @@ def test_models_with_remote_weights_are_not_offered(monkeypatch) -> None:
 
 
 def test_choosing_a_model_updates_the_sliders() -> None:
-    demo_app.register_decomposers()
     slider = demo_app.decompose_model_changed("single-layer", 4)
     assert (slider.maximum, slider.value) == (1, 1)
     layers, steps = demo_app.generative_model_changed(TEST_MODEL, 8)

@@ -144,17 +144,11 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> tuple[str, int
 
 
 def load_plugins(specs: Sequence[str]) -> None:
-    """Import ``module`` or ``module:function`` specs (calling the function), then the baselines.
+    """Import ``module`` or ``module:function`` specs (calling the function).
 
     Plugins register extra decomposer presets (:func:`layerdiff.registry.register`); every worker
     process and Ray actor runs this before it loads the model.
     """
-    try:
-        from ..baselines import register_baselines
-    except ImportError:  # baselines not part of this build
-        pass
-    else:
-        register_baselines()
     for spec in specs:
         module_name, _, func = spec.partition(":")
         try:

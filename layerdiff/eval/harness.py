@@ -87,10 +87,8 @@ def _as_input(image: np.ndarray) -> Image.Image:
 def _resolve(models: Sequence[str] | dict[str, Any]) -> dict[str, Any]:
     if isinstance(models, dict):
         return dict(models)
-    from ..baselines import register_baselines
     from ..registry import get_preset, load_decomposer
 
-    register_baselines()
     names = [m.strip() for m in models if m.strip()]
     if not names:
         raise ValueError("no models given")
