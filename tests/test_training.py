@@ -111,3 +111,24 @@ def test_build_batch_tasks_set_known_frames():
                 assert not known.any()
             if task == "edit":
                 assert not known[-1] and known[:-1].sum() >= 1
+
+
+def test_psd_shards_feed_the_transformer_training(tmp_path):
+    from conftest import PSD_CORPUS
+
+    from layerdiff.data.psd_extract import extract_folder
+    from training.tasks import psd_sample
+
+    report = extract_folder(PSD_CORPUS, tmp_path / "shards", max_layers=4, size=64,
+                            patterns=("layer-comps.psd", "clipping-mask.psd", "2layers.psd"))
+    assert report
+    files = sorted((tmp_path / "shards").glob("*.npz"))
+    assert files, "no shard extracted"
+    samples = [psd_sample(f, 48, 4) for f in files]
+    for s in samples:
+        assert s.layers.size == (48, 48) and 1 <= len(s.layers) <= 4 and len(s.boxes) == len(s.layers)
+    batch = build_batch(samples, "decompose", 4, np.random.default_rng(0))
+    assert batch.frames.shape[0] == len(samples) and batch.frames.shape[-1] == 48
+    cfg = _tf_cfg(tmp_path, "decompose", steps=1)
+    cfg.extra.update(psd_shards=str(tmp_path / "shards"), psd_fraction=1.0, size=48)
+    assert train_transformer.train(cfg) == 0

@@ -44,18 +44,26 @@ class RunConfig:
 
 
 class EMA:
-    """Exponential moving average of parameters (Polyak averaging), kept in float32."""
+    """Exponential moving average of parameters (Polyak averaging), kept in float32.
+
+    The decay warms up as ``min(decay, (1 + step) / (10 + step))`` so that short runs are not
+    dominated by the random initial weights (0.999 ** 550 would still weigh them 58%).
+    """
 
     def __init__(self, model: torch.nn.Module, decay: float) -> None:
         self.decay = decay
         self.shadow = {k: v.detach().float().clone() for k, v in model.state_dict().items()
                        if v.dtype.is_floating_point}
 
+    def decay_at(self, step: int) -> float:
+        return min(self.decay, (1 + step) / (10 + step))
+
     @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        d = self.decay_at(step)
         for k, v in model.state_dict().items():
             if k in self.shadow:
-                self.shadow[k].mul_(self.decay).add_(v.detach().float(), alpha=1 - self.decay)
+                self.shadow[k].mul_(d).add_(v.detach().float(), alpha=1 - d)
 
     def copy_to(self, model: torch.nn.Module) -> None:
         state = model.state_dict()

@@ -141,3 +141,44 @@ def build_batch(samples: list, stage: str, max_layers: int, rng: np.random.Gener
     t = torch.from_numpy(frames).permute(0, 1, 4, 2, 3).contiguous()  # (B, F, 4, H, W)
     return FrameBatch(t, torch.from_numpy(known), torch.from_numpy(valid), torch.from_numpy(region),
                       prompts, tasks)
+
+
+@dataclass
+class PsdSample:
+    """A PSD-extracted stack in the shape of a synthetic sample (what :func:`build_batch` reads)."""
+
+    layers: object  # LayeredImage
+    caption: str
+    layer_captions: list[str]
+    boxes: list[tuple[float, float, float, float] | None]
+
+
+def psd_sample(path, size: int, max_layers: int) -> PsdSample:
+    """Read one PSD shard and centre it on a transparent size x size canvas (scaled down to fit)."""
+    from PIL import Image
+
+    from layerdiff.data.shards import read_shard
+    from layerdiff.layered import Layer, LayeredImage
+
+    rec = read_shard(path)
+    stack = rec.layers.astype(np.float32) / 255.0  # (L, H, W, 4)
+    h, w = stack.shape[1:3]
+    scale = min(1.0, size / max(h, w))
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    canvas = np.zeros((len(stack), size, size, 4), np.float32)
+    y0, x0 = (size - nh) // 2, (size - nw) // 2
+    for i, layer in enumerate(stack):
+        if (nh, nw) != (h, w):
+            pre = np.concatenate([layer[..., :3] * layer[..., 3:], layer[..., 3:]], -1)
+            pre = np.stack([np.asarray(Image.fromarray(pre[..., c], "F").resize((nw, nh), Image.Resampling.BOX))
+                            for c in range(4)], -1)
+            a = np.clip(pre[..., 3:], 0, 1)
+            layer = np.concatenate([np.divide(pre[..., :3], a, out=np.zeros_like(pre[..., :3]), where=a > 1e-6), a], -1)
+        canvas[i, y0 : y0 + nh, x0 : x0 + nw] = np.clip(layer, 0, 1)
+    layered = LayeredImage((size, size), [Layer(p) for p in canvas[:max_layers]])
+    boxes = []
+    for lay in layered:
+        box = lay.content_bbox()
+        boxes.append(None if box is None else (box[0] / size, box[1] / size, box[2] / size, box[3] / size))
+    caps = list(rec.layer_captions[: len(layered)]) + [""] * max(0, len(layered) - len(rec.layer_captions))
+    return PsdSample(layered, rec.caption, caps, boxes)

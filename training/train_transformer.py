@@ -151,7 +151,7 @@ def train(cfg: RunConfig) -> int:
         if cfg.grad_clip:
             acc.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
-        ema.update(acc.unwrap_model(pipe.transformer))
+        ema.update(acc.unwrap_model(pipe.transformer), step)
         if acc.is_main_process:
             log.write(step, lr_at(step, cfg), {"loss": float(loss.detach())})
             if (step + 1) % cfg.log_every == 0:
@@ -179,18 +179,21 @@ class _Joint(torch.nn.Module):
             self.text_encoder = text_encoder
 
 
-def _psd_source(folder: str | None, size: int, max_layers: int):
+def _psd_source(folder: str | None, size: int, max_layers: int) -> list[Path] | None:
+    """Shard files written by ``layerdiff extract-psd`` (layerdiff.data.shards), or None."""
     if not folder:
         return None
-    from layerdiff.data.datasets import ShardDataset
+    from layerdiff.data.shards import list_shards
 
-    ds = ShardDataset(folder, size=size, max_layers=max_layers)
-    return ds if len(ds) else None
+    files = list_shards(folder)
+    return files or None
 
 
 def _sample(engine, shards, index: int, ex: dict, rng: np.random.Generator):
     if shards is not None and rng.random() < float(ex.get("psd_fraction", 0.0)):
-        return shards.sample(index % len(shards))
+        from training.tasks import psd_sample
+
+        return psd_sample(shards[index % len(shards)], int(ex["size"]), int(ex.get("max_layers") or 6))
     return engine.sample(index)
 
 

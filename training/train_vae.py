@@ -134,7 +134,7 @@ def train(cfg: RunConfig) -> int:
         if cfg.grad_clip:
             acc.clip_grad_norm_(vae.parameters(), cfg.grad_clip)
         opt.step()
-        ema.update(model)
+        ema.update(model, step)
         if acc.is_main_process:
             log.write(step, lr_at(step, cfg), {k: float(out[k].detach()) for k in terms})
             if (step + 1) % cfg.log_every == 0:
