@@ -27,7 +27,7 @@ from scipy.spatial import ConvexHull, QhullError
 
 from ..layered import LayeredImage
 from ..recompose import colour_line_matte, project_residual, resize_plane, upsample_layers
-from .common import check_num_layers, image_to_array
+from .common import DEFAULT_MAX_LAYERS, check_num_layers, image_to_array
 from .inpaint import push_pull_fill
 from .segment import Regions, segment_regions
 
@@ -259,7 +259,7 @@ class ClusterMattingDecomposer:
             raise ValueError(f"{name}: unknown options {unknown}; known: {sorted(known)}")
         return cls(ClusterConfig(**kwargs), name=name)
 
-    def decompose(self, image: Any, num_layers: int | str = "auto", max_layers: int = 8) -> LayeredImage:
+    def decompose(self, image: Any, num_layers: int | str = "auto", max_layers: int | None = None) -> LayeredImage:
         """Split ``image`` (PIL image, (H, W, 3|4) array or LayeredImage) into layers, bottom to top.
 
         ``num_layers``: "auto" (the enclosure depth, at most ``max_layers``) or an exact count (levels
@@ -267,6 +267,7 @@ class ClusterMattingDecomposer:
         layers on top). The composite of the result equals the input within half an 8-bit step.
         """
         wanted = check_num_layers(num_layers, max_layers)
+        max_layers = DEFAULT_MAX_LAYERS if max_layers is None else int(max_layers)
         full, _ = image_to_array(image)  # (H, W, 4)
         height, width = full.shape[:2]
         cfg = self.config

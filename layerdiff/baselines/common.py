@@ -30,8 +30,13 @@ def image_to_array(image: Any) -> tuple[np.ndarray, bool]:
     raise ValueError(f"image: expected a PIL image, numpy array or LayeredImage, got {type(image).__name__}")
 
 
-def check_num_layers(num_layers: int | str, max_layers: int) -> int | None:
-    """Validate ``num_layers`` ("auto" or 1..max_layers) and ``max_layers``; None means automatic."""
+DEFAULT_MAX_LAYERS = 8
+
+
+def check_num_layers(num_layers: int | str, max_layers: int | None) -> int | None:
+    """Validate ``num_layers`` ("auto" or 1..max_layers) and ``max_layers`` (None: 8); None means automatic."""
+    if max_layers is None:
+        max_layers = DEFAULT_MAX_LAYERS
     if isinstance(max_layers, bool) or not isinstance(max_layers, (int, np.integer)) or max_layers < 1:
         raise ValueError(f"max_layers must be a positive integer, got {max_layers!r}")
     if isinstance(num_layers, str):

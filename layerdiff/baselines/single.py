@@ -23,7 +23,7 @@ class SingleLayerDecomposer:
             raise ValueError(f"{name}: unexpected options {sorted(kwargs)}")
         return cls(name=name)
 
-    def decompose(self, image: Any, num_layers: int | str = "auto", max_layers: int = 8) -> LayeredImage:
+    def decompose(self, image: Any, num_layers: int | str = "auto", max_layers: int | None = None) -> LayeredImage:
         """One layer holding the input (a :class:`LayeredImage` input is flattened)."""
         check_num_layers(num_layers, max_layers)
         pixels, _ = image_to_array(image)  # (H, W, 4)

@@ -1,0 +1,74 @@
+"""CLI subcommands that run models: decompose, generate, edit; --help everywhere; one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from layerdiff.cli import SUBCOMMANDS, build_parser, main
+from layerdiff.io import load
+
+
+@pytest.fixture()
+def poster(tmp_path: Path, design) -> Path:
+    path = tmp_path / "design.png"
+    Image.fromarray((design * 255).round().astype(np.uint8)).save(path)
+    return path
+
+
+def test_every_subcommand_has_help(capsys):
+    parser = build_parser()
+    names = [a for a in parser._subparsers._group_actions[0].choices]  # noqa: SLF001
+    assert set(names) >= {"info", "convert", "models", "decompose", "generate", "edit", "extract", "batch",
+                          "eval", "extract-psd", "demo"}
+    assert len(SUBCOMMANDS) == 11
+    for name in names:
+        with pytest.raises(SystemExit) as exc:
+            main([name, "--help"])
+        assert exc.value.code == 0
+        assert "usage: layerdiff" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model", ["tiny-random", "single-layer", "cluster-matting"])
+def test_decompose_writes_psd_and_png_layers(poster, tmp_path, capsys, model):
+    out = tmp_path / "out"
+    assert main(["decompose", str(poster), "--model", model, "--layers", "2" if model != "single-layer" else "1",
+                 "--steps", "2", "-o", str(out)]) == 0
+    psd = load(out / "design.psd")
+    pngs = load(out / "png")
+    assert len(psd) == len(pngs) >= 1 and psd.size == (61, 47)
+    np.testing.assert_array_equal((psd.composite()[..., :3] * 255).round(),
+                                  (pngs.composite()[..., :3] * 255).round())
+    src = np.asarray(Image.open(poster).convert("RGB")).astype(int)
+    assert np.abs((psd.composite()[..., :3] * 255).round().astype(int) - src).max() <= 1
+    assert "layers in" in capsys.readouterr().out
+
+
+def test_decompose_bad_input_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    assert main(["decompose", str(bad), "--model", "tiny-random", "-o", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "broken.png" in err[0]
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+    assert main(["decompose", str(tmp_path / "design.png"), "--layers", "zero", "--model", "tiny-random"]) == 1
+
+
+def test_generate_and_edit(tmp_path, capsys):
+    out = tmp_path / "gen"
+    assert main(["generate", "a red circle on a blue background", "--model", "tiny-random", "--layers", "2",
+                 "--steps", "2", "--size", "48x32", "-o", str(out), "--formats", "psd,ora"]) == 0
+    stack = load(out / "generated.psd")
+    assert len(stack) == 2 and stack.size == (48, 32)
+    edited = tmp_path / "edited"
+    assert main(["edit", str(out / "generated.ora"), "--layer", "1", "--op", "move", "--dx", "3",
+                 "-o", str(edited)]) == 0
+    moved = load(edited / "generated_edited.psd")
+    assert len(moved) == 2
+    assert main(["edit", str(out / "generated.ora"), "--layer", "1", "--op", "regenerate", "--prompt", "a star",
+                 "--model", "tiny-random", "--steps", "2", "-o", str(tmp_path / "regen")]) == 0
+    assert main(["edit", str(out / "generated.ora"), "--layer", "7", "--op", "hide"]) == 1
+    assert "out of range" in capsys.readouterr().err
