@@ -162,7 +162,8 @@ register(ModelPreset(
                 "and PSD layers; runs on a laptop CPU.",
     pipeline="layerdiff.pipelines:LayerDecomposePipeline",
     components={
-        "vae": ComponentSpec("layerdiff.models.rgba_vae:RGBAAutoencoder", _vae_config((32, 64, 128, 128), 1)),
+        "vae": ComponentSpec("layerdiff.models.patch_vae:PatchAutoencoder",
+                             dict(patch_size=8, latent_channels=LATENT_CHANNELS)),
         "transformer": ComponentSpec("diffusers:QwenImageTransformer2DModel", _transformer_config(4, 64, 6, 384)),
         "text_encoder": ComponentSpec("layerdiff.models.text_encoder:MiniLMTextEncoder", {}),
         "scheduler": ComponentSpec("diffusers:FlowMatchEulerDiscreteScheduler", dict(shift=1.0)),

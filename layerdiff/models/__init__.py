@@ -14,10 +14,12 @@ from .losses import (
     rgba_vae_loss,
     ssim_loss,
 )
+from .patch_vae import PatchAutoencoder, patchify, unpatchify
 from .rgba_vae import RGBAAutoencoder, RGBAReconstruction, premultiply, unpremultiply
 from .text_encoder import HashTextEncoder, MiniLMTextEncoder, hash_tokenize, mean_pool
 
 __all__ = [
+    "PatchAutoencoder", "patchify", "unpatchify",
     "RGBAAutoencoder", "RGBAReconstruction", "premultiply", "unpremultiply",
     "HashTextEncoder", "MiniLMTextEncoder", "hash_tokenize", "mean_pool",
     "VAELossWeights", "alpha_weighted_l1", "composite_loss", "edge_loss", "kl_loss",
