@@ -220,7 +220,7 @@ def server(tmp_path_factory):
 
 @pytest.mark.slow
 def test_api_decompose_then_download_psd(server, tmp_path) -> None:
-    client = Client(server.url, verbose=False)
+    client = Client(server.url, verbose=False, httpx_kwargs={"timeout": 180})
     source = sample_png(tmp_path)
     gallery, composite, status, _ = client.predict(handle_file(str(source)), False, 3, TEST_MODEL, 0, 0,
                                                    api_name="/decompose")
@@ -237,7 +237,7 @@ def test_api_decompose_then_download_psd(server, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_api_edit_and_generate(server, tmp_path) -> None:
-    client = Client(server.url, verbose=False)
+    client = Client(server.url, verbose=False, httpx_kwargs={"timeout": 180})
     client.predict(handle_file(str(sample_png(tmp_path))), False, 2, TEST_MODEL, 0, 0, api_name="/decompose")
     before = client.predict(api_name="/export_zip")
     _, _, status, _ = client.predict(1, 0, 0, "#00ff00", "", TEST_MODEL, 0, 0, api_name="/edit_toggle")
@@ -250,7 +250,7 @@ def test_api_edit_and_generate(server, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_api_refuses_non_images_with_the_reason(server, tmp_path) -> None:
-    client = Client(server.url, verbose=False)
+    client = Client(server.url, verbose=False, httpx_kwargs={"timeout": 180})
     with pytest.raises(Exception, match=r"noise\.png: unknown file signature") as info:
         client.predict(handle_file(str(bad_png(tmp_path))), True, 3, TEST_MODEL, 0, 0, api_name="/decompose")
     assert type(info.value).__name__ == "AppError"

@@ -45,11 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     dtype = getattr(torch, args.dtype)
     tmp_half = Path(args.folder).parent / f"export-{args.dtype}"
     shutil.rmtree(tmp_half, ignore_errors=True)
+    LayerDecomposePipeline.from_pretrained(args.folder).save_pretrained(tmp_half)  # a copy to cast
     for name in ("vae", "transformer"):
-        getattr(full, name).to(dtype)
-    full.save_pretrained(tmp_half)
-    for name in ("vae", "transformer"):
-        getattr(full, name).to(torch.float32)
+        comp_dir = tmp_half / name
+        model = type(getattr(full, name)).from_pretrained(comp_dir).to(dtype)
+        model.save_pretrained(comp_dir, safe_serialization=True)
     half = LayerDecomposePipeline.from_pretrained(tmp_half, torch_dtype=torch.float32)
     half.set_progress_bar_config(disable=True)
 
