@@ -190,33 +190,40 @@ class LossLog:
             csv.DictWriter(fh, fieldnames=self.columns).writerow(row)
 
     def plot(self, png: Path | None = None) -> Path | None:
-        """Plot every loss column against step (log scale); needs matplotlib, else returns None."""
-        try:
-            import matplotlib
+        return plot_loss_csv(self.path, png)
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            return None
-        with self.path.open() as fh:
-            rows = list(csv.DictReader(fh))
-        if not rows:
-            return None
-        png = png or self.path.with_suffix(".png")
-        fig, ax = plt.subplots(figsize=(7, 4))
-        steps = [int(r["step"]) for r in rows]
-        for col in self.columns[3:]:
-            vals = [float(r[col]) for r in rows if r.get(col)]
-            if vals:
-                ax.plot(steps[: len(vals)], vals, label=col)
-        ax.set_xlabel("step")
-        ax.set_yscale("log")
-        ax.legend()
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(png, dpi=100)
-        plt.close(fig)
-        return png
+
+def plot_loss_csv(csv_path: Path, png: Path | None = None) -> Path | None:
+    """Plot every loss column of a LossLog CSV against step (log scale); needs matplotlib, else None."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    with Path(csv_path).open() as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return None
+    png = Path(png) if png else Path(csv_path).with_suffix(".png")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = [int(r["step"]) for r in rows]
+    for col in [c for c in rows[0] if c not in ("step", "seconds", "lr")]:
+        vals = [float(r[col]) for r in rows if r.get(col)]
+        if vals:
+            ax.plot(steps[: len(vals)], vals, label=col, alpha=0.35)
+            k = max(1, len(vals) // 50)
+            smooth = [sum(vals[max(0, i - k) : i + 1]) / len(vals[max(0, i - k) : i + 1]) for i in range(len(vals))]
+            ax.plot(steps[: len(vals)], smooth, label=f"{col} (running mean)")
+    ax.set_xlabel("step")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return png
 
 
 def setup_run(cfg: RunConfig, script: str) -> Path:
