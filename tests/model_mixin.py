@@ -28,6 +28,7 @@ class ModelTesterMixin:
     shape_cases: list[Any] = []
     saves_weights: bool = True
 
+    # The four hooks below are abstract: each test class that mixes this in defines them.
     def make_model(self) -> Any:
         raise NotImplementedError
 
