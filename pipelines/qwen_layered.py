@@ -613,7 +613,7 @@ class QwenLayeredDecomposePipeline:
         try:
             self.pipe(image=pil, prompt=prompt, generator=generator, callback_on_step_end=on_step,
                       callback_on_step_end_tensor_inputs=["latents"], output_type="pt", **options)
-        except _DenoisingDone:
+        except _DenoisingDone:  # raised by on_step at the last step: the latents are already captured
             pass
         except torch.OutOfMemoryError:
             raise PipelineError(

@@ -235,6 +235,20 @@ def setup_run(cfg: RunConfig, script: str) -> Path:
     return run_dir
 
 
+def add_run_args(parser) -> None:
+    """Add one ``--option`` per :class:`RunConfig` field (except ``extra``) to an argparse parser."""
+    for name, default in asdict(RunConfig()).items():
+        if name != "extra":
+            parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default)
+
+
+def run_config_from(args, extra: dict[str, Any]) -> RunConfig:
+    """The :class:`RunConfig` of parsed arguments, with the script's own options in ``extra``."""
+    cfg = RunConfig(**{k: getattr(args, k) for k in asdict(RunConfig()) if k != "extra"})
+    cfg.extra = dict(extra)
+    return cfg
+
+
 def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
     """``key=value`` strings -> dict (values parsed as JSON where possible)."""
     out: dict[str, Any] = {}

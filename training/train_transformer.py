@@ -28,9 +28,11 @@ from training.common import (  # noqa: E402
     EMA,
     LossLog,
     RunConfig,
+    add_run_args,
     load_checkpoint,
     lr_at,
     prune_checkpoints,
+    run_config_from,
     sample_indices,
     save_checkpoint,
     setup_run,
@@ -102,14 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-layers", type=int, default=None)
     p.add_argument("--psd-shards", default=None, help="folder of PSD shards to mix in (extract-psd output)")
     p.add_argument("--psd-fraction", type=float, default=0.2)
-    for field, default in asdict(RunConfig()).items():
-        if field != "extra":
-            p.add_argument("--" + field.replace("_", "-"), type=type(default), default=default)
+    add_run_args(p)
     args = p.parse_args(argv)
-    cfg = RunConfig(**{k: getattr(args, k) for k in asdict(RunConfig()) if k != "extra"})
-    cfg.extra = {k: getattr(args, k) for k in ("model", "init", "vae", "stage", "size", "max_layers",
-                                               "psd_shards", "psd_fraction")}
-    return train(cfg)
+    return train(run_config_from(args, {k: getattr(args, k) for k in ("model", "init", "vae", "stage", "size",
+                                                                     "max_layers", "psd_shards", "psd_fraction")}))
 
 
 def train(cfg: RunConfig) -> int:

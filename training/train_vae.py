@@ -28,9 +28,11 @@ from training.common import (  # noqa: E402
     EMA,
     LossLog,
     RunConfig,
+    add_run_args,
     load_checkpoint,
     lr_at,
     prune_checkpoints,
+    run_config_from,
     sample_indices,
     save_checkpoint,
     setup_run,
@@ -92,13 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--max-layers", type=int, default=6)
     p.add_argument("--crop", type=int, default=None, help="train on random crops of this size")
-    for field, default in asdict(RunConfig()).items():
-        if field != "extra":
-            p.add_argument("--" + field.replace("_", "-"), type=type(default), default=default)
+    add_run_args(p)
     args = p.parse_args(argv)
-    cfg = RunConfig(**{k: getattr(args, k) for k in asdict(RunConfig()) if k != "extra"})
-    cfg.extra = {"model": args.model, "size": args.size, "max_layers": args.max_layers, "crop": args.crop}
-    return train(cfg)
+    return train(run_config_from(args, {"model": args.model, "size": args.size, "max_layers": args.max_layers,
+                                        "crop": args.crop}))
 
 
 def train(cfg: RunConfig) -> int:

@@ -321,15 +321,13 @@ def run_batch(
         bar = _progress(len(pending), f"decomposing ({backend}, {workers} worker{'s' * (workers != 1)})",
                         progress)
         try:
-            if not pending:
-                pass
-            elif backend == "ray":
+            if pending and backend == "ray":
                 from .ray_backend import run_ray
 
                 run_ray(pending, settings, workers, address, emit)
-            elif workers == 0:
+            elif pending and workers == 0:
                 _run_in_process(pending, settings, emit)
-            else:
+            elif pending:
                 _LocalPool(settings, workers).run(pending, emit)
         finally:
             bar.close()
