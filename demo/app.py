@@ -1,7 +1,7 @@
 """layerdiff's web demo: a thin Gradio UI over the pipelines, :mod:`layerdiff.edit_ops` and
 :mod:`layerdiff.io`.
 
-Three tabs share one layered image (the *current stack*, a :class:`~layerdiff.layered.LayeredImage`
+Four tabs share one layered image (the *current stack*, a :class:`~layerdiff.layered.LayeredImage`
 held per browser session in ``gr.State``):
 
 - **Decompose**: upload a flat image or a layered file (PSD, ORA, zipped PNG stack); a layered
@@ -9,7 +9,13 @@ held per browser session in ``gr.State``):
 - **Generate**: text -> layers with a layerdiff diffusion model;
 - **Edit**: hide / show, delete, reorder, move or recolour one layer (exact operations of
   :mod:`layerdiff.edit_ops`) or regenerate it from a prompt (:class:`~layerdiff.pipelines.LayerEditPipeline`,
-  the other layers stay bit for bit).
+  the other layers stay bit for bit);
+- **Extract** (referring extraction): click the object on the stack's bottom layer (include / exclude
+  points, or two corners of a box), optionally name it, and *Extract* pulls it out as a layer above the
+  filled rest (:func:`layerdiff.pipelines.extract.peel` with a layerdiff model or the non-learned
+  ``floodfill`` extractor, the choices of ``layerdiff extract --model``; floodfill is preselected, it is
+  the more accurate of the two in BENCHMARKS.md). The canvas then shows the filled background, so
+  extracting again peels the image layer by layer.
 
 The layers are shown on a checkerboard, the composite updates after every change, and the stack
 downloads as PSD, ORA or a ZIP of PNGs (written by :func:`layerdiff.io.save` into a per-app temporary
@@ -36,9 +42,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import numpy as np
@@ -46,6 +52,9 @@ from PIL import Image
 
 from layerdiff.errors import LayerdiffError
 from layerdiff.layered import LayeredImage, from_float
+
+if TYPE_CHECKING:
+    from layerdiff.referring import ReferringPrompt
 
 INPUT_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".psd", ".psb", ".ora", ".zip"]
 EXPORT_FORMATS = {"psd": "PSD", "ora": "ORA", "zip": "ZIP of PNGs"}
@@ -56,6 +65,9 @@ PREVIEW_SIDE = 1024  # longest side of the composite preview sent to the browser
 PREVIEW_MIN_SIDE = 256  # smaller composites are enlarged (nearest neighbour) to at least this
 THUMB_SIDE = 384  # longest side of a layer thumbnail
 EXPORT_MAX_AGE_S = 3600.0
+CLICK_MODES = {"include": "Include point", "exclude": "Exclude point", "box": "Box (click two corners)"}
+MAX_CLICK_POINTS = 64
+INCLUDE_COLOR, EXCLUDE_COLOR, BOX_COLOR = (40, 200, 90), (230, 40, 40), (255, 210, 0)
 Report = Callable[[Any, str], None]  # report(progress value or (step, total), description)
 
 
@@ -81,7 +93,9 @@ class ModelCache:
             return self._run_locks.setdefault(name, threading.Lock())
 
     def get(self, name: str, task: str = "decompose") -> Any:
-        """The model ``name`` for ``task`` ("decompose", "generate" or "edit"), loading it on first use."""
+        """The model ``name`` for ``task`` ("decompose", "generate", "edit" or "extract"), loading it on first
+        use. For "extract", ``name`` is a layerdiff model or a non-learned extractor of
+        :data:`~layerdiff.referring.EXTRACTOR_BASELINES` (the choices of ``layerdiff extract --model``)."""
         with self._lock:
             key = (name, task)
             if key not in self._items:
@@ -89,19 +103,28 @@ class ModelCache:
             return self._items[key]
 
     def _build(self, name: str, task: str) -> Any:
+        from layerdiff.referring import EXTRACTOR_BASELINES
         from layerdiff.registry import get_preset, load_decomposer, model_names
 
+        if task == "extract" and name in EXTRACTOR_BASELINES:
+            from layerdiff.pipelines.extract import load_extractor
+
+            return load_extractor(name)  # the CLI's loader; a layerdiff model is built below from shared parts
         preset = get_preset(name)
         if task == "decompose":
             model = load_decomposer(name)
             self.loads += 1
             return model
         if preset.kind != "layerdiff":
-            raise LayerdiffError(f"model {name!r} is a {preset.kind!r} model; generation and editing need a "
-                                 f"layerdiff diffusion model ({', '.join(model_names('layerdiff'))})")
+            work = {"generate": "generation", "edit": "editing", "extract": "extraction"}[task]
+            known = [*model_names("layerdiff"), *(EXTRACTOR_BASELINES if task == "extract" else ())]
+            raise LayerdiffError(f"model {name!r} is a {preset.kind!r} model; {work} needs a layerdiff diffusion "
+                                 f"model{' or a non-learned extractor' if task == 'extract' else ''} "
+                                 f"({', '.join(known)})")
         from layerdiff import pipelines
 
-        cls = {"generate": pipelines.LayerGeneratePipeline, "edit": pipelines.LayerEditPipeline}[task]
+        cls = {"generate": pipelines.LayerGeneratePipeline, "edit": pipelines.LayerEditPipeline,
+               "extract": pipelines.LayerExtractPipeline}[task]
         base = self.get(name, "decompose")
         pipe = cls(**base.components, native_resolution=base.native_resolution, max_layers=base.max_layers)
         pipe.preset_defaults = dict(base.preset_defaults)
@@ -263,6 +286,42 @@ class DemoBackend:
                        callback_on_step_end=callback)
         return out.images[0], index, f"Regenerated layer {image[index].name!r} from {prompt!r}"
 
+    # ------------------------------------------------------------- extract
+    def extract(self, image: LayeredImage | None, prompt: ReferringPrompt, model: str, seed: int = 0,
+                steps: int = 0, report: Report | None = None) -> tuple[LayeredImage, int, str]:
+        """Extract the object ``prompt`` names from the bottom layer of ``image`` with extractor ``model``
+        (a layerdiff model or a non-learned one, as ``layerdiff extract --model``), by
+        :func:`layerdiff.pipelines.extract.peel`: the bottom layer becomes the filled rest, the object is
+        inserted just above it, the other layers stay as they are. Extracting again peels the next object.
+
+        Returns the new stack, the object's index (1) and a one-line description.
+
+        Raises:
+            LayerdiffError: no image, a prompt off the image (before any model loads), or nothing found.
+        """
+        from layerdiff.pipelines.extract import peel
+        from layerdiff.referring import EXTRACTOR_BASELINES
+
+        if image is None or len(image) == 0:
+            raise LayerdiffError("nothing to extract from yet: open, decompose or generate an image first")
+        prompt = prompt.in_pixels(image.size)  # bad prompts fail before the model loads
+        _report(report, 0.0, f"Loading {model}")
+        extractor = self.models.get(model, "extract")
+        kwargs: dict[str, Any] = {}
+        if model not in EXTRACTOR_BASELINES:  # diffusion models take sampling options and report steps
+            if steps:
+                kwargs["num_inference_steps"] = int(steps)
+            kwargs["callback_on_step_end"] = _step_callback(report, _default_steps(extractor, steps), "Extracting")
+        _report(report, 0.0, "Extracting")
+        with self.models.running(model):
+            out = peel(extractor, image, prompt, seed=int(seed), **kwargs)
+        obj = out[1]
+        box = obj.content_bbox(threshold=0.5)
+        if box is None:
+            raise LayerdiffError(f"nothing found for {prompt.describe()!r} with {model}: the stack is unchanged; "
+                                 "click on the object itself, draw a box around it or name its colour")
+        return out, 1, f"Extracted {obj.name!r} (box {box}) from layer {image[0].name!r} with {model}"
+
     # -------------------------------------------------------------- export
     def export(self, image: LayeredImage | None, fmt: str) -> Path:
         """Write the stack as ``fmt`` ("psd", "ora" or "zip") into a fresh folder of the app's temp dir."""
@@ -350,6 +409,147 @@ def describe(image: LayeredImage) -> str:
     return f"**{count}**{extra} · {image.width}×{image.height} px"
 
 
+# --------------------------------------------------------------------------- extract tab: clicks
+@dataclass(frozen=True)
+class ClickPrompt:
+    """The Extract tab's prompt: what was clicked on its canvas, in pixels of the image shown there.
+
+    ``size`` is that image's (W, H) and ``preview`` the (w, h) of the canvas it was drawn on (the image
+    shrunk to :data:`PREVIEW_SIDE` or enlarged to :data:`PREVIEW_MIN_SIDE`); a click's ``evt.index`` is a
+    pixel of the canvas. ``points`` are ``(x, y, label)`` with label 1 (include) or 0 (exclude); ``box`` is
+    ``(x0, y0, x1, y1)`` with exclusive right/bottom edges; ``corner`` is the first corner of a box whose
+    opposite corner is not clicked yet.
+    """
+
+    size: tuple[int, int] = (0, 0)
+    preview: tuple[int, int] = (0, 0)
+    points: tuple[tuple[int, int, int], ...] = ()
+    box: tuple[int, int, int, int] | None = None
+    corner: tuple[int, int] | None = None
+
+    @property
+    def empty(self) -> bool:
+        """No point, box or corner clicked yet."""
+        return not self.points and self.box is None and self.corner is None
+
+    def to_pixel(self, index: Any) -> tuple[int, int]:
+        """A canvas pixel ``[x, y]`` (``gr.SelectData.index``) -> the image pixel (x, y) under it."""
+        (w, h), (pw, ph) = self.size, self.preview
+        if min(w, h, pw, ph) < 1:
+            raise LayerdiffError("nothing to click on yet: open, decompose or generate an image first")
+        try:
+            px, py = (float(v) for v in index)
+        except (TypeError, ValueError):
+            raise LayerdiffError(f"a click must be [x, y] on the canvas, got {index!r}") from None
+        if not (0 <= px < pw and 0 <= py < ph):
+            raise LayerdiffError(f"click ({px:g}, {py:g}) is outside the {pw}x{ph} canvas")
+        return min(w - 1, int((px + 0.5) * w / pw)), min(h - 1, int((py + 0.5) * h / ph))
+
+    def click(self, mode: str, index: Any) -> ClickPrompt:
+        """The prompt after a click at canvas pixel ``index`` in ``mode`` (see :data:`CLICK_MODES`):
+        "include"/"exclude" add a point; "box" sets the first corner, then the opposite one (the box holds
+        both clicked pixels; a third click starts a new box)."""
+        if mode not in CLICK_MODES:
+            raise ValueError(f"unknown click mode {mode!r}; known: {', '.join(CLICK_MODES)}")
+        x, y = self.to_pixel(index)
+        if mode in ("include", "exclude"):
+            if len(self.points) >= MAX_CLICK_POINTS:
+                raise LayerdiffError(f"at most {MAX_CLICK_POINTS} points: press *Clear prompt* to start again")
+            return replace(self, points=(*self.points, (x, y, int(mode == "include"))))
+        if self.corner is None:
+            return replace(self, box=None, corner=(x, y))
+        (cx, cy) = self.corner
+        box = (min(cx, x), min(cy, y), max(cx, x) + 1, max(cy, y) + 1)
+        return replace(self, box=box, corner=None)
+
+    def referring(self, text: str = "", size: tuple[int, int] | None = None) -> ReferringPrompt:
+        """The :class:`~layerdiff.referring.ReferringPrompt` of these clicks and the phrase ``text``, checked
+        against the (W, H) ``size`` of the image it will be applied to."""
+        from layerdiff.referring import ReferringPrompt
+
+        text = " ".join((text or "").split())
+        positive = any(label for _, _, label in self.points)
+        if not (positive or self.box is not None or text):
+            if self.corner is not None:
+                raise LayerdiffError("the box has one corner only: click its opposite corner")
+            what = "only excluded points" if self.points else "no prompt given"
+            raise LayerdiffError(f"{what}: click the object (an include point or two box corners) or type "
+                                 "a phrase")
+        if size is not None and not self.empty and tuple(size) != tuple(self.size):
+            raise LayerdiffError(f"the clicks were made on a {self.size[0]}x{self.size[1]} image but the bottom "
+                                 f"layer is {size[0]}x{size[1]}: press *Clear prompt* and click again")
+        return ReferringPrompt(points=list(self.points), box=self.box, text=text)
+
+    def describe(self) -> str:
+        """One line for the UI: what the prompt holds, or what to click next."""
+        if self.size == (0, 0):
+            return "Open, decompose or generate an image first; its bottom layer shows here."
+        parts = []
+        include = sum(label for _, _, label in self.points)
+        if include:
+            parts.append(f"{include} include point" + ("s" if include > 1 else ""))
+        if len(self.points) - include:
+            exclude = len(self.points) - include
+            parts.append(f"{exclude} exclude point" + ("s" if exclude > 1 else ""))
+        if self.box is not None:
+            x0, y0, x1, y1 = self.box
+            parts.append(f"box ({x0}, {y0})–({x1}, {y1})")
+        if self.corner is not None:
+            parts.append(f"box corner ({self.corner[0]}, {self.corner[1]}): click the opposite corner")
+        if not parts:
+            return "Click the object (or two corners of a box around it), or type a phrase; then *Extract*."
+        return "Prompt: " + ", ".join(parts) + "."
+
+
+def extract_source(image: LayeredImage) -> np.ndarray:
+    """What the Extract tab extracts from: the bottom layer on the canvas, opacity folded in (H, W, 4)."""
+    from layerdiff.pipelines.extract import bottom_pixels
+
+    return bottom_pixels(image)
+
+
+def extract_canvas(image: LayeredImage | None, prompt: ClickPrompt | None = None
+                   ) -> tuple[np.ndarray | None, ClickPrompt]:
+    """The Extract tab's canvas: the bottom layer of ``image`` on a checkerboard with ``prompt`` drawn on
+    it (points as dots, green include / red exclude; the box as a yellow rectangle; a pending corner as a
+    cross), and the prompt bound to this canvas (a fresh one when the image size changed)."""
+    if image is None or len(image) == 0:
+        return None, ClickPrompt()
+    canvas = on_checkerboard(extract_source(image), PREVIEW_SIDE, PREVIEW_MIN_SIDE)  # (h, w, 3) uint8
+    preview = (canvas.shape[1], canvas.shape[0])
+    if prompt is None or prompt.size != image.size:
+        prompt = ClickPrompt(size=image.size, preview=preview)
+    else:
+        prompt = replace(prompt, preview=preview)
+    return draw_prompt(canvas, prompt), prompt
+
+
+def draw_prompt(canvas: np.ndarray, prompt: ClickPrompt) -> np.ndarray:
+    """``canvas`` (h, w, 3) uint8 with the clicks of ``prompt`` drawn on a copy."""
+    from PIL import ImageDraw
+
+    pil = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(pil)
+    (w, h), (pw, ph) = prompt.size, (pil.width, pil.height)
+    sx, sy = pw / max(1, w), ph / max(1, h)
+    r = max(4, round(max(pw, ph) / 90))
+    if prompt.box is not None:
+        x0, y0, x1, y1 = prompt.box
+        edges = (x0 * sx, y0 * sy, max(x0 * sx, x1 * sx - 1), max(y0 * sy, y1 * sy - 1))
+        draw.rectangle(edges, outline=(20, 20, 20), width=max(3, r // 2 + 1))
+        draw.rectangle(edges, outline=BOX_COLOR, width=max(2, r // 3))
+    if prompt.corner is not None:
+        cx, cy = (prompt.corner[0] + 0.5) * sx, (prompt.corner[1] + 0.5) * sy
+        for dx, dy in ((2 * r, 0), (0, 2 * r)):
+            draw.line((cx - dx, cy - dy, cx + dx, cy + dy), fill=(20, 20, 20), width=max(4, r // 2 + 2))
+            draw.line((cx - dx, cy - dy, cx + dx, cy + dy), fill=BOX_COLOR, width=max(2, r // 3))
+    for x, y, label in prompt.points:
+        cx, cy = (x + 0.5) * sx, (y + 0.5) * sy
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=INCLUDE_COLOR if label else EXCLUDE_COLOR,
+                     outline=(255, 255, 255), width=max(1, r // 4))
+    return np.asarray(pil)
+
+
 # --------------------------------------------------------------------------- UI
 def max_layers_of(name: str | None) -> int:
     """The most layers registry model ``name`` handles (the layer sliders' maximum)."""
@@ -419,6 +619,7 @@ def build_app(default_model: str | None = None, max_upload_mb: float = 50.0, con
     ``max_pixels``: the largest canvas read; ``work_dir``: where downloads are written (default: a
     fresh temp folder removed at exit)."""
     from layerdiff.cli.demo import DEFAULT_MODEL, ENV_MODEL
+    from layerdiff.referring import EXTRACTOR_BASELINES
     from layerdiff.registry import decomposer_names, get_preset, model_names
     from layerdiff.samples import SAMPLES_DIR
 
@@ -429,6 +630,7 @@ def build_app(default_model: str | None = None, max_upload_mb: float = 50.0, con
                          f"{concurrency}, {max_pixels}")
     decomposers = offered_models(decomposer_names(), default_model)
     generative = offered_models(model_names("layerdiff"), default_model)
+    extractors = [*EXTRACTOR_BASELINES, *generative]  # the choices of `layerdiff extract --model`
     gen_default = default_model if default_model in generative else (generative[0] if generative else None)
     if work_dir is None:
         work_dir = Path(tempfile.mkdtemp(prefix="layerdiff-demo-"))
@@ -491,11 +693,65 @@ def build_app(default_model: str | None = None, max_upload_mb: float = 50.0, con
     def select_layer(evt: gr.SelectData) -> int:
         return int(evt.index)
 
+    def extract_opened(image: LayeredImage | None, prompt: ClickPrompt | None) -> tuple[Any, ...]:
+        """[canvas, click prompt, info] for the current stack (the tab opened, the stack changed)."""
+        canvas, prompt = extract_canvas(image, prompt)
+        return canvas, prompt, prompt.describe()
+
+    @_user_errors
+    def extract_upload(path: str | None, prompt: ClickPrompt | None) -> tuple[Any, ...]:
+        if path is None:
+            return (gr.skip(),) * 8
+        try:
+            image = backend.open(path)
+        except LayerdiffError as err:
+            gr.Warning(str(err))
+            return (*(gr.skip(),) * 7, f"**Could not open the file.** {err}")
+        view = _view(image, f"Opened {Path(path).name}; click the object to extract on the *Extract* tab.")
+        return (*view, *extract_opened(image, None))
+
+    def extract_click(image: LayeredImage | None, prompt: ClickPrompt | None, mode: str,
+                      evt: gr.SelectData) -> tuple[Any, ...]:
+        """A click on the canvas: add a point or a box corner; a bad click leaves a one-line message."""
+        prompt = prompt if prompt is not None else ClickPrompt()
+        try:
+            prompt = prompt.click(mode, evt.index)
+        except (LayerdiffError, ValueError) as err:
+            return gr.skip(), gr.skip(), f"**Could not use the click.** {err}"
+        canvas, prompt = extract_canvas(image, prompt)
+        return canvas, prompt, prompt.describe()
+
+    def extract_clear(image: LayeredImage | None) -> tuple[Any, ...]:
+        return extract_opened(image, None)
+
+    @_user_errors
+    def extract(image: LayeredImage | None, prompt: ClickPrompt | None, text: str, model: str, seed: float,
+                steps: float, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+        """Extract the prompted object from the bottom layer; a bad prompt or an empty result leaves the stack
+        as it is and says why in one line."""
+        t0 = time.perf_counter()
+        prompt = prompt if prompt is not None else ClickPrompt()
+        try:
+            if image is None or len(image) == 0:
+                raise LayerdiffError("nothing to extract from yet: open, decompose or generate an image first")
+            referring = prompt.referring(text, image.size)
+            result, selected, message = backend.extract(image, referring, model, int(seed or 0),
+                                                        int(steps or 0), _progress(progress))
+        except (LayerdiffError, ValueError) as err:
+            gr.Warning(str(err))
+            return (*(gr.skip(),) * 7, f"**Could not extract.** {err}")
+        seconds = time.perf_counter() - t0
+        canvas, fresh = extract_canvas(result, None)
+        return (*_view(result, f"{message} in {seconds:.1f} s.", selected), canvas, fresh,
+                f"Extracted in {seconds:.1f} s. The canvas now shows the filled background: click the next "
+                "object to peel it off.")
+
     # -------------------------------------------------------------- layout
     with gr.Blocks(title="layerdiff demo", delete_cache=(900, 3600)) as app:
         gr.Markdown("# layerdiff\nTurn a flat image into editable RGBA layers, generate layers from text, "
                     "edit one layer, and download the stack as PSD, ORA or PNGs.")
         stack = gr.State(None, time_to_live=3600)
+        click_prompt = gr.State(ClickPrompt(), time_to_live=3600)
         with gr.Row():
             with gr.Column(scale=2, min_width=320):
                 with gr.Tabs():
@@ -547,6 +803,26 @@ def build_app(default_model: str | None = None, max_upload_mb: float = 50.0, con
                                 edit_seed = gr.Number(0, precision=0, label="Seed")
                                 edit_steps = gr.Slider(0, 50, value=0, step=1, label="Steps (0 = default)")
                             regen_btn = gr.Button("Regenerate", elem_id="edit-regenerate")
+                    with gr.Tab("Extract", id="extract") as extract_tab:
+                        extract_info = gr.Markdown(ClickPrompt().describe(), elem_id="extract-info")
+                        extract_image = gr.Image(label="Bottom layer: click the object", type="numpy",
+                                                format="png", interactive=False, buttons=[],
+                                                elem_id="extract-canvas")
+                        click_mode = gr.Radio([(label, key) for key, label in CLICK_MODES.items()],
+                                              value="include", label="A click adds", elem_id="click-mode")
+                        extract_text = gr.Textbox(label="Phrase (optional)", elem_id="extract-text",
+                                                  placeholder="the yellow circle")
+                        extract_model = gr.Dropdown(extractors, value=extractors[0], label="Extractor",
+                                                    elem_id="extract-model")
+                        with gr.Accordion("Sampling (diffusion models)", open=False):
+                            with gr.Row():
+                                extract_seed = gr.Number(0, precision=0, label="Seed")
+                                extract_steps = gr.Slider(0, 50, value=0, step=1, label="Steps (0 = default)")
+                        with gr.Row():
+                            extract_btn = gr.Button("Extract", variant="primary", elem_id="extract")
+                            clear_btn = gr.Button("Clear prompt", elem_id="extract-clear")
+                        extract_file = gr.File(label="Or open another image here", file_types=INPUT_TYPES,
+                                               type="filepath", height=110, elem_id="extract-upload")
             with gr.Column(scale=3, min_width=360):
                 status = gr.Markdown("Upload an image, a PSD or an ORA file, or generate one.",
                                      label="Status", elem_id="status")
@@ -578,6 +854,15 @@ def build_app(default_model: str | None = None, max_upload_mb: float = 50.0, con
         gen_model.change(generative_model_changed, [gen_model, gen_layers], [gen_layers, gen_steps],
                          api_visibility="private")
         gallery.select(select_layer, None, [layer_dd], api_visibility="private")
+        extract_out = [extract_image, click_prompt, extract_info]
+        extract_tab.select(extract_opened, [stack, click_prompt], extract_out, api_visibility="private")
+        extract_image.select(extract_click, [stack, click_prompt, click_mode], extract_out,
+                            api_visibility="private")
+        clear_btn.click(extract_clear, [stack], extract_out, api_visibility="private")
+        extract_file.change(extract_upload, [extract_file, click_prompt], view + extract_out,
+                            api_visibility="private")
+        extract_btn.click(extract, [stack, click_prompt, extract_text, extract_model, extract_seed, extract_steps],
+                          view + extract_out, api_name="extract")
 
     app.queue(default_concurrency_limit=int(concurrency), max_size=64)
     app.layerdiff_settings = settings

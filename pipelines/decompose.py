@@ -13,6 +13,12 @@ multi-RGBA task; Yin et al. 2025). Beyond the anchor:
   it was trained with empty (alpha = 0) padding frames on top of the real layers, so frames it
   leaves empty are dropped. A layer counts as empty when fewer than ``min_layer_coverage`` of its
   pixels have alpha > 0.5 (the bottom layer is always kept).
+
+Two methods. ``method="diffusion"`` is the sampling described above. ``method="regions"`` needs the
+pipeline's optional ``layerer`` component (:class:`layerdiff.models.RegionLayerer`): the image is split
+into flat-colour regions at up to 512 px and the learned layerer groups and orders them
+(:mod:`layerdiff.layering`); deterministic, and on flat graphics far better than this model size's
+sampling (MODEL_CARD.md). ``method="auto"`` (default) takes the regions when a layerer is loaded.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ class LayerDecomposePipeline(LayerPipelineBase):
         refine: bool = True,
         min_layer_coverage: float = 0.002,
         callback_on_step_end: Callable[..., dict[str, Any]] | None = None,
+        method: str = "auto",
     ) -> LayeredPipelineOutput:
         """Decompose one image or a list of images.
 
@@ -69,6 +76,8 @@ class LayerDecomposePipeline(LayerPipelineBase):
             output_type: "pil", "np", "pt" or "latent".
             exact_recomposition: project the residual so the layers composite to the input exactly.
             refine: refine alpha edges against the full-resolution input (else plain upsampling).
+            method: "auto", "regions" or "diffusion" (see the module docstring); sampling options
+                (prompt, steps, guidance, generator, callback) apply to "diffusion" only.
         """
         # 1. Check inputs.
         check_output_type(output_type)
@@ -95,6 +104,21 @@ class LayerDecomposePipeline(LayerPipelineBase):
         prompts = [prompt] * len(images) if isinstance(prompt, str) else list(prompt)
         if len(prompts) != len(images):
             raise PipelineError(f"got {len(prompts)} prompts for {len(images)} images")
+        if method not in ("auto", "regions", "diffusion"):
+            raise PipelineError(f"method must be 'auto', 'regions' or 'diffusion', got {method!r}")
+        if method == "regions" and self.layerer is None:
+            raise PipelineError("method='regions' needs a layerer component; this pipeline has none")
+        if method == "regions" and output_type == "latent":
+            raise PipelineError("output_type='latent' needs method='diffusion'")
+        if method == "regions" or (method == "auto" and self.layerer is not None and output_type != "latent"):
+            # 2-7. Regions: segment, let the layerer group and order them, paint (layerdiff.layering).
+            from layerdiff.layering.decomposer import RegionLayerDecomposer
+
+            decomposer = RegionLayerDecomposer(self.layerer, max_layers=cap)
+            wanted = "auto" if auto else int(num_layers)
+            stacks = [decomposer.decompose(arr, wanted, cap).to_numpy() for arr in self.progress_bar(rgba)]
+            layered = [stack_to_layered(s) for s in stacks]
+            return LayeredPipelineOutput(images=layered, layers=format_layers(stacks, output_type))
         steps = int(self._default("num_inference_steps", num_inference_steps, 8))
         scale = float(self._default("guidance_scale", guidance_scale, 1.0))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -209,6 +210,179 @@ def test_views_put_layers_on_a_checkerboard(stack) -> None:
         demo_app.parse_css_color("red")
 
 
+# ------------------------------------------------------------------ extract tab, in-process
+def handler(app: gr.Blocks, name: str):
+    """The app's event function called ``name`` (the closures build_app wires to the UI)."""
+    return next(f.fn for f in app.fns.values() if f.name == name)
+
+
+def click(fn, image, prompt, mode: str, x: int, y: int):
+    """Call the canvas's select handler as Gradio does for a click on canvas pixel (x, y)."""
+    return fn(image, prompt, mode, gr.SelectData(None, {"index": [x, y], "value": None}))
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory) -> gr.Blocks:
+    return demo_app.build_app(default_model=TEST_MODEL, work_dir=tmp_path_factory.mktemp("demo-extract"))
+
+
+@pytest.fixture()
+def flat(design) -> LayeredImage:
+    """The conftest design (61 x 47: red disc around (25, 20), blue bar in rows 35-40) as one opaque layer."""
+    rgba = np.concatenate([design, np.ones(design.shape[:2] + (1,), np.float32)], axis=-1)
+    return LayeredImage.from_numpy(rgba, names=["design"])
+
+
+def test_clicks_become_points_and_boxes_in_image_pixels() -> None:
+    prompt = demo_app.ClickPrompt(size=(32, 24), preview=(256, 192))  # the canvas is the image x 8
+    prompt = prompt.click("include", [85, 83])
+    assert prompt.points == ((10, 10, 1),)
+    prompt = prompt.click("exclude", [255, 191])  # the last canvas pixel is the last image pixel
+    assert prompt.points[-1] == (31, 23, 0)
+    prompt = prompt.click("box", [160, 120])
+    assert prompt.corner == (20, 15) and prompt.box is None
+    assert "click the opposite corner" in prompt.describe()
+    prompt = prompt.click("box", [40, 16])  # the opposite corner above-left: the box holds both pixels
+    assert prompt.box == (5, 2, 21, 16) and prompt.corner is None
+    assert prompt.describe() == "Prompt: 1 include point, 1 exclude point, box (5, 2)–(21, 16)."
+    restarted = prompt.click("box", [0, 0])
+    assert restarted.box is None and restarted.corner == (0, 0) and restarted.points == prompt.points
+    referring = prompt.referring("  the red  dot ", (32, 24))
+    assert referring.points == [(10, 10, 1), (31, 23, 0)] and referring.box == (5, 2, 21, 16)
+    assert referring.text == "the red dot"
+    # A shrunk canvas maps back to the image's pixels too.
+    big = demo_app.ClickPrompt(size=(2048, 1024), preview=(1024, 512)).click("include", [1023, 0])
+    assert big.points == ((2047, 1, 1),)
+    with pytest.raises(LayerdiffError, match=r"click \(256, 3\) is outside the 256x192 canvas"):
+        prompt.click("include", [256, 3])
+    with pytest.raises(LayerdiffError, match="open, decompose or generate an image first"):
+        demo_app.ClickPrompt().click("include", [1, 1])
+    with pytest.raises(ValueError, match="unknown click mode 'lasso'"):
+        prompt.click("lasso", [1, 1])
+    full = replace(prompt, points=((1, 1, 1),) * demo_app.MAX_CLICK_POINTS)
+    with pytest.raises(LayerdiffError, match="at most 64 points"):
+        full.click("exclude", [1, 1])
+
+
+def test_canvas_shows_the_bottom_layer_with_the_prompt(stack) -> None:
+    canvas, prompt = demo_app.extract_canvas(stack, None)
+    assert canvas.shape == (192, 256, 3) and prompt.size == (32, 24) and prompt.preview == (256, 192)
+    bottom = demo_app.on_checkerboard(stack[0].pixels, demo_app.PREVIEW_SIDE, demo_app.PREVIEW_MIN_SIDE)
+    assert np.array_equal(canvas, bottom)  # the bottom layer only: the red dot of layer 1 is not there
+    prompt = prompt.click("include", [20, 20]).click("exclude", [200, 20]).click("box", [8, 100])
+    prompt = prompt.click("box", [247, 183])
+    canvas, prompt = demo_app.extract_canvas(stack, prompt)
+    assert tuple(canvas[20, 20]) == demo_app.INCLUDE_COLOR  # the dot of image pixel (2, 2)
+    assert tuple(canvas[20, 204]) == demo_app.EXCLUDE_COLOR  # image pixel (25, 2)
+    assert tuple(canvas[150, 8]) == demo_app.BOX_COLOR  # the box's left edge, inside its dark outline
+    assert tuple(canvas[150, 100]) == tuple(bottom[150, 100])  # inside the box: the image
+    other = LayeredImage((16, 16), [Layer(np.ones((16, 16, 4), np.float32))])
+    canvas, fresh = demo_app.extract_canvas(other, prompt)  # another image size: the clicks are dropped
+    assert fresh.empty and fresh.size == (16, 16) and canvas.shape == (256, 256, 3)
+    assert demo_app.extract_canvas(None, prompt)[1] == demo_app.ClickPrompt()
+
+
+def test_extract_peels_layer_by_layer_and_recomposes(app, flat) -> None:
+    opened, click_fn, extract = (handler(app, n) for n in ("extract_opened", "extract_click", "extract"))
+    source = flat.composite()
+    canvas, prompt, info = opened(flat, None)
+    assert "Click the object" in info
+    scale = canvas.shape[1] / flat.width
+    _, prompt, info = click(click_fn, flat, prompt, "include", int(25.5 * scale), int(20.5 * scale))
+    assert prompt.points == ((25, 20, 1),) and info == "Prompt: 1 include point."
+    out = extract(flat, prompt, "", "floodfill", 0, 0)
+    gallery, _, status, _, result, canvas, prompt, info = out
+    assert len(result) == 2 and len(gallery) == 2 and "Extracted 'object (point)'" in status
+    assert prompt.empty and "peel" in info
+    assert np.abs(result.composite() - source).max() <= 1.5 / 255  # the two layers recompose the input
+    disc = result[1].pixels[..., 3] > 0.5
+    assert disc[20, 25] and not disc[38, 30] and 200 < disc.sum() < 400  # the disc (area 314), not the bar
+    assert np.abs(result[0].pixels[20, 25, :3] - (0.85, 0.1, 0.1)).max() > 0.3  # the hole is filled
+    # Extract again: the canvas shows the filled background; a box around the bar peels it off next.
+    assert np.array_equal(canvas, demo_app.extract_canvas(result, None)[0])
+    _, prompt, _ = click(click_fn, result, prompt, "box", int(3 * scale), int(33 * scale))
+    _, prompt, _ = click(click_fn, result, prompt, "box", int(57 * scale), int(42 * scale))
+    assert prompt.box == (3, 33, 58, 43)
+    _, _, status, _, again, _, _, _ = extract(result, prompt, "", "floodfill", 0, 0)
+    assert [layer.name for layer in again] == ["design", "object (box)", "object (point)"]
+    assert np.array_equal(again[2].pixels, result[1].pixels)  # the first object is kept as it was
+    assert np.abs(again.composite() - source).max() <= 1.5 / 255
+    bar = again[1].pixels[..., 3] > 0.5
+    assert bar[38, 30] and not bar[20, 25] and not bar[10, 5]
+
+
+def test_extract_tab_opens_files_and_clears_the_prompt(app, tmp_path) -> None:
+    upload, clear = handler(app, "extract_upload"), handler(app, "extract_clear")
+    source = sample_png(tmp_path)
+    gallery, _, status, _, image, canvas, prompt, info = upload(str(source), demo_app.ClickPrompt())
+    width, height = Image.open(source).size
+    assert len(gallery) == 1 and f"Opened {source.name}" in status and image.size == (width, height)
+    assert prompt.size == (width, height) and canvas.shape[:2] == (prompt.preview[1], prompt.preview[0])
+    assert "Click the object" in info
+    clicked = prompt.click("include", [3, 3]).click("box", [5, 5])
+    canvas_again, cleared, info = clear(image)
+    assert cleared.empty and cleared.size == clicked.size and np.array_equal(canvas_again, canvas)
+    with pytest.warns(UserWarning, match="unknown file signature"):  # gr.Warning: the toast
+        *skipped, info = upload(str(bad_png(tmp_path)), prompt)
+    assert all(isinstance(item, type(gr.skip())) for item in skipped)
+    assert info.startswith("**Could not open the file.** noise.png: unknown file signature")
+
+
+def test_bad_prompts_give_a_one_line_message(app, flat) -> None:
+    click_fn, extract = handler(app, "extract_click"), handler(app, "extract")
+    _, prompt = demo_app.extract_canvas(flat, None)
+
+    def message(image, prompt, text: str = "") -> str:
+        with pytest.warns(UserWarning):  # gr.Warning: the toast
+            out = extract(image, prompt, text, "floodfill", 0, 0)
+        assert all(isinstance(item, type(gr.skip())) for item in out[:7])  # the stack stays as it was
+        assert out[7].startswith("**Could not extract.** ") and "\n" not in out[7]
+        return out[7]
+
+    assert "no prompt given" in message(flat, prompt)
+    assert "only excluded points" in message(flat, prompt.click("exclude", [3, 3]))
+    assert "one corner only" in message(flat, prompt.click("box", [3, 3]))
+    outside = replace(prompt, box=(100, 100, 200, 150))  # e.g. sent by a client: off the 61x47 image
+    assert "box (100.0, 100.0, 200.0, 150.0) does not overlap the 61x47 image" in message(flat, outside)
+    assert "nothing found for 'a thing'" in message(flat, prompt, "a thing")  # no colour word, no click
+    assert "nothing to extract from yet" in message(None, prompt, "red")
+    assert "clicks were made on a 61x47 image but the bottom layer is 32x24" in message(
+        LayeredImage((32, 24), [Layer(np.ones((24, 32, 4), np.float32))]), prompt.click("include", [5, 5]))
+    # A point on nothing: the transparent half of a bottom layer has no object to extract.
+    half = np.ones((24, 32, 4), np.float32)
+    half[:, :16] = 0.0
+    holey = LayeredImage((32, 24), [Layer(half, name="half")])
+    _, prompt = demo_app.extract_canvas(holey, None)
+    assert "nothing found for 'object (point)'" in message(holey, prompt.click("include", [20, 100]))
+    _, same, info = click(click_fn, holey, prompt, "include", 999, 5)  # a click off the canvas
+    assert isinstance(same, type(gr.skip())) and info.startswith("**Could not use the click.** click (999, 5)")
+
+
+def test_extract_backend_checks_the_prompt_before_loading_a_model(backend, stack) -> None:
+    from layerdiff.referring import PromptError, ReferringPrompt
+
+    with pytest.raises(PromptError, match="does not overlap the 32x24 image"):
+        backend.extract(stack, ReferringPrompt(box=(40, 0, 50, 10)), "no-such-extractor")
+    with pytest.raises(LayerdiffError, match="unknown model 'no-such-extractor'"):
+        backend.extract(stack, ReferringPrompt(points=[(3, 3)]), "no-such-extractor")
+    with pytest.raises(LayerdiffError, match="'single-layer' is a 'decomposer' model; extraction needs"):
+        backend.extract(stack, ReferringPrompt(points=[(3, 3)]), "single-layer")
+    assert backend.models.get("floodfill", "extract") is backend.models.get("floodfill", "extract")
+
+
+def test_extract_with_a_layerdiff_model_shares_its_components(backend, stack) -> None:
+    from layerdiff.referring import ReferringPrompt
+
+    steps: list = []
+    out, index, message = backend.extract(stack, ReferringPrompt(box=(6, 4, 22, 16)), TEST_MODEL,
+                                          report=lambda value, desc: steps.append(value))
+    assert index == 1 and len(out) == 3 and "with tiny-random" in message
+    assert steps[-1] == (2, 2)  # the preset's 2 sampling steps
+    assert np.abs(out.composite() - stack.composite()).max() <= 1.5 / 255
+    pipe = backend.models.get(TEST_MODEL, "extract")
+    assert pipe.transformer is backend.models.get(TEST_MODEL).transformer
+
+
 # ------------------------------------------------------------------ served app, through gradio_client
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
@@ -246,6 +420,21 @@ def test_api_edit_and_generate(server, tmp_path) -> None:
     assert not after[1].visible and load(before)[1].visible
     gallery, _, status, _ = client.predict("a red circle on blue", 2, TEST_MODEL, 0, 2, api_name="/generate")
     assert len(gallery) == 2 and "Generated" in status
+
+
+@pytest.mark.slow
+def test_api_extract_by_phrase_then_download(server, tmp_path) -> None:
+    client = Client(server.url, verbose=False, httpx_kwargs={"timeout": 180})
+    source = sample_png(tmp_path)
+    phrase = "the yellow sun" if source == SAMPLE else "the red circle"  # a colour word floodfill knows
+    client.predict(handle_file(str(source)), api_name="/open")
+    *_, info = client.predict("", "floodfill", 0, 0, api_name="/extract")
+    assert info.startswith("**Could not extract.** no prompt given")
+    gallery, composite, status, _, canvas, info = client.predict(phrase, "floodfill", 0, 0, api_name="/extract")
+    assert len(gallery) == 2 and f"Extracted {phrase!r}" in status and "peel" in info
+    layered = load(client.predict(api_name="/export_ora"))
+    assert layered[1].name == phrase and layered[1].content_bbox(0.5) is not None
+    assert Image.open(canvas).size == Image.open(composite).size
 
 
 @pytest.mark.slow

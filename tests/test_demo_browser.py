@@ -1,5 +1,5 @@
-"""End to end in headless Chromium: the web demo decomposes, downloads, edits, generates and refuses bad
-files.
+"""End to end in headless Chromium: the web demo decomposes, downloads, edits, generates, extracts clicked
+objects layer by layer and refuses bad files.
 
 The server runs ``layerdiff demo --model tiny-random``. Chromium is Debian's ``/usr/bin/chromium``
 (``apt-get install chromium``), driven by the ``playwright`` package. Screenshots go to
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from demo_server import demo_server
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from layerdiff import edit_ops
 from layerdiff.io import load
@@ -162,3 +162,79 @@ def test_bad_upload_shows_the_reason(page: Page, tmp_path: Path, artifacts: Path
     expect(page.locator("#decompose")).to_be_enabled()
     page.wait_for_timeout(600)
     page.screenshot(path=str(artifacts / "05-bad-file-decompose.png"))
+
+
+def click_image(image: Locator, x: float, y: float) -> None:
+    """Click the displayed image at pixel (x, y) of the image the server sent (the preview may be scaled and
+    letterboxed in its element, as Gradio's own click-to-pixel mapping assumes)."""
+    image.scroll_into_view_if_needed()
+    box = image.bounding_box()
+    nw, nh = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    r = min(box["width"] / nw, box["height"] / nh, 1.0)
+    ox, oy = (box["width"] - nw * r) / 2, (box["height"] - nh * r) / 2
+    image.click(position={"x": ox + (x + 0.5) * r, "y": oy + (y + 0.5) * r})
+
+
+def test_extract_by_clicking_then_peel_again(page: Page, tmp_path: Path, artifacts: Path) -> None:
+    source = sample_png(tmp_path)
+    poster = source == SAMPLE  # else the generated design: a red disc around (40, 30) on a gradient
+    corners = ((292, 22), (510, 258)) if poster else ((20, 11), (60, 49))  # a box around the sun / the disc
+    inside, outside = ((405, 140), (50, 50)) if poster else ((40, 30), (85, 5))
+    point = (110, 228) if poster else (5, 60)  # on the text panel / the gradient
+    status, info = page.locator("#status"), page.locator("#extract-info")
+    thumbnails = page.locator("#gallery .thumbnail-item")
+    canvas = page.locator("#extract-canvas img").first
+
+    # Open the image on the Decompose tab; opening the Extract tab shows it on the canvas.
+    page.locator("#upload input[type=file]").set_input_files(str(source))
+    expect(status).to_contain_text(f"Opened {source.name}", timeout=30_000)
+    page.get_by_role("tab", name="Extract").click()
+    expect(canvas).to_be_visible(timeout=30_000)
+    expect(info).to_contain_text("Click the object", timeout=15_000)
+
+    # Two clicks in box mode draw a box; Extract pulls the object out above the filled background.
+    page.locator("#click-mode label").filter(has_text="Box").click()
+    click_image(canvas, *corners[0])
+    expect(info).to_contain_text("click the opposite corner", timeout=15_000)
+    before = canvas.get_attribute("src")
+    click_image(canvas, *corners[1])
+    expect(info).to_contain_text("Prompt: box", timeout=15_000)
+    expect(canvas).not_to_have_attribute("src", before)  # the box is drawn on the canvas
+    page.wait_for_timeout(600)  # let the new canvas fade in
+    page.screenshot(path=str(artifacts / "06-extract-box.png"), full_page=True)
+    page.locator("#extract").click()
+    expect(status).to_contain_text("Extracted 'object (box)'", timeout=MODEL_TIMEOUT_MS)
+    expect(thumbnails).to_have_count(2)
+    expect(info).to_contain_text("click the next object to peel it off")
+
+    # Peel again from the filled background with an include point.
+    page.locator("#click-mode label").filter(has_text="Include").click()
+    click_image(canvas, *point)
+    expect(info).to_contain_text("Prompt: 1 include point.", timeout=15_000)
+    page.locator("#extract").click()
+    expect(status).to_contain_text("Extracted 'object (point)'", timeout=MODEL_TIMEOUT_MS)
+    expect(thumbnails).to_have_count(3)
+    expect(page.locator("#gallery .caption-label").nth(2)).to_have_text("2 · object (box)")
+    page.wait_for_timeout(1000)  # let the new thumbnails and canvas fade in
+    page.screenshot(path=str(artifacts / "07-extract-peeled.png"), full_page=True)
+
+    # Without a prompt: a one-line reason, the stack unchanged.
+    page.locator("#extract").click()
+    expect(info).to_contain_text("Could not extract. no prompt given", timeout=30_000)
+    expect(thumbnails).to_have_count(3)
+
+    # The download holds [background, point object, box object]; the box object is where the box was.
+    page.locator("#export-zip").click()
+    link = page.locator("#download a[href$='layers.zip']")
+    expect(link).to_be_visible(timeout=30_000)
+    with page.expect_download() as download:
+        link.click()
+    zip_path = tmp_path / "download.zip"
+    download.value.save_as(zip_path)
+    stack = load(zip_path)
+    assert [layer.name for layer in stack][1:] == ["object (point)", "object (box)"]
+    alpha = stack[2].on_canvas(stack.size)[..., 3]  # (H, W)
+    assert alpha[inside[1], inside[0]] > 0.5 and alpha[outside[1], outside[0]] < 0.5
+    assert stack[1].on_canvas(stack.size)[point[1], point[0], 3] > 0.5
+    flat = np.asarray(Image.open(source).convert("RGBA"), np.float32) / 255.0
+    assert np.abs(stack.composite() - flat).max() <= 2 / 255  # the peeled stack still recomposes the input

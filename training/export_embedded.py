@@ -1,11 +1,13 @@
 """Export a trained pipeline folder as the embedded weights of a registry preset (half precision).
 
-    python training/export_embedded.py runs/tf/final --preset layerdiff-tiny [--dtype float16]
+    python training/export_embedded.py runs/tf/final --preset layerdiff-tiny [--dtype float16] \
+        [--layerer runs/layerer/final/layerer]
 
 Writes ``layerdiff/weights/<folder>/`` (the preset's ``embedded:`` location): model_index.json and per
-component config + safetensors. Before writing, it decodes a few held-out synthetic designs with
-the float32 and the half-precision weights and refuses the export if the layers differ by more than
-``--max-diff`` (mean absolute difference), so half precision is used only where it holds quality.
+component config + safetensors; ``--layerer`` adds a region layerer trained by train_layerer.py. Before
+writing, it decomposes a few held-out synthetic designs with the float32 and the half-precision weights
+(both methods) and refuses the export if the layers differ by more than ``--max-diff`` (mean absolute
+difference), so half precision is used only where it holds quality.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16")
     p.add_argument("--max-diff", type=float, default=2.0 / 255)
     p.add_argument("--samples", type=int, default=4)
+    p.add_argument("--layerer", default=None, help="region layerer folder (train_layerer.py's final/layerer)")
     args = p.parse_args(argv)
 
     preset = get_preset(args.preset)
@@ -41,12 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(target, Path) or not (preset.weights or "").startswith("embedded:"):
         raise SystemExit(f"preset {args.preset!r} has no embedded weight location")
     full = LayerDecomposePipeline.from_pretrained(args.folder)
+    if args.layerer:
+        from layerdiff.models import RegionLayerer
+
+        full.register_modules(layerer=RegionLayerer.from_pretrained(args.layerer).eval())
     full.set_progress_bar_config(disable=True)
     dtype = getattr(torch, args.dtype)
     tmp_half = Path(args.folder).parent / f"export-{args.dtype}"
     shutil.rmtree(tmp_half, ignore_errors=True)
-    LayerDecomposePipeline.from_pretrained(args.folder).save_pretrained(tmp_half)  # a copy to cast
-    for name in ("vae", "transformer"):
+    full.save_pretrained(tmp_half)  # a copy to cast
+    for name in ("vae", "transformer", "layerer"):
+        if getattr(full, name, None) is None:
+            continue
         comp_dir = tmp_half / name
         model = type(getattr(full, name)).from_pretrained(comp_dir).to(dtype)
         model.save_pretrained(comp_dir, safe_serialization=True)
@@ -57,11 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     diffs = []
     for i in range(args.samples):
         img = engine.sample(i).layers.composite()
-        a = full(img, num_layers=3, output_type="np", generator=torch.Generator().manual_seed(i),
-                 exact_recomposition=False, refine=False).layers[0]
-        b = half(img, num_layers=3, output_type="np", generator=torch.Generator().manual_seed(i),
-                 exact_recomposition=False, refine=False).layers[0]
-        diffs.append(float(np.abs(a - b).mean()))
+        for method in ("diffusion", "regions") if full.layerer is not None else ("diffusion",):
+            a = full(img, num_layers=3, output_type="np", generator=torch.Generator().manual_seed(i),
+                     exact_recomposition=False, refine=False, method=method).layers[0]
+            b = half(img, num_layers=3, output_type="np", generator=torch.Generator().manual_seed(i),
+                     exact_recomposition=False, refine=False, method=method).layers[0]
+            diffs.append(float(np.abs(a - b).mean()))
     worst = max(diffs)
     print(f"{args.dtype} vs float32: mean abs layer difference per sample {[round(d, 5) for d in diffs]}")
     if worst > args.max_diff:

@@ -17,6 +17,7 @@ What a user can run on a CPU today, in well under a second at the working size:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -31,7 +32,8 @@ from .common import DEFAULT_MAX_LAYERS, check_num_layers, image_to_array
 from .inpaint import push_pull_fill
 from .segment import Regions, segment_regions
 
-__all__ = ["ClusterConfig", "ClusterMattingDecomposer", "LayerTree", "layer_tree"]
+__all__ = ["ClusterConfig", "ClusterMattingDecomposer", "LayerTree", "layer_tree", "layer_masks", "matte_cover",
+           "paint_layers", "at_work_size", "shrink_to", "named_stack"]
 
 
 @dataclass
@@ -217,7 +219,7 @@ def _assign_layers(regions: Regions, level: np.ndarray, wanted: int | None, max_
     return layer
 
 
-def _layer_masks(regions: Regions, tree: LayerTree, layer: np.ndarray, count: int, hulls: _Hulls,
+def layer_masks(regions: Regions, tree: LayerTree, layer: np.ndarray, count: int, hulls: _Hulls,
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Per layer: the pixels it covers (its regions, everything they enclose, and the parts of their
     convex hulls hidden by siblings over them) and its own visible pixels. (K, h, w) bool each."""
@@ -231,9 +233,11 @@ def _layer_masks(regions: Regions, tree: LayerTree, layer: np.ndarray, count: in
             node = tree.parent[node]
     covers = np.zeros((count, n), bool)
     for a in range(n):
-        covers[layer[a]] |= below[a]
+        covers[layer[a]] |= below[a] & (layer >= layer[a])  # a hole showing a lower layer stays open
     cover_px = covers[:, labels]  # (K, h, w)
     for top, low in tree.over:  # complete the hidden part of ``low`` under ``top``
+        if layer[top] <= layer[low]:
+            continue
         sl = hulls.slices[low]
         hidden = hulls.hull(low) & np.isin(labels[sl], np.nonzero(below[top])[0])
         cover_px[layer[low]][sl] |= hidden
@@ -269,27 +273,9 @@ class ClusterMattingDecomposer:
         wanted = check_num_layers(num_layers, max_layers)
         max_layers = DEFAULT_MAX_LAYERS if max_layers is None else int(max_layers)
         full, _ = image_to_array(image)  # (H, W, 4)
-        height, width = full.shape[:2]
-        cfg = self.config
-        scale = min(1.0, cfg.work_size / max(height, width))
-        if scale < 1.0:
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            premult = np.concatenate([full[..., :3] * full[..., 3:], full[..., 3:]], -1)
-            small_p = np.clip(resize_plane(premult, size), 0.0, 1.0)  # (h, w, 4)
-            a = small_p[..., 3:]
-            small = np.concatenate([np.divide(small_p[..., :3], a, out=np.zeros_like(small_p[..., :3]),
-                                              where=a > 1e-6), a], -1)
-        else:
-            small = full
-        low = self._decompose_small(np.clip(small, 0.0, 1.0), wanted, max_layers)  # (K, h, w, 4)
-        if scale < 1.0:
-            stack = upsample_layers(low, full)
-        else:
-            stack = project_residual(low, full)
-        names = ["Background"] + [f"Layer {i}" for i in range(1, len(stack))]
-        out = LayeredImage.from_numpy(stack, names=names)
-        out.metadata["decomposer"] = self.name
-        return out
+        stack = at_work_size(full, self.config.work_size,
+                             lambda small: self._decompose_small(small, wanted, max_layers))
+        return named_stack(stack, self.name)
 
     # ---------------------------------------------------------------------------------- steps
     def _decompose_small(self, img: np.ndarray, wanted: int | None, max_layers: int) -> np.ndarray:
@@ -303,33 +289,76 @@ class ClusterMattingDecomposer:
         tree = layer_tree(regions, cfg.similar_delta_e, hulls)
         layer = _assign_layers(regions, tree.level, wanted, max_layers, cfg.similar_delta_e)
         count = int(layer.max()) + 1
-        cover, own = _layer_masks(regions, tree, layer, count, hulls)
-        stack = np.zeros((count, h, w, 4), np.float32)
-        rgb = img[..., :3]
-        for k in range(count):
-            stack[k, ..., 3] = 1.0 if k == 0 else self._matte(rgb, cover[k])
-            visible = own[k] & ~_edge_band(own[k])
-            if not visible.any():
-                visible = own[k]
-            fill = push_pull_fill(rgb, visible.astype(np.float32))  # (h, w, 3)
-            # fully transparent pixels carry the input's colour (invisible; keeps edges fringe-free when
-            # the alpha is later refined at full resolution)
-            stack[k, ..., :3] = np.where(stack[k, ..., 3:] > 0, fill, rgb)
-        if wanted is not None and count < wanted:
-            pad = np.zeros((wanted - count, h, w, 4), np.float32)
-            stack = np.concatenate([stack, pad])
-        return stack
+        cover, own = layer_masks(regions, tree, layer, count, hulls)
+        return paint_layers(img[..., :3], cover, own, cfg.matte_radius, wanted)
 
-    def _matte(self, rgb: np.ndarray, cover: np.ndarray) -> np.ndarray:
-        """Soft alpha (h, w) of a layer covering the boolean region ``cover``: colour-line matte in the
-        1-px band around its boundary, the hard mask elsewhere."""
-        band = _edge_band(cover)
-        hard = cover.astype(np.float32)
-        if not band.any():
-            return hard
-        alpha, conf = colour_line_matte(rgb, cover & ~band, ~cover & ~band, self.config.matte_radius)
-        soft = hard + conf * (alpha - hard)
-        return np.where(band, soft, hard).astype(np.float32)
+
+def at_work_size(full: np.ndarray, work_size: int, decompose_small: Callable[[np.ndarray], np.ndarray],
+                 ) -> np.ndarray:
+    """Run ``decompose_small`` on ``full`` (H, W, 4) shrunk to at most ``work_size`` px on its longest
+    side, and lift its layers (K, h, w, 4) back to full resolution with exact recomposition."""
+    small = shrink_to(full, work_size)
+    low = decompose_small(small)  # (K, h, w, 4)
+    return upsample_layers(low, full) if small.shape != full.shape else project_residual(low, full)
+
+
+def shrink_to(full: np.ndarray, work_size: int) -> np.ndarray:
+    """``full`` (H, W, 4) resized (premultiplied) to at most ``work_size`` px on its longest side, in [0, 1]."""
+    height, width = full.shape[:2]
+    scale = min(1.0, work_size / max(height, width))
+    if scale >= 1.0:
+        return np.clip(full, 0.0, 1.0)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    premult = np.concatenate([full[..., :3] * full[..., 3:], full[..., 3:]], -1)
+    small_p = np.clip(resize_plane(premult, size), 0.0, 1.0)  # (h, w, 4)
+    a = small_p[..., 3:]
+    small = np.concatenate([np.divide(small_p[..., :3], a, out=np.zeros_like(small_p[..., :3]),
+                                      where=a > 1e-6), a], -1)
+    return np.clip(small, 0.0, 1.0)
+
+
+def named_stack(stack: np.ndarray, decomposer: str) -> LayeredImage:
+    """A decomposer's result: layers named Background, Layer 1, ... with the decomposer in the metadata."""
+    names = ["Background"] + [f"Layer {i}" for i in range(1, len(stack))]
+    out = LayeredImage.from_numpy(stack, names=names)
+    out.metadata["decomposer"] = decomposer
+    return out
+
+
+def paint_layers(rgb: np.ndarray, cover: np.ndarray, own: np.ndarray, matte_radius: int,
+                 wanted: int | None = None) -> np.ndarray:
+    """Layers (K, h, w, 4) from per-layer boolean masks (K, h, w): ``cover`` (what each layer covers,
+    hidden parts included) and ``own`` (its visible pixels). Layer 0 is opaque; the others get a matted
+    alpha; hidden colours are filled by push-pull from the visible ones. Padded with empty layers on
+    top up to ``wanted``."""
+    count = cover.shape[0]
+    h, w = rgb.shape[:2]
+    stack = np.zeros((count, h, w, 4), np.float32)
+    for k in range(count):
+        stack[k, ..., 3] = 1.0 if k == 0 else matte_cover(rgb, cover[k], matte_radius)
+        visible = own[k] & ~_edge_band(own[k])
+        if not visible.any():
+            visible = own[k]
+        fill = push_pull_fill(rgb, visible.astype(np.float32))  # (h, w, 3)
+        # fully transparent pixels carry the input's colour (invisible; keeps edges fringe-free when
+        # the alpha is later refined at full resolution)
+        stack[k, ..., :3] = np.where(stack[k, ..., 3:] > 0, fill, rgb)
+    if wanted is not None and count < wanted:
+        pad = np.zeros((wanted - count, h, w, 4), np.float32)
+        stack = np.concatenate([stack, pad])
+    return stack
+
+
+def matte_cover(rgb: np.ndarray, cover: np.ndarray, radius: int) -> np.ndarray:
+    """Soft alpha (h, w) of a layer covering the boolean region ``cover``: colour-line matte in the
+    1-px band around its boundary, the hard mask elsewhere."""
+    band = _edge_band(cover)
+    hard = cover.astype(np.float32)
+    if not band.any():
+        return hard
+    alpha, conf = colour_line_matte(rgb, cover & ~band, ~cover & ~band, radius)
+    soft = hard + conf * (alpha - hard)
+    return np.where(band, soft, hard).astype(np.float32)
 
 
 def _edge_band(mask: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["rgb_to_lab", "kmeans", "Regions", "segment_regions"]
+__all__ = ["rgb_to_lab", "kmeans", "Regions", "pixel_features", "regions_from_labels", "segment_regions"]
 
 _EIGHT = np.ones((3, 3), bool)
 
@@ -155,6 +155,29 @@ def _union_similar(regions: Regions, threshold: float) -> np.ndarray:
     return np.array([find(i) for i in range(regions.count)])
 
 
+def pixel_features(rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel: Lab of the premultiplied colour plus 100 x alpha (h, w, 4), and the largest feature
+    step to a 4-neighbour (h, w)."""
+    h, w = rgba.shape[:2]
+    feat = np.concatenate([rgb_to_lab(rgba[..., :3] * rgba[..., 3:]), 100.0 * rgba[..., 3:]], -1)  # (h, w, 4)
+    step = np.zeros((h, w), np.float32)
+    dx = np.sqrt(((feat[:, 1:] - feat[:, :-1]) ** 2).sum(-1))  # (h, w-1)
+    dy = np.sqrt(((feat[1:] - feat[:-1]) ** 2).sum(-1))  # (h-1, w)
+    step[:, 1:] = np.maximum(step[:, 1:], dx)
+    step[:, :-1] = np.maximum(step[:, :-1], dx)
+    step[1:] = np.maximum(step[1:], dy)
+    step[:-1] = np.maximum(step[:-1], dy)
+    return feat, step
+
+
+def regions_from_labels(rgba: np.ndarray, labels: np.ndarray, flat_threshold: float = 6.0) -> Regions:
+    """The :class:`Regions` of a given label map (h, w) on ``rgba`` (what :func:`segment_regions` returns
+    for the same partition); used to rebuild cached segmentations."""
+    feat, step = pixel_features(rgba)
+    return region_stats(_relabel(labels.astype(np.int64)), feat, step < flat_threshold,
+                        step < 0.25 * flat_threshold)
+
+
 def segment_regions(rgba: np.ndarray, max_colours: int = 16, merge_delta_e: float = 10.0,
                     similar_delta_e: float = 12.0, flat_threshold: float = 6.0, min_area: int = 16,
                     seed: int = 0) -> Regions:
@@ -169,14 +192,7 @@ def segment_regions(rgba: np.ndarray, max_colours: int = 16, merge_delta_e: floa
     4. adjacent regions with mean colours closer than ``similar_delta_e`` are merged (gradients).
     """
     h, w = rgba.shape[:2]
-    feat = np.concatenate([rgb_to_lab(rgba[..., :3] * rgba[..., 3:]), 100.0 * rgba[..., 3:]], -1)  # (h, w, 4)
-    step = np.zeros((h, w), np.float32)
-    dx = np.sqrt(((feat[:, 1:] - feat[:, :-1]) ** 2).sum(-1))  # (h, w-1)
-    dy = np.sqrt(((feat[1:] - feat[:-1]) ** 2).sum(-1))  # (h-1, w)
-    step[:, 1:] = np.maximum(step[:, 1:], dx)
-    step[:, :-1] = np.maximum(step[:, :-1], dx)
-    step[1:] = np.maximum(step[1:], dy)
-    step[:-1] = np.maximum(step[:-1], dy)
+    feat, step = pixel_features(rgba)
     flat = step < flat_threshold
     labels = np.full((h, w), -1, np.int64)
     if flat.any():

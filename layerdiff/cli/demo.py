@@ -1,4 +1,4 @@
-"""``layerdiff demo``: serve the Gradio web demo (decompose, generate, edit) on this machine.
+"""``layerdiff demo``: serve the Gradio web demo (decompose, generate, edit, extract) on this machine.
 
 The demo binds the loopback interface unless ``--host`` says otherwise; there is no public share link.
 Gradio and the models are imported only when the command runs, so ``layerdiff --help`` stays fast.

@@ -1,4 +1,4 @@
-"""layerdiff's model components: the RGBA autoencoder, text encoders and VAE losses.
+"""layerdiff's model components: the RGBA autoencoders, text encoders, the region layerer and VAE losses.
 
 The transformer is diffusers' ``QwenImageTransformer2DModel`` used directly with the layer axis in
 its rotary code (see ``layerdiff.registry``).
@@ -15,11 +15,12 @@ from .losses import (
     ssim_loss,
 )
 from .patch_vae import PatchAutoencoder, patchify, unpatchify
+from .region_layerer import RegionLayerer
 from .rgba_vae import RGBAAutoencoder, RGBAReconstruction, premultiply, unpremultiply
 from .text_encoder import HashTextEncoder, MiniLMTextEncoder, hash_tokenize, mean_pool
 
 __all__ = [
-    "PatchAutoencoder", "patchify", "unpatchify",
+    "PatchAutoencoder", "patchify", "unpatchify", "RegionLayerer",
     "RGBAAutoencoder", "RGBAReconstruction", "premultiply", "unpremultiply",
     "HashTextEncoder", "MiniLMTextEncoder", "hash_tokenize", "mean_pool",
     "VAELossWeights", "alpha_weighted_l1", "composite_loss", "edge_loss", "kl_loss",

@@ -1,0 +1,101 @@
+"""From pairwise region relations to a layer assignment.
+
+Input: for every pair of regions the probabilities of "same layer", "i above j", "j above i", and for
+every region the probability that it is background. Output: a layer index per region.
+
+1. background: regions more likely background than not form layer 0 (the largest region when none is);
+2. grouping: average-linkage agglomerative clustering (Sokal & Michener 1958) on P(same layer), pair
+   weights sqrt(area_i area_j) so specks do not decide; it merges while the best link exceeds a
+   threshold (1/2); when an exact count is asked for and the threshold leaves fewer groups, it stops
+   merging earlier instead;
+3. order: groups sorted by a weighted Borda count of P(g above h) - P(h above g) (Borda 1781), the
+   background first;
+4. neighbours in the order are merged (most similar first; merging neighbours never changes the
+   composite) while the stack has more layers than asked for or than ``max_layers``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["assign_layers"]
+
+
+def _link(same: np.ndarray, weight: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """(G, G) average-linkage similarity between groups (weighted mean of P(same) over cross pairs)."""
+    g = len(groups)
+    member = np.zeros((g, same.shape[0]))
+    for k, idx in enumerate(groups):
+        member[k, idx] = 1.0
+    num = member @ (same * weight) @ member.T  # (G, G)
+    den = member @ weight @ member.T
+    link = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    np.fill_diagonal(link, -np.inf)
+    return link
+
+
+def assign_layers(same: np.ndarray, above: np.ndarray, background: np.ndarray, area: np.ndarray,
+                  wanted: int | None = None, max_layers: int = 8, threshold: float = 0.5) -> np.ndarray:
+    """Layer index (n,) of every region (0: background), see the module docstring.
+
+    Args:
+        same: (n, n) symmetric P(regions i and j share a layer).
+        above: (n, n) P(i lies above j); ``above[j, i]`` is the opposite relation.
+        background: (n,) P(region is in the bottom layer).
+        area: (n,) region areas (pixels).
+        wanted: exact number of layers, or None for automatic.
+        max_layers: upper bound when automatic.
+        threshold: groups merge while their average-linkage P(same) exceeds it.
+    """
+    n = len(area)
+    target_max = wanted if wanted is not None else max_layers
+    if n == 0:
+        raise ValueError("no regions to assign")
+    if target_max < 1:
+        raise ValueError(f"need at least one layer, got {target_max}")
+    w = np.sqrt(np.maximum(area, 1.0))
+    weight = np.outer(w, w)  # (n, n)
+    np.fill_diagonal(weight, 0.0)
+    bg = list(np.nonzero(background > 0.5)[0])
+    if not bg:
+        bg = [int(np.argmax(area))]
+    groups: list[list[int]] = [bg] + [[i] for i in range(n) if i not in set(bg)]
+    # 2. grouping: the background group absorbs like any other, but stays group 0; the merge history is
+    # kept so that an exact count above the threshold's can be met by stopping earlier
+    history = {len(groups): [list(g) for g in groups]}
+    at_threshold: list[list[int]] | None = None
+    goal = 1 if wanted is None else min(wanted, n)
+    while len(groups) > goal:
+        link = _link(same, weight, groups)
+        a, b = np.unravel_index(np.argmax(link), link.shape)
+        if at_threshold is None and link[a, b] <= threshold:
+            at_threshold = [list(g) for g in groups]
+            if wanted is None or len(groups) <= wanted:
+                break
+        a, b = min(a, b), max(a, b)
+        groups[a] = groups[a] + groups[b]
+        del groups[b]
+        history[len(groups)] = [list(g) for g in groups]
+    if at_threshold is None:
+        at_threshold = groups
+    groups = at_threshold
+    if wanted is not None and len(groups) < wanted and min(wanted, n) in history:
+        groups = history[min(wanted, n)]
+    # 3. order by weighted Borda count (background first)
+    if len(groups) > 2:
+        member = np.zeros((len(groups), n))
+        for k, idx in enumerate(groups):
+            member[k, idx] = 1.0
+        net = member @ ((above - above.T) * weight) @ member.T  # (G, G) evidence g above h
+        score = net[1:, 1:].sum(1) / np.maximum((member @ weight @ member.T)[1:, 1:].sum(1), 1e-9)
+        groups = [groups[0]] + [groups[1 + k] for k in np.argsort(score, kind="stable")]
+    # 4. at most target_max layers: merge the most similar neighbours in the order
+    while len(groups) > target_max:
+        link = _link(same, weight, groups)
+        k = 1 + int(np.argmax([link[i, i + 1] for i in range(1, len(groups) - 1)])) if len(groups) > 2 else 0
+        groups[k] = groups[k] + groups[k + 1]
+        del groups[k + 1]
+    layer = np.zeros(n, np.int64)
+    for k, idx in enumerate(groups):
+        layer[idx] = k
+    return layer

@@ -1,0 +1,340 @@
+"""Learned region layering: targets, features, the RegionLayerer model, the solver, the decomposer and
+its training script."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from model_mixin import ModelTesterMixin
+
+from layerdiff.layering.decomposer import RegionLayerDecomposer
+from layerdiff.layering.features import PAIR_FEATURES, REGION_FEATURES, all_pairs, pair_features, region_features
+from layerdiff.layering.graph import region_graph, relation_targets, visible_layer_counts
+from layerdiff.layering.solve import assign_layers
+from layerdiff.models.region_layerer import RegionLayerer
+
+
+def _design() -> np.ndarray:
+    """Three layers on 64x64: white background, a red square, a blue disc biting into its right edge."""
+    h = w = 64
+    stack = np.zeros((3, h, w, 4), np.float32)
+    stack[0] = (1.0, 1.0, 1.0, 1.0)
+    stack[1, 10:40, 10:40] = (0.9, 0.1, 0.1, 1.0)
+    yy, xx = np.mgrid[:h, :w]
+    disc = (yy - 25) ** 2 + (xx - 40) ** 2 < 10 ** 2
+    stack[2][disc] = (0.1, 0.2, 0.9, 1.0)
+    return stack
+
+
+def _composite(stack: np.ndarray) -> np.ndarray:
+    out = stack[0].copy()
+    for layer in stack[1:]:
+        a = layer[..., 3:]
+        out[..., :3] = layer[..., :3] * a + out[..., :3] * (1 - a)
+    return out
+
+
+# ------------------------------------------------------------------------------ targets
+def test_visible_layer_counts_by_hand():
+    labels = np.array([[0, 0, 1], [0, 2, 1]])
+    stack = np.zeros((2, 2, 3, 4), np.float32)
+    stack[0, ..., 3] = 1
+    stack[1, 0, 2, 3] = 1.0  # layer 1 shows at (0, 2) only (region 1)
+    stack[1, 1, 1, 3] = 0.4  # below 0.5: region 2 still shows the background
+    counts = visible_layer_counts(labels, stack)
+    np.testing.assert_array_equal(counts, [[3, 0], [1, 1], [1, 0]])
+
+
+def test_relation_targets_by_hand():
+    counts = np.array([[10, 0, 0], [0, 4, 0], [0, 3, 1], [0, 0, 5]])
+    pairs = np.array([[0, 1], [1, 2], [3, 0], [2, 3]])
+    rel, weight, bg = relation_targets(counts, pairs)
+    np.testing.assert_array_equal(rel, [2, 0, 1, 2])  # second above / same / first above / second above
+    np.testing.assert_allclose(weight, [1.0, 0.75, 1.0, 0.75])
+    np.testing.assert_array_equal(bg, [1, 0, 0, 0])
+
+
+# ------------------------------------------------------------------------------ features
+def test_features_are_finite_and_swap_the_roles():
+    graph = region_graph(_composite(_design()))
+    assert graph.count == 3
+    reg = region_features(graph)
+    assert reg.shape == (3, REGION_FEATURES) and np.isfinite(reg).all()
+    pairs = all_pairs(graph.count)
+    fwd = pair_features(graph, pairs, reg)
+    bwd = pair_features(graph, pairs[:, ::-1].copy(), reg)
+    assert fwd.shape == (3, PAIR_FEATURES) and np.isfinite(fwd).all()
+    r = REGION_FEATURES
+    np.testing.assert_array_equal(fwd[:, :r], bwd[:, r:2 * r])  # region blocks exchanged
+    np.testing.assert_allclose(fwd[:, 2 * r + 6], bwd[:, 2 * r + 7])  # hull containment exchanged
+    np.testing.assert_allclose(fwd[:, 2 * r + 17], -bwd[:, 2 * r + 17])  # occlusion sign flips
+
+
+# ------------------------------------------------------------------------------ solver
+def _relations(layer_of: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    g = np.asarray(layer_of)
+    same = (g[:, None] == g[None]).astype(float)
+    above = (g[:, None] > g[None]).astype(float)
+    return same, above, (g == 0).astype(float)
+
+
+def test_assign_layers_recovers_groups_and_order():
+    truth = [0, 2, 1, 2, 0, 3]
+    same, above, bg = _relations(truth)
+    area = np.array([500.0, 40, 60, 30, 100, 20])
+    np.testing.assert_array_equal(assign_layers(same, above, bg, area), truth)
+
+
+def test_assign_layers_meets_wanted_and_max_counts():
+    same, above, bg = _relations([0, 1, 2, 3, 4])
+    area = np.full(5, 50.0)
+    assert assign_layers(same, above, bg, area, max_layers=3).max() == 2
+    got = assign_layers(same, above, bg, area, wanted=2)
+    assert got.max() == 1 and got[0] == 0
+    assert np.all(np.diff(assign_layers(same, above, bg, area)) == 1)  # order kept
+
+
+def test_assign_layers_rejects_nonsense():
+    with pytest.raises(ValueError, match="no regions"):
+        assign_layers(np.zeros((0, 0)), np.zeros((0, 0)), np.zeros(0), np.zeros(0))
+
+
+# ------------------------------------------------------------------------------ model
+class TestRegionLayererModel(ModelTesterMixin):
+    shape_cases = [5, 1]
+
+    def make_model(self):
+        torch.manual_seed(0)
+        return RegionLayerer(region_features=REGION_FEATURES, pair_features=PAIR_FEATURES, width=16, depth=2).eval()
+
+    def make_inputs(self, case):
+        g = torch.Generator().manual_seed(case)
+        return {"pair_feats": torch.randn(case, PAIR_FEATURES, generator=g),
+                "swapped_feats": torch.randn(case, PAIR_FEATURES, generator=g)}
+
+    def run(self, model, inputs):
+        return model(**inputs)
+
+    def expected_shape(self, case):
+        return (case, 3)
+
+
+def test_relations_do_not_depend_on_pair_order():
+    model = TestRegionLayererModel().make_model()
+    a, b = torch.randn(7, PAIR_FEATURES), torch.randn(7, PAIR_FEATURES)
+    p = model.relations(a, b)
+    q = model.relations(b, a)
+    torch.testing.assert_close(p[:, 0], q[:, 0])
+    torch.testing.assert_close(p[:, 1], q[:, 2])
+    torch.testing.assert_close(p.sum(-1), torch.ones(7))
+
+
+# ------------------------------------------------------------------------------ decomposer
+class _OracleLayerer:
+    """Stands in for a trained RegionLayerer: answers from a known layer per region colour."""
+
+    dtype = torch.float32
+
+    def __init__(self, layer_by_colour: dict[tuple[int, int, int], int]) -> None:
+        self.layer_by_colour = layer_by_colour
+        self.layers: np.ndarray | None = None
+
+    def eval(self):
+        return self
+
+    def bind(self, graph) -> None:
+        keys = np.asarray(list(self.layer_by_colour), float) / 10  # (K, 3)
+        values = list(self.layer_by_colour.values())
+        found = []
+        for r in range(graph.count):
+            px = graph.image[graph.regions.labels == r][:, :3].mean(0)  # nearest known colour
+            found.append(values[int(np.argmin(((keys - px) ** 2).sum(1)))])
+        self.layers = np.asarray(found)
+
+    def relations(self, fwd, bwd):
+        n = len(self.layers)
+        i, j = all_pairs(n).T
+        li, lj = self.layers[i], self.layers[j]
+        return torch.from_numpy(np.stack([li == lj, li > lj, li < lj], -1).astype(np.float32))
+
+    def background_logits(self, regional):
+        return torch.from_numpy(np.where(self.layers == 0, 10.0, -10.0).astype(np.float32))
+
+
+def test_decomposer_with_known_relations_recovers_the_layers(monkeypatch):
+    stack = _design()
+    image = _composite(stack)
+    oracle = _OracleLayerer({(10, 10, 10): 0, (9, 1, 1): 1, (1, 2, 9): 2})
+    from layerdiff.layering import decomposer as mod
+
+    real = mod.predict_relations
+
+    def bound(layerer, graph):
+        layerer.bind(graph)
+        return real(layerer, graph)
+
+    monkeypatch.setattr(mod, "predict_relations", bound)
+    out = RegionLayerDecomposer(oracle).decompose(image).to_numpy()  # (K, H, W, 4)
+    assert out.shape[0] == 3
+    assert np.abs(_composite(out) - image).max() <= 1 / 255 + 1e-6  # exact recomposition
+    square = np.zeros((64, 64), bool)
+    square[10:40, 10:40] = True
+    inter = np.minimum(out[1, ..., 3], square).sum()
+    assert inter / np.maximum(out[1, ..., 3], square).sum() > 0.95  # the square is completed under the disc
+    np.testing.assert_allclose(out[1, 35, 35, :3], (0.9, 0.1, 0.1), atol=0.02)  # hidden colour filled
+
+
+def test_decomposer_with_a_random_model_runs_every_count():
+    image = _composite(_design())
+    dec = RegionLayerDecomposer(TestRegionLayererModel().make_model())
+    for n in (1, 2, 4):
+        out = dec.decompose(image, num_layers=n).to_numpy()
+        assert out.shape[0] == n
+        assert np.abs(_composite(out) - image).max() <= 1 / 255 + 1e-6
+    auto = dec.decompose(image, max_layers=3)
+    assert 1 <= len(auto) <= 3
+
+
+# ------------------------------------------------------------------------------ training
+def _cfg(tmp_path: Path, steps: int, name: str = "run"):
+    from training.common import RunConfig
+
+    cfg = RunConfig(output_dir=str(tmp_path / name), steps=steps, batch_size=64, lr=1e-3, warmup_steps=1,
+                    checkpoint_every=2, log_every=1, ema_decay=0.9)
+    cfg.extra = {"designs": 3, "data_seed": 1, "size": 64, "max_layers": 4, "width": 16, "depth": 1,
+                 "background_weight": 0.5}
+    return cfg
+
+
+def _losses(run: Path) -> list[float]:
+    with (run / "loss.csv").open() as fh:
+        return [float(r["loss"]) for r in csv.DictReader(fh)]
+
+
+def test_train_layerer_runs_resumes_and_exports(tmp_path):
+    from training import train_layerer
+
+    full = _cfg(tmp_path, 4)
+    assert train_layerer.train(full) == 0
+    run = Path(full.output_dir)
+    assert len(list((run / "segments").glob("*.npz"))) == 3 and (run / "features.npz").is_file()
+    model = RegionLayerer.from_pretrained(run / "final" / "layerer")
+    assert model.config.width == 16
+    expected = _losses(run)
+    part = replace(full, output_dir=str(tmp_path / "resumed"), steps=2)
+    train_layerer.train(part)
+    train_layerer.train(replace(part, steps=4))
+    np.testing.assert_allclose(_losses(Path(part.output_dir)), expected, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------ pipeline
+def test_decompose_pipeline_uses_its_layerer_and_saves_it(tiny_components, tmp_path):
+    from layerdiff.pipelines import LayerDecomposePipeline
+    from layerdiff.pipelines.base import PipelineError
+
+    image = _composite(_design())
+    plain = LayerDecomposePipeline(**tiny_components)
+    with pytest.raises(PipelineError, match="needs a layerer"):
+        plain(image, method="regions")
+    with pytest.raises(PipelineError, match="method must be"):
+        plain(image, method="magic")
+    pipe = LayerDecomposePipeline(**{**tiny_components, "layerer": TestRegionLayererModel().make_model()})
+    pipe.set_progress_bar_config(disable=True)
+    regions = pipe(image, num_layers=3, output_type="np").layers[0]  # method "auto" -> regions
+    direct = RegionLayerDecomposer(pipe.layerer).decompose(image, num_layers=3).to_numpy()
+    np.testing.assert_array_equal(regions, direct)
+    sampled = pipe(image, num_layers=3, output_type="np", method="diffusion",
+                   generator=torch.Generator().manual_seed(0)).layers[0]
+    assert sampled.shape == regions.shape and not np.array_equal(sampled, regions)
+    pipe.save_pretrained(tmp_path / "pipe")
+    again = LayerDecomposePipeline.from_pretrained(tmp_path / "pipe")
+    assert isinstance(again.layerer, RegionLayerer)
+    np.testing.assert_array_equal(again(image, num_layers=3, output_type="np").layers[0], regions)
+    # a folder without the optional component loads without one
+    plain.save_pretrained(tmp_path / "plain")
+    assert LayerDecomposePipeline.from_pretrained(tmp_path / "plain").layerer is None
+
+
+# ------------------------------------------------------------------------------ referring extraction
+def _oracle_referrer(monkeypatch):
+    from layerdiff.layering import decomposer as mod
+    from layerdiff.layering.referrer import RegionReferrer
+
+    oracle = _OracleLayerer({(10, 10, 10): 0, (9, 1, 1): 1, (1, 2, 9): 2})
+    real = mod.predict_relations
+
+    def bound(layerer, graph):
+        layerer.bind(graph)
+        return real(layerer, graph)
+
+    monkeypatch.setattr("layerdiff.layering.referrer.predict_relations", bound)
+    return RegionReferrer(oracle)
+
+
+def _square() -> np.ndarray:
+    sq = np.zeros((64, 64), bool)
+    sq[10:40, 10:40] = True
+    return sq
+
+
+def _iou(alpha: np.ndarray, mask: np.ndarray) -> float:
+    return float(np.minimum(alpha, mask).sum() / np.maximum(alpha, mask).sum())
+
+
+@pytest.mark.parametrize("prompt", [
+    {"points": [(15, 15)]},
+    {"box": (8, 8, 42, 42)},
+    {"text": "the red square"},
+    {"mask": "visible"},
+])
+def test_region_referrer_extracts_the_amodal_object(monkeypatch, prompt):
+    from layerdiff.referring import ReferringPrompt
+
+    image = _composite(_design())
+    if prompt.get("mask") == "visible":
+        prompt = {"mask": _square() & (np.abs(image[..., 0] - 0.9) < 0.05)}
+    out = _oracle_referrer(monkeypatch).extract(image, ReferringPrompt(**prompt)).to_numpy()
+    assert out.shape[0] == 2
+    assert np.abs(_composite(out) - image).max() <= 1 / 255 + 1e-6
+    assert _iou(out[1, ..., 3], _square()) > 0.95  # the square, completed under the disc
+    hole = _square() & ~((np.mgrid[:64, :64][0] - 25) ** 2 + (np.mgrid[:64, :64][1] - 40) ** 2 < 100)
+    np.testing.assert_allclose(out[0][hole][:, :3].mean(0), (1, 1, 1), atol=0.02)  # filled with white
+
+
+def test_region_referrer_peels_front_first_and_handles_nothing(monkeypatch):
+    from layerdiff.referring import ReferringPrompt
+
+    image = _composite(_design())
+    ref = _oracle_referrer(monkeypatch)
+    out = ref.extract(image, [ReferringPrompt(points=[(15, 15)]), ReferringPrompt(points=[(40, 25)])])
+    assert out.metadata["extraction_order"] == [1, 0]  # the disc lies on top: extracted first
+    stack = out.to_numpy()
+    assert stack.shape[0] == 3 and np.abs(_composite(stack) - image).max() <= 1 / 255 + 1e-6
+    assert _iou(stack[1, ..., 3], _square()) > 0.95 and stack[2, 25, 40, 3] > 0.99
+    nothing = ref.extract(image, ReferringPrompt(text="the green thing")).to_numpy()
+    assert nothing[1, ..., 3].max() == 0 and np.abs(nothing[0] - image).max() <= 1 / 255 + 1e-6
+    with pytest.raises(ValueError, match="outside"):
+        ref.extract(image, ReferringPrompt(points=[(99, 5)]))
+    excluded = ref.extract(image, ReferringPrompt(points=[(15, 15), (40, 25, 0)])).to_numpy()
+    assert excluded[1, 25, 44, 3] < 0.5 or _iou(excluded[1, ..., 3], _square()) > 0.95
+
+
+def test_extract_pipeline_uses_its_layerer(tiny_components):
+    from layerdiff.pipelines import LayerExtractPipeline
+    from layerdiff.pipelines.base import PipelineError
+    from layerdiff.referring import ReferringPrompt
+
+    image = _composite(_design())
+    plain = LayerExtractPipeline(**tiny_components)
+    with pytest.raises(PipelineError, match="needs a layerer"):
+        plain(image, ReferringPrompt(points=[(15, 15)]), method="regions")
+    pipe = LayerExtractPipeline(**{**tiny_components, "layerer": TestRegionLayererModel().make_model()})
+    out = pipe(image, ReferringPrompt(points=[(15, 15)]), output_type="np")
+    assert out.layers[0].shape == (2, 64, 64, 4)
+    assert np.abs(_composite(out.layers[0]) - image).max() <= 1 / 255 + 1e-6
+    assert out.images[0].metadata["extractor"] == "layerdiff-tiny"

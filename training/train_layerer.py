@@ -1,0 +1,201 @@
+"""Train the region layerer (layerdiff.models.RegionLayerer) on synthetic designs, with accelerate.
+
+    python training/train_layerer.py --designs 2000 --size 512 --steps 3000 --output-dir runs/layerer
+
+Three resumable phases:
+
+1. *segment*: each design of ``SyntheticDesigns(seed, size, 2..max_layers layers)`` is segmented into
+   flat-colour regions exactly as at inference (:func:`layerdiff.layering.graph.region_graph`), and
+   the count of pixels of each region showing each ground-truth layer is stored,
+   ``<output-dir>/segments/<seed>-<index>.npz`` (written atomically; existing files are kept);
+2. *features*: region and pair features (:mod:`layerdiff.layering.features`) with their targets
+   (relation class, purity weight, background flag), gathered into ``<output-dir>/features.npz``;
+3. *train*: AdamW on the pair relation cross-entropy plus the region background cross-entropy,
+   minibatches of pairs (both orders, as at inference), EMA, checkpoints and a loss CSV/PNG.
+
+Writes ``<output-dir>/final/layerer`` (config + safetensors, EMA weights) and ``final/training.json``.
+Seeds: designs from ``--data-seed``; the minibatch order of step s from (``--seed``, s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from training.common import (  # noqa: E402
+    EMA,
+    LossLog,
+    RunConfig,
+    add_run_args,
+    load_checkpoint,
+    lr_at,
+    prune_checkpoints,
+    run_config_from,
+    save_checkpoint,
+    setup_run,
+    step_generator,
+)
+
+
+def segment_designs(out: Path, data_seed: int, count: int, size: int, max_layers: int, log_every: int = 50,
+                    ) -> list[Path]:
+    """Phase 1: segment ``count`` designs into ``out`` (skipping those already there)."""
+    from layerdiff.data.synthetic import SyntheticDesigns
+    from layerdiff.layering.graph import region_graph, visible_layer_counts
+
+    out.mkdir(parents=True, exist_ok=True)
+    designs = SyntheticDesigns(seed=data_seed, size=size, min_layers=2, max_layers=max_layers)
+    files = []
+    t0 = time.time()
+    for i in range(count):
+        path = out / f"{data_seed}-{i:05d}.npz"
+        files.append(path)
+        if path.is_file():
+            continue
+        sample = designs.sample(i)
+        image = (sample.composite * 255 + 0.5).astype(np.uint8)  # (H, W, 4) what a user would hand in
+        graph = region_graph(image.astype(np.float32) / 255)
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez_compressed(tmp, image=image, labels=graph.regions.labels.astype(np.uint16),
+                            counts=visible_layer_counts(graph.regions.labels, sample.stack()))
+        os.replace(tmp, path)
+        if log_every and (i + 1) % log_every == 0:
+            print(f"segmented {i + 1}/{count} designs ({time.time() - t0:.0f} s)", flush=True)
+    return files
+
+
+def design_features(path: Path) -> dict[str, np.ndarray]:
+    """Features and targets of one segmented design (both orders of every region pair)."""
+    from layerdiff.layering.features import all_pairs, pair_features, region_features
+    from layerdiff.layering.graph import graph_from_labels, relation_targets
+
+    z = np.load(path)
+    graph = graph_from_labels(z["image"].astype(np.float32) / 255, z["labels"].astype(np.int64))
+    regional = region_features(graph)  # (n, R)
+    pairs = all_pairs(graph.count)  # (m, 2)
+    rel, weight, background = relation_targets(z["counts"], pairs)
+    return {
+        "pair": pair_features(graph, pairs, regional),  # (m, P)
+        "swapped": pair_features(graph, pairs[:, ::-1].copy(), regional),  # (m, P)
+        "rel": rel, "weight": weight, "region": regional, "background": background,
+    }
+
+
+def gather_features(files: list[Path], out: Path, log_every: int = 100) -> dict[str, np.ndarray]:
+    """Phase 2: the features of every design, concatenated (cached in ``out``)."""
+    if out.is_file():
+        z = np.load(out)
+        if int(z["designs"]) == len(files):
+            return {k: z[k] for k in z.files}
+    parts: dict[str, list[np.ndarray]] = {}
+    t0 = time.time()
+    for n, path in enumerate(files):
+        for k, v in design_features(path).items():
+            parts.setdefault(k, []).append(v)
+        if log_every and (n + 1) % log_every == 0:
+            print(f"features of {n + 1}/{len(files)} designs ({time.time() - t0:.0f} s)", flush=True)
+    table = {k: np.concatenate(v) for k, v in parts.items()}
+    table["designs"] = np.array(len(files))
+    tmp = out.with_name(out.stem + ".tmp.npz")
+    np.savez(tmp, **table)
+    os.replace(tmp, out)
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_args(p)
+    p.add_argument("--designs", type=int, default=2000, help="synthetic designs to learn from")
+    p.add_argument("--data-seed", type=int, default=1, help="seed of the design stream (eval uses 31337)")
+    p.add_argument("--size", type=int, default=512, help="design size in px (the decomposer's work size)")
+    p.add_argument("--max-layers", type=int, default=6)
+    p.add_argument("--width", type=int, default=128)
+    p.add_argument("--depth", type=int, default=3)
+    p.add_argument("--background-weight", type=float, default=0.5)
+    p.set_defaults(output_dir="runs/layerer", steps=3000, batch_size=4096, lr=2e-3, weight_decay=1e-4,
+                   warmup_steps=100, ema_decay=0.999, checkpoint_every=500, log_every=50)
+    args = p.parse_args(argv)
+    cfg = run_config_from(args, {k: getattr(args, k) for k in (
+        "designs", "data_seed", "size", "max_layers", "width", "depth", "background_weight")})
+    return train(cfg)
+
+
+def train(cfg: RunConfig) -> int:
+    from accelerate import Accelerator
+
+    from layerdiff.layering.features import PAIR_FEATURES, REGION_FEATURES
+    from layerdiff.models.region_layerer import RegionLayerer
+
+    ex = cfg.extra
+    run_dir = setup_run(cfg, "train_layerer")
+    files = segment_designs(run_dir / "segments", ex["data_seed"], ex["designs"], ex["size"], ex["max_layers"])
+    table = gather_features(files, run_dir / "features.npz")
+    acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
+    pair = torch.from_numpy(np.ascontiguousarray(table["pair"]))
+    swapped = torch.from_numpy(np.ascontiguousarray(table["swapped"]))
+    rel = torch.from_numpy(table["rel"])
+    weight = torch.from_numpy(table["weight"])
+    region = torch.from_numpy(table["region"])
+    background = torch.from_numpy(table["background"])
+    counts = torch.bincount(rel, minlength=3).float()
+    class_weight = (counts.sum() / (3 * counts.clamp(min=1))).clamp(max=10.0)  # (3,) balance the classes
+    print(f"{len(rel)} pairs (same/first/second: {counts.tolist()}), {len(region)} regions", flush=True)
+
+    torch.manual_seed(cfg.seed)
+    model = RegionLayerer(region_features=REGION_FEATURES, pair_features=PAIR_FEATURES,
+                          width=ex["width"], depth=ex["depth"])
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    model, opt = acc.prepare(model, opt)
+    ema = EMA(acc.unwrap_model(model), cfg.ema_decay)
+    start = load_checkpoint(run_dir, acc.unwrap_model(model), opt, ema)
+    log = LossLog(run_dir / "loss.csv", ["loss", "pair_loss", "background_loss", "pair_accuracy"], start)
+    ce = torch.nn.CrossEntropyLoss(weight=class_weight.to(acc.device), reduction="none")
+    bce = torch.nn.BCEWithLogitsLoss()
+    region_batch = max(1, cfg.batch_size // 8)
+    for step in range(start, cfg.steps):
+        gen = step_generator(cfg.seed, step)
+        idx = torch.randint(len(rel), (cfg.batch_size,), generator=gen)
+        ridx = torch.randint(len(region), (region_batch,), generator=gen)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        logits = model(pair[idx].to(acc.device), swapped[idx].to(acc.device))  # (B, 3)
+        w = weight[idx].to(acc.device)
+        pair_loss = (ce(logits, rel[idx].to(acc.device)) * w).sum() / w.sum().clamp(min=1e-6)
+        bg_logits = acc.unwrap_model(model).background_logits(region[ridx].to(acc.device))  # (Br,)
+        bg_loss = bce(bg_logits, background[ridx].to(acc.device))
+        loss = pair_loss + ex["background_weight"] * bg_loss
+        opt.zero_grad(set_to_none=True)
+        acc.backward(loss)
+        if cfg.grad_clip:
+            acc.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        ema.update(acc.unwrap_model(model), step)
+        if (step + 1) % cfg.log_every == 0 or step == start:
+            accuracy = float((logits.argmax(-1).cpu() == rel[idx]).float().mean())
+            log.write(step, lr_at(step, cfg), {"loss": float(loss.detach()), "pair_loss": float(pair_loss.detach()),
+                                               "background_loss": float(bg_loss.detach()), "pair_accuracy": accuracy})
+            print(f"step {step + 1}/{cfg.steps} loss {float(loss.detach()):.4f} pair acc {accuracy:.3f}", flush=True)
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+            save_checkpoint(run_dir, step + 1, acc.unwrap_model(model), opt, ema, {"run": asdict(cfg)})
+            prune_checkpoints(run_dir)
+    final = acc.unwrap_model(model)
+    ema.copy_to(final)
+    final.save_pretrained(run_dir / "final" / "layerer")
+    (run_dir / "final" / "training.json").write_text(json.dumps(asdict(cfg), indent=2))
+    log.plot()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
