@@ -3,8 +3,15 @@
     python benchmarks/bench_decompose.py --model layerdiff-tiny --sizes 256 1024 4096 --layers 4 --repeats 5
 
 Each size runs in its own subprocess so that its peak resident memory (ru_maxrss) is its own.
-Latency is the median of ``--repeats`` calls after the model is loaded (one warm-up call first).
-The cold time runs ``layerdiff decompose`` as a new process, model load and file writing included.
+Latency is the median of ``--repeats`` calls after the model is loaded (one warm-up call first); the
+previous result is released before each call, so the peak memory is that of one decomposition (the
+input, the model and one result), not of two results held at once. For diffusion models the median
+time of the model alone (sampling to latents, ``output_type="latent"``) is reported beside it, so the
+rest is the full-resolution painting (:func:`layerdiff.recompose.upsample_layers`).
+The cold time runs ``layerdiff decompose`` as a new process (imports, model load, PSD + PNG writing
+included), ``--cold-repeats`` times; the median is reported.
+The load average before and after is printed: on a shared machine, multi-threaded torch calls slow
+down sharply when other processes hold the cores.
 Prints a markdown table; ``--json`` writes the raw figures.
 """
 
@@ -12,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -36,6 +44,7 @@ def design(size: int):
 
 
 def run_one(model: str, size: int, layers: int, repeats: int, threads: int) -> dict:
+    import numpy as np
     import torch
 
     from layerdiff.registry import load_decomposer
@@ -47,19 +56,25 @@ def run_one(model: str, size: int, layers: int, repeats: int, threads: int) -> d
     if hasattr(dec, "set_progress_bar_config"):
         dec.set_progress_bar_config(disable=True)
     load_s = time.perf_counter() - t0
-    dec.decompose(img, num_layers=layers)  # warm-up
+    out = dec.decompose(img, num_layers=layers)  # warm-up
     times = []
     for _ in range(repeats):
+        out = None  # release the previous result: measure one decomposition's memory
         t = time.perf_counter()
         out = dec.decompose(img, num_layers=layers)
         times.append(time.perf_counter() - t)
-    import numpy as np
-
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    model_times = []
+    if callable(dec) and hasattr(dec, "denoise"):  # a diffusion pipeline: time the model alone
+        for _ in range(repeats):
+            t = time.perf_counter()
+            dec(img, num_layers=layers, output_type="latent", generator=torch.Generator().manual_seed(0))
+            model_times.append(time.perf_counter() - t)
     comp = (np.clip(out.composite()[..., :3], 0, 1) * 255).round().astype(np.int16)
     return {"model": model, "size": size, "layers": len(out), "load_s": load_s,
-            "median_s": statistics.median(times), "min_s": min(times),
-            "max_err_255": int(np.abs(comp - img.astype(np.int16)).max()),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "median_s": statistics.median(times), "min_s": min(times), "times_s": times,
+            "model_median_s": statistics.median(model_times) if model_times else None,
+            "max_err_255": int(np.abs(comp - img.astype(np.int16)).max()), "peak_rss_mb": peak_mb}
 
 
 def cold_cli(model: str, size: int, layers: int) -> float:
@@ -75,6 +90,10 @@ def cold_cli(model: str, size: int, layers: int) -> float:
         return time.perf_counter() - t
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="layerdiff-tiny")
@@ -82,31 +101,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--cold-size", type=int, default=1024)
+    p.add_argument("--cold-size", type=int, default=1024, help="0 skips the cold CLI run")
+    p.add_argument("--cold-repeats", type=int, default=3)
     p.add_argument("--json", default=None)
     p.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)  # child mode
     args = p.parse_args(argv)
     if args.one is not None:
         print(json.dumps(run_one(args.model, args.one, args.layers, args.repeats, args.threads)))
         return 0
+    load_before = _load()
     rows = []
     for size in args.sizes:
         cmd = [sys.executable, __file__, "--model", args.model, "--layers", str(args.layers),
                "--repeats", str(args.repeats), "--threads", str(args.threads), "--one", str(size)]
         res = subprocess.run(cmd, check=True, capture_output=True, text=True)
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
-    cold = cold_cli(args.model, args.cold_size, args.layers) if args.cold_size else None
+    colds = [cold_cli(args.model, args.cold_size, args.layers) for _ in range(args.cold_repeats)] \
+        if args.cold_size else []
     machine = f"{platform.machine()}, {args.threads} threads, {platform.python_version()}"
-    print(f"Decomposition, model {args.model}, {args.layers} layers, {machine}\n")
-    print("| input | layers out | median s (warm) | peak RSS MB | composite max err (/255) |")
-    print("|---|---|---|---|---|")
+    print(f"Decomposition, model {args.model}, {args.layers} layers, {machine}; "
+          f"load average before {load_before}, after {_load()}\n")
+    print("| input | layers out | median s (warm) | model s | peak RSS MB | composite max err (/255) |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['size']}x{r['size']} | {r['layers']} | {r['median_s']:.2f} | {r['peak_rss_mb']:.0f} | "
-              f"{r['max_err_255']} |")
-    if cold is not None:
-        print(f"\nCold `layerdiff decompose` at {args.cold_size}x{args.cold_size}: {cold:.2f} s")
+        model_s = f"{r['model_median_s']:.2f}" if r["model_median_s"] is not None else "-"
+        print(f"| {r['size']}x{r['size']} | {r['layers']} | {r['median_s']:.2f} | {model_s} | "
+              f"{r['peak_rss_mb']:.0f} | {r['max_err_255']} |")
+    if colds:
+        each = ", ".join(f"{c:.2f}" for c in colds)
+        print(f"\nCold `layerdiff decompose` at {args.cold_size}x{args.cold_size}: "
+              f"median {statistics.median(colds):.2f} s of {len(colds)} ({each})")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "cold_s": cold, "machine": machine}, indent=2))
+        Path(args.json).write_text(json.dumps({"rows": rows, "cold_s": colds, "machine": machine,
+                                               "load_before": load_before}, indent=2))
     return 0
 
 

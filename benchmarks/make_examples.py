@@ -2,6 +2,7 @@
 
     python benchmarks/make_examples.py --models layerdiff-tiny cluster-matting --count 3 \\
         --out docs/images/layerdiff-tiny-examples.png
+    python benchmarks/make_examples.py --indices 4 28 16 --out docs/images/successes-failures.png
 
 Each row: the input, then each model's layers bottom to top on grey (tiles of --tile px).
 """
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--tile", type=int, default=128)
     p.add_argument("--layers", type=int, default=6, help="layer tiles per model (missing ones stay grey)")
+    p.add_argument("--indices", type=int, nargs="+", default=None,
+                   help="design indices to show (default: the first --count); pick them from an eval's results.csv "
+                        "to show typical successes and failures")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     engine = SyntheticDesigns(seed=args.seed, size=args.size, min_layers=2, max_layers=6)
@@ -40,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(m, "set_progress_bar_config"):
             m.set_progress_bar_config(disable=True)
     rows = []
-    for i in range(args.count):
+    for i in args.indices if args.indices else range(args.count):
         img = engine.sample(i).layers.composite()
         row = [tile(img, args.tile)]
         for m in models:

@@ -28,7 +28,8 @@ def to_float(array: np.ndarray) -> np.ndarray:
     elif a.dtype == np.uint16:
         f = a.astype(np.float32) / 65535.0
     elif np.issubdtype(a.dtype, np.floating):
-        f = np.clip(a.astype(np.float32), 0.0, 1.0)
+        f = a.astype(np.float32)  # a copy (the layer owns its pixels), clipped in place: one full-size buffer
+        np.clip(f, 0.0, 1.0, out=f)
     elif a.dtype == bool:
         f = a.astype(np.float32)
     else:

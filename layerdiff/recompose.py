@@ -10,8 +10,10 @@ up the difference), then colours by the minimum-norm update ``c_i += w_i A r / s
 residual ``r``, clipped and repeated, with a final in-range exact step. Fully hidden colours
 (``w_i = 0``) are never touched: they hold the content a model completed behind other layers.
 
-Every operation is per pixel, so large images are processed in bands of rows in float32 and the
-peak memory stays near the size of the output stack.
+The projection is per pixel, so large images are processed in bands of rows in float32; the alpha
+refinement runs only in crops (with a halo as wide as its largest window) around the places where it
+can change something, found on the low-resolution alphas (:func:`_refine_regions`). The peak memory
+stays near the size of the output stack, and the result equals that of filtering the whole image.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ __all__ = ["project_residual", "refine_alpha", "upsample_layers", "guided_filter
            "match_alpha"]
 
 _TINY = 1e-12
+_PROJECT_BAND_PX = 1 << 17  # (layers x pixels) per band of the projection: temporaries stay in cache-sized blocks
+_DENSE_FRACTION = 0.25  # projection steps run on whole bands while more colour elements than this miss
+_REFINE_CROP_PX = 1 << 20  # pixels per crop of the alpha refinement (about 150 B of temporaries each)
 
 
 # ------------------------------------------------------------------------------------- helpers
@@ -40,18 +45,32 @@ def _levels(bit_depth: int | None) -> float | None:
     return 255.0 if bit_depth == 8 else 65535.0
 
 
-def _snap(x: np.ndarray, levels: float | None) -> np.ndarray:
+def _snap(x: np.ndarray, levels: float | None, inplace: bool = False) -> np.ndarray:
+    """Round values in [0, 1] to the nearest of ``levels + 1`` steps (identity for None)."""
     if levels is None:
         return x
-    return np.round(np.clip(x, 0.0, 1.0) * levels) / np.float32(levels)
+    if not inplace:
+        return np.round(np.clip(x, 0.0, 1.0) * levels) / np.float32(levels)
+    np.clip(x, 0.0, 1.0, out=x)
+    x *= levels
+    np.round(x, out=x)
+    x /= np.float32(levels)
+    return x
 
 
-def _as_target(target: np.ndarray, what: str = "target") -> np.ndarray:
-    """(H, W, 3|4) uint8/uint16/float image -> float32 (H, W, 4) straight alpha."""
+def _check_target(target: np.ndarray, what: str = "target") -> np.ndarray:
+    """Validate an (H, W, 3|4) image without converting it (bands are converted with ``to_float``)."""
     arr = np.asarray(target)
     if arr.ndim != 3 or arr.shape[-1] not in (3, 4):
         raise ValueError(f"{what}: expected an (H, W, 3) or (H, W, 4) image, got shape {arr.shape}")
-    return to_float(arr)
+    if not (arr.dtype in (np.uint8, np.uint16, np.bool_) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"{what}: unsupported pixel dtype {arr.dtype} (use uint8, uint16 or float)")
+    return arr
+
+
+def _rgb_crop(image: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    """float32 (h, w, 3) colours of a crop of an image accepted by :func:`_check_target`."""
+    return np.ascontiguousarray(to_float(image[y0:y1, x0:x1])[..., :3])
 
 
 def _check_layers(layers: np.ndarray, what: str = "layers") -> np.ndarray:
@@ -64,6 +83,7 @@ def _check_layers(layers: np.ndarray, what: str = "layers") -> np.ndarray:
 
 
 def _row_bands(height: int, width: int, layers: int, budget_px: int = 1 << 21) -> list[tuple[int, int]]:
+    """Bands of rows ``[(y0, y1), ...]`` covering ``height`` with about ``budget_px`` values per band."""
     rows = max(1, budget_px // max(1, width * max(1, layers)))
     return [(y, min(height, y + rows)) for y in range(0, height, rows)]
 
@@ -123,68 +143,106 @@ def match_alpha(alphas: np.ndarray, target_alpha: np.ndarray, levels: float | No
 
 
 # ---------------------------------------------------------------------------------- projection
-def _solve_colours(rgb: np.ndarray, weights: np.ndarray, target_rgb: np.ndarray, iterations: int,
-                   tol: float, finish: bool) -> None:
-    """In place on flattened pixels: make ``sum_i w_i c_i / sum_i w_i`` equal ``target_rgb``.
+def _solve_elements(c: np.ndarray, w: np.ndarray, t: np.ndarray, idx: np.ndarray, iterations: int, tol: float,
+                    ) -> None:
+    """In place: make the composite ``sum_i w_i c_i / sum_i w_i`` of the chosen colour elements equal ``t``.
 
-    ``rgb``: (L, N, 3); ``weights``: (L, N); ``target_rgb``: (N, 3). Pixels with ``sum_i w_i = 0`` are left.
+    ``c``: (L, E) colours as (pixel, channel) elements, ``E = 3 N``; ``w``: (L, N) visibility weights;
+    ``t``: (E,) target colours; ``idx``: (K,) elements to solve (pixel ``idx // 3``, all with
+    ``sum_i w_i > 0``). Channels are independent, so each element stops as soon as it is solved (residual
+    within ``tol``) or stuck (the clipped update no longer moves it), and later steps touch only the rest.
     """
-    total = weights.sum(0)  # (N,) composite alpha A
-    live = total > _TINY
-    safe_total = np.where(live, total, 1.0)[:, None]  # (N, 1)
-    w = weights[..., None]  # (L, N, 1)
-    sq = np.maximum((weights ** 2).sum(0), _TINY)[:, None]  # (N, 1)
-
-    def residual() -> np.ndarray:
-        comp = (w * rgb).sum(0) / safe_total  # (N, 3) straight composite colour
-        return np.where(live[:, None], target_rgb - comp, 0.0)
-
-    # 1. minimum-norm updates c_i += w_i A r / sum w^2, clipped to [0, 1], repeated (one step is exact
-    #    where nothing clips)
-    r = residual()
+    pix = idx // 3
+    wk = w[:, pix]  # (L, K)
+    ck = c[:, idx]  # (L, K) copy
+    tk = t[idx]  # (K,)
+    total = wk.sum(0)  # (K,) composite alpha A
+    sq = np.maximum((wk * wk).sum(0), _TINY)  # (K,)
+    r = tk - (wk * ck).sum(0) / total  # (K,) residual
+    # 1. minimum-norm updates c_i += w_i A r / sum w^2, clipped to [0, 1], repeated
+    act = np.flatnonzero(np.abs(r) > tol)
     for _ in range(iterations):
-        if not np.abs(r).max(initial=0.0) > tol:
-            return
-        rgb += w * (safe_total * r / sq)[None]
-        np.clip(rgb, 0.0, 1.0, out=rgb)
-        r = residual()
-    if not finish or not np.abs(r).max(initial=0.0) > tol:
-        return
-    visible = w > 0  # (L, N, 1)
-    # 2. what clipping left goes to the most visible layer
-    top = np.argmax(weights, axis=0)  # (N,)
-    w_top = np.take_along_axis(weights, top[None], 0)[0]  # (N,)
-    sel = (top[None] == np.arange(rgb.shape[0])[:, None])[..., None]  # (L, N, 1)
-    step = safe_total * r / np.maximum(w_top, _TINY)[:, None]  # (N, 3)
-    rgb += np.where(sel & visible, step[None], 0.0)
-    np.clip(rgb, 0.0, 1.0, out=rgb)
-    # 3. exact and in range: spread the rest over the visible layers in proportion to their headroom
-    #    (1 - c_i when raising, c_i when lowering); sum_i w_i (1 - c_i) = A (1 - C) >= A r.
-    comp = (w * rgb).sum(0) / safe_total  # (N, 3)
-    r = np.where(live[:, None], target_rgb - comp, 0.0)
-    up = np.minimum(np.where(r > 0, r / np.maximum(1.0 - comp, _TINY), 0.0), 1.0)  # (N, 3)
-    down = np.minimum(np.where(r < 0, -r / np.maximum(comp, _TINY), 0.0), 1.0)
-    rgb += np.where(visible, (1.0 - rgb) * up[None] - rgb * down[None], 0.0)
-    np.clip(rgb, 0.0, 1.0, out=rgb)
+        if act.size == 0:
+            break
+        w_a, c_a = wk[:, act], ck[:, act]  # (L, M)
+        new = c_a + w_a * (total[act] * r[act] / sq[act])
+        np.clip(new, 0.0, 1.0, out=new)
+        moved = (new != c_a).any(0)  # (M,) an element whose update clipped away entirely stays put
+        ck[:, act] = new
+        act = act[moved]
+        r[act] = tk[act] - (wk[:, act] * ck[:, act]).sum(0) / total[act]
+        act = act[np.abs(r[act]) > tol]
+    act = np.flatnonzero(np.abs(r) > tol)
+    if act.size:
+        w_a, c_a, tot = wk[:, act], ck[:, act], total[act]  # (L, M), (L, M), (M,)
+        cols = np.arange(act.size)
+        # 2. what clipping left goes to the most visible layer
+        top = np.argmax(w_a, axis=0)  # (M,)
+        c_a[top, cols] += tot * r[act] / np.maximum(w_a[top, cols], _TINY)
+        np.clip(c_a, 0.0, 1.0, out=c_a)
+        # 3. exact and in range: spread the rest over the visible layers in proportion to their headroom
+        #    (1 - c_i when raising, c_i when lowering); sum_i w_i (1 - c_i) = A (1 - C) >= A r.
+        comp = (w_a * c_a).sum(0) / tot  # (M,)
+        rest = tk[act] - comp
+        up = np.minimum(np.where(rest > 0, rest / np.maximum(1.0 - comp, _TINY), 0.0), 1.0)  # (M,)
+        down = np.minimum(np.where(rest < 0, -rest / np.maximum(comp, _TINY), 0.0), 1.0)
+        c_a += np.where(w_a > 0, (1.0 - c_a) * up - c_a * down, 0.0)
+        np.clip(c_a, 0.0, 1.0, out=c_a)
+        ck[:, act] = c_a
+    c[:, idx] = ck
+
+
+def _composite_rgb(rgb: np.ndarray, weights: np.ndarray, safe_total: np.ndarray) -> np.ndarray:
+    """Straight composite colour ``sum_i w_i c_i / A`` of ``rgb`` (L, ..., 3) with ``weights`` (L, ...)."""
+    comp = rgb[0] * weights[0][..., None]  # (..., 3)
+    term = np.empty_like(comp)
+    for i in range(1, rgb.shape[0]):
+        np.multiply(rgb[i], weights[i][..., None], out=term)
+        comp += term
+    comp /= safe_total
+    return comp
 
 
 def _project_colours(rgb: np.ndarray, weights: np.ndarray, target_rgb: np.ndarray, iterations: int,
                      tol: float = 1e-6) -> None:
-    """In place: exact colours for fixed weights. ``rgb`` (L, N, 3), ``weights`` (L, N), ``target`` (N, 3).
+    """In place: exact colours for fixed weights. ``rgb`` (L, ..., 3) C-contiguous, ``weights`` (L, ...),
+    ``target_rgb`` (..., 3).
 
-    The first projection step runs on every pixel; the rest only on the (usually few) pixels where
-    clipping left a residual.
+    Clipped minimum-norm steps run on every pixel, one layer at a time (no (L, ...) temporaries), while
+    many colour elements still miss the target; the remaining steps and the exact finish
+    (:func:`_solve_elements`) run only on those elements once they are a minority.
     """
-    if iterations > 0:
-        _solve_colours(rgb, weights, target_rgb, 1, tol, finish=False)
-    total = weights.sum(0)  # (N,)
-    comp = (weights[..., None] * rgb).sum(0) / np.where(total > _TINY, total, 1.0)[:, None]  # (N, 3)
-    active = (total > _TINY) & (np.abs(target_rgb - comp).max(-1) > tol)  # (N,)
-    if not active.any():
-        return
-    sub = rgb[:, active]  # (L, M, 3)
-    _solve_colours(sub, weights[:, active], target_rgb[active], max(0, iterations - 1), tol, finish=True)
-    rgb[:, active] = sub
+    n = rgb.shape[0]
+    total = weights.sum(0)  # (...,) composite alpha A
+    live = total > _TINY
+    safe_total = np.where(live, total, np.float32(1.0))[..., None]  # (..., 1)
+    sq = None
+    done = 0
+    while True:
+        r = np.subtract(target_rgb, _composite_rgb(rgb, weights, safe_total))  # (..., 3) residual
+        r[~live] = 0.0
+        off = np.abs(r) > tol  # (..., 3) colour elements still off (never dead pixels: r = 0)
+        count = int(np.count_nonzero(off))
+        if count == 0:
+            return
+        if done == iterations or count < _DENSE_FRACTION * off.size:
+            break
+        # minimum-norm update c_i += w_i A r / sum_k w_k^2, clipped (exact where nothing clips)
+        if sq is None:
+            sq = np.square(weights[0])  # (...,)
+            for i in range(1, n):
+                sq += np.square(weights[i])
+            np.maximum(sq, _TINY, out=sq)
+        r *= safe_total
+        r /= sq[..., None]
+        step = np.empty_like(r)
+        for i in range(n):
+            np.multiply(weights[i][..., None], r, out=step)
+            rgb[i] += step
+        np.clip(rgb, 0.0, 1.0, out=rgb)
+        done += 1
+    _solve_elements(rgb.reshape(n, -1), weights.reshape(n, -1), target_rgb.reshape(-1),
+                    np.flatnonzero(off), iterations - done, tol)
 
 
 def project_residual(layers: np.ndarray, target: np.ndarray, iterations: int = 8, bit_depth: int | None = 8,
@@ -204,9 +262,11 @@ def project_residual(layers: np.ndarray, target: np.ndarray, iterations: int = 8
 
     Returns:
         (L, H, W, 4) float32. Colours with zero visibility are left as they were (up to snapping).
+        The work runs in bands of rows; besides the result only band-sized temporaries are held (the
+        target is converted to float one band at a time).
     """
     stack = _check_layers(layers)
-    tgt = _as_target(target)
+    tgt = _check_target(target)
     if tgt.shape[:2] != stack.shape[1:3]:
         raise ValueError(f"target size {tgt.shape[1]}x{tgt.shape[0]} differs from the layers' "
                          f"{stack.shape[2]}x{stack.shape[1]}")
@@ -216,17 +276,17 @@ def project_residual(layers: np.ndarray, target: np.ndarray, iterations: int = 8
     out = np.array(stack, dtype=np.float32, copy=True, order="C") if copy else \
         np.ascontiguousarray(stack, dtype=np.float32)
     n, height, width, _ = out.shape
-    for y0, y1 in _row_bands(height, width, n):
+    for y0, y1 in _row_bands(height, width, n, _PROJECT_BAND_PX):
         band = out[:, y0:y1]  # (L, h, W, 4) view
-        t = _snap(tgt[y0:y1], levels)  # (h, W, 4)
+        t = _snap(to_float(tgt[y0:y1]), levels)  # (h, W, 4)
         np.clip(band, 0.0, 1.0, out=band)
         alphas = np.ascontiguousarray(band[..., 3])  # (L, h, W)
         match_alpha(alphas, t[..., 3], levels)
         band[..., 3] = alphas
-        weights = visibility_weights(alphas).reshape(n, -1)  # (L, N)
-        rgb = band[..., :3].reshape(n, -1, 3)  # (L, N, 3) copy
-        _project_colours(rgb, weights, t[..., :3].reshape(-1, 3), iterations)
-        band[..., :3] = _snap(rgb, levels).reshape(band.shape[:-1] + (3,))
+        weights = visibility_weights(alphas)  # (L, h, W)
+        rgb = np.ascontiguousarray(band[..., :3])  # (L, h, W, 3) copy
+        _project_colours(rgb, weights, np.ascontiguousarray(t[..., :3]), iterations)
+        band[..., :3] = _snap(rgb, levels, inplace=True)
     return out
 
 
@@ -317,16 +377,6 @@ def resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return rows[:, x0] + fx * (rows[:, x1] - rows[:, x0])  # (H, W[, C])
 
 
-def _upsample_rows(src: np.ndarray, y0: int, y1: int, size: tuple[int, int]) -> np.ndarray:
-    """Rows ``y0:y1`` of the bilinear upsampling of ``src`` (h, w, C) to ``size = (W, H)``."""
-    width, height = size
-    r0, r1, fy = _linear_taps(src.shape[0], height)
-    c0, c1, fx = _linear_taps(src.shape[1], width)
-    r0, r1, fy = r0[y0:y1], r1[y0:y1], fy[y0:y1, None, None]
-    rows = src[r0] + fy * (src[r1] - src[r0])  # (y1 - y0, w, C)
-    return rows[:, c0] + fx[None, :, None] * (rows[:, c1] - rows[:, c0])  # (y1 - y0, W, C)
-
-
 def _default_radius(scale: float) -> int:
     return int(max(2, min(32, math.ceil(scale))))
 
@@ -353,52 +403,143 @@ def colour_line_matte(guide: np.ndarray, fg: np.ndarray, bg: np.ndarray, radius:
     return alpha.astype(np.float32), conf.astype(np.float32)
 
 
+def _cell_extremes(alpha_low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Largest and smallest of the four corners of every bilinear interpolation cell: (L, h, w) each.
+
+    A full-resolution pixel whose taps start at low-resolution pixel (k, l) is a convex combination of
+    ``alpha_low[:, k:k+2, l:l+2]`` (edges clamped), so it lies between these two values.
+    """
+    _, h, w = alpha_low.shape
+    rows = np.minimum(np.arange(h) + 1, h - 1)
+    cols = np.minimum(np.arange(w) + 1, w - 1)
+    below = alpha_low[:, rows]  # (L, h, w)
+    hi = np.maximum(np.maximum(alpha_low, alpha_low[:, :, cols]), np.maximum(below, below[:, :, cols]))
+    lo = np.minimum(np.minimum(alpha_low, alpha_low[:, :, cols]), np.minimum(below, below[:, :, cols]))
+    return hi, lo
+
+
+def _dilate(mask: np.ndarray, reach: tuple[int, int]) -> np.ndarray:
+    """Square (Chebyshev) dilation of a boolean (h, w) mask by ``reach = (rows, cols)`` pixels."""
+    size = (2 * reach[0] + 1, 2 * reach[1] + 1)
+    return ndimage.maximum_filter(mask.view(np.uint8), size=size, mode="constant", cval=0) > 0
+
+
+def _refine_regions(alpha_low: np.ndarray, size: tuple[int, int], radius: int, band_eps: float,
+                    colour_only: bool) -> list[list[tuple[int, int, int, int]]]:
+    """Per layer, full-resolution rectangles ``(y0, y1, x0, x1)`` outside which refinement changes nothing.
+
+    Decided on the low-resolution alphas (L, h, w), conservatively: a cell (see :func:`_cell_extremes`)
+    can hold uncertain pixels only if its corners are not all confident; the refinement reaches ``radius``
+    beyond them; the colour-line matte has confidence > 0 only where confident foreground *and*
+    background pixels lie within ``3 * radius`` (``colour_only``: without the guided filter nothing else
+    changes); and a layer under an upper layer whose cell is all 1 is hidden there. Distances in
+    full-resolution pixels become ``ceil(d * h / H) + 1`` cells, an upper bound of the cell offset of
+    any two pixels ``d`` apart. Rectangles of nearby cells are merged (their crops would overlap).
+    """
+    n, h, w = alpha_low.shape
+    width, height = size
+    row_of = _linear_taps(h, height)[0]  # (H,) first tap = cell row of every full-resolution row
+    col_of = _linear_taps(w, width)[0]  # (W,)
+
+    def cells(d: int) -> tuple[int, int]:
+        return math.ceil(d * h / height) + 1, math.ceil(d * w / width) + 1
+
+    margin = 1e-4  # float rounding of the interpolation: stay conservative near the thresholds
+    hi, lo = _cell_extremes(alpha_low)
+    hidden = np.zeros((h, w), bool)  # (h, w) some layer above is exactly opaque in the whole cell
+    regions: list[list[tuple[int, int, int, int]]] = [[] for _ in range(n)]
+    for i in range(n - 1, -1, -1):
+        uncertain = (hi[i] > band_eps - margin) & (lo[i] < 1.0 - band_eps + margin)
+        active = _dilate(uncertain, cells(radius)) & ~hidden
+        if colour_only:
+            reach = cells(3 * radius)
+            active &= _dilate(hi[i] > 1.0 - band_eps - margin, reach) & _dilate(lo[i] < band_eps + margin, reach)
+        hidden |= lo[i] >= 1.0
+        if not active.any():
+            continue
+        labels, _ = ndimage.label(_dilate(active, cells(3 * radius)), structure=np.ones((3, 3)))
+        for k, box in enumerate(ndimage.find_objects(labels), start=1):
+            ys, xs = np.nonzero(active[box] & (labels[box] == k))
+            if ys.size == 0:
+                continue
+            k0, k1 = box[0].start + ys.min(), box[0].start + ys.max() + 1
+            l0, l1 = box[1].start + xs.min(), box[1].start + xs.max() + 1
+            y0, y1 = np.searchsorted(row_of, [k0, k1])
+            x0, x1 = np.searchsorted(col_of, [l0, l1])
+            if y1 > y0 and x1 > x0:
+                regions[i].append((int(y0), int(y1), int(x0), int(x1)))
+    return regions
+
+
+def _refine_crop(alpha: np.ndarray, i: int, guide: np.ndarray, core: tuple[int, int, int, int], radius: int,
+                 eps: float, band_eps: float, method: str) -> np.ndarray | None:
+    """Refined alpha of layer ``i`` inside ``core = (y0, y1, x0, x1)``, or None where nothing changes.
+
+    Reads a crop with a halo of ``3 * radius`` (every window of the filters below fits inside it, so
+    the core equals the result of refining the whole image) and the unrefined alphas of the layers above.
+    """
+    n, height, width = alpha.shape
+    y0, y1, x0, x1 = core
+    halo = (2 if method == "guided" else 3) * radius
+    ca, cb, xa, xb = max(0, y0 - halo), min(height, y1 + halo), max(0, x0 - halo), min(width, x1 + halo)
+    p = np.array(alpha[i, ca:cb, xa:xb], dtype=np.float32)  # (hc, wc) upsampled alpha with halo
+    uncertain = (p > band_eps) & (p < 1.0 - band_eps)  # (hc, wc)
+    if not uncertain.any():
+        return None
+    inner = (slice(y0 - ca, y1 - ca), slice(x0 - xa, x1 - xa))
+    band = _box(uncertain.astype(np.float32), radius)[inner] > 1e-6  # (h, w) square dilation
+    if not band.any():
+        return None
+    g = _rgb_crop(guide, ca, cb, xa, xb)  # (hc, wc, 3)
+    fallback = p
+    if method != "colour":
+        fallback = np.clip(_GuideStats(g, radius, eps).filter(p), 0.0, 1.0)
+    if method == "guided":
+        q = fallback
+    else:
+        fg, bg = p > 1.0 - band_eps, p < band_eps
+        matte, conf = colour_line_matte(g, fg, bg, radius)
+        wide, wide_conf = colour_line_matte(g, fg, bg, 3 * radius)  # where one side is far
+        use_wide = wide_conf > conf
+        matte, conf = np.where(use_wide, wide, matte), np.where(use_wide, wide_conf, conf)
+        q = fallback + conf * (matte - fallback)  # (hc, wc)
+    above = np.ones((y1 - y0, x1 - x0), np.float32)  # (h, w) transmittance of the layers above
+    for j in range(i + 1, n):
+        above *= 1.0 - alpha[j, y0:y1, x0:x1]
+    p_in = p[inner]
+    return p_in + band * above * (q[inner] - p_in)
+
+
 def _refine_into(alpha: np.ndarray, guide: np.ndarray, radius: int, eps: float, band_eps: float,
-                 method: str = "colour") -> None:
-    """In place: refine upsampled alphas (L, H, W) against ``guide`` (H, W, 3), in row tiles, only in the
-    dilated uncertain band and weighted by the transmittance of the layers above each layer.
+                 method: str = "colour", alpha_low: np.ndarray | None = None) -> None:
+    """In place: refine upsampled alphas (L, H, W) against ``guide`` (H, W, 3|4), only in the dilated
+    uncertain band and weighted by the transmittance of the (unrefined) layers above each layer.
 
     ``method``: "colour" (colour-line matte, falling back to the upsampled alpha where the local colours
     do not separate), "guided" (guided filter), "both" (colour-line matte, guided filter as fallback).
+    ``alpha_low`` (L, h, w): the alphas ``alpha`` was bilinearly upsampled from; with it, only the
+    rectangles of :func:`_refine_regions` are filtered (same result, far less work). The work runs in
+    crops of about ``_REFINE_CROP_PX`` pixels; each layer's results are written after all its crops.
     """
     if method not in ("colour", "guided", "both"):
         raise ValueError(f"refine method must be 'colour', 'guided' or 'both', got {method!r}")
     n, height, width = alpha.shape
-    halo = 6 * radius + 1
-    rows = max(64, (1 << 21) // max(1, width))
-    for y0 in range(0, height, rows):
-        y1 = min(height, y0 + rows)
-        e0, e1 = max(0, y0 - halo), min(height, y1 + halo)
-        orig = alpha[:, e0:e1].copy()  # (L, h, W) upsampled alphas with halo
-        uncertain = (orig > band_eps) & (orig < 1.0 - band_eps)  # (L, h, W)
-        if not uncertain.any():
-            continue
-        g_tile = guide[e0:e1]  # (h, W, 3) view
-        above = np.ones(orig.shape[1:], np.float32)  # (h, W) transmittance of the layers above
-        for i in range(n - 1, -1, -1):
-            if uncertain[i].any():
-                band = _box(uncertain[i].astype(np.float32), radius) > 1e-6  # (h, W) square dilation
-                ys, xs = np.nonzero(band.any(1))[0], np.nonzero(band.any(0))[0]
-                ca, cb = max(0, ys[0] - halo), min(band.shape[0], ys[-1] + 1 + halo)
-                xa, xb = max(0, xs[0] - halo), min(width, xs[-1] + 1 + halo)
-                g = np.ascontiguousarray(g_tile[ca:cb, xa:xb], dtype=np.float32)  # (hc, wc, 3) crop
-                p = orig[i, ca:cb, xa:xb]  # (hc, wc)
-                fallback = p
-                if method != "colour":
-                    fallback = np.clip(_GuideStats(g, radius, eps).filter(p), 0.0, 1.0)
-                if method == "guided":
-                    q = fallback
-                else:
-                    fg, bg = p > 1.0 - band_eps, p < band_eps
-                    matte, conf = colour_line_matte(g, fg, bg, radius)
-                    wide, wide_conf = colour_line_matte(g, fg, bg, 3 * radius)  # where one side is far
-                    use_wide = wide_conf > conf
-                    matte, conf = np.where(use_wide, wide, matte), np.where(use_wide, wide_conf, conf)
-                    q = fallback + conf * (matte - fallback)
-                refined = orig[i].copy()
-                refined[ca:cb, xa:xb] = p + band[ca:cb, xa:xb] * above[ca:cb, xa:xb] * (q - p)
-                alpha[i, y0:y1] = refined[y0 - e0:y1 - e0]
-            above *= 1.0 - orig[i]
+    if alpha_low is not None and alpha_low.shape[1] <= height and alpha_low.shape[2] <= width:
+        regions = _refine_regions(alpha_low, (width, height), radius, band_eps, method == "colour")
+    else:
+        regions = [[(0, height, 0, width)] for _ in range(n)]
+    halo = 3 * radius
+    for i in range(n):  # bottom to top: the layers above are still unrefined when a layer reads them
+        patches = []
+        for y0, y1, x0, x1 in regions[i]:
+            rows = max(halo, _REFINE_CROP_PX // (x1 - x0 + 2 * halo))
+            for ya in range(y0, y1, rows):
+                yb = min(y1, ya + rows)
+                new = _refine_crop(alpha, i, guide, (ya, yb, x0, x1), radius, eps, band_eps, method)
+                if new is not None:
+                    patches.append((ya, yb, x0, x1, new))
+        for ya, yb, x0, x1, new in patches:
+            alpha[i, ya:yb, x0:x1] = new
 
 
 def refine_alpha(alpha_low: np.ndarray, guide: np.ndarray, radius: int | None = None, eps: float = 1e-4,
@@ -421,20 +562,44 @@ def refine_alpha(alpha_low: np.ndarray, guide: np.ndarray, radius: int | None = 
         (L, H, W) float32. Afterwards the stack's composite alpha is matched to the guide's alpha (the
         bottom layer absorbs the difference, see :func:`match_alpha`), so visibility weights sum to it.
     """
-    low = np.asarray(alpha_low, dtype=np.float32)
+    low = np.clip(np.asarray(alpha_low, dtype=np.float32), 0.0, 1.0)
     if low.ndim != 3 or low.shape[0] < 1:
         raise ValueError(f"alpha_low: expected an (L, h, w) array, got shape {low.shape}")
-    g = _as_target(guide, "guide")
+    g = _check_target(guide, "guide")
     height, width = g.shape[:2]
     scale = max(height / low.shape[1], width / low.shape[2])
     r = radius if radius is not None else _default_radius(scale)
     out = np.empty((low.shape[0], height, width), np.float32)
     for i in range(low.shape[0]):
         out[i] = np.clip(resize_plane(low[i], (width, height)), 0.0, 1.0)
-    _refine_into(out, g[..., :3], r, eps, band_eps, method)
+    _refine_into(out, g, r, eps, band_eps, method, alpha_low=low)
     for y0, y1 in _row_bands(height, width, low.shape[0]):
-        out[:, y0:y1] = match_alpha(np.ascontiguousarray(out[:, y0:y1]), g[y0:y1, :, 3])
+        out[:, y0:y1] = match_alpha(np.ascontiguousarray(out[:, y0:y1]), to_float(g[y0:y1])[..., 3])
     return out
+
+
+def _upsample_into(out: np.ndarray, low: np.ndarray) -> None:
+    """Fill ``out`` (L, H, W, 4) with the bilinear upsampling of ``low`` (L, h, w, 4): alpha directly,
+    colour alpha-weighted (``up(c a') / up(a')``, ``a' = max(a, 1e-3)``) so that transparent garbage
+    does not bleed into edges. Columns are interpolated at the low row count, rows in bands of planes.
+    """
+    n, height, width, _ = out.shape
+    r0, r1, fy = _linear_taps(low.shape[1], height)
+    c0, c1, fx = _linear_taps(low.shape[2], width)
+    for i in range(n):
+        a_low = np.clip(low[i, ..., 3], 0.0, 1.0)  # (h, w)
+        weight = np.maximum(a_low, 1e-3)  # (h, w) keeps fully transparent colours usable
+        premult = np.stack([low[i, ..., 0] * weight, low[i, ..., 1] * weight, low[i, ..., 2] * weight,
+                            weight, a_low])  # (5, h, w)
+        cols = premult[:, :, c0]  # (5, h, W)
+        cols += fx * (premult[:, :, c1] - cols)
+        for y0, y1 in _row_bands(height, width, 5, 1 << 18):
+            rows = cols[:, r0[y0:y1]]  # (5, y1 - y0, W)
+            rows += fy[y0:y1, None] * (cols[:, r1[y0:y1]] - rows)
+            band = out[i, y0:y1]  # (y1 - y0, W, 4) view
+            for c in range(3):  # in [0, 1]: interpolation keeps c w <= w
+                np.divide(rows[c], rows[3], out=band[..., c])
+            band[..., 3] = rows[4]
 
 
 def upsample_layers(layers_low: np.ndarray, image_full: np.ndarray, iterations: int = 8,
@@ -443,7 +608,8 @@ def upsample_layers(layers_low: np.ndarray, image_full: np.ndarray, iterations: 
     """"Think low, paint high": lift a low-resolution decomposition to the input's own resolution.
 
     1. each layer's alpha is upsampled and refined against the full-resolution input
-       (:func:`refine_alpha`, guided filter in the uncertain band);
+       (:func:`refine_alpha`; filters run only where they can change something: near uncertain edges
+       with confident colours on both sides, and not under opaque layers);
     2. each layer's colour is upsampled alpha-weighted (``up(c a) / up(a)``), so transparent garbage does
        not bleed into edges; these model colours survive only where the layer is hidden;
     3. :func:`project_residual` solves the visible colours from the input itself, so the composite of
@@ -456,26 +622,19 @@ def upsample_layers(layers_low: np.ndarray, image_full: np.ndarray, iterations: 
         project: run step 3 (exact recomposition); without it colours stay the model's, upsampled.
 
     Returns:
-        (L, H, W, 4) float32. Works layer by layer in float32; at 4 layers x 4096^2 the peak memory is
-        about the output stack (1 GiB) plus the image and a few full-size planes.
+        (L, H, W, 4) float32. Every step works in place on the result or on bands and crops, so the
+        peak memory is the output stack (1 GiB at 4 layers x 4096^2) plus a few hundred MB.
     """
     low = _check_layers(layers_low, "layers_low").astype(np.float32, copy=False)
-    img = _as_target(image_full, "image_full")
+    img = _check_target(image_full, "image_full")
     n = low.shape[0]
     height, width = img.shape[:2]
-    size = (width, height)
     scale = max(height / low.shape[1], width / low.shape[2])
     r = radius if radius is not None else _default_radius(scale)
     out = np.empty((n, height, width, 4), np.float32)
-    for i in range(n):
-        a_low = np.clip(low[i, ..., 3], 0.0, 1.0)  # (h, w)
-        weight = np.maximum(a_low, 1e-3)[..., None]  # (h, w, 1) keeps fully transparent colours usable
-        premult = np.concatenate([low[i, ..., :3] * weight, weight, a_low[..., None]], -1)  # (h, w, 5)
-        for y0, y1 in _row_bands(height, width, 5):
-            rows = _upsample_rows(premult, y0, y1, size)  # (y1 - y0, W, 5)
-            out[i, y0:y1, :, :3] = rows[..., :3] / rows[..., 3:4]  # in [0, 1]: interpolation keeps c w <= w
-            out[i, y0:y1, :, 3] = rows[..., 4]
-    _refine_into(out[..., 3], img[..., :3], r, eps, 0.02, method)  # in place through the view
+    _upsample_into(out, low)
+    a_low = np.clip(low[..., 3], 0.0, 1.0)  # (L, h, w)
+    _refine_into(out[..., 3], img, r, eps, 0.02, method, alpha_low=a_low)  # in place through the view
     if not project:
         return out
     return project_residual(out, img, iterations=iterations, bit_depth=bit_depth, copy=False)

@@ -158,8 +158,8 @@ register(ModelPreset(
 register(ModelPreset(
     name="layerdiff-tiny",
     kind="layerdiff",
-    description="Embedded default model: small RGBA VAE + layer-aware MMDiT, trained by us on synthetic designs "
-                "and PSD layers; runs on a laptop CPU.",
+    description="Embedded default model: small RGBA VAE + layer-aware MMDiT + region layerer, trained by us on "
+                "synthetic designs and PSD layers; runs on a laptop CPU.",
     pipeline="layerdiff.pipelines:LayerDecomposePipeline",
     components={
         "vae": ComponentSpec("layerdiff.models.patch_vae:PatchAutoencoder",
@@ -167,6 +167,8 @@ register(ModelPreset(
         "transformer": ComponentSpec("diffusers:QwenImageTransformer2DModel", _transformer_config(4, 64, 6, 384)),
         "text_encoder": ComponentSpec("layerdiff.models.text_encoder:MiniLMTextEncoder", {}),
         "scheduler": ComponentSpec("diffusers:FlowMatchEulerDiscreteScheduler", dict(shift=1.0)),
+        "layerer": ComponentSpec("layerdiff.models.region_layerer:RegionLayerer",
+                                 dict(region_features=20, pair_features=58, width=128, depth=3)),
     },
     weights="embedded:layerdiff-tiny",
     license="Apache-2.0 (weights trained by the layerdiff authors; text encoder all-MiniLM-L6-v2, Apache-2.0)",

@@ -28,6 +28,7 @@ from layerdiff.registry import ComponentSpec, ModelPreset, get_preset
 
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
 COMPONENTS = ("vae", "transformer", "text_encoder", "scheduler")
+OPTIONAL_COMPONENTS = ("layerer",)  # the region layerer: decomposition of flat graphics (layerdiff.layering)
 _ALLOWED_LIBRARIES = ("diffusers", "layerdiff")
 GRID = 16  # pixel multiple of the native grid: 8x VAE downsampling x 2x2 patches
 
@@ -90,7 +91,9 @@ def _load_component(spec: ComponentSpec, name: str, root: Path | None, seed: int
         if root is not None and (Path(root) / name).is_dir():
             return cls.from_pretrained(root, subfolder=name)
         return cls(**spec.config)
-    if root is not None and (Path(root) / name).is_dir():
+    if root is not None:
+        if not (Path(root) / name).is_dir():
+            raise PipelineError(f"{root}: the weights of component {name!r} are missing (no {name}/ folder)")
         # Shipped weights may be stored in half precision; compute in float32 unless told otherwise.
         model = cls.from_pretrained(Path(root) / name, torch_dtype=torch_dtype or torch.float32)
     else:
@@ -106,12 +109,13 @@ class LayerPipelineBase(DiffusionPipeline):
     """Base of the decomposition, generation, editing and extraction pipelines."""
 
     model_cpu_offload_seq = "text_encoder->transformer->vae"
-    _optional_components: list[str] = []
+    _optional_components: list[str] = list(OPTIONAL_COMPONENTS)
 
-    def __init__(self, vae: Any, transformer: Any, text_encoder: Any, scheduler: Any,
+    def __init__(self, vae: Any, transformer: Any, text_encoder: Any, scheduler: Any, layerer: Any = None,
                  native_resolution: int = 128, max_layers: int = 8) -> None:
         super().__init__()
-        self.register_modules(vae=vae, transformer=transformer, text_encoder=text_encoder, scheduler=scheduler)
+        self.register_modules(vae=vae, transformer=transformer, text_encoder=text_encoder, scheduler=scheduler,
+                              layerer=layerer)
         self._native_resolution = int(native_resolution)
         self._max_layers = int(max_layers)
         self.preset_defaults: dict[str, Any] = {}
@@ -150,6 +154,11 @@ class LayerPipelineBase(DiffusionPipeline):
                 comps[name] = comp_cls.from_pretrained(path, subfolder=name)
             else:
                 comps[name] = comp_cls.from_pretrained(path / name, torch_dtype=torch_dtype or torch.float32).eval()
+        for name in OPTIONAL_COMPONENTS:
+            library, class_name = index.get(name) or (None, None)
+            if library is not None and class_name is not None:
+                comps[name] = _resolve_class(library, class_name).from_pretrained(
+                    path / name, torch_dtype=torch_dtype or torch.float32).eval()
         for key in ("native_resolution", "max_layers"):
             if key in index:
                 kwargs.setdefault(key, index[key])

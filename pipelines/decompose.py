@@ -85,9 +85,16 @@ class LayerDecomposePipeline(LayerPipelineBase):
         if not images:
             raise PipelineError("image: got an empty list")
         rgba = [as_rgba_array(im, f"image {i}") for i, im in enumerate(images)]
+        if method not in ("auto", "regions", "diffusion"):
+            raise PipelineError(f"method must be 'auto', 'regions' or 'diffusion', got {method!r}")
+        if method == "regions" and self.layerer is None:
+            raise PipelineError("method='regions' needs a layerer component; this pipeline has none")
+        if method == "regions" and output_type == "latent":
+            raise PipelineError("output_type='latent' needs method='diffusion'")
+        regions = method == "regions" or (method == "auto" and self.layerer is not None and output_type != "latent")
         for i, arr in enumerate(rgba):
             h, w = arr.shape[:2]
-            if min(h, w) < MIN_SIDE:
+            if min(h, w) < MIN_SIDE and not regions:
                 raise PipelineError(f"image {i}: {w}x{h} is too small (each side must be >= {MIN_SIDE} px)")
             if h * w > MAX_PIXELS:
                 raise PipelineError(f"image {i}: {w}x{h} exceeds the {MAX_PIXELS} pixel limit")
@@ -104,19 +111,14 @@ class LayerDecomposePipeline(LayerPipelineBase):
         prompts = [prompt] * len(images) if isinstance(prompt, str) else list(prompt)
         if len(prompts) != len(images):
             raise PipelineError(f"got {len(prompts)} prompts for {len(images)} images")
-        if method not in ("auto", "regions", "diffusion"):
-            raise PipelineError(f"method must be 'auto', 'regions' or 'diffusion', got {method!r}")
-        if method == "regions" and self.layerer is None:
-            raise PipelineError("method='regions' needs a layerer component; this pipeline has none")
-        if method == "regions" and output_type == "latent":
-            raise PipelineError("output_type='latent' needs method='diffusion'")
-        if method == "regions" or (method == "auto" and self.layerer is not None and output_type != "latent"):
+        if regions:
             # 2-7. Regions: segment, let the layerer group and order them, paint (layerdiff.layering).
             from layerdiff.layering.decomposer import RegionLayerDecomposer
 
             decomposer = RegionLayerDecomposer(self.layerer, max_layers=cap)
             wanted = "auto" if auto else int(num_layers)
-            stacks = [decomposer.decompose(arr, wanted, cap).to_numpy() for arr in self.progress_bar(rgba)]
+            stacks = [decomposer.decompose_stack(arr, wanted, cap) for arr in self.progress_bar(rgba)]
+            rgba.clear()  # the inputs are no longer needed (memory at large sizes)
             layered = [stack_to_layered(s) for s in stacks]
             return LayeredPipelineOutput(images=layered, layers=format_layers(stacks, output_type))
         steps = int(self._default("num_inference_steps", num_inference_steps, 8))

@@ -124,6 +124,26 @@ class TestRegionLayererModel(ModelTesterMixin):
         return (case, 3)
 
 
+def test_numpy_runtime_matches_the_torch_model(tmp_path):
+    from layerdiff.layering.runtime import NumpyRegionLayerer
+
+    model = TestRegionLayererModel().make_model()
+    model.save_pretrained(tmp_path / "layerer")
+    fast = NumpyRegionLayerer.from_pretrained(tmp_path / "layerer")
+    rng = np.random.default_rng(0)
+    fwd, bwd = rng.normal(size=(9, PAIR_FEATURES)).astype(np.float32), rng.normal(size=(9, PAIR_FEATURES))
+    np.testing.assert_allclose(fast.pair_probabilities(fwd, bwd), model.pair_probabilities(fwd, bwd.astype(np.float32)),
+                               atol=1e-5)
+    reg = rng.normal(size=(4, REGION_FEATURES)).astype(np.float32)
+    np.testing.assert_allclose(fast.background_probabilities(reg), model.background_probabilities(reg), atol=1e-5)
+    image = _composite(_design())
+    a = RegionLayerDecomposer(model).decompose(image).to_numpy()
+    b = RegionLayerDecomposer.from_pretrained(tmp_path / "layerer").decompose(image).to_numpy()
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    with pytest.raises(Exception, match="not a layerer folder"):
+        NumpyRegionLayerer.from_pretrained(tmp_path)
+
+
 def test_relations_do_not_depend_on_pair_order():
     model = TestRegionLayererModel().make_model()
     a, b = torch.randn(7, PAIR_FEATURES), torch.randn(7, PAIR_FEATURES)
@@ -137,8 +157,6 @@ def test_relations_do_not_depend_on_pair_order():
 # ------------------------------------------------------------------------------ decomposer
 class _OracleLayerer:
     """Stands in for a trained RegionLayerer: answers from a known layer per region colour."""
-
-    dtype = torch.float32
 
     def __init__(self, layer_by_colour: dict[tuple[int, int, int], int]) -> None:
         self.layer_by_colour = layer_by_colour
@@ -156,14 +174,14 @@ class _OracleLayerer:
             found.append(values[int(np.argmin(((keys - px) ** 2).sum(1)))])
         self.layers = np.asarray(found)
 
-    def relations(self, fwd, bwd):
+    def pair_probabilities(self, fwd, bwd):
         n = len(self.layers)
         i, j = all_pairs(n).T
         li, lj = self.layers[i], self.layers[j]
-        return torch.from_numpy(np.stack([li == lj, li > lj, li < lj], -1).astype(np.float32))
+        return np.stack([li == lj, li > lj, li < lj], -1).astype(np.float64)
 
-    def background_logits(self, regional):
-        return torch.from_numpy(np.where(self.layers == 0, 10.0, -10.0).astype(np.float32))
+    def background_probabilities(self, regional):
+        return (self.layers == 0).astype(np.float64)
 
 
 def test_decomposer_with_known_relations_recovers_the_layers(monkeypatch):
@@ -338,3 +356,30 @@ def test_extract_pipeline_uses_its_layerer(tiny_components):
     assert out.layers[0].shape == (2, 64, 64, 4)
     assert np.abs(_composite(out.layers[0]) - image).max() <= 1 / 255 + 1e-6
     assert out.images[0].metadata["extractor"] == "layerdiff-tiny"
+
+
+def test_cli_region_path_decomposes_without_importing_torch(tmp_path):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    Image.fromarray((_composite(_design()) * 255).round().astype(np.uint8)).save(tmp_path / "in.png")
+    code = ("import sys; from layerdiff.cli import main; rc = main(['decompose', sys.argv[1], '-o', sys.argv[2]]); "
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH'); sys.exit(rc)")
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "in.png"), str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "NO-TORCH" in run.stdout
+    assert (tmp_path / "out" / "in.psd").is_file() and any((tmp_path / "out" / "png").glob("*.png"))
+
+
+def test_region_path_takes_images_too_small_for_the_transformer(tiny_components):
+    from layerdiff.pipelines import LayerDecomposePipeline
+    from layerdiff.pipelines.base import PipelineError
+
+    tiny = np.ones((4, 5, 4), np.float32)
+    pipe = LayerDecomposePipeline(**{**tiny_components, "layerer": TestRegionLayererModel().make_model()})
+    assert pipe(tiny, output_type="np").layers[0].shape[1:] == (4, 5, 4)
+    with pytest.raises(PipelineError, match="too small"):
+        pipe(tiny, method="diffusion")

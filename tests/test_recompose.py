@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from layerdiff import recompose
 from layerdiff.blend import visibility_weights
 from layerdiff.layered import LayeredImage, from_float
 from layerdiff.recompose import (
+    _refine_into,
+    _refine_regions,
     colour_line_matte,
     guided_filter,
     match_alpha,
@@ -170,3 +173,109 @@ def test_colour_line_matte_recovers_a_mixed_pixel():
     bg = np.array([[0, 0, 0, 1, 1]], bool)
     alpha, conf = colour_line_matte(img, fg, bg, radius=2)
     assert alpha[0, 2] == pytest.approx(0.25, abs=1e-5) and conf[0, 2] > 0.9
+
+
+# ------------------------------------------------------------- band-limited, tiled refinement and projection
+def _random_soft_scene(seed: int, n: int = 3, low_size: int = 12, scale: int = 6):
+    """Low-res alphas mixing exact 0/1, near-threshold and soft values, and a random full-res guide."""
+    rng = np.random.default_rng(seed)
+    levels = np.array([0.0, 0.0, 0.01, 0.019, 0.021, 0.3, 0.7, 0.979, 0.981, 0.99, 1.0, 1.0], np.float32)
+    low = levels[rng.integers(0, levels.size, (n, low_size, low_size))]  # (L, h, w)
+    size = low_size * scale
+    guide = rng.random((size, size, 3)).astype(np.float32)
+    guide[: size // 2] = np.where(low[0].repeat(scale, 0).repeat(scale, 1)[: size // 2, :, None] > 0.5, 0.9, 0.1)
+    return low, guide
+
+
+def _upsampled(low: np.ndarray, size: int) -> np.ndarray:
+    return np.stack([np.clip(resize_plane(a, (size, size)), 0.0, 1.0) for a in low])  # (L, H, W)
+
+
+@pytest.mark.parametrize("method", ["colour", "guided", "both"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_band_limited_refinement_equals_full_refinement(method, seed):
+    low, guide = _random_soft_scene(seed)
+    full_res = _upsampled(low, guide.shape[0])
+    limited, everywhere = full_res.copy(), full_res.copy()
+    _refine_into(limited, guide, 6, 1e-4, 0.02, method, alpha_low=low)  # rectangles from the low-res alphas
+    _refine_into(everywhere, guide, 6, 1e-4, 0.02, method)  # whole image
+    assert np.abs(everywhere - full_res).max() > 0.05  # the refinement does change this scene
+    np.testing.assert_allclose(limited, everywhere, atol=1e-5)
+
+
+def test_refinement_regions_cover_every_changed_pixel_and_skip_flat_layers():
+    gt, image = _disc_scene(192)
+    low = np.stack([resize_plane(gt[i, ..., 3], (24, 24)) for i in range(2)])  # (2, 24, 24)
+    regions = _refine_regions(low, (192, 192), 8, 0.02, colour_only=True)
+    assert regions[0] == []  # opaque background: nothing uncertain
+    full_res = _upsampled(low, 192)
+    refined = full_res.copy()
+    _refine_into(refined, image, 8, 1e-4, 0.02, "colour")
+    changed = np.abs(refined[1] - full_res[1]) > 0
+    covered = np.zeros_like(changed)
+    for y0, y1, x0, x1 in regions[1]:
+        covered[y0:y1, x0:x1] = True
+    assert changed.any() and not (changed & ~covered).any()
+    assert covered.mean() < 0.8  # the rectangles leave out the flat parts
+
+
+def test_refinement_in_small_crops_equals_one_crop(monkeypatch):
+    low, guide = _random_soft_scene(5)
+    full_res = _upsampled(low, guide.shape[0])
+    one, many = full_res.copy(), full_res.copy()
+    _refine_into(one, guide, 6, 1e-4, 0.02, "both")
+    monkeypatch.setattr(recompose, "_REFINE_CROP_PX", 500)  # crops of a few rows
+    _refine_into(many, guide, 6, 1e-4, 0.02, "both")
+    np.testing.assert_allclose(many, one, atol=1e-5)
+
+
+def test_refine_alpha_reads_uint8_and_float_guides_alike():
+    gt, image = _disc_scene(96)
+    low = np.stack([resize_plane(gt[i, ..., 3], (12, 12)) for i in range(2)])
+    from_u8 = refine_alpha(low, from_float(image, 8))
+    from_f = refine_alpha(low, from_float(image, 8).astype(np.float32) / 255.0)
+    np.testing.assert_allclose(from_u8, from_f, atol=1e-6)
+
+
+def _clipping_stack(seed: int, size: int = 40):
+    """Random stacks whose colours are far from a random target: many clipped projection steps."""
+    rng = np.random.default_rng(seed)
+    layers = rng.random((4, size, size, 4)).astype(np.float32)
+    layers[..., :3] = np.round(layers[..., :3])  # colours at the bounds
+    layers[0, ..., 3] = 1.0
+    target = rng.integers(0, 256, (size, size, 3)).astype(np.uint8)
+    return layers, target
+
+
+def test_projection_in_bands_equals_one_band(monkeypatch):
+    layers, target = _clipping_stack(0)
+    whole = project_residual(layers, target, bit_depth=None)
+    monkeypatch.setattr(recompose, "_PROJECT_BAND_PX", 4 * 40 * 3)  # three rows per band
+    banded = project_residual(layers, target, bit_depth=None)
+    np.testing.assert_allclose(banded, whole, atol=1e-5)
+
+
+def test_dense_and_element_wise_projection_steps_agree(monkeypatch):
+    layers, target = _clipping_stack(1)
+    monkeypatch.setattr(recompose, "_DENSE_FRACTION", 0.0)  # every step on whole bands
+    dense = project_residual(layers, target, bit_depth=None)
+    monkeypatch.setattr(recompose, "_DENSE_FRACTION", 2.0)  # every step after the first on elements only
+    sparse = project_residual(layers, target, bit_depth=None)
+    np.testing.assert_allclose(sparse, dense, atol=1e-4)
+    w = visibility_weights(sparse[..., 3])
+    comp = (w[..., None] * sparse[..., :3]).sum(0)  # (H, W, 3) exact in float
+    np.testing.assert_allclose(comp, target / 255.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("top_alpha", [1.0, 0.7])
+def test_layers_under_an_opaque_layer_are_skipped_and_only_there(top_alpha):
+    gt, image = _disc_scene(192)
+    low = np.stack([resize_plane(gt[i, ..., 3], (24, 24)) for i in range(2)] + [np.full((24, 24), top_alpha)])
+    regions = _refine_regions(low.astype(np.float32), (192, 192), 8, 0.02, colour_only=True)
+    assert (regions[1] == []) == (top_alpha == 1.0)  # the disc is hidden only under an opaque layer
+    full_res = _upsampled(low, 192)
+    limited, everywhere = full_res.copy(), full_res.copy()
+    _refine_into(limited, image, 8, 1e-4, 0.02, "colour", alpha_low=low)
+    _refine_into(everywhere, image, 8, 1e-4, 0.02, "colour")
+    np.testing.assert_allclose(limited, everywhere, atol=1e-5)
+    assert (np.abs(everywhere[1] - full_res[1]).max() > 0.05) == (top_alpha < 1.0)

@@ -54,7 +54,9 @@ def build_models(model: str, vae_path: str | None, init: str | None, seed: int):
         pipe = LayerDecomposePipeline.from_pretrained(init)
     else:
         preset = replace(get_preset(model), weights=None)
-        pipe = LayerDecomposePipeline(**build_components(preset, seed=seed),
+        components = build_components(preset, seed=seed)
+        components.pop("layerer", None)  # trained by train_layerer.py; a random one must not be saved
+        pipe = LayerDecomposePipeline(**components,
                                       native_resolution=preset.native_resolution, max_layers=preset.max_layers)
         pipe.preset_defaults = dict(preset.defaults)
     if vae_path:

@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="sampling steps (diffusion models)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prompt", default="", help="optional description of the image")
+    p.add_argument("--method", default="auto", choices=("auto", "regions", "diffusion"),
+                   help="layerdiff models: learned region layering (regions), sampling (diffusion), or auto: "
+                        "regions when the model has a layerer and no prompt/steps are given (default)")
     add_output_args(p)
     p.set_defaults(func=run)
 
@@ -33,15 +36,25 @@ def run(args: argparse.Namespace) -> int:
     layers = args.layers if args.layers == "auto" else _positive_int(args.layers)
     image = load(args.image).composite()
     t0 = time.perf_counter()
-    decomposer = load_decomposer(args.model)
-    t1 = time.perf_counter()
+    preset = get_preset(args.model)
     kwargs = {}
-    if get_preset(args.model).kind != "decomposer":  # diffusion models take sampling options
-        kwargs["seed"] = args.seed
-        if args.steps is not None:
-            kwargs["num_inference_steps"] = args.steps
-        if args.prompt:
-            kwargs["prompt"] = args.prompt
+    sampling = bool(args.prompt) or args.steps is not None
+    if preset.kind == "layerdiff" and "layerer" in preset.components and (
+            args.method == "regions" or (args.method == "auto" and not sampling)):
+        # the region path needs only the layerer: NumPy, no torch / diffusers import (fast cold start)
+        from layerdiff.layering.decomposer import RegionLayerDecomposer
+
+        decomposer = RegionLayerDecomposer.from_pretrained(args.model)
+    else:
+        decomposer = load_decomposer(args.model)
+        if preset.kind != "decomposer":  # diffusion models take sampling options
+            kwargs["seed"] = args.seed
+            kwargs["method"] = "diffusion" if args.method == "auto" else args.method
+            if args.steps is not None:
+                kwargs["num_inference_steps"] = args.steps
+            if args.prompt:
+                kwargs["prompt"] = args.prompt
+    t1 = time.perf_counter()
     result = decomposer.decompose(image, num_layers=layers, max_layers=args.max_layers, **kwargs)
     t2 = time.perf_counter()
     written = write_outputs(result, args, Path(args.image).stem)

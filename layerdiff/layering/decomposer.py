@@ -13,10 +13,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..baselines.cluster import ClusterConfig, at_work_size, layer_masks, named_stack, paint_layers
 from ..baselines.common import DEFAULT_MAX_LAYERS, check_num_layers, image_to_array
@@ -28,35 +28,58 @@ from .solve import assign_layers
 __all__ = ["RegionLayerDecomposer", "predict_relations"]
 
 
-@torch.no_grad()
 def predict_relations(layerer: Any, graph: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(same (n, n), above (n, n), background (n,)) probabilities of the regions of ``graph``."""
+    """(same (n, n), above (n, n), background (n,)) probabilities of the regions of ``graph``.
+
+    ``layerer``: a :class:`~layerdiff.models.region_layerer.RegionLayerer` or a
+    :class:`~layerdiff.layering.runtime.NumpyRegionLayerer` (anything with ``pair_probabilities`` and
+    ``background_probabilities``).
+    """
     n = graph.count
     regional = region_features(graph)  # (n, R)
     pairs = all_pairs(n)  # (m, 2)
     same = np.eye(n)
     above = np.zeros((n, n))
     if len(pairs):
-        fwd = torch.from_numpy(pair_features(graph, pairs, regional))  # (m, P)
-        bwd = torch.from_numpy(pair_features(graph, pairs[:, ::-1].copy(), regional))  # (m, P)
-        prob = layerer.relations(fwd, bwd).double().numpy()  # (m, 3)
+        fwd = pair_features(graph, pairs, regional)  # (m, P)
+        bwd = pair_features(graph, pairs[:, ::-1].copy(), regional)  # (m, P)
+        prob = np.asarray(layerer.pair_probabilities(fwd, bwd), np.float64)  # (m, 3)
         i, j = pairs[:, 0], pairs[:, 1]
         same[i, j] = same[j, i] = prob[:, 0]
         above[i, j], above[j, i] = prob[:, 1], prob[:, 2]
-    bg = torch.sigmoid(layerer.background_logits(torch.from_numpy(regional).to(layerer.dtype))).double().numpy()
-    return same, above, bg
+    return same, above, np.asarray(layerer.background_probabilities(regional), np.float64)
 
 
 class RegionLayerDecomposer:
     """Decomposer (``decompose(image, num_layers, max_layers)``) driven by a trained RegionLayerer."""
 
     def __init__(self, layerer: Any, config: ClusterConfig | None = None, name: str = "layerdiff-tiny",
-                 max_layers: int = DEFAULT_MAX_LAYERS, merge_threshold: float = 0.5) -> None:
+                 max_layers: int = DEFAULT_MAX_LAYERS, merge_threshold: float = 0.3) -> None:
         self.layerer = layerer.eval()
         self.config = config or ClusterConfig()
         self.name = name
         self.max_layers = int(max_layers)
         self.merge_threshold = float(merge_threshold)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path = "layerdiff-tiny", **kwargs: Any) -> RegionLayerDecomposer:
+        """The layerer of a registry preset (its ``layerer/`` weights) or of a pipeline / layerer folder,
+        run in NumPy (:class:`~layerdiff.layering.runtime.NumpyRegionLayerer`): no torch import."""
+        from ..errors import LayerdiffError
+        from ..registry import get_preset
+        from .runtime import NumpyRegionLayerer
+
+        path = Path(name_or_path).expanduser()
+        name = path.name
+        if not path.is_dir():
+            preset = get_preset(str(name_or_path))
+            root = preset.weights_path()
+            if "layerer" not in preset.components or not isinstance(root, Path):
+                raise LayerdiffError(f"model {preset.name!r} has no region layerer weights on this machine")
+            path, name = root, preset.name
+            kwargs.setdefault("max_layers", preset.max_layers)
+        folder = path / "layerer" if (path / "layerer").is_dir() else path
+        return cls(NumpyRegionLayerer.from_pretrained(folder), name=name, **kwargs)
 
     def decompose(self, image: Any, num_layers: int | str = "auto", max_layers: int | None = None) -> LayeredImage:
         """Split ``image`` (PIL image, (H, W, 3|4) array or LayeredImage) into layers, bottom to top.
@@ -64,11 +87,15 @@ class RegionLayerDecomposer:
         ``num_layers``: "auto" (at most ``max_layers``) or an exact count (padded with empty layers on top
         when the image has fewer regions). The composite equals the input within half an 8-bit step.
         """
+        return named_stack(self.decompose_stack(image, num_layers, max_layers), self.name)
+
+    def decompose_stack(self, image: Any, num_layers: int | str = "auto", max_layers: int | None = None,
+                        ) -> np.ndarray:
+        """:meth:`decompose` as an (L, H, W, 4) float32 array (no LayeredImage copies)."""
         wanted = check_num_layers(num_layers, max_layers)
         cap = self.max_layers if max_layers is None else int(max_layers)
         full, _ = image_to_array(image)  # (H, W, 4)
-        stack = at_work_size(full, self.config.work_size, lambda small: self.decompose_small(small, wanted, cap))
-        return named_stack(stack, self.name)
+        return at_work_size(full, self.config.work_size, lambda small: self.decompose_small(small, wanted, cap))
 
     def decompose_small(self, img: np.ndarray, wanted: int | None, max_layers: int) -> np.ndarray:
         """Layers (K, h, w, 4) of an image (h, w, 4) at the work size."""

@@ -5,8 +5,8 @@ referred object as a complete RGBA layer plus the rest with the hole filled. Her
 region graph (:mod:`layerdiff.layering.graph`):
 
 1. seed regions from the prompt (at the work size): the regions under positive points; the regions
-   mostly inside the box or the mask that are not background; for a phrase, the regions whose colour
-   is the named vocabulary colour;
+   mostly inside the mask; the regions mostly inside the box that are not background; for a phrase,
+   the regions whose colour is the named vocabulary colour;
 2. grow the seed with the learned relations: a region joins while its average P(same layer) with the
    object exceeds 1/2 (so a multi-colour icon or a word comes out whole); regions under negative
    points, and those closer to them than to the object, are removed;
@@ -70,28 +70,31 @@ def object_regions(graph: RegionGraph, same: np.ndarray, background: np.ndarray,
     allowed = np.ones(n, bool)  # where growth may go
     for x, y in prompt.positive_points:
         seed[_region_at(labels, x, y)] = True
-    geometric = None
-    if prompt.box is not None:
+    root = int(np.argmax(r.area))
+    if prompt.mask is not None:  # the object's visible pixels: every region mostly inside is the object
+        mask = mask_map(prompt.mask, h, w) > 0.5
+        inside = np.bincount(labels[mask].ravel(), minlength=n) / area  # (n,) share inside
+        seed |= inside >= 0.5
+        allowed &= inside >= 0.2
+    if prompt.box is not None:  # around the object: the non-background regions mostly inside
         x0, y0, x1, y1 = prompt.box
         box = np.zeros((h, w), bool)
         box[int(y0): max(int(y0) + 1, int(np.ceil(y1))), int(x0): max(int(x0) + 1, int(np.ceil(x1)))] = True
-        geometric = box
-    if prompt.mask is not None:
-        mask = mask_map(prompt.mask, h, w) > 0.5
-        geometric = mask if geometric is None else geometric | mask
-    if geometric is not None:
-        inside = np.bincount(labels[geometric].ravel(), minlength=n) / area  # (n,) share inside
+        inside = np.bincount(labels[box].ravel(), minlength=n) / area
         candidates = inside >= 0.6
-        seed |= candidates & not_bg
-        if not seed.any() and candidates.any():  # everything inside looks like background: the largest part
-            seed[np.argmax(np.where(candidates, r.area, -1))] = True
+        found = candidates & not_bg
+        if not found.any():  # everything inside looks like background: all but the image's largest region
+            found = candidates & (np.arange(n) != root)
+        if not found.any() and candidates.any():
+            found[np.argmax(np.where(candidates, r.area, -1))] = True
+        seed |= found
         allowed &= inside >= 0.3
     if prompt.text and not seed.any():
         found = phrase_colour(prompt.text)
         if found is not None:
             target = rgb_to_lab(found[1])  # (3,)
             close = np.linalg.norm(r.colour[:, :3] - target, axis=-1) < colour_tolerance
-            seed |= close & not_bg if (close & not_bg).any() else close & (np.arange(n) != np.argmax(r.area))
+            seed |= close & not_bg if (close & not_bg).any() else close & (np.arange(n) != root)
     if not seed.any():
         return seed
     negative = np.zeros(n, bool)

@@ -11,7 +11,8 @@ every region the probability that it is background. Output: a layer index per re
 3. order: groups sorted by a weighted Borda count of P(g above h) - P(h above g) (Borda 1781), the
    background first;
 4. neighbours in the order are merged (most similar first; merging neighbours never changes the
-   composite) while the stack has more layers than asked for or than ``max_layers``.
+   composite) while the stack has more layers than asked for or than ``max_layers``;
+5. with an automatic count, layers smaller than ``min_area`` of the image join the layer below.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def _link(same: np.ndarray, weight: np.ndarray, groups: list[list[int]]) -> np.n
 
 
 def assign_layers(same: np.ndarray, above: np.ndarray, background: np.ndarray, area: np.ndarray,
-                  wanted: int | None = None, max_layers: int = 8, threshold: float = 0.5) -> np.ndarray:
+                  wanted: int | None = None, max_layers: int = 8, threshold: float = 0.5,
+                  min_area: float = 0.0) -> np.ndarray:
     """Layer index (n,) of every region (0: background), see the module docstring.
 
     Args:
@@ -46,6 +48,8 @@ def assign_layers(same: np.ndarray, above: np.ndarray, background: np.ndarray, a
         wanted: exact number of layers, or None for automatic.
         max_layers: upper bound when automatic.
         threshold: groups merge while their average-linkage P(same) exceeds it.
+        min_area: with an automatic count, layers covering less than this fraction of the image (visible
+            regions) are merged into the layer below.
     """
     n = len(area)
     target_max = wanted if wanted is not None else max_layers
@@ -95,6 +99,15 @@ def assign_layers(same: np.ndarray, above: np.ndarray, background: np.ndarray, a
         k = 1 + int(np.argmax([link[i, i + 1] for i in range(1, len(groups) - 1)])) if len(groups) > 2 else 0
         groups[k] = groups[k] + groups[k + 1]
         del groups[k + 1]
+    # 5. layers smaller than ``min_area`` of the image join the layer below (fragments are not layers)
+    total = float(np.sum(area))
+    k = 1
+    while k < len(groups) and min_area > 0 and wanted is None:
+        if float(np.sum(area[groups[k]])) < min_area * total:
+            groups[k - 1] = groups[k - 1] + groups[k]
+            del groups[k]
+        else:
+            k += 1
     layer = np.zeros(n, np.int64)
     for k, idx in enumerate(groups):
         layer[idx] = k

@@ -18,6 +18,7 @@ order-consistent by averaging the pair's two orders.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from diffusers import ModelMixin
 from diffusers.configuration_utils import ConfigMixin, register_to_config
@@ -74,3 +75,14 @@ class RegionLayerer(ModelMixin, ConfigMixin):
     def relations(self, pair_feats: torch.Tensor, swapped_feats: torch.Tensor) -> torch.Tensor:
         """Order-consistent relation probabilities (m, 3)."""
         return self.forward(pair_feats.to(self.dtype), swapped_feats.to(self.dtype)).float().softmax(-1)
+
+    # NumPy-facing inference interface (shared with layerdiff.layering.runtime.NumpyRegionLayerer)
+    def pair_probabilities(self, fwd: np.ndarray, bwd: np.ndarray) -> np.ndarray:
+        """:meth:`relations` of NumPy feature arrays (m, P) -> (m, 3) float64."""
+        return self.relations(torch.from_numpy(fwd), torch.from_numpy(bwd)).double().numpy()
+
+    @torch.no_grad()
+    def background_probabilities(self, regional: np.ndarray) -> np.ndarray:
+        """P(region in the bottom layer) (n,) of NumPy region features (n, R)."""
+        logits = self.background_logits(torch.from_numpy(regional).to(self.dtype))  # (n,)
+        return torch.sigmoid(logits.float()).double().numpy()

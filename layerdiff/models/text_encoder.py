@@ -247,6 +247,7 @@ class MiniLMTextEncoder(ModelMixin, ConfigMixin):
         tokenizer, bert = _load_minilm()
         self._tokenizer = tokenizer
         self.bert = bert
+        self._empty: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
         self.eval()
 
     @property
@@ -261,8 +262,17 @@ class MiniLMTextEncoder(ModelMixin, ConfigMixin):
     @torch.no_grad()
     def encode(self, prompts: list[str], device: torch.device | str | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prompts -> ``(last hidden states (B, T, 384), mask (B, T) long)``; "" gives [CLS] [SEP]."""
+        """Prompts -> ``(last hidden states (B, T, 384), mask (B, T) long)``; "" gives [CLS] [SEP].
+
+        The encoder is frozen, so the result for the empty prompt (what decomposition asks for) is computed
+        once per device and dtype and then reused: a batch of empty prompts runs no transformer.
+        """
         prompts = _check_prompts(prompts)
+        if not any(prompts):
+            hidden, mask = self._empty_prompt()  # (1, 2, 384), (1, 2)
+            target = self.device if device is None else torch.device(device)
+            batch = len(prompts)
+            return hidden.to(target).repeat(batch, 1, 1), mask.to(target).repeat(batch, 1)
         tokens = self._tokenizer(prompts, padding=True, truncation=True, max_length=self.config.max_length,
                                  return_tensors="pt")
         own = self.device
@@ -271,6 +281,17 @@ class MiniLMTextEncoder(ModelMixin, ConfigMixin):
         hidden = self.bert(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T, 384)
         target = own if device is None else torch.device(device)
         return hidden.float().to(target), mask.to(target)
+
+    def _empty_prompt(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden states (1, 2, 384) float32 and mask (1, 2) of "", cached per device and dtype of the model."""
+        key = (self.device, self.bert.dtype)
+        if key not in self._empty:
+            tokens = self._tokenizer([""], return_tensors="pt")
+            ids = tokens["input_ids"].to(key[0])  # (1, 2) [CLS] [SEP]
+            mask = tokens["attention_mask"].to(key[0]).long()  # (1, 2)
+            hidden = self.bert(input_ids=ids, attention_mask=mask).last_hidden_state.float()  # (1, 2, 384)
+            self._empty[key] = (hidden, mask)
+        return self._empty[key]
 
     def forward(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encode(prompts)
