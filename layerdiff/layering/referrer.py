@@ -5,15 +5,16 @@ referred object as a complete RGBA layer plus the rest with the hole filled. Her
 region graph (:mod:`layerdiff.layering.graph`):
 
 1. seed regions from the prompt (at the work size): the regions under positive points; the regions
-   mostly inside the mask; the regions mostly inside the box that are not background; for a phrase,
-   the regions whose colour is the named vocabulary colour;
+   mostly inside the mask; the regions mostly inside the box's GrabCut-like colour-model cut-out
+   (:func:`layerdiff.baselines.floodfill.box_region`, Rother et al. 2004); for a phrase, the regions
+   whose colour is the named vocabulary colour;
 2. grow the seed with the learned relations: a region joins while its average P(same layer) with the
    object exceeds 1/2 (so a multi-colour icon or a word comes out whole); regions under negative
    points, and those closer to them than to the object, are removed;
-3. the object covers its regions, what they enclose, and the hidden parts of its convex hull under the
-   regions the layerer puts above it (amodal completion); the rest is everything else, its hidden
-   colours filled (:func:`layerdiff.baselines.cluster.paint_layers`); exact recomposition makes the
-   pair composite to the input.
+3. the object covers its regions (and a mask prompt's pixels), what they enclose, and the hidden parts
+   of its convex hull under the regions the layerer puts above it (amodal completion); the rest is
+   everything else, its hidden colours filled (:func:`layerdiff.baselines.cluster.paint_layers`);
+   exact recomposition makes the pair composite to the input.
 
 Several prompts peel the image: each is extracted from the previous rest, front objects first
 (``order="auto"``: by the layerer's "above" relations between the objects' regions on the input).
@@ -27,7 +28,7 @@ import numpy as np
 
 from ..baselines.cluster import ClusterConfig, at_work_size, layer_masks, paint_layers, shrink_to
 from ..baselines.common import image_to_array
-from ..baselines.floodfill import phrase_colour
+from ..baselines.floodfill import box_region, phrase_colour
 from ..baselines.segment import rgb_to_lab
 from ..layered import Layer, LayeredImage
 from ..recompose import project_residual
@@ -38,6 +39,7 @@ from .graph import RegionGraph, region_graph
 __all__ = ["RegionReferrer", "object_regions", "ORDERS"]
 
 ORDERS = ("auto", "given")
+BOX_TOLERANCE = 12.0  # CIE76 distance separating the box's colour models (as the floodfill extractor's)
 
 
 def _mean_link(same: np.ndarray, weight: np.ndarray, members: np.ndarray) -> np.ndarray:
@@ -76,13 +78,16 @@ def object_regions(graph: RegionGraph, same: np.ndarray, background: np.ndarray,
         inside = np.bincount(labels[mask].ravel(), minlength=n) / area  # (n,) share inside
         seed |= inside >= 0.5
         allowed &= inside >= 0.2
-    if prompt.box is not None:  # around the object: the non-background regions mostly inside
+    if prompt.box is not None:  # around the object: the regions mostly inside its colour-model cut-out
         x0, y0, x1, y1 = prompt.box
         box = np.zeros((h, w), bool)
         box[int(y0): max(int(y0) + 1, int(np.ceil(y1))), int(x0): max(int(x0) + 1, int(np.ceil(x1)))] = True
         inside = np.bincount(labels[box].ravel(), minlength=n) / area
         candidates = inside >= 0.6
-        found = candidates & not_bg
+        cut = box_region(rgb_to_lab(graph.image[..., :3]), prompt.box, BOX_TOLERANCE)  # (h, w) GrabCut-like
+        found = candidates & (np.bincount(labels[cut].ravel(), minlength=n) / area >= 0.5)
+        if not found.any():  # no colour model separates it: the non-background regions inside
+            found = candidates & not_bg
         if not found.any():  # everything inside looks like background: all but the image's largest region
             found = candidates & (np.arange(n) != root)
         if not found.any() and candidates.any():
@@ -141,6 +146,11 @@ class RegionReferrer:
         over = (above[:, group] * w_obj).sum(1) / np.maximum(w_obj.sum(1), 1e-9)  # (n,) P(region above object)
         layer = np.where(group, 1, np.where(over > 0.5, 2, 0))
         cover, own = layer_masks(r, graph.tree, layer, 3, graph.hulls)
+        if prompt.mask is not None:  # the given visible pixels belong to the object whatever the regions say
+            given = mask_map(prompt.mask, h, w) > 0.5
+            cover[1] |= given
+            own[1] |= given
+            own[0] &= ~given
         return paint_layers(img[..., :3], cover[:2], own[:2], self.config.matte_radius)
 
     def _front_first(self, img: np.ndarray, prompts: list[ReferringPrompt]) -> list[int]:
