@@ -13,8 +13,9 @@ held per browser session in ``gr.State``):
 - **Extract** (referring extraction): click the object on the stack's bottom layer (include / exclude
   points, or two corners of a box), optionally name it, and *Extract* pulls it out as a layer above the
   filled rest (:func:`layerdiff.pipelines.extract.peel` with a layerdiff model or the non-learned
-  ``floodfill`` extractor, the choices of ``layerdiff extract --model``; floodfill is preselected, it is
-  the more accurate of the two in BENCHMARKS.md). The canvas then shows the filled background, so
+  ``floodfill`` extractor, the choices of ``layerdiff extract --model``; floodfill is preselected: it
+  is the more accurate overall in BENCHMARKS.md, while layerdiff-tiny's region layerer is better for
+  clicked points and completes hidden parts). The canvas then shows the filled background, so
   extracting again peels the image layer by layer.
 
 The layers are shown on a checkerboard, the composite updates after every change, and the stack
