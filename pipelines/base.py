@@ -166,6 +166,16 @@ class LayerPipelineBase(DiffusionPipeline):
         pipe.preset_defaults = dict(index.get("defaults", {}))
         return pipe
 
+    def use_regions(self, method: str, output_type: str) -> bool:
+        """Whether a call with ``method`` ("auto", "regions", "diffusion") runs the region layerer."""
+        if method not in ("auto", "regions", "diffusion"):
+            raise PipelineError(f"method must be 'auto', 'regions' or 'diffusion', got {method!r}")
+        if method == "regions" and self.layerer is None:
+            raise PipelineError("method='regions' needs a layerer component; this pipeline has none")
+        if method == "regions" and output_type == "latent":
+            raise PipelineError("output_type='latent' needs method='diffusion'")
+        return method == "regions" or (method == "auto" and self.layerer is not None and output_type != "latent")
+
     def _default(self, name: str, value: Any, fallback: Any) -> Any:
         if value is not None:
             return value

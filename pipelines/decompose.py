@@ -85,13 +85,7 @@ class LayerDecomposePipeline(LayerPipelineBase):
         if not images:
             raise PipelineError("image: got an empty list")
         rgba = [as_rgba_array(im, f"image {i}") for i, im in enumerate(images)]
-        if method not in ("auto", "regions", "diffusion"):
-            raise PipelineError(f"method must be 'auto', 'regions' or 'diffusion', got {method!r}")
-        if method == "regions" and self.layerer is None:
-            raise PipelineError("method='regions' needs a layerer component; this pipeline has none")
-        if method == "regions" and output_type == "latent":
-            raise PipelineError("output_type='latent' needs method='diffusion'")
-        regions = method == "regions" or (method == "auto" and self.layerer is not None and output_type != "latent")
+        regions = self.use_regions(method, output_type)
         for i, arr in enumerate(rgba):
             h, w = arr.shape[:2]
             if min(h, w) < MIN_SIDE and not regions:

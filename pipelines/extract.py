@@ -111,13 +111,7 @@ class LayerExtractPipeline(LayerPipelineBase):
         items = [p.in_pixels((w, h)) for p in as_prompts(prompts)]
         if len(items) > MAX_PROMPTS:
             raise PipelineError(f"at most {MAX_PROMPTS} prompts per call, got {len(items)}")
-        if method not in ("auto", "regions", "diffusion"):
-            raise PipelineError(f"method must be 'auto', 'regions' or 'diffusion', got {method!r}")
-        if method == "regions" and self.layerer is None:
-            raise PipelineError("method='regions' needs a layerer component; this pipeline has none")
-        if method == "regions" and output_type == "latent":
-            raise PipelineError("output_type='latent' needs method='diffusion'")
-        if method == "regions" or (method == "auto" and self.layerer is not None and output_type != "latent"):
+        if self.use_regions(method, output_type):
             # 2-8. Regions: seed, grow with the layerer, paint, peel (layerdiff.layering.referrer).
             from layerdiff.layering.referrer import RegionReferrer
 
