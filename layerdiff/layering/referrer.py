@@ -77,7 +77,7 @@ def object_regions(graph: RegionGraph, same: np.ndarray, background: np.ndarray,
         mask = mask_map(prompt.mask, h, w) > 0.5
         inside = np.bincount(labels[mask].ravel(), minlength=n) / area  # (n,) share inside
         seed |= inside >= 0.5
-        allowed &= inside >= 0.2
+        allowed &= inside >= 0.5  # the mask is all that is visible of the object: nothing outside joins
     if prompt.box is not None:  # around the object: the regions mostly inside its colour-model cut-out
         x0, y0, x1, y1 = prompt.box
         box = np.zeros((h, w), bool)
