@@ -4,7 +4,8 @@
 
 Three resumable phases:
 
-1. *segment*: each design of ``SyntheticDesigns(seed, size, 2..max_layers layers)`` is segmented into
+1. *segment*: each design of ``SyntheticDesigns(seed, size, 2..max_layers layers)`` (and, with
+   ``--busy-designs``, of a second stream whose backgrounds are all busy mosaics) is segmented into
    flat-colour regions exactly as at inference (:func:`layerdiff.layering.graph.region_graph`), and
    the count of pixels of each region showing each ground-truth layer is stored,
    ``<output-dir>/segments/<seed>-<index>.npz`` (written atomically; existing files are kept);
@@ -49,16 +50,18 @@ from training.common import (  # noqa: E402
 
 
 def segment_designs(out: Path, data_seed: int, count: int, size: int, max_layers: int, log_every: int = 50,
-                    ) -> list[Path]:
-    """Phase 1: segment ``count`` designs into ``out`` (skipping those already there)."""
+                    busy: float = 0.0, start: int = 0) -> list[Path]:
+    """Phase 1: segment designs ``start`` to ``count - 1`` of the stream into ``out`` (skipping those
+    already there); ``busy``: share of busy mosaic backgrounds in the stream."""
     from layerdiff.data.synthetic import SyntheticDesigns
     from layerdiff.layering.graph import region_graph, visible_layer_counts
 
     out.mkdir(parents=True, exist_ok=True)
-    designs = SyntheticDesigns(seed=data_seed, size=size, min_layers=2, max_layers=max_layers)
+    designs = SyntheticDesigns(seed=data_seed, size=size, min_layers=2, max_layers=max_layers,
+                               busy_backgrounds=busy)
     files = []
     t0 = time.time()
-    for i in range(count):
+    for i in range(start, count):
         path = out / f"{data_seed}-{i:05d}.npz"
         files.append(path)
         if path.is_file():
@@ -120,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-seed", type=int, default=1, help="seed of the design stream (eval uses 31337)")
     p.add_argument("--size", type=int, default=512, help="design size in px (the decomposer's work size)")
     p.add_argument("--max-layers", type=int, default=6)
+    p.add_argument("--busy-designs", type=int, default=0,
+                   help="further designs from a stream with busy mosaic backgrounds only (--busy-seed)")
+    p.add_argument("--busy-seed", type=int, default=3)
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--depth", type=int, default=3)
     p.add_argument("--background-weight", type=float, default=0.5)
@@ -127,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                    warmup_steps=100, ema_decay=0.999, checkpoint_every=500, log_every=50)
     args = p.parse_args(argv)
     cfg = run_config_from(args, {k: getattr(args, k) for k in (
-        "designs", "data_seed", "size", "max_layers", "width", "depth", "background_weight")})
+        "designs", "data_seed", "size", "max_layers", "width", "depth", "background_weight", "busy_designs",
+        "busy_seed")})
     return train(cfg)
 
 
@@ -140,6 +147,9 @@ def train(cfg: RunConfig) -> int:
     ex = cfg.extra
     run_dir = setup_run(cfg, "train_layerer")
     files = segment_designs(run_dir / "segments", ex["data_seed"], ex["designs"], ex["size"], ex["max_layers"])
+    if ex.get("busy_designs", 0):
+        files += segment_designs(run_dir / "segments-busy", ex["busy_seed"], ex["busy_designs"], ex["size"],
+                                 ex["max_layers"], busy=1.0)
     table = gather_features(files, run_dir / "features.npz")
     acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
     pair = torch.from_numpy(np.ascontiguousarray(table["pair"]))

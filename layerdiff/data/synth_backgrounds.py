@@ -103,6 +103,23 @@ def sample_background(rng: np.random.Generator, photos: bool = True) -> dict[str
     return spec
 
 
+def sample_mosaic(rng: np.random.Generator) -> dict[str, Any]:
+    """A busy background spec: a Voronoi mosaic of 12-90 cells in 3-8 vocabulary colours, sometimes
+    crossed by diagonal colour bands (patterned wallpapers, test charts, posterised art). Drawn only
+    when a design stream asks for busy backgrounds, so other streams are unchanged."""
+    names = pick_colors(rng, int(rng.integers(3, 9)))
+    cells = int(rng.integers(12, 91))
+    spec: dict[str, Any] = {
+        "type": "mosaic", "color": names[0], "rgb": [jitter_color(names[0], rng), jitter_color(names[1], rng)],
+        "sites": rng.random((cells, 2), dtype=np.float32),
+        "palette": np.stack([jitter_color(c, rng) for c in names]).astype(np.float32),
+        "colour_of": rng.integers(0, len(names), size=cells),
+        "bands": float(rng.uniform(0.04, 0.15)) if rng.random() < 0.4 else 0.0,
+        "caption": f"a busy {names[0]} and {names[1]} mosaic background",
+    }
+    return spec
+
+
 def _mix(t: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a + t[..., None] * (b - a)  # (H, W, 3)
 
@@ -137,6 +154,14 @@ def render_background(spec: dict[str, Any], n: int) -> np.ndarray:
         rgb = _mix(np.clip(0.5 - d, 0, 1), a, b)
     elif kind == "photo":
         rgb = render_photo_crop(spec["photo"], spec["crop"], (n, n))
+    elif kind == "mosaic":
+        sites = spec["sites"]  # (K, 2)
+        d = (u[..., None] - sites[:, 0]) ** 2 + (v[..., None] - sites[:, 1]) ** 2  # (n, n, K)
+        rgb = spec["palette"][spec["colour_of"][np.argmin(d, axis=-1)]]  # (n, n, 3)
+        if spec["bands"] > 0:
+            band = np.floor((u + v) / spec["bands"]).astype(np.int64) % len(spec["palette"])  # (n, n)
+            on = np.mod((u + v) / spec["bands"], 1.0) < 0.35
+            rgb = np.where(on[..., None], spec["palette"][band], rgb)
     else:
         raise ValueError(f"unknown background type {kind!r}; known: {BACKGROUND_TYPES}")
     out = np.ones((n, n, 4), np.float32)

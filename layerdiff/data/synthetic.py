@@ -22,7 +22,7 @@ import numpy as np
 from ..blend import visibility_weights
 from ..layered import Layer, LayeredImage
 from .emoji import EmojiLibrary, emoji_library
-from .synth_backgrounds import render_background, sample_background
+from .synth_backgrounds import render_background, sample_background, sample_mosaic
 from .synth_elements import (
     KIND_DEPTH,
     render_element,
@@ -92,13 +92,16 @@ class SyntheticDesigns:
     def __init__(self, seed: int, size: int = 128, min_layers: int = 1, max_layers: int = 6,
                  render_size: int | None = None, overlap_prob: float = 0.5, photos: bool = True,
                  emoji: bool = True, kind_weights: dict[str, float] | None = None,
-                 emoji_dir: str | None = None) -> None:
+                 emoji_dir: str | None = None, busy_backgrounds: float = 0.0) -> None:
         if size < 16:
             raise ValueError(f"size must be at least 16 pixels, got {size}")
         if not 1 <= min_layers <= max_layers:
             raise ValueError(f"need 1 <= min_layers <= max_layers, got {min_layers}, {max_layers}")
         if not 0.0 <= overlap_prob <= 1.0:
             raise ValueError(f"overlap_prob must be in [0, 1], got {overlap_prob}")
+        if not 0.0 <= busy_backgrounds <= 1.0:
+            raise ValueError(f"busy_backgrounds must be in [0, 1], got {busy_backgrounds}")
+        self.busy_backgrounds = float(busy_backgrounds)
         self.seed = int(seed)
         self.size = int(size)
         self.render_size = int(render_size or size)
@@ -133,6 +136,8 @@ class SyntheticDesigns:
         rng = self.rng(index)
         n_layers = int(rng.integers(self.min_layers, self.max_layers + 1))
         background = sample_background(rng, photos=self.photos)
+        if self.busy_backgrounds > 0 and rng.random() < self.busy_backgrounds:  # no draw otherwise: streams
+            background = sample_mosaic(rng)  # without busy backgrounds stay as they were
         elements: list[list[dict[str, Any]]] = []  # groups: an icon split in parts stays together
         slots = n_layers - 1
         has_full_overlay = False
