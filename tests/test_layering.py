@@ -225,7 +225,7 @@ def _cfg(tmp_path: Path, steps: int, name: str = "run"):
     cfg = RunConfig(output_dir=str(tmp_path / name), steps=steps, batch_size=64, lr=1e-3, warmup_steps=1,
                     checkpoint_every=2, log_every=1, ema_decay=0.9)
     cfg.extra = {"designs": 3, "data_seed": 1, "size": 64, "max_layers": 4, "width": 16, "depth": 1,
-                 "background_weight": 0.5, "busy_designs": 1, "busy_seed": 3}
+                 "background_weight": 0.5, "busy_designs": 1, "busy_seed": 3, "workers": 2}
     return cfg
 
 

@@ -95,19 +95,29 @@ def design_features(path: Path) -> dict[str, np.ndarray]:
     }
 
 
-def gather_features(files: list[Path], out: Path, log_every: int = 100) -> dict[str, np.ndarray]:
-    """Phase 2: the features of every design, concatenated (cached in ``out``)."""
+def gather_features(files: list[Path], out: Path, log_every: int = 100, workers: int = 1) -> dict[str, np.ndarray]:
+    """Phase 2: the features of every design, concatenated in file order (cached in ``out``); ``workers``
+    processes compute them."""
     if out.is_file():
         z = np.load(out)
         if int(z["designs"]) == len(files):
             return {k: z[k] for k in z.files}
     parts: dict[str, list[np.ndarray]] = {}
     t0 = time.time()
-    for n, path in enumerate(files):
-        for k, v in design_features(path).items():
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(workers)
+        results = pool.map(design_features, files, chunksize=16)
+    else:
+        pool, results = None, map(design_features, files)
+    for n, feats in enumerate(results):
+        for k, v in feats.items():
             parts.setdefault(k, []).append(v)
         if log_every and (n + 1) % log_every == 0:
             print(f"features of {n + 1}/{len(files)} designs ({time.time() - t0:.0f} s)", flush=True)
+    if pool is not None:
+        pool.shutdown()
     table = {k: np.concatenate(v) for k, v in parts.items()}
     table["designs"] = np.array(len(files))
     tmp = out.with_name(out.stem + ".tmp.npz")
@@ -126,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--busy-designs", type=int, default=0,
                    help="further designs from a stream with busy mosaic backgrounds only (--busy-seed)")
     p.add_argument("--busy-seed", type=int, default=3)
+    p.add_argument("--workers", type=int, default=1, help="processes computing the features")
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--depth", type=int, default=3)
     p.add_argument("--background-weight", type=float, default=0.5)
@@ -134,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cfg = run_config_from(args, {k: getattr(args, k) for k in (
         "designs", "data_seed", "size", "max_layers", "width", "depth", "background_weight", "busy_designs",
-        "busy_seed")})
+        "busy_seed", "workers")})
     return train(cfg)
 
 
@@ -150,7 +161,7 @@ def train(cfg: RunConfig) -> int:
     if ex.get("busy_designs", 0):
         files += segment_designs(run_dir / "segments-busy", ex["busy_seed"], ex["busy_designs"], ex["size"],
                                  ex["max_layers"], busy=1.0)
-    table = gather_features(files, run_dir / "features.npz")
+    table = gather_features(files, run_dir / "features.npz", workers=ex.get("workers", 1))
     acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
     pair = torch.from_numpy(np.ascontiguousarray(table["pair"]))
     swapped = torch.from_numpy(np.ascontiguousarray(table["swapped"]))
