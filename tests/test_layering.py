@@ -384,3 +384,16 @@ def test_region_path_takes_images_too_small_for_the_transformer(tiny_components)
     assert pipe(tiny, output_type="np").layers[0].shape[1:] == (4, 5, 4)
     with pytest.raises(PipelineError, match="too small"):
         pipe(tiny, method="diffusion")
+
+
+def test_region_referrer_maps_prompts_to_the_work_size(monkeypatch):
+    from layerdiff.referring import ReferringPrompt
+
+    big = np.repeat(np.repeat(_composite(_design()), 12, axis=0), 12, axis=1)  # (768, 768, 4) > work size
+    yy, xx = np.mgrid[:768, :768] / 12.0
+    disc = (yy - 25) ** 2 + (xx - 40) ** 2 < 10 ** 2  # the top layer, in full-size pixels
+    ref = _oracle_referrer(monkeypatch)
+    for prompt in (ReferringPrompt(points=[(480, 300)]), ReferringPrompt(box=(348, 168, 612, 432))):
+        out = ref.extract(big, prompt).to_numpy()  # (2, 768, 768, 4)
+        assert _iou(out[1, ..., 3], disc) > 0.9  # unscaled, these prompts would miss the disc
+        assert np.abs(_composite(out) - big).max() <= 1 / 255 + 1e-6

@@ -209,6 +209,6 @@ def _scaled(prompt: ReferringPrompt, scale: float) -> ReferringPrompt:
         return prompt
     from dataclasses import replace
 
-    points = [(x * scale, y * scale, label) for x, y, label in prompt._points]
+    points = [(x * scale, y * scale, label) for x, y, label in prompt.points]
     box = None if prompt.box is None else tuple(v * scale for v in prompt.box)
     return replace(prompt, points=points, box=box)
