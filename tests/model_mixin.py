@@ -78,3 +78,32 @@ class ModelTesterMixin:
             out = self._output(model, case)
             assert tuple(out.shape) == tuple(self.expected_shape(case)), case
             assert torch.isfinite(out).all(), case
+
+
+def random_rgba(n: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
+    """Random straight RGBA ``(N, 4, H, W)`` in [0, 1] with many exactly invisible pixels."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 4, h, w, generator=g)  # (N, 4, H, W)
+    x[:, 3] = (x[:, 3] > 0.4).float() * x[:, 3]
+    return x
+
+
+class RGBAAutoencoderTesterMixin(ModelTesterMixin):
+    """The ModelTesterMixin checks for an RGBA autoencoder (``encode_rgba`` / ``decode_rgba``, 8x
+    downsampling, 16 latent channels): the output is the latents and the reconstruction, flattened.
+    A test class defines ``make_model``; ``input_seed`` seeds the inputs."""
+
+    shape_cases = [(1, 16, 16), (2, 32, 24), (1, 8, 40)]
+    input_seed = 0
+
+    def make_inputs(self, case: Any) -> dict[str, Any]:
+        n, h, w = case
+        return {"x": random_rgba(n, h, w, seed=self.input_seed)}
+
+    def run(self, model: Any, inputs: dict[str, Any]) -> torch.Tensor:
+        z = model.encode_rgba(inputs["x"])
+        return torch.cat([z.flatten(1), model.decode_rgba(z).flatten(1)], dim=1)
+
+    def expected_shape(self, case: Any) -> tuple[int, ...]:
+        n, h, w = case
+        return (n, 16 * (h // 8) * (w // 8) + 4 * h * w)

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from model_mixin import ModelTesterMixin
+from model_mixin import RGBAAutoencoderTesterMixin, random_rgba
 
 from layerdiff.models import PatchAutoencoder, patchify, unpatchify
-
-
-def random_rgba(n: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 4, h, w, generator=g)  # (N, 4, H, W)
-    x[:, 3] = (x[:, 3] > 0.4).float() * x[:, 3]
-    return x
 
 
 def fitted(seed: int = 0, k: int = 16) -> PatchAutoencoder:
@@ -23,23 +16,11 @@ def fitted(seed: int = 0, k: int = 16) -> PatchAutoencoder:
     return vae.eval()
 
 
-class TestPatchAutoencoderModel(ModelTesterMixin):
-    shape_cases = [(1, 16, 16), (2, 32, 24), (1, 8, 40)]
+class TestPatchAutoencoderModel(RGBAAutoencoderTesterMixin):
+    input_seed = 3
 
     def make_model(self) -> PatchAutoencoder:
         return fitted()
-
-    def make_inputs(self, case):
-        n, h, w = case
-        return {"x": random_rgba(n, h, w, seed=3)}
-
-    def run(self, model, inputs):
-        z = model.encode_rgba(inputs["x"])
-        return torch.cat([z.flatten(1), model.decode_rgba(z).flatten(1)], dim=1)
-
-    def expected_shape(self, case):
-        n, h, w = case
-        return (n, 16 * (h // 8) * (w // 8) + 4 * h * w)
 
 
 def test_patchify_roundtrip():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from diffusers import AutoencoderKL
-from model_mixin import ModelTesterMixin
+from model_mixin import RGBAAutoencoderTesterMixin, random_rgba
 
 from layerdiff.models import RGBAAutoencoder, premultiply, unpremultiply
 from layerdiff.models.losses import (
@@ -28,30 +28,9 @@ def tiny_vae(seed: int = 0, **overrides) -> RGBAAutoencoder:
     return RGBAAutoencoder(**config).eval()
 
 
-def random_rgba(n: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 4, h, w, generator=g)  # (N, 4, H, W)
-    x[:, 3] = (x[:, 3] > 0.4).float() * x[:, 3]  # many exactly invisible pixels
-    return x
-
-
-class TestRGBAAutoencoderModel(ModelTesterMixin):
-    shape_cases = [(1, 16, 16), (2, 32, 24), (1, 8, 40)]
-
+class TestRGBAAutoencoderModel(RGBAAutoencoderTesterMixin):
     def make_model(self) -> RGBAAutoencoder:
         return tiny_vae()
-
-    def make_inputs(self, case):
-        n, h, w = case
-        return {"x": random_rgba(n, h, w)}
-
-    def run(self, model, inputs):
-        z = model.encode_rgba(inputs["x"])
-        return torch.cat([z.flatten(1), model.decode_rgba(z).flatten(1)], dim=1)
-
-    def expected_shape(self, case):
-        n, h, w = case
-        return (n, 16 * (h // 8) * (w // 8) + 4 * h * w)
 
 
 def test_encode_decode_shapes_and_range() -> None:

@@ -34,7 +34,7 @@ from diffusers import ModelMixin
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from torch import nn
 
-from .rgba_vae import DEFAULT_ALPHA_SNAP, premultiply, unpremultiply
+from .rgba_vae import DEFAULT_ALPHA_SNAP, check_rgba, premultiply, unpremultiply
 
 __all__ = ["PatchAutoencoder", "patchify", "unpatchify"]
 
@@ -85,21 +85,10 @@ class PatchAutoencoder(ModelMixin, ConfigMixin):
     def latent_channels(self) -> int:
         return int(self.config.latent_channels)
 
-    def _check_rgba(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 4:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"RGBA input must be a tensor of shape (N, 4, H, W), got {shape}")
-        s = self.spatial_scale
-        if x.shape[-2] % s or x.shape[-1] % s:
-            raise ValueError(f"RGBA input height and width must be multiples of {s}, got {x.shape[-2]}x{x.shape[-1]}")
-        if x.numel() and (x.min() < -1e-3 or x.max() > 1 + 1e-3):
-            raise ValueError(f"RGBA input must be straight RGBA in [0, 1], got range "
-                             f"[{float(x.min()):.4g}, {float(x.max()):.4g}]")
-
     def encode_rgba(self, x: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None
                     ) -> torch.Tensor:
         """Straight RGBA (N, 4, H, W) in [0, 1] -> whitened latents (N, k, H/p, W/p) (deterministic)."""
-        self._check_rgba(x)
+        check_rgba(x, self.spatial_scale)
         x = premultiply(x.to(self.patch_mean.device, self.patch_mean.dtype).clamp(0, 1))
         patches = patchify(x, self.spatial_scale)  # (N, h, w, d)
         z = (patches - self.patch_mean) @ self.encoder  # (N, h, w, k)
@@ -131,7 +120,7 @@ class PatchAutoencoder(ModelMixin, ConfigMixin):
         d = self.patch_mean.numel()
         count, total, outer = 0, torch.zeros(d, dtype=torch.float64), torch.zeros(d, d, dtype=torch.float64)
         for x in chunks:
-            self._check_rgba(x)
+            check_rgba(x, self.spatial_scale)
             p = patchify(premultiply(x.double().clamp(0, 1)), self.spatial_scale).reshape(-1, d)  # (M, d)
             count += p.shape[0]
             total += p.sum(0)

@@ -96,6 +96,20 @@ class RGBAReconstruction:
     latents: torch.Tensor
 
 
+def check_rgba(x: torch.Tensor, scale: int) -> None:
+    """Raise a ValueError unless ``x`` is straight RGBA ``(N, 4, H, W)`` in [0, 1] with H, W multiples of
+    ``scale`` (the autoencoders' input contract)."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 4:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"RGBA input must be a tensor of shape (N, 4, H, W), got {shape}")
+    if x.shape[-2] % scale or x.shape[-1] % scale:
+        raise ValueError(f"RGBA input height and width must be multiples of {scale}, "
+                         f"got {x.shape[-2]}x{x.shape[-1]}")
+    if x.numel() and (x.min() < -1e-3 or x.max() > 1 + 1e-3):
+        raise ValueError(f"RGBA input must be straight RGBA in [0, 1], "
+                         f"got range [{float(x.min()):.4g}, {float(x.max()):.4g}]")
+
+
 class RGBAAutoencoder(AutoencoderKL):
     """KL autoencoder for straight-alpha RGBA images (see the module docstring for conventions).
 
@@ -236,23 +250,9 @@ class RGBAAutoencoder(AutoencoderKL):
         )
 
     # ------------------------------------------------------------------ RGBA API
-    def _check_rgba(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 4:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"RGBA input must be a tensor of shape (N, 4, H, W), got {shape}")
-        s = self.spatial_scale
-        if x.shape[-2] % s or x.shape[-1] % s:
-            raise ValueError(f"RGBA input height and width must be multiples of {s}, "
-                             f"got {x.shape[-2]}x{x.shape[-1]}")
-        if x.numel() and (x.min() < -1e-3 or x.max() > 1 + 1e-3):
-            raise ValueError(
-                f"RGBA input must be straight RGBA in [0, 1], "
-                f"got range [{float(x.min()):.4g}, {float(x.max()):.4g}]"
-            )
-
     def encode_rgba_posterior(self, x: torch.Tensor) -> DiagonalGaussianDistribution:
         """Straight RGBA ``(N, 4, H, W)`` in [0, 1] -> raw (un-normalised) Gaussian posterior."""
-        self._check_rgba(x)
+        check_rgba(x, self.spatial_scale)
         x = x.to(device=self.device, dtype=self.dtype).clamp(0.0, 1.0)
         inner = premultiply(x) * 2.0 - 1.0  # (N, 4, H, W) in [-1, 1]
         return self.encode(inner).latent_dist
