@@ -13,7 +13,14 @@ import torch
 from model_mixin import ModelTesterMixin
 
 from layerdiff.layering.decomposer import RegionLayerDecomposer
-from layerdiff.layering.features import PAIR_FEATURES, REGION_FEATURES, all_pairs, pair_features, region_features
+from layerdiff.layering.features import (
+    PAIR_FEATURES,
+    REGION_FEATURES,
+    all_pairs,
+    pair_features,
+    region_features,
+    swap_pairs,
+)
 from layerdiff.layering.graph import region_graph, relation_targets, visible_layer_counts
 from layerdiff.layering.solve import assign_layers
 from layerdiff.models.region_layerer import RegionLayerer
@@ -73,6 +80,7 @@ def test_features_are_finite_and_swap_the_roles():
     np.testing.assert_array_equal(fwd[:, :r], bwd[:, r:2 * r])  # region blocks exchanged
     np.testing.assert_allclose(fwd[:, 2 * r + 6], bwd[:, 2 * r + 7])  # hull containment exchanged
     np.testing.assert_allclose(fwd[:, 2 * r + 17], -bwd[:, 2 * r + 17])  # occlusion sign flips
+    np.testing.assert_allclose(swap_pairs(fwd), bwd, atol=1e-6)  # the other order, derived
 
 
 # ------------------------------------------------------------------------------ solver

@@ -12,7 +12,7 @@ Three resumable phases:
 2. *features*: region and pair features (:mod:`layerdiff.layering.features`) with their targets
    (relation class, purity weight, background flag), gathered into ``<output-dir>/features.npz``;
 3. *train*: AdamW on the pair relation cross-entropy plus the region background cross-entropy,
-   minibatches of pairs (both orders, as at inference), EMA, checkpoints and a loss CSV/PNG.
+   minibatches of pairs (both orders averaged, as at inference), EMA, checkpoints and a loss CSV/PNG.
 
 Writes ``<output-dir>/final/layerer`` (config + safetensors, EMA weights) and ``final/training.json``.
 Seeds: designs from ``--data-seed``; the minibatch order of step s from (``--seed``, s).
@@ -79,7 +79,8 @@ def segment_designs(out: Path, data_seed: int, count: int, size: int, max_layers
 
 
 def design_features(path: Path) -> dict[str, np.ndarray]:
-    """Features and targets of one segmented design (both orders of every region pair)."""
+    """Features and targets of one segmented design (region pairs i < j; the other order is derived with
+    :func:`layerdiff.layering.features.swap_pairs`)."""
     from layerdiff.layering.features import all_pairs, pair_features, region_features
     from layerdiff.layering.graph import graph_from_labels, relation_targets
 
@@ -90,7 +91,6 @@ def design_features(path: Path) -> dict[str, np.ndarray]:
     rel, weight, background = relation_targets(z["counts"], pairs)
     return {
         "pair": pair_features(graph, pairs, regional),  # (m, P)
-        "swapped": pair_features(graph, pairs[:, ::-1].copy(), regional),  # (m, P)
         "rel": rel, "weight": weight, "region": regional, "background": background,
     }
 
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 def train(cfg: RunConfig) -> int:
     from accelerate import Accelerator
 
-    from layerdiff.layering.features import PAIR_FEATURES, REGION_FEATURES
+    from layerdiff.layering.features import PAIR_FEATURES, REGION_FEATURES, SWAP_INDEX, SWAP_SIGN
     from layerdiff.models.region_layerer import RegionLayerer
 
     ex = cfg.extra
@@ -164,7 +164,7 @@ def train(cfg: RunConfig) -> int:
     table = gather_features(files, run_dir / "features.npz", workers=ex.get("workers", 1))
     acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
     pair = torch.from_numpy(np.ascontiguousarray(table["pair"]))
-    swapped = torch.from_numpy(np.ascontiguousarray(table["swapped"]))
+    swap_index, swap_sign = torch.from_numpy(SWAP_INDEX), torch.from_numpy(SWAP_SIGN)
     rel = torch.from_numpy(table["rel"])
     weight = torch.from_numpy(table["weight"])
     region = torch.from_numpy(table["region"])
@@ -190,7 +190,9 @@ def train(cfg: RunConfig) -> int:
         ridx = torch.randint(len(region), (region_batch,), generator=gen)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
-        logits = model(pair[idx].to(acc.device), swapped[idx].to(acc.device))  # (B, 3)
+        batch = pair[idx]  # (B, P)
+        swapped = batch[:, swap_index] * swap_sign  # (B, P) the same pairs in the other order
+        logits = model(batch.to(acc.device), swapped.to(acc.device))  # (B, 3)
         w = weight[idx].to(acc.device)
         pair_loss = (ce(logits, rel[idx].to(acc.device)) * w).sum() / w.sum().clamp(min=1e-6)
         bg_logits = acc.unwrap_model(model).background_logits(region[ridx].to(acc.device))  # (Br,)

@@ -21,7 +21,7 @@ import numpy as np
 from ..baselines.cluster import ClusterConfig, at_work_size, layer_masks, named_stack, paint_layers
 from ..baselines.common import DEFAULT_MAX_LAYERS, check_num_layers, image_to_array
 from ..layered import LayeredImage
-from .features import all_pairs, pair_features, region_features
+from .features import all_pairs, pair_features, region_features, swap_pairs
 from .graph import RegionGraph, region_graph
 from .solve import assign_layers
 
@@ -42,7 +42,7 @@ def predict_relations(layerer: Any, graph: RegionGraph) -> tuple[np.ndarray, np.
     above = np.zeros((n, n))
     if len(pairs):
         fwd = pair_features(graph, pairs, regional)  # (m, P)
-        bwd = pair_features(graph, pairs[:, ::-1].copy(), regional)  # (m, P)
+        bwd = swap_pairs(fwd)  # (m, P) the same pairs in the other order
         prob = np.asarray(layerer.pair_probabilities(fwd, bwd), np.float64)  # (m, 3)
         i, j = pairs[:, 0], pairs[:, 1]
         same[i, j] = same[j, i] = prob[:, 0]

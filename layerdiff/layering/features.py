@@ -12,10 +12,31 @@ import numpy as np
 
 from .graph import RegionGraph
 
-__all__ = ["REGION_FEATURES", "PAIR_FEATURES", "region_features", "pair_features", "all_pairs"]
+__all__ = ["REGION_FEATURES", "PAIR_FEATURES", "region_features", "pair_features", "swap_pairs", "all_pairs",
+           "SWAP_INDEX", "SWAP_SIGN"]
 
 REGION_FEATURES = 20
 PAIR_FEATURES = 2 * REGION_FEATURES + 18
+
+
+def _swap_layout() -> tuple[np.ndarray, np.ndarray]:
+    """Column permutation and signs that turn the features of (i, j) into those of (j, i)."""
+    r, k = REGION_FEATURES, 2 * REGION_FEATURES
+    index = np.arange(PAIR_FEATURES)
+    index[:r], index[r:k] = np.arange(r, k), np.arange(r)  # the two regions' blocks
+    for a, b in ((3, 4), (6, 7), (9, 10), (13, 14)):  # shared outline, hull containment, box overlap, ancestry
+        index[k + a], index[k + b] = k + b, k + a
+    sign = np.ones(PAIR_FEATURES, np.float32)
+    sign[[k + 2, k + 12, k + 16, k + 17]] = -1.0  # alpha difference, log area ratio, level difference, occlusion
+    return index, sign
+
+
+SWAP_INDEX, SWAP_SIGN = _swap_layout()
+
+
+def swap_pairs(features: np.ndarray) -> np.ndarray:
+    """The features (m, PAIR_FEATURES) of the same pairs in the other order, from those of one order."""
+    return features[:, SWAP_INDEX] * SWAP_SIGN
 
 
 def _outline(graph: RegionGraph) -> np.ndarray:
@@ -96,8 +117,8 @@ def all_pairs(n: int) -> np.ndarray:
 def pair_features(graph: RegionGraph, pairs: np.ndarray, regional: np.ndarray | None = None) -> np.ndarray:
     """(m, PAIR_FEATURES) float32 features of the ordered pairs (i, j) in ``pairs`` (m, 2).
 
-    The features of (j, i) are those of (i, j) with the two regions' roles swapped, so a model can be
-    made order-consistent by averaging over both orders.
+    The features of (j, i) are those of (i, j) with the two regions' roles swapped (:func:`swap_pairs`
+    derives them), so a model can be made order-consistent by averaging over both orders.
     """
     r = graph.regions
     h, w = r.labels.shape
