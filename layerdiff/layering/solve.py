@@ -11,8 +11,7 @@ every region the probability that it is background. Output: a layer index per re
 3. order: groups sorted by a weighted Borda count of P(g above h) - P(h above g) (Borda 1781), the
    background first;
 4. neighbours in the order are merged (most similar first; merging neighbours never changes the
-   composite) while the stack has more layers than asked for or than ``max_layers``;
-5. with an automatic count, layers smaller than ``min_area`` of the image join the layer below.
+   composite) while the stack has more layers than asked for or than ``max_layers``.
 """
 
 from __future__ import annotations
@@ -36,8 +35,7 @@ def _link(same: np.ndarray, weight: np.ndarray, groups: list[list[int]]) -> np.n
 
 
 def assign_layers(same: np.ndarray, above: np.ndarray, background: np.ndarray, area: np.ndarray,
-                  wanted: int | None = None, max_layers: int = 8, threshold: float = 0.5,
-                  min_area: float = 0.0) -> np.ndarray:
+                  wanted: int | None = None, max_layers: int = 8, threshold: float = 0.5) -> np.ndarray:
     """Layer index (n,) of every region (0: background), see the module docstring.
 
     Args:
@@ -48,8 +46,6 @@ def assign_layers(same: np.ndarray, above: np.ndarray, background: np.ndarray, a
         wanted: exact number of layers, or None for automatic.
         max_layers: upper bound when automatic.
         threshold: groups merge while their average-linkage P(same) exceeds it.
-        min_area: with an automatic count, layers covering less than this fraction of the image (visible
-            regions) are merged into the layer below.
     """
     n = len(area)
     target_max = wanted if wanted is not None else max_layers
@@ -60,15 +56,14 @@ def assign_layers(same: np.ndarray, above: np.ndarray, background: np.ndarray, a
     w = np.sqrt(np.maximum(area, 1.0))
     weight = np.outer(w, w)  # (n, n)
     np.fill_diagonal(weight, 0.0)
-    bg = list(np.nonzero(background > 0.5)[0])
-    if not bg:
-        bg = [int(np.argmax(area))]
-    groups: list[list[int]] = [bg] + [[i] for i in range(n) if i not in set(bg)]
-    # 2. grouping: the background group absorbs like any other, but stays group 0; the merge history is
-    # kept so that an exact count above the threshold's can be met by stopping earlier
-    history = {len(groups): [list(g) for g in groups]}
-    at_threshold: list[list[int]] | None = None
+    bg = [int(i) for i in np.nonzero(background > 0.5)[0]] or [int(np.argmax(area))]
+    in_bg = set(bg)
+    groups: list[list[int]] = [bg] + [[i] for i in range(n) if i not in in_bg]
+    # 2. grouping: the background group absorbs like any other, but stays group 0; with an exact count,
+    # the state with that many groups is kept in case the threshold stops with fewer
     goal = 1 if wanted is None else min(wanted, n)
+    at_goal = [list(g) for g in groups] if len(groups) == goal else None
+    at_threshold: list[list[int]] | None = None
     while len(groups) > goal:
         link = _link(same, weight, groups)
         a, b = np.unravel_index(np.argmax(link), link.shape)
@@ -79,12 +74,11 @@ def assign_layers(same: np.ndarray, above: np.ndarray, background: np.ndarray, a
         a, b = min(a, b), max(a, b)
         groups[a] = groups[a] + groups[b]
         del groups[b]
-        history[len(groups)] = [list(g) for g in groups]
-    if at_threshold is None:
-        at_threshold = groups
-    groups = at_threshold
-    if wanted is not None and len(groups) < wanted and min(wanted, n) in history:
-        groups = history[min(wanted, n)]
+        if len(groups) == goal:
+            at_goal = [list(g) for g in groups]
+    groups = groups if at_threshold is None else at_threshold
+    if wanted is not None and len(groups) < wanted and at_goal is not None:
+        groups = at_goal
     # 3. order by weighted Borda count (background first)
     if len(groups) > 2:
         member = np.zeros((len(groups), n))
@@ -99,15 +93,6 @@ def assign_layers(same: np.ndarray, above: np.ndarray, background: np.ndarray, a
         k = 1 + int(np.argmax([link[i, i + 1] for i in range(1, len(groups) - 1)])) if len(groups) > 2 else 0
         groups[k] = groups[k] + groups[k + 1]
         del groups[k + 1]
-    # 5. layers smaller than ``min_area`` of the image join the layer below (fragments are not layers)
-    total = float(np.sum(area))
-    k = 1
-    while k < len(groups) and min_area > 0 and wanted is None:
-        if float(np.sum(area[groups[k]])) < min_area * total:
-            groups[k - 1] = groups[k - 1] + groups[k]
-            del groups[k]
-        else:
-            k += 1
     layer = np.zeros(n, np.int64)
     for k, idx in enumerate(groups):
         layer[idx] = k
