@@ -32,8 +32,8 @@ from .common import DEFAULT_MAX_LAYERS, check_num_layers, image_to_array
 from .inpaint import push_pull_fill
 from .segment import Regions, segment_regions
 
-__all__ = ["ClusterConfig", "ClusterMattingDecomposer", "LayerTree", "layer_tree", "layer_masks", "matte_cover",
-           "paint_layers", "at_work_size", "shrink_to", "named_stack"]
+__all__ = ["ClusterConfig", "ClusterMattingDecomposer", "LayerTree", "ancestors", "layer_tree", "layer_masks",
+           "matte_cover", "paint_layers", "at_work_size", "shrink_to", "named_stack"]
 
 
 @dataclass
@@ -93,6 +93,18 @@ class LayerTree:
     parent: np.ndarray
     level: np.ndarray
     over: list[tuple[int, int]]
+
+
+def ancestors(parent: np.ndarray) -> np.ndarray:
+    """(n, n) bool: ``[a, b]`` is True when region a encloses region b (a is on b's parent chain)."""
+    n = len(parent)
+    anc = np.zeros((n, n), bool)
+    for b in range(n):
+        node, steps = parent[b], 0
+        while node >= 0 and steps < n:
+            anc[node, b] = True
+            node, steps = parent[node], steps + 1
+    return anc
 
 
 def _background_like(regions: Regions, similar_delta_e: float) -> np.ndarray:
@@ -225,12 +237,7 @@ def layer_masks(regions: Regions, tree: LayerTree, layer: np.ndarray, count: int
     convex hulls hidden by siblings over them) and its own visible pixels. (K, h, w) bool each."""
     n = regions.count
     labels = regions.labels
-    below = np.zeros((n, n), bool)  # below[a, r]: r is a or lies inside a (enclosure chain)
-    for r in range(n):
-        node = r
-        while node >= 0:
-            below[node, r] = True
-            node = tree.parent[node]
+    below = ancestors(tree.parent) | np.eye(n, dtype=bool)  # below[a, r]: r is a or lies inside a
     covers = np.zeros((count, n), bool)
     for a in range(n):
         covers[layer[a]] |= below[a] & (layer >= layer[a])  # a hole showing a lower layer stays open

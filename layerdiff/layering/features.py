@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..baselines.cluster import ancestors
 from .graph import RegionGraph
 
 __all__ = ["REGION_FEATURES", "PAIR_FEATURES", "region_features", "pair_features", "swap_pairs", "all_pairs",
@@ -56,16 +57,6 @@ def _boxes(graph: RegionGraph) -> np.ndarray:
     return out
 
 
-def _depth(parent: np.ndarray) -> np.ndarray:
-    depth = np.zeros(len(parent), np.float64)
-    for i in range(len(parent)):
-        node, d = parent[i], 0
-        while node >= 0 and d < len(parent):
-            node, d = parent[node], d + 1
-        depth[i] = d
-    return depth
-
-
 def region_features(graph: RegionGraph) -> np.ndarray:
     """(n, REGION_FEATURES) float32 features of every region."""
     r = graph.regions
@@ -104,7 +95,8 @@ def region_features(graph: RegionGraph) -> np.ndarray:
     f[:, 16] = level == 0
     f[:, 17] = np.arange(n) == root
     f[:, 18] = np.log1p(degree) / 3.0
-    f[:, 19] = np.minimum(_depth(graph.tree.parent), 8.0) / 8.0
+    depth = ancestors(graph.tree.parent).sum(0).astype(np.float64)  # (n,) enclosing regions
+    f[:, 19] = np.minimum(depth, 8.0) / 8.0
     return f.astype(np.float32)
 
 
@@ -152,12 +144,7 @@ def pair_features(graph: RegionGraph, pairs: np.ndarray, regional: np.ndarray | 
         in_i[p] = graph.hulls.inside(a, b) / max(r.area[b], 1.0)  # share of b inside a's hull
         in_j[p] = graph.hulls.inside(b, a) / max(r.area[a], 1.0)
     parent = graph.tree.parent
-    anc = np.zeros((n, n), bool)  # anc[a, b]: a is an ancestor of b
-    for b in range(n):
-        node, steps = parent[b], 0
-        while node >= 0 and steps < n:
-            anc[node, b] = True
-            node, steps = parent[node], steps + 1
+    anc = ancestors(parent)  # (n, n) anc[a, b]: a encloses b
     over = np.zeros((n, n), bool)
     for top, low in graph.tree.over:
         over[top, low] = True

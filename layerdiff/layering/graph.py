@@ -37,6 +37,10 @@ def region_graph(image: np.ndarray, config: ClusterConfig | None = None) -> Regi
     h, w = image.shape[:2]
     regions = segment_regions(image, cfg.max_colours, cfg.merge_delta_e, cfg.similar_delta_e,
                               cfg.flat_threshold, max(4, int(cfg.min_area_fraction * h * w)), cfg.seed)
+    return _graph(image, regions, cfg)
+
+
+def _graph(image: np.ndarray, regions: Regions, cfg: ClusterConfig) -> RegionGraph:
     hulls = _Hulls(regions.labels)
     return RegionGraph(image, regions, hulls, layer_tree(regions, cfg.similar_delta_e, hulls))
 
@@ -59,9 +63,7 @@ def visible_layer_counts(labels: np.ndarray, stack: np.ndarray) -> np.ndarray:
 def graph_from_labels(image: np.ndarray, labels: np.ndarray, config: ClusterConfig | None = None) -> RegionGraph:
     """The :class:`RegionGraph` of a cached segmentation ``labels`` (h, w) of ``image`` (h, w, 4)."""
     cfg = config or ClusterConfig()
-    regions = regions_from_labels(image, labels, cfg.flat_threshold)
-    hulls = _Hulls(regions.labels)
-    return RegionGraph(image, regions, hulls, layer_tree(regions, cfg.similar_delta_e, hulls))
+    return _graph(image, regions_from_labels(image, labels, cfg.flat_threshold), cfg)
 
 
 def relation_targets(counts: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
