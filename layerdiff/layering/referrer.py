@@ -131,9 +131,11 @@ class RegionReferrer:
         graph = region_graph(img, self.config)
         return (graph, *predict_relations(self.layerer, graph))
 
-    def extract_pair(self, img: np.ndarray, prompt: ReferringPrompt) -> np.ndarray:
-        """[rest, object] (2, h, w, 4) of an image (h, w, 4) at the work size; prompt in its pixels."""
-        graph, same, above, bg = self._relations(img)
+    def extract_pair(self, img: np.ndarray, prompt: ReferringPrompt,
+                     relations: tuple[RegionGraph, np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """[rest, object] (2, h, w, 4) of an image (h, w, 4) at the work size; prompt in its pixels.
+        ``relations``: the region graph and layerer probabilities of ``img`` when already computed."""
+        graph, same, above, bg = relations or self._relations(img)
         group = object_regions(graph, same, bg, prompt)
         h, w = img.shape[:2]
         if not group.any():
@@ -141,9 +143,7 @@ class RegionReferrer:
             empty[..., :3] = img[..., :3]
             return np.stack([img, empty])
         r = graph.regions
-        weight = np.sqrt(np.outer(r.area, r.area))
-        w_obj = weight[:, group]
-        over = (above[:, group] * w_obj).sum(1) / np.maximum(w_obj.sum(1), 1e-9)  # (n,) P(region above object)
+        over = _mean_link(above, np.sqrt(np.outer(r.area, r.area)), group)  # (n,) P(region above the object)
         layer = np.where(group, 1, np.where(over > 0.5, 2, 0))
         cover, own = layer_masks(r, graph.tree, layer, 3, graph.hulls)
         if prompt.mask is not None:  # the given visible pixels belong to the object whatever the regions say
@@ -153,9 +153,10 @@ class RegionReferrer:
             own[0] &= ~given
         return paint_layers(img[..., :3], cover[:2], own[:2], self.config.matte_radius)
 
-    def _front_first(self, img: np.ndarray, prompts: list[ReferringPrompt]) -> list[int]:
+    def _front_first(self, relations: tuple[RegionGraph, np.ndarray, np.ndarray, np.ndarray],
+                     prompts: list[ReferringPrompt]) -> list[int]:
         """Prompt indices, the object the layerer puts on top first (Borda count of pairwise "above")."""
-        graph, same, above, bg = self._relations(img)
+        graph, same, above, bg = relations
         groups = [object_regions(graph, same, bg, p) for p in prompts]
         area = graph.regions.area
         score = np.zeros(len(prompts))
@@ -180,15 +181,18 @@ class RegionReferrer:
         height, width = rgba.shape[:2]
         items = [p.in_pixels((width, height)) for p in as_prompts(prompts)]
         small = shrink_to(rgba, self.config.work_size)  # (h, w, 4)
-        scale = small.shape[1] / width
+        scaled = [_scaled(p, small.shape[1] / width) for p in items]  # prompts in work-size pixels
         sequence = list(range(len(items)))
+        first = None  # relations of the input, reused by the first extraction
         if order == "auto" and len(items) > 1:
-            sequence = self._front_first(small, [_scaled(p, scale) for p in items])
+            first = self._relations(small)
+            sequence = self._front_first(first, scaled)
         current = rgba
         objects: list[tuple[int, np.ndarray]] = []
-        for i in sequence:
-            prompt = _scaled(items[i], scale)
-            pair = at_work_size(current, self.config.work_size, lambda im, p=prompt: self.extract_pair(im, p))
+        for step, i in enumerate(sequence):
+            known = first if step == 0 else None
+            pair = at_work_size(current, self.config.work_size,
+                                lambda im, p=scaled[i], k=known: self.extract_pair(im, p, k))
             objects.append((i, pair[1]))
             current = pair[0]
         stack = np.stack([current] + [obj for _, obj in objects[::-1]])  # (P + 1, H, W, 4)
