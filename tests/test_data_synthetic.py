@@ -312,3 +312,32 @@ def test_busy_backgrounds_are_opt_in_mosaics():
     assert 3 <= len(colours) <= 8  # flat cells of a few palette colours
     with pytest.raises(ValueError, match="busy_backgrounds"):
         SyntheticDesigns(seed=5, busy_backgrounds=1.5)
+
+
+def test_adjusted_photos_are_opt_in_and_flatten_parts_of_the_photo():
+    from layerdiff.data.synth_backgrounds import adjust_photo
+    from layerdiff.data.synthetic import SyntheticDesigns
+
+    plain = SyntheticDesigns(seed=5, size=64, min_layers=2, max_layers=3)
+    same = SyntheticDesigns(seed=5, size=64, min_layers=2, max_layers=3, adjusted_photos=0.0)
+    np.testing.assert_array_equal(plain.sample(2).composite, same.sample(2).composite)  # streams unchanged
+    adjusted = SyntheticDesigns(seed=5, size=64, min_layers=2, max_layers=3, adjusted_photos=1.0)
+    for i in range(4):
+        spec = adjusted.design(i)["background"]
+        assert spec["type"] == "photo" and 1 <= len(spec["adjust"]) <= 4
+        assert adjusted.sample(i).layers[0].pixels[..., 3].min() == 1.0
+    with pytest.raises(ValueError, match="adjusted_photos"):
+        SyntheticDesigns(seed=5, adjusted_photos=-0.1)
+
+    ramp = np.repeat(np.linspace(0, 1, 50, dtype=np.float32)[None, :, None], 3, axis=2)  # (1, 50, 3)
+    base = {"gain": 2.0, "gamma": 2.0, "black": 0.2, "white": 0.8, "levels": 3, "cut": 0.5, "tint": (1, 0, 0)}
+    exposed = adjust_photo(ramp, {**base, "kind": "exposure"})
+    assert (exposed == 1.0).mean() > 0.45  # the upper half clips to one flat white
+    assert len(np.unique(adjust_photo(ramp, {**base, "kind": "posterize"}))) == 3
+    np.testing.assert_array_equal(np.unique(adjust_photo(ramp, {**base, "kind": "threshold"})), [0.0, 1.0])
+    levels = adjust_photo(ramp, {**base, "kind": "levels"})
+    assert levels[0, 0, 0] == 0.0 and levels[0, -1, 0] == 1.0 and (levels == 0).sum() > 3
+    np.testing.assert_allclose(adjust_photo(ramp, {**base, "kind": "curves"}), ramp ** 2, atol=1e-6)
+    np.testing.assert_allclose(adjust_photo(ramp, {**base, "kind": "invert"}), 1 - ramp)
+    tinted = adjust_photo(ramp, {**base, "kind": "colorize"})
+    assert tinted[..., 1:].max() == 0.0 and tinted[..., 0].max() == 1.0

@@ -107,6 +107,20 @@ def test_assign_layers_meets_wanted_and_max_counts():
     assert np.all(np.diff(assign_layers(same, above, bg, area)) == 1)  # order kept
 
 
+def test_assign_layers_absorbs_small_layers_into_best_linked_group():
+    truth = [0, 1, 1, 2, 3]
+    same, above, bg = _relations(truth)
+    same[4, 1] = same[1, 4] = 0.2  # the speck (region 4) resembles layer 1 more than anything else
+    area = np.array([1000.0, 200, 200, 150, 10])
+    np.testing.assert_array_equal(assign_layers(same, above, bg, area), truth)  # off by default
+    np.testing.assert_array_equal(assign_layers(same, above, bg, area, min_area=50.0), [0, 1, 1, 2, 1])
+    # smallest first (the speck, then region 3, which has no link and joins the first group), never
+    # below two layers
+    np.testing.assert_array_equal(assign_layers(same, above, bg, area, min_area=1000.0), [0, 1, 1, 0, 1])
+    # an exact count is kept
+    assert assign_layers(same, above, bg, area, wanted=4, min_area=50.0).max() == 3
+
+
 def test_assign_layers_rejects_nonsense():
     with pytest.raises(ValueError, match="no regions"):
         assign_layers(np.zeros((0, 0)), np.zeros((0, 0)), np.zeros(0), np.zeros(0))
@@ -213,6 +227,12 @@ def test_decomposer_with_known_relations_recovers_the_layers(monkeypatch):
     inter = np.minimum(out[1, ..., 3], square).sum()
     assert inter / np.maximum(out[1, ..., 3], square).sum() > 0.95  # the square is completed under the disc
     np.testing.assert_allclose(out[1, 35, 35, :3], (0.9, 0.1, 0.1), atol=0.02)  # hidden colour filled
+    # a layer under the minimum area is absorbed (the disc covers ~8% of the 64x64 image)
+    merged = RegionLayerDecomposer(oracle, min_layer_area=0.15).decompose(image).to_numpy()
+    assert merged.shape[0] == 2
+    assert np.abs(_composite(merged) - image).max() <= 1 / 255 + 1e-6
+    with pytest.raises(ValueError, match="min_layer_area"):
+        RegionLayerDecomposer(oracle, min_layer_area=1.5)
 
 
 def test_decomposer_with_a_random_model_runs_every_count():
@@ -233,7 +253,8 @@ def _cfg(tmp_path: Path, steps: int, name: str = "run"):
     cfg = RunConfig(output_dir=str(tmp_path / name), steps=steps, batch_size=64, lr=1e-3, warmup_steps=1,
                     checkpoint_every=2, log_every=1, ema_decay=0.9)
     cfg.extra = {"designs": 3, "data_seed": 1, "size": 64, "max_layers": 4, "width": 16, "depth": 1,
-                 "background_weight": 0.5, "busy_designs": 1, "busy_seed": 3, "workers": 2}
+                 "background_weight": 0.5, "busy_designs": 1, "busy_seed": 3, "adjusted_designs": 1, "adjusted_seed": 4,
+                 "workers": 2}
     return cfg
 
 
@@ -250,6 +271,7 @@ def test_train_layerer_runs_resumes_and_exports(tmp_path):
     run = Path(full.output_dir)
     assert len(list((run / "segments").glob("*.npz"))) == 3 and (run / "features.npz").is_file()
     assert len(list((run / "segments-busy").glob("*.npz"))) == 1  # the busy-background stream
+    assert len(list((run / "segments-adjusted").glob("*.npz"))) == 1  # the adjusted-photo stream
     model = RegionLayerer.from_pretrained(run / "final" / "layerer")
     assert model.config.width == 16
     expected = _losses(run)

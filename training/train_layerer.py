@@ -5,7 +5,8 @@
 Three resumable phases:
 
 1. *segment*: each design of ``SyntheticDesigns(seed, size, 2..max_layers layers)`` (and, with
-   ``--busy-designs``, of a second stream whose backgrounds are all busy mosaics) is segmented into
+   ``--busy-designs`` / ``--adjusted-designs``, of further streams whose backgrounds are all busy mosaics
+   / adjusted photos) is segmented into
    flat-colour regions exactly as at inference (:func:`layerdiff.layering.graph.region_graph`), and
    the count of pixels of each region showing each ground-truth layer is stored,
    ``<output-dir>/segments/<seed>-<index>.npz`` (written atomically; existing files are kept);
@@ -50,15 +51,15 @@ from training.common import (  # noqa: E402
 
 
 def segment_designs(out: Path, data_seed: int, count: int, size: int, max_layers: int, log_every: int = 50,
-                    busy: float = 0.0, start: int = 0) -> list[Path]:
+                    busy: float = 0.0, start: int = 0, adjusted: float = 0.0) -> list[Path]:
     """Phase 1: segment designs ``start`` to ``count - 1`` of the stream into ``out`` (skipping those
-    already there); ``busy``: share of busy mosaic backgrounds in the stream."""
+    already there); ``busy`` / ``adjusted``: share of busy mosaic / adjusted photo backgrounds."""
     from layerdiff.data.synthetic import SyntheticDesigns
     from layerdiff.layering.graph import region_graph, visible_layer_counts
 
     out.mkdir(parents=True, exist_ok=True)
     designs = SyntheticDesigns(seed=data_seed, size=size, min_layers=2, max_layers=max_layers,
-                               busy_backgrounds=busy)
+                               busy_backgrounds=busy, adjusted_photos=adjusted)
     files = []
     t0 = time.time()
     for i in range(start, count):
@@ -136,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--busy-designs", type=int, default=0,
                    help="further designs from a stream with busy mosaic backgrounds only (--busy-seed)")
     p.add_argument("--busy-seed", type=int, default=3)
+    p.add_argument("--adjusted-designs", type=int, default=0,
+                   help="further designs from a stream whose backgrounds are all adjusted photos (--adjusted-seed)")
+    p.add_argument("--adjusted-seed", type=int, default=4)
     p.add_argument("--workers", type=int, default=1, help="processes computing the features")
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--depth", type=int, default=3)
@@ -145,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cfg = run_config_from(args, {k: getattr(args, k) for k in (
         "designs", "data_seed", "size", "max_layers", "width", "depth", "background_weight", "busy_designs",
-        "busy_seed", "workers")})
+        "busy_seed", "adjusted_designs", "adjusted_seed", "workers")})
     return train(cfg)
 
 
@@ -161,6 +165,9 @@ def train(cfg: RunConfig) -> int:
     if ex.get("busy_designs", 0):
         files += segment_designs(run_dir / "segments-busy", ex["busy_seed"], ex["busy_designs"], ex["size"],
                                  ex["max_layers"], busy=1.0)
+    if ex.get("adjusted_designs", 0):
+        files += segment_designs(run_dir / "segments-adjusted", ex["adjusted_seed"], ex["adjusted_designs"],
+                                 ex["size"], ex["max_layers"], adjusted=1.0)
     table = gather_features(files, run_dir / "features.npz", workers=ex.get("workers", 1))
     acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
     pair = torch.from_numpy(np.ascontiguousarray(table["pair"]))

@@ -120,6 +120,67 @@ def sample_mosaic(rng: np.random.Generator) -> dict[str, Any]:
     return spec
 
 
+PHOTO_ADJUSTMENTS = ("exposure", "levels", "curves", "posterize", "threshold", "invert", "colorize")
+
+
+def sample_adjusted_photo(rng: np.random.Generator) -> dict[str, Any]:
+    """A photo background under an image editor's adjustment (exposure with clipped highlights, levels,
+    curves, posterize, threshold, invert, colourise), the whole photo or 2-4 side-by-side strips each with
+    its own adjustment (a before/after or contact-sheet collage). Adjustments flatten parts of a photo
+    into uniform areas (clipped skies, posterised bands) that still belong to the photo's layer. Drawn
+    only when a design stream asks for adjusted photos, so other streams are unchanged."""
+    name = list(PHOTOS)[int(rng.integers(len(PHOTOS)))]
+    strips = 1 if rng.random() < 0.5 else int(rng.integers(2, 5))
+    adjust = []
+    for _ in range(strips):
+        kind = PHOTO_ADJUSTMENTS[int(rng.integers(len(PHOTO_ADJUSTMENTS)))]
+        if rng.random() < 0.2 and strips > 1:
+            kind = "none"
+        adjust.append({"kind": kind, "gain": float(rng.uniform(1.4, 3.5)), "gamma": float(rng.uniform(0.4, 2.5)),
+                       "black": float(rng.uniform(0.0, 0.35)), "white": float(rng.uniform(0.55, 1.0)),
+                       "levels": int(rng.integers(2, 7)), "cut": float(rng.uniform(0.3, 0.7)),
+                       "tint": jitter_color(pick_colors(rng, 1)[0], rng)})
+    return {"type": "photo", "photo": name, "crop": sample_photo_crop(rng, name), "color": None,
+            "rgb": [np.zeros(3, np.float32), np.ones(3, np.float32)], "adjust": adjust,
+            "vertical": bool(rng.random() < 0.5),
+            "caption": f"a background photo of {PHOTOS[name]}" + (" in an edited collage" if strips > 1 else "")}
+
+
+def adjust_photo(rgb: np.ndarray, adj: dict[str, Any]) -> np.ndarray:
+    """One adjustment of :func:`sample_adjusted_photo` applied to (h, w, 3) RGB in [0, 1]."""
+    kind = adj["kind"]
+    if kind == "exposure":
+        return np.clip(rgb * adj["gain"], 0, 1)
+    if kind == "levels":
+        return np.clip((rgb - adj["black"]) / max(adj["white"] - adj["black"], 0.05), 0, 1)
+    if kind == "curves":
+        return np.clip(rgb, 0, 1) ** adj["gamma"]
+    if kind == "posterize":
+        n = adj["levels"]
+        return np.minimum(np.floor(rgb * n), n - 1) / (n - 1)
+    if kind == "threshold":
+        luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)  # (h, w)
+        return np.repeat((luma >= adj["cut"]).astype(np.float32)[..., None], 3, axis=-1)
+    if kind == "invert":
+        return 1.0 - rgb
+    if kind == "colorize":
+        luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)  # (h, w)
+        return np.clip(luma[..., None] * 2 * np.asarray(adj["tint"], np.float32), 0, 1)
+    return rgb
+
+
+def _adjusted(rgb: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    """Apply the spec's adjustments to the whole photo or to its strips; (n, n, 3)."""
+    out = rgb.copy()
+    parts = spec["adjust"]
+    n = rgb.shape[0]
+    edges = np.linspace(0, n, len(parts) + 1).round().astype(int)
+    for adj, lo, hi in zip(parts, edges[:-1], edges[1:]):
+        sl = (slice(None), slice(lo, hi)) if spec["vertical"] else (slice(lo, hi), slice(None))
+        out[sl] = adjust_photo(rgb[sl], adj)
+    return out
+
+
 def _mix(t: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a + t[..., None] * (b - a)  # (H, W, 3)
 
@@ -154,6 +215,8 @@ def render_background(spec: dict[str, Any], n: int) -> np.ndarray:
         rgb = _mix(np.clip(0.5 - d, 0, 1), a, b)
     elif kind == "photo":
         rgb = render_photo_crop(spec["photo"], spec["crop"], (n, n))
+        if spec.get("adjust"):
+            rgb = _adjusted(rgb, spec)
     elif kind == "mosaic":
         sites = spec["sites"]  # (K, 2)
         d = (u[..., None] - sites[:, 0]) ** 2 + (v[..., None] - sites[:, 1]) ** 2  # (n, n, K)

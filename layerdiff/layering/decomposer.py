@@ -54,12 +54,19 @@ class RegionLayerDecomposer:
     """Decomposer (``decompose(image, num_layers, max_layers)``) driven by a trained RegionLayerer."""
 
     def __init__(self, layerer: Any, config: ClusterConfig | None = None, name: str = "layerdiff-tiny",
-                 max_layers: int = DEFAULT_MAX_LAYERS, merge_threshold: float = 0.3) -> None:
+                 max_layers: int = DEFAULT_MAX_LAYERS, merge_threshold: float = 0.3,
+                 min_layer_area: float = 0.003) -> None:
+        """``merge_threshold``: P(same layer) above which groups merge; ``min_layer_area``: with an automatic
+        count, layers covering less than this fraction of the image are absorbed (see
+        :func:`~layerdiff.layering.solve.assign_layers`)."""
         self.layerer = layerer.eval()
         self.config = config or ClusterConfig()
         self.name = name
         self.max_layers = int(max_layers)
         self.merge_threshold = float(merge_threshold)
+        if not 0.0 <= min_layer_area < 1.0:
+            raise ValueError(f"min_layer_area must be a fraction in [0, 1), got {min_layer_area}")
+        self.min_layer_area = float(min_layer_area)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = "layerdiff-tiny", **kwargs: Any) -> RegionLayerDecomposer:
@@ -103,8 +110,8 @@ class RegionLayerDecomposer:
             return img[None].copy()
         graph = region_graph(img, self.config)
         same, above, bg = predict_relations(self.layerer, graph)
-        layer = assign_layers(same, above, bg, graph.regions.area, wanted, max_layers,
-                              self.merge_threshold)  # (n,)
+        layer = assign_layers(same, above, bg, graph.regions.area, wanted, max_layers, self.merge_threshold,
+                              self.min_layer_area * img.shape[0] * img.shape[1])  # (n,)
         count = int(layer.max()) + 1
         cover, own = layer_masks(graph.regions, graph.tree, layer, count, graph.hulls)
         return paint_layers(img[..., :3], cover, own, self.config.matte_radius, wanted)

@@ -11,7 +11,13 @@ every region the probability that it is background. Output: a layer index per re
 3. order: groups sorted by a weighted Borda count of P(g above h) - P(h above g) (Borda 1781), the
    background first;
 4. neighbours in the order are merged (most similar first; merging neighbours never changes the
-   composite) while the stack has more layers than asked for or than ``max_layers``.
+   composite) while the stack has more layers than asked for or than ``max_layers``;
+5. automatic count only: a layer whose regions cover less than ``min_area`` of the image (specks and
+   fragments, rarely a layer a designer made) joins the group it is most linked with, smallest first.
+   The decomposer absorbs layers under 0.3% of the image. On 120 validation designs (seeds 2 and
+   555) that improves RGB L1 at merge budget 0 (0.0928 -> 0.0909), leaves it level at budget 5
+   (0.0491 -> 0.0499) and raises soft IoU (0.696 -> 0.709, 0.883 -> 0.885); 1% scores the same on
+   validation but absorbs small titles, 2% and 4% are worse (MODEL_CARD.md).
 """
 
 from __future__ import annotations
@@ -34,8 +40,27 @@ def _link(same: np.ndarray, weight: np.ndarray, groups: list[list[int]]) -> np.n
     return link
 
 
+def _absorb_small(groups: list[list[int]], same: np.ndarray, weight: np.ndarray, area: np.ndarray,
+                  min_area: float) -> list[list[int]]:
+    """Step 5: the smallest layer under ``min_area`` pixels joins its best-linked group, repeatedly; the
+    background stays first and at least two layers remain."""
+    groups = [list(g) for g in groups]
+    while len(groups) > 2:
+        sizes = np.array([area[g].sum() for g in groups])  # (G,)
+        small = [k for k in range(1, len(groups)) if sizes[k] < min_area]
+        if not small:
+            break
+        k = min(small, key=lambda i: sizes[i])
+        link = _link(same, weight, groups)[k]  # (G,)
+        j = int(np.argmax(link))
+        groups[j] = groups[j] + groups[k]
+        del groups[k]
+    return groups
+
+
 def assign_layers(same: np.ndarray, above: np.ndarray, background: np.ndarray, area: np.ndarray,
-                  wanted: int | None = None, max_layers: int = 8, threshold: float = 0.5) -> np.ndarray:
+                  wanted: int | None = None, max_layers: int = 8, threshold: float = 0.5,
+                  min_area: float = 0.0) -> np.ndarray:
     """Layer index (n,) of every region (0: background), see the module docstring.
 
     Args:
@@ -46,6 +71,7 @@ def assign_layers(same: np.ndarray, above: np.ndarray, background: np.ndarray, a
         wanted: exact number of layers, or None for automatic.
         max_layers: upper bound when automatic.
         threshold: groups merge while their average-linkage P(same) exceeds it.
+        min_area: with an automatic count, layers with fewer region pixels are absorbed (step 5).
     """
     n = len(area)
     target_max = wanted if wanted is not None else max_layers
@@ -93,6 +119,9 @@ def assign_layers(same: np.ndarray, above: np.ndarray, background: np.ndarray, a
         k = 1 + int(np.argmax([link[i, i + 1] for i in range(1, len(groups) - 1)])) if len(groups) > 2 else 0
         groups[k] = groups[k] + groups[k + 1]
         del groups[k + 1]
+    # 5. automatic count: absorb specks and fragments
+    if wanted is None and min_area > 0:
+        groups = _absorb_small(groups, same, weight, area, min_area)
     layer = np.zeros(n, np.int64)
     for k, idx in enumerate(groups):
         layer[idx] = k
