@@ -83,6 +83,29 @@ def test_features_are_finite_and_swap_the_roles():
     np.testing.assert_allclose(swap_pairs(fwd), bwd, atol=1e-6)  # the other order, derived
 
 
+def test_boundary_features_tell_a_pasted_edge_from_a_ramp():
+    from layerdiff.layering.graph import graph_from_labels
+
+    labels = np.zeros((16, 32), np.int64)
+    labels[:, 16:] = 1  # two regions, left and right
+    sharp = np.ones((16, 32, 4), np.float32)
+    sharp[:, :16, :3], sharp[:, 16:, :3] = 0.2, 0.8  # one step of the whole difference
+    ramp = sharp.copy()
+    ramp[:, :, :3] = np.linspace(0.0, 1.0, 32, dtype=np.float32)[None, :, None]  # gentle steps throughout
+    k = 2 * REGION_FEATURES
+    feats = [pair_features(graph_from_labels(img, labels), np.array([[0, 1]])) for img in (sharp, ramp)]
+    assert feats[0][0, k + 18] > 0.4 and feats[1][0, k + 18] < 0.1  # step / mean-colour difference
+    assert feats[0][0, k + 19] > 5 * feats[1][0, k + 19]
+    np.testing.assert_allclose(swap_pairs(feats[0])[:, k + 18:], feats[0][:, k + 18:])  # symmetric
+    # a layerer trained on fewer features reads their leading part
+    graph = graph_from_labels(sharp, labels)
+    lead = pair_features(graph, np.array([[0, 1]]), width=k + 18)
+    np.testing.assert_allclose(lead, feats[0][:, :k + 18])
+    np.testing.assert_allclose(swap_pairs(lead), swap_pairs(feats[0])[:, :k + 18])
+    with pytest.raises(ValueError, match="width"):
+        pair_features(graph, np.array([[0, 1]]), width=k + 30)
+
+
 # ------------------------------------------------------------------------------ solver
 def _relations(layer_of: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     g = np.asarray(layer_of)
@@ -254,7 +277,7 @@ def _cfg(tmp_path: Path, steps: int, name: str = "run"):
                     checkpoint_every=2, log_every=1, ema_decay=0.9)
     cfg.extra = {"designs": 3, "data_seed": 1, "size": 64, "max_layers": 4, "width": 16, "depth": 1,
                  "background_weight": 0.5, "busy_designs": 1, "busy_seed": 3, "adjusted_designs": 1, "adjusted_seed": 4,
-                 "workers": 2}
+                 "workers": 2, "pair_features": 60}
     return cfg
 
 
@@ -273,7 +296,7 @@ def test_train_layerer_runs_resumes_and_exports(tmp_path):
     assert len(list((run / "segments-busy").glob("*.npz"))) == 1  # the busy-background stream
     assert len(list((run / "segments-adjusted").glob("*.npz"))) == 1  # the adjusted-photo stream
     model = RegionLayerer.from_pretrained(run / "final" / "layerer")
-    assert model.config.width == 16
+    assert model.config.width == 16 and model.config.pair_features == 60  # with the boundary features
     expected = _losses(run)
     part = replace(full, output_dir=str(tmp_path / "resumed"), steps=2)
     train_layerer.train(part)

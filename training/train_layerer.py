@@ -22,6 +22,7 @@ Seeds: designs from ``--data-seed``; the minibatch order of step s from (``--see
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -79,9 +80,10 @@ def segment_designs(out: Path, data_seed: int, count: int, size: int, max_layers
     return files
 
 
-def design_features(path: Path) -> dict[str, np.ndarray]:
+def design_features(path: Path, width: int = 58) -> dict[str, np.ndarray]:
     """Features and targets of one segmented design (region pairs i < j; the other order is derived with
-    :func:`layerdiff.layering.features.swap_pairs`)."""
+    :func:`layerdiff.layering.features.swap_pairs`); ``width`` pair features (58, or 60 with the
+    boundary features)."""
     from layerdiff.layering.features import all_pairs, pair_features, region_features
     from layerdiff.layering.graph import graph_from_labels, relation_targets
 
@@ -91,17 +93,18 @@ def design_features(path: Path) -> dict[str, np.ndarray]:
     pairs = all_pairs(graph.count)  # (m, 2)
     rel, weight, background = relation_targets(z["counts"], pairs)
     return {
-        "pair": pair_features(graph, pairs, regional),  # (m, P)
+        "pair": pair_features(graph, pairs, regional, width),  # (m, P)
         "rel": rel, "weight": weight, "region": regional, "background": background,
     }
 
 
-def gather_features(files: list[Path], out: Path, log_every: int = 100, workers: int = 1) -> dict[str, np.ndarray]:
+def gather_features(files: list[Path], out: Path, log_every: int = 100, workers: int = 1,
+                    width: int = 58) -> dict[str, np.ndarray]:
     """Phase 2: the features of every design, concatenated in file order (cached in ``out``); ``workers``
-    processes compute them."""
+    processes compute them; ``width`` pair features each."""
     if out.is_file():
         z = np.load(out)
-        if int(z["designs"]) == len(files):
+        if int(z["designs"]) == len(files) and z["pair"].shape[1] == width:
             return {k: z[k] for k in z.files}
     parts: dict[str, list[np.ndarray]] = {}
     t0 = time.time()
@@ -109,9 +112,9 @@ def gather_features(files: list[Path], out: Path, log_every: int = 100, workers:
         from concurrent.futures import ProcessPoolExecutor
 
         pool = ProcessPoolExecutor(workers)
-        results = pool.map(design_features, files, chunksize=16)
+        results = pool.map(functools.partial(design_features, width=width), files, chunksize=16)
     else:
-        pool, results = None, map(design_features, files)
+        pool, results = None, map(functools.partial(design_features, width=width), files)
     for n, feats in enumerate(results):
         for k, v in feats.items():
             parts.setdefault(k, []).append(v)
@@ -141,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="further designs from a stream whose backgrounds are all adjusted photos (--adjusted-seed)")
     p.add_argument("--adjusted-seed", type=int, default=4)
     p.add_argument("--workers", type=int, default=1, help="processes computing the features")
+    p.add_argument("--pair-features", type=int, default=58, choices=(58, 60),
+                   help="58: the shipped layout; 60 adds the boundary features (layerdiff.layering.features)")
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--depth", type=int, default=3)
     p.add_argument("--background-weight", type=float, default=0.5)
@@ -149,14 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cfg = run_config_from(args, {k: getattr(args, k) for k in (
         "designs", "data_seed", "size", "max_layers", "width", "depth", "background_weight", "busy_designs",
-        "busy_seed", "adjusted_designs", "adjusted_seed", "workers")})
+        "busy_seed", "adjusted_designs", "adjusted_seed", "workers", "pair_features")})
     return train(cfg)
 
 
 def train(cfg: RunConfig) -> int:
     from accelerate import Accelerator
 
-    from layerdiff.layering.features import PAIR_FEATURES, REGION_FEATURES, SWAP_INDEX, SWAP_SIGN
+    from layerdiff.layering.features import REGION_FEATURES, SWAP_INDEX, SWAP_SIGN
     from layerdiff.models.region_layerer import RegionLayerer
 
     ex = cfg.extra
@@ -168,10 +173,11 @@ def train(cfg: RunConfig) -> int:
     if ex.get("adjusted_designs", 0):
         files += segment_designs(run_dir / "segments-adjusted", ex["adjusted_seed"], ex["adjusted_designs"],
                                  ex["size"], ex["max_layers"], adjusted=1.0)
-    table = gather_features(files, run_dir / "features.npz", workers=ex.get("workers", 1))
+    width = int(ex.get("pair_features", 58))
+    table = gather_features(files, run_dir / "features.npz", workers=ex.get("workers", 1), width=width)
     acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
     pair = torch.from_numpy(np.ascontiguousarray(table["pair"]))
-    swap_index, swap_sign = torch.from_numpy(SWAP_INDEX), torch.from_numpy(SWAP_SIGN)
+    swap_index, swap_sign = torch.from_numpy(SWAP_INDEX[:width]), torch.from_numpy(SWAP_SIGN[:width])
     rel = torch.from_numpy(table["rel"])
     weight = torch.from_numpy(table["weight"])
     region = torch.from_numpy(table["region"])
@@ -181,7 +187,7 @@ def train(cfg: RunConfig) -> int:
     print(f"{len(rel)} pairs (same/first/second: {counts.tolist()}), {len(region)} regions", flush=True)
 
     torch.manual_seed(cfg.seed)
-    model = RegionLayerer(region_features=REGION_FEATURES, pair_features=PAIR_FEATURES,
+    model = RegionLayerer(region_features=REGION_FEATURES, pair_features=width,
                           width=ex["width"], depth=ex["depth"])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     model, opt = acc.prepare(model, opt)

@@ -21,7 +21,7 @@ import numpy as np
 from ..baselines.cluster import ClusterConfig, at_work_size, layer_masks, named_stack, paint_layers
 from ..baselines.common import DEFAULT_MAX_LAYERS, check_num_layers, image_to_array
 from ..layered import LayeredImage
-from .features import all_pairs, pair_features, region_features, swap_pairs
+from .features import PAIR_FEATURES, all_pairs, pair_features, region_features, swap_pairs
 from .graph import RegionGraph, region_graph
 from .solve import assign_layers
 
@@ -36,12 +36,14 @@ def predict_relations(layerer: Any, graph: RegionGraph) -> tuple[np.ndarray, np.
     ``background_probabilities``).
     """
     n = graph.count
+    config = getattr(layerer, "config", None)
+    width = int(config["pair_features"]) if config is not None and "pair_features" in config else PAIR_FEATURES
     regional = region_features(graph)  # (n, R)
     pairs = all_pairs(n)  # (m, 2)
     same = np.eye(n)
     above = np.zeros((n, n))
     if len(pairs):
-        fwd = pair_features(graph, pairs, regional)  # (m, P)
+        fwd = pair_features(graph, pairs, regional, width)  # (m, P) the features it was trained on
         bwd = swap_pairs(fwd)  # (m, P) the same pairs in the other order
         prob = np.asarray(layerer.pair_probabilities(fwd, bwd), np.float64)  # (m, 3)
         i, j = pairs[:, 0], pairs[:, 1]

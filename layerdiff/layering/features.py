@@ -4,6 +4,11 @@ Every quantity is scale-free (fractions of the image, of a region's area or outl
 / 100), so a model trained at one resolution applies at another. The heuristic enclosure tree of
 cluster-matting (:func:`layerdiff.baselines.cluster.layer_tree`) is part of the input: the network
 learns when to trust it.
+
+Pair features 58-59 (appended later; a layerer trained on the first 58 still reads those) describe the
+step across a shared boundary: pasted objects meet their surroundings in a sharp step about as large
+as the difference of the two regions' mean colours, while a flat patch inside a photo (a clipped
+highlight, a posterised band) meets the rest of the photo in a gentle ramp.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ __all__ = ["REGION_FEATURES", "PAIR_FEATURES", "region_features", "pair_features
            "SWAP_INDEX", "SWAP_SIGN"]
 
 REGION_FEATURES = 20
-PAIR_FEATURES = 2 * REGION_FEATURES + 18
+PAIR_FEATURES = 2 * REGION_FEATURES + 20
 
 
 def _swap_layout() -> tuple[np.ndarray, np.ndarray]:
@@ -36,8 +41,10 @@ SWAP_INDEX, SWAP_SIGN = _swap_layout()
 
 
 def swap_pairs(features: np.ndarray) -> np.ndarray:
-    """The features (m, PAIR_FEATURES) of the same pairs in the other order, from those of one order."""
-    return features[:, SWAP_INDEX] * SWAP_SIGN
+    """The features (m, P) of the same pairs in the other order, from those of one order; P may be a
+    leading part of PAIR_FEATURES (the features a layerer was trained on)."""
+    width = features.shape[1]
+    return features[:, SWAP_INDEX[:width]] * SWAP_SIGN[:width]
 
 
 def _outline(graph: RegionGraph) -> np.ndarray:
@@ -46,6 +53,28 @@ def _outline(graph: RegionGraph) -> np.ndarray:
     np.add.at(outline, r.pairs[:, 0], r.shared)
     np.add.at(outline, r.pairs[:, 1], r.shared)
     return np.maximum(outline, 1.0)  # (n,)
+
+
+def _boundary_steps(graph: RegionGraph) -> np.ndarray:
+    """(n, n) mean feature step (Lab + 100 alpha) between 4-neighbour pixels across each shared boundary
+    (0 where two regions do not touch)."""
+    from ..baselines.segment import pixel_features
+
+    labels = graph.regions.labels
+    n = graph.count
+    feat, _ = pixel_features(graph.image)  # (h, w, 4)
+    total = np.zeros(n * n)
+    count = np.zeros(n * n)
+    for a, b, fa, fb in ((labels[:, :-1], labels[:, 1:], feat[:, :-1], feat[:, 1:]),
+                         (labels[:-1], labels[1:], feat[:-1], feat[1:])):
+        cut = a != b  # pixel pairs straddling a boundary
+        lo, hi = np.minimum(a[cut], b[cut]), np.maximum(a[cut], b[cut])
+        step = np.sqrt(((fa[cut] - fb[cut]) ** 2).sum(-1))  # (k,)
+        code = lo.astype(np.int64) * n + hi
+        total += np.bincount(code, step, minlength=n * n)
+        count += np.bincount(code, minlength=n * n)
+    mean = (total / np.maximum(count, 1)).reshape(n, n)
+    return mean + mean.T
 
 
 def _boxes(graph: RegionGraph) -> np.ndarray:
@@ -106,8 +135,10 @@ def all_pairs(n: int) -> np.ndarray:
     return np.stack([i, j], -1).astype(np.int64)
 
 
-def pair_features(graph: RegionGraph, pairs: np.ndarray, regional: np.ndarray | None = None) -> np.ndarray:
-    """(m, PAIR_FEATURES) float32 features of the ordered pairs (i, j) in ``pairs`` (m, 2).
+def pair_features(graph: RegionGraph, pairs: np.ndarray, regional: np.ndarray | None = None,
+                  width: int = PAIR_FEATURES) -> np.ndarray:
+    """(m, width) float32 features of the ordered pairs (i, j) in ``pairs`` (m, 2); ``width``: the
+    leading features to compute (58 skips the boundary features, for a layerer trained without them).
 
     The features of (j, i) are those of (i, j) with the two regions' roles swapped (:func:`swap_pairs`
     derives them), so a model can be made order-consistent by averaging over both orders.
@@ -117,6 +148,8 @@ def pair_features(graph: RegionGraph, pairs: np.ndarray, regional: np.ndarray | 
     n = r.count
     reg = region_features(graph) if regional is None else regional
     m = len(pairs)
+    if not 2 * REGION_FEATURES + 18 <= width <= PAIR_FEATURES:
+        raise ValueError(f"width must be in [{2 * REGION_FEATURES + 18}, {PAIR_FEATURES}], got {width}")
     out = np.zeros((m, PAIR_FEATURES), np.float32)
     if m == 0:
         return out
@@ -169,4 +202,8 @@ def pair_features(graph: RegionGraph, pairs: np.ndarray, regional: np.ndarray | 
     out[:, k + 15] = parent[i] == parent[j]
     out[:, k + 16] = (level[i] - level[j]) / max(float(level.max()), 1.0)
     out[:, k + 17] = over[i, j].astype(np.float64) - over[j, i]
-    return out
+    if width > k + 18:
+        step = _boundary_steps(graph)[i, j]  # (m,)
+        out[:, k + 18] = np.minimum(step / np.maximum(np.sqrt((d ** 2).sum(1)), 1.0), 2.0) / 2.0  # sharpness
+        out[:, k + 19] = np.minimum(step, 100.0) / 100.0
+    return out[:, :width]
