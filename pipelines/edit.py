@@ -27,7 +27,7 @@ from .base import (
     format_layers,
     resize_rgba,
 )
-from .generate import Box, box_maps
+from .generate import Box, box_maps, normalise_box
 
 GENERATIVE = ("regenerate", "insert")
 
@@ -47,6 +47,7 @@ class LayerEditPipeline(LayerPipelineBase):
         guidance_scale: float | None = None,
         generator: torch.Generator | None = None,
         output_type: str = "pil",
+        confine_to_box: bool = True,
         callback_on_step_end: Callable[..., dict[str, Any]] | None = None,
         **op_kwargs: Any,
     ) -> LayeredPipelineOutput:
@@ -59,6 +60,9 @@ class LayerEditPipeline(LayerPipelineBase):
                 (their arguments as keywords: ``dx``/``dy``, ``factor``, ``color``, ``value``, ``index``).
             prompt: text for generative edits.
             box: for ``insert`` (and optionally ``regenerate``): where the new content goes.
+            confine_to_box: with a box, clear the new layer's alpha outside it, so nothing spills over
+                (ART's layer-wise region crop keeps each layer inside its box by construction, Pu et
+                al. 2025); False keeps whatever the model drew.
         """
         # 1. Check inputs.
         check_output_type(output_type)
@@ -90,6 +94,7 @@ class LayerEditPipeline(LayerPipelineBase):
                 raise PipelineError(f"the model handles at most {self.max_layers} layers; the image has {n}")
         steps = int(self._default("num_inference_steps", num_inference_steps, 8))
         scale = float(self._default("guidance_scale", guidance_scale, 1.0))
+        box = normalise_box(box, image.width, image.height)  # pixels of the canvas -> fractions
 
         # 2. Encode the prompt.
         text = self.encode_prompt([prompt], scale)
@@ -124,7 +129,10 @@ class LayerEditPipeline(LayerPipelineBase):
 
         # 7. Decode the new layer at the canvas size and put it in place; others untouched.
         new = self.decode_layers(latents[0, target : target + 1])  # (1, 4, h', w')
-        pixels = resize_rgba(new, (image.height, image.width))[0].permute(1, 2, 0).cpu().numpy()
+        pixels = resize_rgba(new, (image.height, image.width))[0].permute(1, 2, 0).cpu().numpy()  # (H, W, 4)
+        if box is not None and confine_to_box:
+            inside = box_maps([box], image.width, image.height)[0].numpy()  # (H, W) 1 inside the box
+            pixels[..., 3] *= inside
         edited = image.copy()
         new_layer = Layer(pixels, name=prompt[:40] or f"Layer {target + 1}", metadata={"prompt": prompt})
         if operation == "insert":

@@ -28,6 +28,15 @@ from .decompose import drop_empty_layers
 Box = tuple[float, float, float, float]
 
 
+def normalise_box(box: Box | None, width: int, height: int) -> Box | None:
+    """A box in pixels of a width x height canvas (any coordinate > 1) as fractions of it; a normalised
+    box (or None) is returned as it is."""
+    if box is None or len(box) != 4 or max(float(v) for v in box) <= 1.0:
+        return box
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return x0 / width, y0 / height, x1 / width, y1 / height
+
+
 def box_maps(boxes: Sequence[Box | None], width: int, height: int) -> torch.Tensor:
     """Boxes (x0, y0, x1, y1) in [0, 1] (or pixels of width x height) -> (L, H, W) binary maps (None = 0)."""
     maps = torch.zeros(len(boxes), height, width)
@@ -92,6 +101,7 @@ class LayerGeneratePipeline(LayerPipelineBase):
         if boxes is not None:
             if len(boxes) != frames_l:
                 raise PipelineError(f"got {len(boxes)} boxes for {frames_l} layers")
+            boxes = [normalise_box(b, out_w, out_h) for b in boxes]  # pixels of the output size
             maps = torch.cat([box_maps(boxes, gw, gh), torch.zeros(1, gh, gw)])  # (F, H, W)
             h, w = gh // self.vae.spatial_scale, gw // self.vae.spatial_scale
             region = region_maps(maps[None].expand(len(prompts), -1, -1, -1), (h, w))

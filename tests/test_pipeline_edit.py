@@ -51,6 +51,23 @@ def test_insert_adds_a_layer_at_the_position(pipe, stack):
     assert len(edited) == 4 and out.layers[0].shape == (4, 40, 56, 4)
     for old, new in [(0, 0), (1, 1), (2, 3)]:
         assert np.array_equal(edited[new].pixels, stack[old].pixels)
+    alpha = edited[2].on_canvas(edited.size)[..., 3]  # (40, 56) the new layer
+    inside = np.zeros_like(alpha, dtype=bool)
+    inside[4:24, 5:34] = True  # the box (0.1, 0.1, 0.6, 0.6) of the 56 x 40 canvas
+    assert alpha[~inside].max() == 0.0  # confined to the box
+
+
+def test_insert_box_in_canvas_pixels_and_unconfined(pipe, stack):
+    kwargs = {"layer": -1, "operation": "insert", "prompt": "a yellow heart", "output_type": "np"}
+    frac = pipe(stack, box=(0.25, 0.25, 0.75, 0.75), generator=torch.Generator().manual_seed(3), **kwargs)
+    px = pipe(stack, box=(14, 10, 42, 30), generator=torch.Generator().manual_seed(3), **kwargs)
+    np.testing.assert_array_equal(frac.layers[0], px.layers[0])  # pixels of the 56 x 40 canvas
+    free = pipe(stack, box=(0.25, 0.25, 0.75, 0.75), confine_to_box=False,
+                generator=torch.Generator().manual_seed(3), **kwargs).layers[0][-1, ..., 3]  # (40, 56)
+    outside = np.ones_like(free, dtype=bool)
+    outside[10:30, 14:42] = False
+    assert free[outside].max() > 0  # the random model draws outside the box when allowed to
+    np.testing.assert_array_equal(frac.layers[0][-1, ..., 3][~outside], free[~outside])
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from layerdiff.pipelines import LayerGeneratePipeline, PipelineError
-from layerdiff.pipelines.generate import box_maps
+from layerdiff.pipelines.generate import box_maps, normalise_box
 
 
 @pytest.fixture()
@@ -60,6 +60,10 @@ def test_box_maps_pixels_and_normalised():
     m = box_maps([(0.0, 0.0, 0.5, 0.5), (10, 0, 20, 10), None], 20, 10)
     assert m.shape == (3, 10, 20)
     assert m[0].sum() == 5 * 10 and m[1, :, 10:].all() and m[2].sum() == 0
+    # boxes in pixels of an output size are fractions of it, whatever the sampling grid
+    assert normalise_box((100, 50, 300, 150), 400, 200) == (0.25, 0.25, 0.75, 0.75)
+    assert normalise_box((0.1, 0.2, 0.3, 0.4), 400, 200) == (0.1, 0.2, 0.3, 0.4)
+    assert normalise_box(None, 400, 200) is None
 
 
 def test_bad_inputs(pipe):
