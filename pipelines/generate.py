@@ -45,9 +45,7 @@ def box_maps(boxes: Sequence[Box | None], width: int, height: int) -> torch.Tens
             continue
         if len(box) != 4:
             raise PipelineError(f"box {i}: expected (x0, y0, x1, y1), got {box!r}")
-        x0, y0, x1, y1 = (float(v) for v in box)
-        if max(x0, y0, x1, y1) > 1.0:  # pixel coordinates
-            x0, x1, y0, y1 = x0 / width, x1 / width, y0 / height, y1 / height
+        x0, y0, x1, y1 = (float(v) for v in normalise_box(box, width, height))
         if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
             raise PipelineError(f"box {i}: {box!r} is empty or outside the image")
         maps[i, int(y0 * height) : max(int(y0 * height) + 1, int(round(y1 * height))),

@@ -85,6 +85,17 @@ def composite_pixels(page: Page) -> tuple[str, np.ndarray]:
     return src, np.asarray(Image.open(io.BytesIO(body)).convert("RGB"), np.float32) / 255.0
 
 
+def download_stack(page: Page, button: str, suffix: str, path: Path):
+    """Click an export button, download the file it offers (``suffix``: its ending) to ``path``, load it."""
+    page.locator(button).click()
+    link = page.locator(f"#download a[href$='{suffix}']")
+    expect(link).to_be_visible(timeout=30_000)
+    with page.expect_download() as download:
+        link.click()
+    download.value.save_as(path)
+    return load(path)
+
+
 def test_decompose_download_edit_generate(page: Page, tmp_path: Path, artifacts: Path) -> None:
     t0 = time.perf_counter()
     source = sample_png(tmp_path)
@@ -106,14 +117,7 @@ def test_decompose_download_edit_generate(page: Page, tmp_path: Path, artifacts:
     page.screenshot(path=str(artifacts / "01-decomposed.png"), full_page=True)
 
     # Download the PSD: it opens with the same 3 layers, which recompose the input.
-    page.locator("#export-psd").click()
-    link = page.locator("#download a[href$='layers.psd']")
-    expect(link).to_be_visible(timeout=30_000)
-    with page.expect_download() as download:
-        link.click()
-    psd_path = tmp_path / "download.psd"
-    download.value.save_as(psd_path)
-    stack = load(psd_path)
+    stack = download_stack(page, "#export-psd", "layers.psd", tmp_path / "download.psd")
     width, height = Image.open(source).size
     assert len(stack) == 3 and stack.size == (width, height)
     flat = np.asarray(Image.open(source).convert("RGBA"), np.float32) / 255.0
@@ -224,14 +228,7 @@ def test_extract_by_clicking_then_peel_again(page: Page, tmp_path: Path, artifac
     expect(thumbnails).to_have_count(3)
 
     # The download holds [background, point object, box object]; the box object is where the box was.
-    page.locator("#export-zip").click()
-    link = page.locator("#download a[href$='layers.zip']")
-    expect(link).to_be_visible(timeout=30_000)
-    with page.expect_download() as download:
-        link.click()
-    zip_path = tmp_path / "download.zip"
-    download.value.save_as(zip_path)
-    stack = load(zip_path)
+    stack = download_stack(page, "#export-zip", "layers.zip", tmp_path / "download.zip")
     assert [layer.name for layer in stack][1:] == ["object (point)", "object (box)"]
     alpha = stack[2].on_canvas(stack.size)[..., 3]  # (H, W)
     assert alpha[inside[1], inside[0]] > 0.5 and alpha[outside[1], outside[0]] < 0.5

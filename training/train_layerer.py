@@ -50,17 +50,20 @@ from training.common import (  # noqa: E402
     step_generator,
 )
 
+# extra design streams: (name, SyntheticDesigns option set to 1.0 for every design of the stream)
+EXTRA_STREAMS = (("busy", "busy_backgrounds"), ("adjusted", "adjusted_photos"))
+
 
 def segment_designs(out: Path, data_seed: int, count: int, size: int, max_layers: int, log_every: int = 50,
-                    busy: float = 0.0, start: int = 0, adjusted: float = 0.0) -> list[Path]:
+                    start: int = 0, **stream: float) -> list[Path]:
     """Phase 1: segment designs ``start`` to ``count - 1`` of the stream into ``out`` (skipping those
-    already there); ``busy`` / ``adjusted``: share of busy mosaic / adjusted photo backgrounds."""
+    already there); ``stream``: SyntheticDesigns options of the stream (``busy_backgrounds``,
+    ``adjusted_photos``)."""
     from layerdiff.data.synthetic import SyntheticDesigns
     from layerdiff.layering.graph import region_graph, visible_layer_counts
 
     out.mkdir(parents=True, exist_ok=True)
-    designs = SyntheticDesigns(seed=data_seed, size=size, min_layers=2, max_layers=max_layers,
-                               busy_backgrounds=busy, adjusted_photos=adjusted)
+    designs = SyntheticDesigns(seed=data_seed, size=size, min_layers=2, max_layers=max_layers, **stream)
     files = []
     t0 = time.time()
     for i in range(start, count):
@@ -167,12 +170,10 @@ def train(cfg: RunConfig) -> int:
     ex = cfg.extra
     run_dir = setup_run(cfg, "train_layerer")
     files = segment_designs(run_dir / "segments", ex["data_seed"], ex["designs"], ex["size"], ex["max_layers"])
-    if ex.get("busy_designs", 0):
-        files += segment_designs(run_dir / "segments-busy", ex["busy_seed"], ex["busy_designs"], ex["size"],
-                                 ex["max_layers"], busy=1.0)
-    if ex.get("adjusted_designs", 0):
-        files += segment_designs(run_dir / "segments-adjusted", ex["adjusted_seed"], ex["adjusted_designs"],
-                                 ex["size"], ex["max_layers"], adjusted=1.0)
+    for name, option in EXTRA_STREAMS:
+        if ex.get(f"{name}_designs", 0):
+            files += segment_designs(run_dir / f"segments-{name}", ex[f"{name}_seed"], ex[f"{name}_designs"],
+                                     ex["size"], ex["max_layers"], **{option: 1.0})
     width = int(ex.get("pair_features", 58))
     table = gather_features(files, run_dir / "features.npz", workers=ex.get("workers", 1), width=width)
     acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
