@@ -24,6 +24,7 @@ def tile(rgba: np.ndarray, size: int) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     from layerdiff.data.synthetic import SyntheticDesigns
+    from layerdiff.eval.harness import as_input
     from layerdiff.registry import load_decomposer
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -47,8 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     for i in args.indices if args.indices else range(args.count):
         img = engine.sample(i).layers.composite()
         row = [tile(img, args.tile)]
+        flat = as_input(img)  # the 8-bit image the evaluation decomposes
         for m in models:
-            stack = m.decompose(img).to_numpy()
+            stack = m.decompose(flat).to_numpy()
             tiles = [tile(layer, args.tile) for layer in stack[: args.layers]]
             tiles += [np.full((args.tile, args.tile, 3), 0.5)] * (args.layers - len(tiles))
             row.append(np.full((args.tile, 4, 3), 1.0))

@@ -25,7 +25,7 @@ from ..errors import LayerdiffError
 from ..layered import LayeredImage, from_float
 from .metric import MAX_EDITS, evaluate_pair
 
-__all__ = ["EvalSample", "folder_samples", "synthetic_samples", "run_eval", "summarize", "markdown_table",
+__all__ = ["EvalSample", "as_input", "folder_samples", "synthetic_samples", "run_eval", "summarize", "markdown_table",
            "LAYERED_SUFFIXES"]
 
 LAYERED_SUFFIXES = (".psd", ".psb", ".ora", ".zip", ".png-dir")
@@ -76,7 +76,7 @@ def synthetic_samples(count: int, seed: int = 0, size: int = 512, min_layers: in
             for i in range(count)]
 
 
-def _as_input(image: np.ndarray) -> Image.Image:
+def as_input(image: np.ndarray) -> Image.Image:
     """The 8-bit flat image a user would pass: RGB when opaque, else RGBA."""
     rgba = from_float(image, 8)  # (H, W, 4) uint8
     if (rgba[..., 3] == 255).all():
@@ -136,7 +136,7 @@ def run_eval(samples: Iterable[EvalSample], models: Sequence[str] | dict[str, An
             continue
         gt_stack = gt.to_numpy(include_hidden=False)  # (L, H, W, 4)
         image = gt.composite()  # (H, W, 4)
-        flat = _as_input(image)
+        flat = as_input(image)
         target = np.asarray(flat.convert("RGBA"), dtype=np.float32) / 255.0
         n_gt = int(sum(1 for layer in gt_stack if (layer[..., 3] > 0).any()))
         for name, dec in decomposers.items():

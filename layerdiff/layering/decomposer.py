@@ -4,7 +4,9 @@
    build their enclosure tree (:func:`layerdiff.layering.graph.region_graph`);
 2. the :class:`~layerdiff.models.region_layerer.RegionLayerer` predicts, for every pair of regions,
    "same layer" / "above" / "below", and for every region "background" (both orders averaged);
-3. :func:`layerdiff.layering.solve.assign_layers` turns those into one layer per region;
+3. :func:`layerdiff.layering.solve.assign_layers` turns those into one layer per region; with an
+   automatic count and a layerer that has a fragment test, proposed layers judged pieces of another
+   layer join it (:func:`layerdiff.layering.fragments.absorb_fragments`);
 4. each layer covers its regions, what they enclose and what layers above hide of them, with matted
    edges and push-pull filled hidden colours
    (:func:`layerdiff.baselines.cluster.paint_layers`); inputs larger than the work size are lifted
@@ -21,6 +23,7 @@ import numpy as np
 from ..baselines.cluster import ClusterConfig, at_work_size, layer_masks, named_stack, paint_layers
 from ..baselines.common import DEFAULT_MAX_LAYERS, check_num_layers, image_to_array
 from ..layered import LayeredImage
+from .fragments import absorb_fragments
 from .features import PAIR_FEATURES, all_pairs, pair_features, region_features, swap_pairs
 from .graph import RegionGraph, region_graph
 from .solve import assign_layers
@@ -57,10 +60,12 @@ class RegionLayerDecomposer:
 
     def __init__(self, layerer: Any, config: ClusterConfig | None = None, name: str = "layerdiff-tiny",
                  max_layers: int = DEFAULT_MAX_LAYERS, merge_threshold: float = 0.3,
-                 min_layer_area: float = 0.003) -> None:
+                 min_layer_area: float = 0.003, fragment_threshold: float = 0.7) -> None:
         """``merge_threshold``: P(same layer) above which groups merge; ``min_layer_area``: with an automatic
         count, layers covering less than this fraction of the image are absorbed (see
-        :func:`~layerdiff.layering.solve.assign_layers`)."""
+        :func:`~layerdiff.layering.solve.assign_layers`); ``fragment_threshold``: with an automatic count,
+        proposed layers whose fragment probability exceeds it join their partner (layerers with a
+        fragment test only; 1.0 turns it off)."""
         self.layerer = layerer.eval()
         self.config = config or ClusterConfig()
         self.name = name
@@ -69,6 +74,9 @@ class RegionLayerDecomposer:
         if not 0.0 <= min_layer_area < 1.0:
             raise ValueError(f"min_layer_area must be a fraction in [0, 1), got {min_layer_area}")
         self.min_layer_area = float(min_layer_area)
+        if not 0.0 <= fragment_threshold <= 1.0:
+            raise ValueError(f"fragment_threshold must be a probability in [0, 1], got {fragment_threshold}")
+        self.fragment_threshold = float(fragment_threshold)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = "layerdiff-tiny", **kwargs: Any) -> RegionLayerDecomposer:
@@ -114,6 +122,23 @@ class RegionLayerDecomposer:
         same, above, bg = predict_relations(self.layerer, graph)
         layer = assign_layers(same, above, bg, graph.regions.area, wanted, max_layers, self.merge_threshold,
                               self.min_layer_area * img.shape[0] * img.shape[1])  # (n,)
+        if wanted is None and getattr(self.layerer, "has_fragment_test", False) and layer.max() >= 2:
+            layer = absorb_fragments(graph, same, bg, layer, self.layerer.fragment_probabilities,
+                                     self.fragment_threshold)  # (n,)
+        return self.paint(img, graph, layer, wanted)
+
+    def propose(self, graph: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Relations (same, above, background) of ``graph``'s regions and the layer of each region after
+        steps 1-5 of the solver with an automatic count (before the fragment test)."""
+        same, above, bg = predict_relations(self.layerer, graph)
+        h, w = graph.regions.labels.shape
+        layer = assign_layers(same, above, bg, graph.regions.area, None, self.max_layers, self.merge_threshold,
+                              self.min_layer_area * h * w)  # (n,)
+        return same, above, bg, layer
+
+    def paint(self, img: np.ndarray, graph: RegionGraph, layer: np.ndarray, wanted: int | None = None,
+              ) -> np.ndarray:
+        """Layers (K, h, w, 4) of ``img`` (h, w, 4) from a layer index (n,) per region of ``graph``."""
         count = int(layer.max()) + 1
         cover, own = layer_masks(graph.regions, graph.tree, layer, count, graph.hulls)
         return paint_layers(img[..., :3], cover, own, self.config.matte_radius, wanted)

@@ -19,7 +19,7 @@ from ..baselines.cluster import ancestors
 from .graph import RegionGraph
 
 __all__ = ["REGION_FEATURES", "PAIR_FEATURES", "region_features", "pair_features", "swap_pairs", "all_pairs",
-           "SWAP_INDEX", "SWAP_SIGN"]
+           "boundary_steps", "SWAP_INDEX", "SWAP_SIGN"]
 
 REGION_FEATURES = 20
 PAIR_FEATURES = 2 * REGION_FEATURES + 20
@@ -55,7 +55,7 @@ def _outline(graph: RegionGraph) -> np.ndarray:
     return np.maximum(outline, 1.0)  # (n,)
 
 
-def _boundary_steps(graph: RegionGraph) -> np.ndarray:
+def boundary_steps(graph: RegionGraph) -> np.ndarray:
     """(n, n) mean feature step (Lab + 100 alpha) between 4-neighbour pixels across each shared boundary
     (0 where two regions do not touch)."""
     from ..baselines.segment import pixel_features
@@ -203,7 +203,7 @@ def pair_features(graph: RegionGraph, pairs: np.ndarray, regional: np.ndarray | 
     out[:, k + 16] = (level[i] - level[j]) / max(float(level.max()), 1.0)
     out[:, k + 17] = over[i, j].astype(np.float64) - over[j, i]
     if width > k + 18:
-        step = _boundary_steps(graph)[i, j]  # (m,)
+        step = boundary_steps(graph)[i, j]  # (m,)
         out[:, k + 18] = np.minimum(step / np.maximum(np.sqrt((d ** 2).sum(1)), 1.0), 2.0) / 2.0  # sharpness
         out[:, k + 19] = np.minimum(step, 100.0) / 100.0
     return out[:, :width]

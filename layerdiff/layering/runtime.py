@@ -48,8 +48,8 @@ def _run(layers: list[tuple[str, np.ndarray, np.ndarray]], x: np.ndarray) -> np.
 
 
 class NumpyRegionLayerer:
-    """The inference interface of RegionLayerer (``pair_probabilities``, ``background_probabilities``)
-    from a saved folder, in NumPy."""
+    """The inference interface of RegionLayerer (``pair_probabilities``, ``background_probabilities``,
+    ``fragment_probabilities`` when it has a fragment test) from a saved folder, in NumPy."""
 
     def __init__(self, config: dict, state: dict[str, np.ndarray]) -> None:
         self.config = config
@@ -57,6 +57,9 @@ class NumpyRegionLayerer:
         self.region_layers = _layers(state, "region_net")
         if not self.pair_layers or not self.region_layers:
             raise LayerdiffError("layerer weights lack pair_net / region_net tensors")
+        self.layer_layers = _layers(state, "layer_net")  # the optional fragment test
+        if bool(self.layer_layers) != bool(config.get("layer_features", 0)):
+            raise LayerdiffError("layerer config and weights disagree about the fragment test (layer_net)")
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> NumpyRegionLayerer:
@@ -81,3 +84,13 @@ class NumpyRegionLayerer:
     def background_probabilities(self, regional: np.ndarray) -> np.ndarray:
         """P(region in the bottom layer) (n,)."""
         return 1.0 / (1.0 + np.exp(-_run(self.region_layers, regional)[:, 0]))
+
+    @property
+    def has_fragment_test(self) -> bool:
+        return bool(self.layer_layers)
+
+    def fragment_probabilities(self, layer_feats: np.ndarray) -> np.ndarray:
+        """P(fragment) (K,) of proposed layers' features (K, LAYER_FEATURES)."""
+        if not self.layer_layers:
+            raise LayerdiffError("this layerer has no fragment test (layer_features=0)")
+        return 1.0 / (1.0 + np.exp(-_run(self.layer_layers, layer_feats)[:, 0]))

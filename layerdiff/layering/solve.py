@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["assign_layers"]
+__all__ = ["assign_layers", "group_links"]
 
 
 def _link(same: np.ndarray, weight: np.ndarray, groups: list[list[int]]) -> np.ndarray:
@@ -38,6 +38,15 @@ def _link(same: np.ndarray, weight: np.ndarray, groups: list[list[int]]) -> np.n
     link = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
     np.fill_diagonal(link, -np.inf)
     return link
+
+
+def group_links(same: np.ndarray, area: np.ndarray, groups: list[list[int]] | list[np.ndarray]) -> np.ndarray:
+    """(G, G) average-linkage P(same layer) between groups of regions, pairs weighted by
+    sqrt(area_i area_j) as in step 2 (-inf on the diagonal)."""
+    w = np.sqrt(np.maximum(area, 1.0))
+    weight = np.outer(w, w)  # (n, n)
+    np.fill_diagonal(weight, 0.0)
+    return _link(same, weight, groups)
 
 
 def _absorb_small(groups: list[list[int]], same: np.ndarray, weight: np.ndarray, area: np.ndarray,

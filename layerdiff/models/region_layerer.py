@@ -13,7 +13,9 @@ Layers"), with the decision made on a region graph rather than on pixels, which 
 can train.
 
 Inputs are the scale-free features of :mod:`layerdiff.layering.features`; predictions are made
-order-consistent by averaging the pair's two orders.
+order-consistent by averaging the pair's two orders. An optional third head, the fragment test
+(:mod:`layerdiff.layering.fragments`), judges whole proposed layers: is this layer a piece of the
+layer it is most linked with?
 """
 
 from __future__ import annotations
@@ -46,14 +48,17 @@ class RegionLayerer(ModelMixin, ConfigMixin):
         region_features: width of a region's feature vector.
         pair_features: width of an ordered pair's feature vector (two regions' features + relations).
         width, depth: hidden width and number of hidden layers of both MLPs.
+        layer_features: width of a proposed layer's feature vector for the fragment test (0: no
+            fragment test); layer_width, layer_depth: its MLP.
     """
 
     @register_to_config
     def __init__(self, region_features: int = 20, pair_features: int = 58, width: int = 128,
-                 depth: int = 3) -> None:
+                 depth: int = 3, layer_features: int = 0, layer_width: int = 32, layer_depth: int = 2) -> None:
         super().__init__()
         self.pair_net = _mlp(pair_features, width, depth, 3)
         self.region_net = _mlp(region_features, width, depth, 1)
+        self.layer_net = _mlp(layer_features, layer_width, layer_depth, 1) if layer_features else None
 
     def forward(self, pair_feats: torch.Tensor, swapped_feats: torch.Tensor | None = None) -> torch.Tensor:
         """Relation logits (m, 3) of ordered pairs: [same, first above, second above].
@@ -71,6 +76,12 @@ class RegionLayerer(ModelMixin, ConfigMixin):
         """Logit (n,) that each region belongs to the bottom (background) layer."""
         return self.region_net(region_feats)[:, 0]  # (n,)
 
+    def fragment_logits(self, layer_feats: torch.Tensor) -> torch.Tensor:
+        """Logit (K,) that each proposed layer is a fragment of its partner (needs ``layer_features``)."""
+        if self.layer_net is None:
+            raise ValueError("this layerer has no fragment test (layer_features=0)")
+        return self.layer_net(layer_feats)[:, 0]  # (K,)
+
     @torch.no_grad()
     def relations(self, pair_feats: torch.Tensor, swapped_feats: torch.Tensor) -> torch.Tensor:
         """Order-consistent relation probabilities (m, 3)."""
@@ -85,4 +96,14 @@ class RegionLayerer(ModelMixin, ConfigMixin):
     def background_probabilities(self, regional: np.ndarray) -> np.ndarray:
         """P(region in the bottom layer) (n,) of NumPy region features (n, R)."""
         logits = self.background_logits(torch.from_numpy(regional).to(self.dtype))  # (n,)
+        return torch.sigmoid(logits.float()).double().numpy()
+
+    @property
+    def has_fragment_test(self) -> bool:
+        return self.layer_net is not None
+
+    @torch.no_grad()
+    def fragment_probabilities(self, layer_feats: np.ndarray) -> np.ndarray:
+        """P(fragment) (K,) of NumPy layer features (K, LAYER_FEATURES)."""
+        logits = self.fragment_logits(torch.from_numpy(layer_feats).to(self.dtype))  # (K,)
         return torch.sigmoid(logits.float()).double().numpy()

@@ -1,0 +1,124 @@
+"""The fragment test: is a proposed layer really a layer, or a piece cut out of another one?
+
+The region layerer judges pairs of regions. Some mistakes only show at the level of a whole proposed
+layer: a clipped highlight, a posterised band or a threshold blob inside an edited photo is a flat
+patch the pair model separates from the rest of the picture, and the decomposition then carries a
+"layer" that no designer made, over a background inpainted where the picture was. The fragment
+test looks at each proposed layer together with the layer it is most linked with (how strongly the
+pair model ties them, areas, flatness, colour difference, how much of its outline they share and how
+sharp the step across it is) and gives the probability that both show the same ground-truth layer.
+Layers judged fragments join that layer, most certain first, as step 6 of the solver (automatic
+layer count only). This is a learned version of LayerD's iterative "is there still a top layer"
+decision (Suzuki et al. 2025, "LayerD: Decomposing Raster Graphic Designs into Layers"), made on
+proposed layers instead of pixels.
+
+Trained by ``training/train_fragment_test.py`` on designs the region layerer never saw (plain
+synthetic designs and designs over adjusted photos); its targets come from :func:`fragment_targets`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .features import boundary_steps
+from .graph import RegionGraph
+from .solve import group_links
+
+__all__ = ["LAYER_FEATURES", "layer_features", "fragment_targets", "absorb_fragments"]
+
+LAYER_FEATURES = 16
+
+
+def _groups(layer: np.ndarray) -> list[np.ndarray]:
+    return [np.nonzero(layer == k)[0] for k in range(int(layer.max()) + 1)]
+
+
+def layer_features(graph: RegionGraph, same: np.ndarray, background: np.ndarray, layer: np.ndarray,
+                   steps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Features (K, LAYER_FEATURES) float32 of every proposed layer and its partner (K,): the layer it
+    is most linked with. Row 0 (the background) is zeros with partner 0.
+
+    Args:
+        graph: the regions.
+        same: (n, n) P(same layer) of region pairs; background: (n,) P(region in the bottom layer).
+        layer: (n,) layer index of every region (0 = background), at least two layers.
+        steps: (n, n) mean step across shared boundaries (:func:`~layerdiff.layering.features.boundary_steps`;
+            computed when not given).
+    """
+    r = graph.regions
+    n, total = r.count, float(r.labels.size)
+    groups = _groups(layer)
+    count = len(groups)
+    if count < 2:
+        raise ValueError("the fragment test needs at least two layers")
+    area = r.area.astype(np.float64)  # (n,)
+    link = group_links(same, area, groups)  # (K, K), -inf on the diagonal
+    shared = np.zeros((n, n))
+    shared[r.pairs[:, 0], r.pairs[:, 1]] = r.shared
+    shared = shared + shared.T  # (n, n) boundary length between regions
+    steps = boundary_steps(graph) if steps is None else steps  # (n, n)
+    member = np.zeros((count, n))
+    for k, g in enumerate(groups):
+        member[k, g] = 1.0
+    between = member @ shared @ member.T  # (K, K) boundary length between layers (diagonal: inside)
+    step_sum = member @ (shared * steps) @ member.T  # (K, K)
+    outline = np.maximum(between.sum(1) - np.diag(between) + member @ r.border, 1.0)  # (K,)
+    layer_area = member @ area  # (K,)
+    colour = (member @ (r.colour[:, :3] * area[:, None])) / layer_area[:, None]  # (K, 3) mean Lab
+    flat = (member @ (r.flat * area)) / layer_area  # (K,)
+    bg = (member @ (background * area)) / layer_area  # (K,)
+
+    feats = np.zeros((count, LAYER_FEATURES))
+    partner = np.zeros(count, np.int64)
+    for k in range(1, count):
+        order = np.argsort(-link[k], kind="stable")
+        j = int(order[0])
+        second = link[k, order[1]] if count > 2 else 0.0
+        gap = float(np.sqrt(((colour[k] - colour[j]) ** 2).sum()))  # Lab distance of the mean colours
+        step = step_sum[k, j] / max(between[k, j], 1.0)
+        feats[k] = [
+            link[k, j], second, link[k, 0],
+            np.log(layer_area[k] / total) / 10.0, np.log(layer_area[j] / total) / 10.0, j == 0,
+            bg[k], np.log(len(groups[k])) / 3.0, flat[k], flat[j], gap / 100.0,
+            between[k, j] / outline[k], step / 100.0, min(step / max(gap, 1.0), 10.0) / 10.0,
+            count / 6.0, between[k, k] / outline[k],
+        ]
+        partner[k] = j
+    return feats.astype(np.float32), partner
+
+
+def fragment_targets(layer: np.ndarray, partner: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Training targets (K,) bool: layer k mostly shows the same ground-truth layer as its partner.
+
+    ``counts``: (n, L) pixels of each ground-truth layer visible in each region
+    (:func:`~layerdiff.layering.graph.visible_layer_counts`). Row 0 is False.
+    """
+    groups = _groups(layer)
+    shown = [int(np.argmax(counts[g].sum(0))) for g in groups]
+    out = np.array([shown[k] == shown[partner[k]] for k in range(len(groups))])
+    out[0] = False
+    return out
+
+
+def absorb_fragments(graph: RegionGraph, same: np.ndarray, background: np.ndarray, layer: np.ndarray,
+                     probability: Callable[[np.ndarray], np.ndarray], threshold: float = 0.5) -> np.ndarray:
+    """Step 6: while some layer's fragment probability exceeds ``threshold``, the most certain one joins
+    its partner (features recomputed after each merge); two layers always remain.
+
+    ``probability``: features (m, LAYER_FEATURES) -> (m,) P(fragment), e.g. a layerer's
+    ``fragment_probabilities``. Returns the new (n,) layer indices.
+    """
+    layer = layer.copy()
+    steps = boundary_steps(graph)  # (n, n) once; it depends on the regions only
+    while layer.max() >= 2:
+        feats, partner = layer_features(graph, same, background, layer, steps)
+        prob = np.asarray(probability(feats[1:]), np.float64)  # (K - 1,)
+        k = int(np.argmax(prob))
+        if prob[k] <= threshold:
+            break
+        k += 1
+        layer[layer == k] = partner[k]
+        layer[layer > k] -= 1
+    return layer
