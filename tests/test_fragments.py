@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_layering import _composite, _design, _OracleLayerer
+from test_layering import _composite, _design, _OracleLayerer, bind_oracles
 
 from layerdiff.errors import LayerdiffError
 from layerdiff.layering.decomposer import RegionLayerDecomposer
@@ -93,15 +93,7 @@ class _FragmentOracle(_OracleLayerer):
 def test_decomposer_applies_the_fragment_test_to_automatic_counts_only(monkeypatch):
     image = _composite(_design())
     oracle = _FragmentOracle({(10, 10, 10): 0, (9, 1, 1): 1, (1, 2, 9): 2})
-    from layerdiff.layering import decomposer as mod
-
-    real = mod.predict_relations
-
-    def bound(layerer, graph):
-        layerer.bind(graph)
-        return real(layerer, graph)
-
-    monkeypatch.setattr(mod, "predict_relations", bound)
+    bind_oracles(monkeypatch)
     auto = RegionLayerDecomposer(oracle).decompose(image).to_numpy()
     assert auto.shape[0] == 2
     assert np.abs(_composite(auto) - image).max() <= 1 / 255 + 1e-6

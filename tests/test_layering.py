@@ -229,10 +229,8 @@ class _OracleLayerer:
         return (self.layers == 0).astype(np.float64)
 
 
-def test_decomposer_with_known_relations_recovers_the_layers(monkeypatch):
-    stack = _design()
-    image = _composite(stack)
-    oracle = _OracleLayerer({(10, 10, 10): 0, (9, 1, 1): 1, (1, 2, 9): 2})
+def bind_oracles(monkeypatch) -> None:
+    """Make the decomposer show each graph to an oracle layerer before asking it."""
     from layerdiff.layering import decomposer as mod
 
     real = mod.predict_relations
@@ -242,6 +240,13 @@ def test_decomposer_with_known_relations_recovers_the_layers(monkeypatch):
         return real(layerer, graph)
 
     monkeypatch.setattr(mod, "predict_relations", bound)
+
+
+def test_decomposer_with_known_relations_recovers_the_layers(monkeypatch):
+    stack = _design()
+    image = _composite(stack)
+    oracle = _OracleLayerer({(10, 10, 10): 0, (9, 1, 1): 1, (1, 2, 9): 2})
+    bind_oracles(monkeypatch)
     out = RegionLayerDecomposer(oracle).decompose(image).to_numpy()  # (K, H, W, 4)
     assert out.shape[0] == 3
     assert np.abs(_composite(out) - image).max() <= 1 / 255 + 1e-6  # exact recomposition

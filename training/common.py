@@ -12,11 +12,12 @@ import csv
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -264,3 +265,32 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
 def world_info() -> tuple[int, int]:
     """(rank, world size) from the environment accelerate sets."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def map_tables(fn: Callable[[Any], dict[str, np.ndarray]], items: Sequence[Any], out: Path, workers: int = 1,
+               log_every: int = 0, what: str = "designs", **extra: Any) -> dict[str, np.ndarray]:
+    """``fn`` of every item (in ``workers`` processes, item order kept), its arrays concatenated key by
+    key, plus ``extra`` entries, saved atomically to ``out`` (.npz) and returned."""
+    parts: dict[str, list[np.ndarray]] = {}
+    t0 = time.time()
+    pool = None
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(workers)
+        results = pool.map(fn, items, chunksize=max(1, min(16, len(items) // (4 * workers))))
+    else:
+        results = map(fn, items)
+    for n, rows in enumerate(results):
+        for k, v in rows.items():
+            parts.setdefault(k, []).append(v)
+        if log_every and (n + 1) % log_every == 0:
+            print(f"{what}: {n + 1}/{len(items)} ({time.time() - t0:.0f} s)", flush=True)
+    if pool is not None:
+        pool.shutdown()
+    table = {k: np.concatenate(v) for k, v in parts.items()}
+    table.update({k: np.array(v) for k, v in extra.items()})
+    tmp = out.with_name(out.stem + ".tmp.npz")
+    np.savez(tmp, **table)
+    os.replace(tmp, out)
+    return table

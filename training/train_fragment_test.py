@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -39,7 +37,16 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from training.common import EMA, LossLog, RunConfig, add_run_args, lr_at, run_config_from, setup_run  # noqa: E402
+from training.common import (  # noqa: E402
+    EMA,
+    LossLog,
+    RunConfig,
+    add_run_args,
+    lr_at,
+    map_tables,
+    run_config_from,
+    setup_run,
+)
 from training.train_layerer import segment_designs  # noqa: E402
 
 BUDGETS = (0, 5)  # merge budgets of the metric targets
@@ -135,28 +142,8 @@ def label_designs(jobs: list[tuple], out: Path, metric: bool, workers: int = 1,
         if int(z["designs"]) == len(jobs) and (bool(z["metric"]) or not metric):
             return {k: z[k] for k in z.files}
     jobs = [job[:-1] + (metric,) for job in jobs]
-    parts: dict[str, list[np.ndarray]] = {}
-    t0 = time.time()
-    if workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        pool = ProcessPoolExecutor(workers)
-        results = pool.map(_label_one, jobs, chunksize=4)
-    else:
-        pool, results = None, map(_label_one, jobs)
-    for n, rows in enumerate(results):
-        for k, v in rows.items():
-            parts.setdefault(k, []).append(v)
-        if log_every and (n + 1) % log_every == 0:
-            print(f"labelled {n + 1}/{len(jobs)} designs ({time.time() - t0:.0f} s)", flush=True)
-    if pool is not None:
-        pool.shutdown()
-    table = {k: np.concatenate(v) for k, v in parts.items()}
-    table.update(designs=np.array(len(jobs)), metric=np.array(metric))
-    tmp = out.with_name(out.stem + ".tmp.npz")
-    np.savez(tmp, **table)
-    os.replace(tmp, out)
-    return table
+    return map_tables(_label_one, jobs, out, workers, log_every, "labelled designs", designs=len(jobs),
+                      metric=metric)
 
 
 def main(argv: list[str] | None = None) -> int:

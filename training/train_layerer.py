@@ -43,6 +43,7 @@ from training.common import (  # noqa: E402
     add_run_args,
     load_checkpoint,
     lr_at,
+    map_tables,
     prune_checkpoints,
     run_config_from,
     save_checkpoint,
@@ -109,28 +110,8 @@ def gather_features(files: list[Path], out: Path, log_every: int = 100, workers:
         z = np.load(out)
         if int(z["designs"]) == len(files) and z["pair"].shape[1] == width:
             return {k: z[k] for k in z.files}
-    parts: dict[str, list[np.ndarray]] = {}
-    t0 = time.time()
-    if workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        pool = ProcessPoolExecutor(workers)
-        results = pool.map(functools.partial(design_features, width=width), files, chunksize=16)
-    else:
-        pool, results = None, map(functools.partial(design_features, width=width), files)
-    for n, feats in enumerate(results):
-        for k, v in feats.items():
-            parts.setdefault(k, []).append(v)
-        if log_every and (n + 1) % log_every == 0:
-            print(f"features of {n + 1}/{len(files)} designs ({time.time() - t0:.0f} s)", flush=True)
-    if pool is not None:
-        pool.shutdown()
-    table = {k: np.concatenate(v) for k, v in parts.items()}
-    table["designs"] = np.array(len(files))
-    tmp = out.with_name(out.stem + ".tmp.npz")
-    np.savez(tmp, **table)
-    os.replace(tmp, out)
-    return table
+    return map_tables(functools.partial(design_features, width=width), files, out, workers, log_every,
+                      "features of designs", designs=len(files))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,8 +23,8 @@ import numpy as np
 from ..baselines.cluster import ClusterConfig, at_work_size, layer_masks, named_stack, paint_layers
 from ..baselines.common import DEFAULT_MAX_LAYERS, check_num_layers, image_to_array
 from ..layered import LayeredImage
-from .fragments import absorb_fragments
 from .features import PAIR_FEATURES, all_pairs, pair_features, region_features, swap_pairs
+from .fragments import absorb_fragments
 from .graph import RegionGraph, region_graph
 from .solve import assign_layers
 
