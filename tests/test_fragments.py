@@ -52,6 +52,27 @@ def test_layer_features_by_hand():
     assert feats[2, 12] > 0.3  # a sharp step: blue on red
     with pytest.raises(ValueError, match="two layers"):
         layer_features(graph, same, bg, np.zeros_like(layer))
+    # the texture block: flat fills have no texture, so their edge is steep against it
+    assert (feats[1:, 16:18] < 0.01).all()  # under one Lab unit between neighbour pixels
+    np.testing.assert_allclose(feats[1:, 18], 1.0)
+    lead, _ = layer_features(graph, same, bg, layer, width=16)  # what a 16-feature head reads
+    np.testing.assert_array_equal(lead, feats[:, :16])
+    with pytest.raises(ValueError, match="width"):
+        layer_features(graph, same, bg, layer, width=17)
+
+
+def test_boundary_steps_carry_each_regions_texture_on_the_diagonal():
+    from layerdiff.layering.features import boundary_steps
+    from layerdiff.layering.graph import graph_from_labels
+
+    labels = np.zeros((16, 32), np.int64)
+    labels[:, 16:] = 1
+    image = np.ones((16, 32, 4), np.float32)
+    image[:, :16, :3] = 0.2  # left: flat
+    image[:, 16:, :3] = np.where(np.arange(16)[None, :, None] % 2, 0.9, 0.6)  # right: stripes (texture)
+    steps = boundary_steps(graph_from_labels(image, labels))
+    assert steps[0, 0] < 1e-6 < steps[1, 1]
+    assert steps[0, 1] == steps[1, 0] > 0
 
 
 def test_fragment_targets_by_hand():
@@ -85,6 +106,7 @@ class _FragmentOracle(_OracleLayerer):
     """The oracle layerer with a fragment test that calls every proposed layer a fragment."""
 
     has_fragment_test = True
+    config = {"layer_features": 16}
 
     def fragment_probabilities(self, feats):
         return np.ones(len(feats))
@@ -140,7 +162,7 @@ def test_train_fragment_test_labels_trains_and_exports(tmp_path):
     run = Path(cfg.output_dir)
     table = np.load(run / "fragments.npz")
     m = len(table["features"])
-    assert table["features"].shape[1] == LAYER_FEATURES and table["deltas"].shape == (m, 4) and m > 0
+    assert table["features"].shape[1] == 16 and table["deltas"].shape == (m, 4) and m > 0
     assert np.isfinite(table["deltas"]).all() and set(np.unique(table["majority"])) <= {0.0, 1.0}
     assert int(table["designs"]) == 6 and bool(table["metric"])
     trained = RegionLayerer.from_pretrained(run / "final" / "layerer")
@@ -153,6 +175,14 @@ def test_train_fragment_test_labels_trains_and_exports(tmp_path):
     cfg.extra.update(target="majority", workers=1)
     assert train_fragment_test.train(cfg) == 0
     assert (run / "fragments.npz").stat().st_mtime_ns == stamp
+    # the texture block: features recomputed, targets kept
+    cfg.extra.update(target="cost", layer_features=LAYER_FEATURES)
+    assert train_fragment_test.train(cfg) == 0
+    wide = np.load(run / "fragments.npz")
+    assert wide["features"].shape == (m, LAYER_FEATURES)
+    np.testing.assert_array_equal(wide["features"][:, :16], table["features"])
+    np.testing.assert_array_equal(wide["deltas"], table["deltas"])
+    assert RegionLayerer.from_pretrained(run / "final" / "layerer").config.layer_features == LAYER_FEATURES
 
 
 def test_targets_from_the_score_changes():

@@ -290,6 +290,11 @@ def map_tables(fn: Callable[[Any], dict[str, np.ndarray]], items: Sequence[Any],
         pool.shutdown()
     table = {k: np.concatenate(v) for k, v in parts.items()}
     table.update({k: np.array(v) for k, v in extra.items()})
+    return save_table(out, table)
+
+
+def save_table(out: Path, table: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Write ``table`` to ``out`` (.npz) atomically (a temporary file, then a rename); returns it."""
     tmp = out.with_name(out.stem + ".tmp.npz")
     np.savez(tmp, **table)
     os.replace(tmp, out)

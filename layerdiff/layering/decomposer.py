@@ -123,8 +123,9 @@ class RegionLayerDecomposer:
         layer = assign_layers(same, above, bg, graph.regions.area, wanted, max_layers, self.merge_threshold,
                               self.min_layer_area * img.shape[0] * img.shape[1])  # (n,)
         if wanted is None and getattr(self.layerer, "has_fragment_test", False) and layer.max() >= 2:
+            width = int(self.layerer.config.get("layer_features", 16))  # the features its head reads
             layer = absorb_fragments(graph, same, bg, layer, self.layerer.fragment_probabilities,
-                                     self.fragment_threshold)  # (n,)
+                                     self.fragment_threshold, width)  # (n,)
         return self.paint(img, graph, layer, wanted)
 
     def propose(self, graph: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -57,7 +57,8 @@ def _outline(graph: RegionGraph) -> np.ndarray:
 
 def boundary_steps(graph: RegionGraph) -> np.ndarray:
     """(n, n) mean feature step (Lab + 100 alpha) between 4-neighbour pixels across each shared boundary
-    (0 where two regions do not touch)."""
+    (0 where two regions do not touch); on the diagonal, the mean step between 4-neighbour pixels
+    inside each region (its texture: about 0 for a flat fill, larger in a photo)."""
     from ..baselines.segment import pixel_features
 
     labels = graph.regions.labels
@@ -67,14 +68,13 @@ def boundary_steps(graph: RegionGraph) -> np.ndarray:
     count = np.zeros(n * n)
     for a, b, fa, fb in ((labels[:, :-1], labels[:, 1:], feat[:, :-1], feat[:, 1:]),
                          (labels[:-1], labels[1:], feat[:-1], feat[1:])):
-        cut = a != b  # pixel pairs straddling a boundary
-        lo, hi = np.minimum(a[cut], b[cut]), np.maximum(a[cut], b[cut])
-        step = np.sqrt(((fa[cut] - fb[cut]) ** 2).sum(-1))  # (k,)
+        lo, hi = np.minimum(a, b).ravel(), np.maximum(a, b).ravel()  # same region: lo == hi
+        step = np.sqrt(((fa - fb) ** 2).sum(-1)).ravel()  # (h * w',)
         code = lo.astype(np.int64) * n + hi
         total += np.bincount(code, step, minlength=n * n)
         count += np.bincount(code, minlength=n * n)
     mean = (total / np.maximum(count, 1)).reshape(n, n)
-    return mean + mean.T
+    return mean + np.triu(mean, 1).T
 
 
 def _boxes(graph: RegionGraph) -> np.ndarray:
