@@ -267,10 +267,10 @@ def world_info() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
-def map_tables(fn: Callable[[Any], dict[str, np.ndarray]], items: Sequence[Any], out: Path, workers: int = 1,
+def map_tables(fn: Callable[[Any], dict[str, np.ndarray]], items: Sequence[Any], out: Path | None, workers: int = 1,
                log_every: int = 0, what: str = "designs", **extra: Any) -> dict[str, np.ndarray]:
     """``fn`` of every item (in ``workers`` processes, item order kept), its arrays concatenated key by
-    key, plus ``extra`` entries, saved atomically to ``out`` (.npz) and returned."""
+    key, plus ``extra`` entries, saved atomically to ``out`` (.npz; None: not saved) and returned."""
     parts: dict[str, list[np.ndarray]] = {}
     t0 = time.time()
     pool = None
@@ -290,7 +290,14 @@ def map_tables(fn: Callable[[Any], dict[str, np.ndarray]], items: Sequence[Any],
         pool.shutdown()
     table = {k: np.concatenate(v) for k, v in parts.items()}
     table.update({k: np.array(v) for k, v in extra.items()})
-    return save_table(out, table)
+    return table if out is None else save_table(out, table)
+
+
+def write_final(run_dir: Path, cfg: RunConfig, log: LossLog) -> None:
+    """The end of a run: ``final/training.json`` (the resolved configuration) and the loss plot."""
+    (run_dir / "final").mkdir(parents=True, exist_ok=True)
+    (run_dir / "final" / "training.json").write_text(json.dumps(asdict(cfg), indent=2))
+    log.plot()
 
 
 def save_table(out: Path, table: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -26,9 +26,7 @@ Writes ``<output-dir>/final/layerer`` (the input layerer plus the head, config +
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +45,7 @@ from training.common import (  # noqa: E402
     run_config_from,
     save_table,
     setup_run,
+    write_final,
 )
 from training.train_layerer import segment_designs  # noqa: E402
 
@@ -141,12 +140,12 @@ def label_designs(jobs: list[tuple], out: Path, metric: bool, width: int = 16, w
     A cached table of the same designs with another feature width keeps its targets and recomputes
     only the features (the proposed layers, hence the rows, do not depend on them)."""
     if out.is_file():
-        z = {k: v for k, v in np.load(out).items()}
+        z = dict(np.load(out))
         if int(z["designs"]) == len(jobs) and (bool(z["metric"]) or not metric):
             if z["features"].shape[1] == width:
                 return z
-            fresh = map_tables(_label_one, [job[:-2] + (width, False) for job in jobs], out, workers, log_every,
-                               "features of designs", designs=len(jobs), metric=False)
+            fresh = map_tables(_label_one, [job[:-2] + (width, False) for job in jobs], None, workers, log_every,
+                               "features of designs")
             if not np.array_equal(fresh["majority"], z["majority"]):
                 raise RuntimeError(f"{out}: the proposed layers changed; delete it to label again")
             z["features"] = fresh["features"]
@@ -183,14 +182,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_layerer(name_or_path: str):
+    from layerdiff.layering.decomposer import layerer_folder
     from layerdiff.models.region_layerer import RegionLayerer
-    from layerdiff.registry import get_preset
 
-    path = Path(name_or_path).expanduser()
-    if not path.is_dir():
-        path = Path(get_preset(name_or_path).weights_path())
-    folder = path / "layerer" if (path / "layerer").is_dir() else path
-    return RegionLayerer.from_pretrained(folder, torch_dtype=torch.float32)
+    return RegionLayerer.from_pretrained(layerer_folder(name_or_path)[0], torch_dtype=torch.float32)
 
 
 def train(cfg: RunConfig) -> int:
@@ -245,8 +240,7 @@ def train(cfg: RunConfig) -> int:
             print(f"step {step + 1}/{cfg.steps} loss {float(loss.detach()):.4f} acc {accuracy:.3f}", flush=True)
     ema.copy_to(net)
     net.save_pretrained(run_dir / "final" / "layerer")
-    (run_dir / "final" / "training.json").write_text(json.dumps(asdict(cfg), indent=2))
-    log.plot()
+    write_final(run_dir, cfg, log)
     return 0
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import sys
 import time
@@ -49,6 +48,7 @@ from training.common import (  # noqa: E402
     save_checkpoint,
     setup_run,
     step_generator,
+    write_final,
 )
 
 # extra design streams: (name, SyntheticDesigns option set to 1.0 for every design of the stream)
@@ -210,8 +210,7 @@ def train(cfg: RunConfig) -> int:
     final = acc.unwrap_model(model)
     ema.copy_to(final)
     final.save_pretrained(run_dir / "final" / "layerer")
-    (run_dir / "final" / "training.json").write_text(json.dumps(asdict(cfg), indent=2))
-    log.plot()
+    write_final(run_dir, cfg, log)
     return 0
 
 

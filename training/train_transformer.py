@@ -13,7 +13,6 @@ training/train_transformer.py ...`` with the same arguments.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -37,6 +36,7 @@ from training.common import (  # noqa: E402
     save_checkpoint,
     setup_run,
     step_generator,
+    write_final,
 )
 from training.tasks import STAGES, build_batch  # noqa: E402
 
@@ -164,8 +164,7 @@ def train(cfg: RunConfig) -> int:
         pipe.transformer = acc.unwrap_model(pipe.transformer)
         ema.copy_to(pipe.transformer)
         pipe.save_pretrained(run_dir / "final")
-        (run_dir / "final" / "training.json").write_text(json.dumps(asdict(cfg), indent=2))
-        log.plot()
+        write_final(run_dir, cfg, log)
     return 0
 
 

@@ -13,7 +13,6 @@ EMA weights are written to ``<output-dir>/final/vae`` (safetensors).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -37,6 +36,7 @@ from training.common import (  # noqa: E402
     save_checkpoint,
     setup_run,
     step_generator,
+    write_final,
 )
 
 
@@ -148,8 +148,7 @@ def train(cfg: RunConfig) -> int:
         mean, std = measure_latent_stats(model, engine, 10_000_000, 64, np.random.default_rng(cfg.seed))
         model.set_latent_normalization(mean, std)
         model.save_pretrained(run_dir / "final" / "vae", safe_serialization=True)
-        (run_dir / "final" / "training.json").write_text(json.dumps(asdict(cfg), indent=2))
-        log.plot()
+        write_final(run_dir, cfg, log)
     return 0
 
 

@@ -28,7 +28,7 @@ from .fragments import absorb_fragments
 from .graph import RegionGraph, region_graph
 from .solve import assign_layers
 
-__all__ = ["RegionLayerDecomposer", "predict_relations"]
+__all__ = ["RegionLayerDecomposer", "predict_relations", "layerer_folder"]
 
 
 def predict_relations(layerer: Any, graph: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -53,6 +53,23 @@ def predict_relations(layerer: Any, graph: RegionGraph) -> tuple[np.ndarray, np.
         same[i, j] = same[j, i] = prob[:, 0]
         above[i, j], above[j, i] = prob[:, 1], prob[:, 2]
     return same, above, np.asarray(layerer.background_probabilities(regional), np.float64)
+
+
+def layerer_folder(name_or_path: str | Path) -> tuple[Path, str, int | None]:
+    """(layerer folder, model name, the preset's max_layers or None) of a registry preset with a region
+    layerer, a pipeline folder (its ``layerer/``) or a layerer folder."""
+    from ..errors import LayerdiffError
+    from ..registry import get_preset
+
+    path = Path(name_or_path).expanduser()
+    name, max_layers = path.name, None
+    if not path.is_dir():
+        preset = get_preset(str(name_or_path))
+        root = preset.weights_path()
+        if "layerer" not in preset.components or not isinstance(root, Path):
+            raise LayerdiffError(f"model {preset.name!r} has no region layerer weights on this machine")
+        path, name, max_layers = root, preset.name, preset.max_layers
+    return (path / "layerer" if (path / "layerer").is_dir() else path), name, max_layers
 
 
 class RegionLayerDecomposer:
@@ -82,20 +99,11 @@ class RegionLayerDecomposer:
     def from_pretrained(cls, name_or_path: str | Path = "layerdiff-tiny", **kwargs: Any) -> RegionLayerDecomposer:
         """The layerer of a registry preset (its ``layerer/`` weights) or of a pipeline / layerer folder,
         run in NumPy (:class:`~layerdiff.layering.runtime.NumpyRegionLayerer`): no torch import."""
-        from ..errors import LayerdiffError
-        from ..registry import get_preset
         from .runtime import NumpyRegionLayerer
 
-        path = Path(name_or_path).expanduser()
-        name = path.name
-        if not path.is_dir():
-            preset = get_preset(str(name_or_path))
-            root = preset.weights_path()
-            if "layerer" not in preset.components or not isinstance(root, Path):
-                raise LayerdiffError(f"model {preset.name!r} has no region layerer weights on this machine")
-            path, name = root, preset.name
-            kwargs.setdefault("max_layers", preset.max_layers)
-        folder = path / "layerer" if (path / "layerer").is_dir() else path
+        folder, name, max_layers = layerer_folder(name_or_path)
+        if max_layers is not None:
+            kwargs.setdefault("max_layers", max_layers)
         return cls(NumpyRegionLayerer.from_pretrained(folder), name=name, **kwargs)
 
     def decompose(self, image: Any, num_layers: int | str = "auto", max_layers: int | None = None) -> LayeredImage:
@@ -119,21 +127,22 @@ class RegionLayerDecomposer:
         if wanted == 1:
             return img[None].copy()
         graph = region_graph(img, self.config)
-        same, above, bg = predict_relations(self.layerer, graph)
-        layer = assign_layers(same, above, bg, graph.regions.area, wanted, max_layers, self.merge_threshold,
-                              self.min_layer_area * img.shape[0] * img.shape[1])  # (n,)
+        same, _, bg, layer = self.propose(graph, wanted, max_layers)
         if wanted is None and getattr(self.layerer, "has_fragment_test", False) and layer.max() >= 2:
             width = int(self.layerer.config.get("layer_features", 16))  # the features its head reads
             layer = absorb_fragments(graph, same, bg, layer, self.layerer.fragment_probabilities,
                                      self.fragment_threshold, width)  # (n,)
         return self.paint(img, graph, layer, wanted)
 
-    def propose(self, graph: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def propose(self, graph: RegionGraph, wanted: int | None = None, max_layers: int | None = None,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Relations (same, above, background) of ``graph``'s regions and the layer of each region after
-        steps 1-5 of the solver with an automatic count (before the fragment test)."""
+        steps 1-5 of the solver (before the fragment test); ``wanted``: exact count or None (automatic,
+        at most ``max_layers``, default the decomposer's)."""
         same, above, bg = predict_relations(self.layerer, graph)
         h, w = graph.regions.labels.shape
-        layer = assign_layers(same, above, bg, graph.regions.area, None, self.max_layers, self.merge_threshold,
+        cap = self.max_layers if max_layers is None else max_layers
+        layer = assign_layers(same, above, bg, graph.regions.area, wanted, cap, self.merge_threshold,
                               self.min_layer_area * h * w)  # (n,)
         return same, above, bg, layer
 
