@@ -19,7 +19,7 @@ from ..baselines.cluster import ancestors
 from .graph import RegionGraph
 
 __all__ = ["REGION_FEATURES", "PAIR_FEATURES", "region_features", "pair_features", "swap_pairs", "all_pairs",
-           "boundary_steps", "SWAP_INDEX", "SWAP_SIGN"]
+           "boundary_steps", "shared_boundary", "SWAP_INDEX", "SWAP_SIGN"]
 
 REGION_FEATURES = 20
 PAIR_FEATURES = 2 * REGION_FEATURES + 20
@@ -45,6 +45,15 @@ def swap_pairs(features: np.ndarray) -> np.ndarray:
     leading part of PAIR_FEATURES (the features a layerer was trained on)."""
     width = features.shape[1]
     return features[:, SWAP_INDEX[:width]] * SWAP_SIGN[:width]
+
+
+def shared_boundary(graph: RegionGraph) -> np.ndarray:
+    """(n, n) symmetric length of the boundary each pair of regions shares (0 where they do not touch)."""
+    r = graph.regions
+    shared = np.zeros((r.count, r.count))
+    shared[r.pairs[:, 0], r.pairs[:, 1]] = r.shared
+    shared[r.pairs[:, 1], r.pairs[:, 0]] = r.shared
+    return shared
 
 
 def _outline(graph: RegionGraph) -> np.ndarray:
@@ -158,9 +167,7 @@ def pair_features(graph: RegionGraph, pairs: np.ndarray, regional: np.ndarray | 
     out[:, REGION_FEATURES:2 * REGION_FEATURES] = reg[j]
     k = 2 * REGION_FEATURES
     outline = _outline(graph)
-    shared = np.zeros((n, n))
-    shared[r.pairs[:, 0], r.pairs[:, 1]] = r.shared
-    shared[r.pairs[:, 1], r.pairs[:, 0]] = r.shared
+    shared = shared_boundary(graph)  # (n, n)
     col = r.colour
     d = col[i] - col[j]  # (m, 4)
     box = _boxes(graph)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .features import boundary_steps
+from .features import boundary_steps, shared_boundary
 from .graph import RegionGraph
 from .solve import group_links
 
@@ -60,9 +60,7 @@ def layer_features(graph: RegionGraph, same: np.ndarray, background: np.ndarray,
         raise ValueError("the fragment test needs at least two layers")
     area = r.area.astype(np.float64)  # (n,)
     link = group_links(same, area, groups)  # (K, K), -inf on the diagonal
-    shared = np.zeros((n, n))
-    shared[r.pairs[:, 0], r.pairs[:, 1]] = r.shared
-    shared = shared + shared.T  # (n, n) boundary length between regions
+    shared = shared_boundary(graph)  # (n, n) boundary length between regions
     steps = boundary_steps(graph) if steps is None else steps  # (n, n)
     member = np.zeros((count, n))
     for k, g in enumerate(groups):

@@ -40,13 +40,18 @@ def _link(same: np.ndarray, weight: np.ndarray, groups: list[list[int]]) -> np.n
     return link
 
 
-def group_links(same: np.ndarray, area: np.ndarray, groups: list[list[int]] | list[np.ndarray]) -> np.ndarray:
-    """(G, G) average-linkage P(same layer) between groups of regions, pairs weighted by
-    sqrt(area_i area_j) as in step 2 (-inf on the diagonal)."""
+def _pair_weight(area: np.ndarray) -> np.ndarray:
+    """(n, n) weight sqrt(area_i area_j) of every pair of regions, 0 on the diagonal."""
     w = np.sqrt(np.maximum(area, 1.0))
     weight = np.outer(w, w)  # (n, n)
     np.fill_diagonal(weight, 0.0)
-    return _link(same, weight, groups)
+    return weight
+
+
+def group_links(same: np.ndarray, area: np.ndarray, groups: list[list[int]] | list[np.ndarray]) -> np.ndarray:
+    """(G, G) average-linkage P(same layer) between groups of regions, pairs weighted by
+    sqrt(area_i area_j) as in step 2 (-inf on the diagonal)."""
+    return _link(same, _pair_weight(area), groups)
 
 
 def _absorb_small(groups: list[list[int]], same: np.ndarray, weight: np.ndarray, area: np.ndarray,
@@ -88,9 +93,7 @@ def assign_layers(same: np.ndarray, above: np.ndarray, background: np.ndarray, a
         raise ValueError("no regions to assign")
     if target_max < 1:
         raise ValueError(f"need at least one layer, got {target_max}")
-    w = np.sqrt(np.maximum(area, 1.0))
-    weight = np.outer(w, w)  # (n, n)
-    np.fill_diagonal(weight, 0.0)
+    weight = _pair_weight(area)  # (n, n)
     bg = [int(i) for i in np.nonzero(background > 0.5)[0]] or [int(np.argmax(area))]
     in_bg = set(bg)
     groups: list[list[int]] = [bg] + [[i] for i in range(n) if i not in in_bg]
