@@ -302,7 +302,8 @@ def write_final(run_dir: Path, cfg: RunConfig, log: LossLog) -> None:
 
 def save_table(out: Path, table: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Write ``table`` to ``out`` (.npz) atomically (a temporary file, then a rename); returns it."""
-    tmp = out.with_name(out.stem + ".tmp.npz")
-    np.savez(tmp, **table)
-    os.replace(tmp, out)
+    from layerdiff.atomic import atomic_path
+
+    with atomic_path(out, suffix=".npz") as tmp:  # .npz, or np.savez would add one
+        np.savez(tmp, **table)
     return table

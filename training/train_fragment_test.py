@@ -138,19 +138,20 @@ def label_designs(jobs: list[tuple], out: Path, metric: bool, width: int = 16, w
                   log_every: int = 50) -> dict[str, np.ndarray]:
     """Phase 2: the rows of every design (cached in ``out``; the metric deltas only when ``metric``).
     A cached table of the same designs with another feature width keeps its targets and recomputes
-    only the features (the proposed layers, hence the rows, do not depend on them)."""
+    only the features (the proposed layers, hence the rows, do not depend on them). ``jobs``: one
+    (layerer, max_layers, segment file, stream seed, stream option, size) per design."""
     if out.is_file():
         z = dict(np.load(out))
         if int(z["designs"]) == len(jobs) and (bool(z["metric"]) or not metric):
             if z["features"].shape[1] == width:
                 return z
-            fresh = map_tables(_label_one, [job[:-2] + (width, False) for job in jobs], None, workers, log_every,
+            fresh = map_tables(_label_one, [job + (width, False) for job in jobs], None, workers, log_every,
                                "features of designs")
             if not np.array_equal(fresh["majority"], z["majority"]):
                 raise RuntimeError(f"{out}: the proposed layers changed; delete it to label again")
             z["features"] = fresh["features"]
             return save_table(out, z)
-    jobs = [job[:-2] + (width, metric) for job in jobs]
+    jobs = [job + (width, metric) for job in jobs]
     return map_tables(_label_one, jobs, out, workers, log_every, "labelled designs", designs=len(jobs),
                       metric=metric)
 
@@ -202,7 +203,7 @@ def train(cfg: RunConfig) -> int:
                                          "segments-adjusted")):
         if count:
             files = segment_designs(run_dir / folder, seed, count, ex["size"], ex["max_layers"], **option)
-            jobs += [(ex["layerer"], ex["max_layers"], str(f), seed, option, ex["size"], None, None) for f in files]
+            jobs += [(ex["layerer"], ex["max_layers"], str(f), seed, option, ex["size"]) for f in files]
     width = int(ex.get("layer_features", 16))
     table = label_designs(jobs, run_dir / "fragments.npz", ex["target"] != "majority", width, ex.get("workers", 1))
     feats = torch.from_numpy(table["features"].astype(np.float32))  # (m, F)
