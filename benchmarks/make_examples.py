@@ -49,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
                    help="ground-truth stacks to show instead of synthetic designs (their layers first)")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    engine = SyntheticDesigns(seed=args.seed, size=args.size, min_layers=2, max_layers=6)
     models = [load_decomposer(m) for m in args.models]
     for m in models:
         if hasattr(m, "set_progress_bar_config"):
@@ -65,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             stack = truth.to_numpy(include_hidden=False)  # (L, H, W, 4)
             shown.append((truth.composite(), np.stack([layer for layer in stack if (layer[..., 3] > 0).any()])))
     else:
+        engine = SyntheticDesigns(seed=args.seed, size=args.size, min_layers=2, max_layers=6)
         shown = [(engine.sample(i).layers.composite(), None)
                  for i in (args.indices if args.indices else range(args.count))]
     rows = []
