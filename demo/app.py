@@ -218,15 +218,22 @@ class DemoBackend:
             return decomposer.decompose(image, num_layers=count, max_layers=max_layers, **kwargs)
 
     def generate(self, prompt: str, layers: int, model: str, seed: int = 0, steps: int = 0,
-                 report: Report | None = None) -> LayeredImage:
-        """Text -> ``layers`` layers with :class:`~layerdiff.pipelines.LayerGeneratePipeline`."""
+                 report: Report | None = None, layer_prompts: str = "") -> LayeredImage:
+        """Text -> ``layers`` layers with :class:`~layerdiff.pipelines.LayerGeneratePipeline`.
+
+        ``layer_prompts``: optional captions of the layers, one per line, bottom first (blank lines: none).
+        """
         import torch
 
+        lines = [line.strip() for line in (layer_prompts or "").splitlines()]
+        while lines and not lines[-1]:
+            lines.pop()
         _report(report, 0.0, f"Loading {model}")
         pipe = self.models.get(model, "generate")
         callback = _step_callback(report, _default_steps(pipe, steps), "Generating")
         with self.models.running(model):
-            out = pipe(prompt or "", num_layers=int(layers), num_inference_steps=int(steps) or None,
+            out = pipe(prompt or "", num_layers=int(layers), layer_prompts=lines or None,
+                       num_inference_steps=int(steps) or None,
                        generator=torch.Generator().manual_seed(int(seed)), output_type="np",
                        callback_on_step_end=callback)
         return out.images[0]
@@ -663,11 +670,11 @@ def build_app(default_model: str | None = None, max_upload_mb: float = 50.0, con
         return _view(image, f"Decomposed {name} with {model} in {time.perf_counter() - t0:.1f} s.")
 
     @_user_errors
-    def generate(prompt: str, layers: float, model: str, seed: float, steps: float,
+    def generate(prompt: str, layers: float, model: str, seed: float, steps: float, layer_prompts: str = "",
                  progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
         t0 = time.perf_counter()
         image = backend.generate(prompt, int(layers), model, int(seed or 0), int(steps or 0),
-                                 _progress(progress))
+                                 _progress(progress), layer_prompts=layer_prompts or "")
         return _view(image, f"Generated {prompt!r} with {model} in {time.perf_counter() - t0:.1f} s.")
 
     def edit_handler(operation: str) -> Callable[..., tuple[Any, ...]]:
@@ -777,6 +784,9 @@ def build_app(default_model: str | None = None, max_upload_mb: float = 50.0, con
                         gen_top = max_layers_of(gen_default)
                         gen_layers = gr.Slider(1, gen_top, value=min(3, gen_top), step=1,
                                                label="Layers (background included)")
+                        gen_layer_prompts = gr.Textbox(
+                            label="Layer prompts (optional: one per line, bottom layer first)", lines=3,
+                            elem_id="layer-prompts", placeholder="a navy background\na red circle")
                         gen_model = gr.Dropdown(generative, value=gen_default, label="Model")
                         with gr.Row():
                             gen_seed = gr.Number(0, precision=0, label="Seed")
@@ -841,7 +851,7 @@ def build_app(default_model: str | None = None, max_upload_mb: float = 50.0, con
         upload.change(open_upload, [upload], view, api_name="open")
         decompose_btn.click(decompose, [upload, automatic, layers, model, seed, steps], view,
                             api_name="decompose")
-        generate_btn.click(generate, [prompt, gen_layers, gen_model, gen_seed, gen_steps], view,
+        generate_btn.click(generate, [prompt, gen_layers, gen_model, gen_seed, gen_steps, gen_layer_prompts], view,
                            api_name="generate")
         edit_inputs = [stack, layer_dd, dx, dy, color, regen_prompt, edit_model, edit_seed, edit_steps]
         for operation, button in [("toggle", toggle_btn), ("delete", delete_btn), ("up", up_btn),

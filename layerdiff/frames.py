@@ -22,6 +22,12 @@ extract (refer)     composite              object layer + background
 Per latent pixel the transformer reads ``LATENT_CHANNELS`` latent channels plus two signal
 channels: the frame's known flag (1 = clean, given) and a region hint in [0, 1] (a layout box,
 a referring point/box/mask map; 0 when unused). Channels are packed 2x2 into tokens.
+
+A transformer whose ``in_channels`` exceed those packed channels by ``P`` also reads, on every token
+of a frame, that frame's **layer phrase**: the pooled text embedding (P values) of the frame's own
+caption ("a red circle"; zeros when the frame has none). Layer phrases bind each caption to its
+layer, as ART's per-layer regional prompts do (Pu et al. 2025), without relying on the joint
+attention over the whole caption to work out which words belong to which frame.
 """
 
 from __future__ import annotations
@@ -71,6 +77,59 @@ def unpack(tokens: torch.Tensor, num_frames: int, height: int, width: int) -> to
     return x.reshape(b, num_frames, c, height, width)
 
 
+def phrase_dim(transformer: torch.nn.Module) -> int:
+    """Width of the layer-phrase features the transformer reads per token (0: it reads none)."""
+    extra = int(transformer.config.in_channels) - PATCH * PATCH * (LATENT_CHANNELS + SIGNAL_CHANNELS)
+    if extra < 0:
+        raise ValueError(f"transformer in_channels {transformer.config.in_channels} < the "
+                         f"{PATCH * PATCH * (LATENT_CHANNELS + SIGNAL_CHANNELS)} packed frame channels")
+    return extra
+
+
+def with_phrases(tokens: torch.Tensor, phrases: torch.Tensor | None, num_frames: int, width: int) -> torch.Tensor:
+    """Append each frame's phrase embedding to its tokens.
+
+    tokens: (B, F * n, D) frame-major; phrases: (B, F, P) or None (zeros). Returns (B, F * n, D + width).
+    """
+    if width == 0:
+        return tokens
+    b, t, _ = tokens.shape
+    if phrases is None:
+        return torch.cat([tokens, tokens.new_zeros(b, t, width)], dim=-1)
+    if phrases.shape != (b, num_frames, width):
+        raise ValueError(f"layer phrases: expected shape {(b, num_frames, width)}, got {tuple(phrases.shape)}")
+    per_token = phrases.to(tokens.dtype).repeat_interleave(t // num_frames, dim=1)  # (B, F * n, P)
+    return torch.cat([tokens, per_token], dim=-1)  # (B, F * n, D + P)
+
+
+def encode_phrases(text_encoder: torch.nn.Module, phrases: list[list[str]], width: int,
+                   device: torch.device | str | None = None) -> torch.Tensor | None:
+    """Per-frame layer phrases -> (B, F, width) embeddings, or None when ``width`` is 0.
+
+    ``phrases[b][f]`` is frame f's caption ("" = none, zeros). Each phrase is the mask-weighted mean of
+    the text encoder's token states (a sentence embedding, as Sentence-BERT pools; Reimers and Gurevych
+    2019), L2-normalised and scaled by sqrt(width) so that its entries have unit mean square.
+    """
+    from .models.text_encoder import mean_pool
+
+    if width == 0:
+        return None
+    b, f = len(phrases), max((len(row) for row in phrases), default=0)
+    if any(len(row) != f for row in phrases):
+        raise ValueError("layer phrases: every sample needs one phrase per frame")
+    flat = [p for row in phrases for p in row]
+    out = torch.zeros(b * f, width, device=device)  # (B * F, P)
+    used = [i for i, p in enumerate(flat) if p]
+    if used:
+        emb, mask = text_encoder.encode([flat[i] for i in used], device=device)  # (N, T, P), (N, T)
+        if emb.shape[-1] != width:
+            raise ValueError(f"layer phrases: the text encoder gives {emb.shape[-1]} values, the transformer reads "
+                             f"{width}")
+        pooled = F.normalize(mean_pool(emb.float(), mask), dim=-1) * width ** 0.5  # (N, P)
+        out = out.index_copy(0, torch.tensor(used, device=out.device), pooled.to(out.device))
+    return out.view(b, f, width)  # (B, F, P)
+
+
 def predict_velocity(
     transformer: torch.nn.Module,
     latents: torch.Tensor,
@@ -79,17 +138,20 @@ def predict_velocity(
     text: torch.Tensor,
     text_mask: torch.Tensor,
     region: torch.Tensor | None = None,
+    phrases: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One transformer call on a batch of frame stacks.
 
     latents: (B, F, C, h, w) (noisy unknown frames, clean known frames); known: (B, F);
-    sigma: (B,) noise level in [0, 1]; text: (B, T, D); text_mask: (B, T).
+    sigma: (B,) noise level in [0, 1]; text: (B, T, D); text_mask: (B, T); phrases: (B, F, P) layer-phrase
+    embeddings (None: zeros; ignored by a transformer that reads none, see :func:`phrase_dim`).
     Returns the predicted flow velocity ``noise - x0`` for every frame: (B, F, C, h, w).
     """
     b, f, c, h, w = latents.shape
     if c != LATENT_CHANNELS:
         raise ValueError(f"expected {LATENT_CHANNELS} latent channels, got {c}")
     tokens = pack(model_input(latents, known, region))  # (B, F * h/2 * w/2, 4 * (C + 2))
+    tokens = with_phrases(tokens, phrases, f, phrase_dim(transformer))  # (B, F * h/2 * w/2, 4 * (C + 2) + P)
     out = transformer(
         hidden_states=tokens,
         encoder_hidden_states=text,
@@ -108,5 +170,5 @@ def region_maps(masks: torch.Tensor, latent_hw: tuple[int, int]) -> torch.Tensor
     return pooled.view(b, f, 1, *latent_hw)
 
 
-__all__ = ["PATCH", "SIGNAL_CHANNELS", "frame_shapes", "model_input", "pack", "unpack", "predict_velocity",
-           "region_maps"]
+__all__ = ["PATCH", "SIGNAL_CHANNELS", "encode_phrases", "frame_shapes", "model_input", "pack", "phrase_dim",
+           "predict_velocity", "region_maps", "unpack", "with_phrases"]

@@ -104,7 +104,8 @@ def load_decomposer(name: str, **kwargs: Any) -> Any:
 # Architecture of the layerdiff models (see layerdiff/models): an RGBA VAE (4 -> 4 channels,
 # 8x downsampling, 16 latent channels), diffusers' QwenImageTransformer2DModel with the layer
 # axis in its rotary code, and a text encoder. The transformer reads, per latent pixel, the
-# 16 latent channels plus 2 signal channels (frame known/unknown flag, region hint), packed 2x2.
+# 16 latent channels plus 2 signal channels (frame known/unknown flag, region hint), packed 2x2,
+# and the frame's layer-phrase embedding (the text encoder's width; see layerdiff.frames).
 LATENT_CHANNELS = 16
 SIGNAL_CHANNELS = 2
 
@@ -114,7 +115,7 @@ def _transformer_config(width_heads: int, head_dim: int, depth: int, text_dim: i
     rope_xy = (head_dim - rope_frame) // 2
     return dict(
         patch_size=2,
-        in_channels=4 * (LATENT_CHANNELS + SIGNAL_CHANNELS),
+        in_channels=4 * (LATENT_CHANNELS + SIGNAL_CHANNELS) + text_dim,
         out_channels=LATENT_CHANNELS,
         num_layers=depth,
         attention_head_dim=head_dim,

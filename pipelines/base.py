@@ -22,7 +22,7 @@ from diffusers.utils import BaseOutput
 
 from layerdiff.errors import LayerdiffError
 from layerdiff.flow import euler_sample, guidance_combine
-from layerdiff.frames import predict_velocity
+from layerdiff.frames import encode_phrases, phrase_dim, predict_velocity
 from layerdiff.layered import Layer, LayeredImage
 from layerdiff.registry import ComponentSpec, ModelPreset, get_preset
 
@@ -212,6 +212,15 @@ class LayerPipelineBase(DiffusionPipeline):
         neg, neg_mask = self.text_encoder.encode([""] * len(prompts), device=self._execution_device)
         return emb, mask, neg.to(self._dtype), neg_mask
 
+    def encode_layer_phrases(self, rows: Sequence[Sequence[str]]) -> torch.Tensor | None:
+        """Per-frame layer phrases (one row of F strings per sample, "" = none) -> (B, F, P) embeddings, or
+        None when the transformer reads no phrases or every phrase is empty (see :mod:`layerdiff.frames`)."""
+        width = phrase_dim(self.transformer)
+        if width == 0 or not any(p for row in rows for p in row):
+            return None
+        return encode_phrases(self.text_encoder, [list(r) for r in rows], width,
+                              device=self._execution_device).to(self._dtype)
+
     def denoise(
         self,
         clean: torch.Tensor,
@@ -222,8 +231,11 @@ class LayerPipelineBase(DiffusionPipeline):
         generator: torch.Generator | list[torch.Generator] | None,
         region: torch.Tensor | None = None,
         callback_on_step_end: Callable[..., dict[str, Any]] | None = None,
+        phrases: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Sample the unknown frames. clean: (B, F, C, h, w) with known frames filled; known: (B, F)."""
+        """Sample the unknown frames. clean: (B, F, C, h, w) with known frames filled; known: (B, F);
+        phrases: (B, F, P) layer-phrase embeddings or None. With guidance the unconditional branch drops
+        both the prompt and the phrases."""
         if int(num_inference_steps) < 1:
             raise PipelineError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
         noise = _randn(clean.shape, generator, clean.device, clean.dtype)  # (B, F, C, h, w)
@@ -234,7 +246,7 @@ class LayerPipelineBase(DiffusionPipeline):
         emb, mask, neg, neg_mask = text
 
         def velocity(x: torch.Tensor, sigma: torch.Tensor, step: int) -> torch.Tensor:
-            v = predict_velocity(self.transformer, x, known, sigma, emb, mask, region)
+            v = predict_velocity(self.transformer, x, known, sigma, emb, mask, region, phrases)
             if neg is not None:
                 v_un = predict_velocity(self.transformer, x, known, sigma, neg, neg_mask, region)
                 v = guidance_combine(v, v_un, guidance_scale)

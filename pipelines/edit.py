@@ -96,8 +96,14 @@ class LayerEditPipeline(LayerPipelineBase):
         scale = float(self._default("guidance_scale", guidance_scale, 1.0))
         box = normalise_box(box, image.width, image.height)  # pixels of the canvas -> fractions
 
-        # 2. Encode the prompt.
+        # 2. Encode the prompt; it is also the target frame's layer phrase, and the fixed layers keep the
+        #    captions they carry (metadata "caption" or "prompt"), if any.
         text = self.encode_prompt([prompt], scale)
+        frames_l = n + 1 if operation == "insert" else n
+        fixed = [lay for i, lay in enumerate(image.layers) if operation == "insert" or i != target]
+        row = [_caption(lay) for lay in fixed]
+        row.insert(target, prompt)
+        phrases = self.encode_layer_phrases([row + [""]])  # (1, F, P) or None
 
         # 3. Encode the known layers at the native grid.
         gw, gh = self.native_grid(image.width, image.height)
@@ -108,7 +114,6 @@ class LayerEditPipeline(LayerPipelineBase):
         c, h, w = z_known.shape[1:]
 
         # 4. Prepare frames: [layers with the target unknown] + [unknown composite].
-        frames_l = n + 1 if operation == "insert" else n
         clean = torch.zeros(1, frames_l + 1, c, h, w, dtype=z_known.dtype, device=z_known.device)
         known = torch.ones(1, frames_l + 1, dtype=torch.bool, device=z_known.device)
         others = [i for i in range(frames_l) if i != target]
@@ -123,7 +128,7 @@ class LayerEditPipeline(LayerPipelineBase):
 
         # 5-6. Timesteps and denoising loop.
         latents = self.denoise(clean, known, text, steps, scale, generator, region=region,
-                               callback_on_step_end=callback_on_step_end)  # (1, F, C, h, w)
+                               callback_on_step_end=callback_on_step_end, phrases=phrases)  # (1, F, C, h, w)
         if output_type == "latent":
             return LayeredPipelineOutput(images=[], layers=[latents[0].cpu()])
 
@@ -151,6 +156,13 @@ class LayerEditPipeline(LayerPipelineBase):
         if output_type == "latent":
             raise PipelineError("output_type='latent' is only available for generative edits")
         return LayeredPipelineOutput(images=[edited], layers=format_layers([np.asarray(stack)], output_type))
+
+
+def _caption(layer: Layer) -> str:
+    """The caption a layer carries in its metadata ("" if none)."""
+    meta = layer.metadata or {}
+    text = meta.get("caption") or meta.get("prompt") or ""
+    return text if isinstance(text, str) else ""
 
 
 def _message(err: Exception) -> str:

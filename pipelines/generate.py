@@ -53,6 +53,25 @@ def box_maps(boxes: Sequence[Box | None], width: int, height: int) -> torch.Tens
     return maps
 
 
+def layer_prompt_rows(layer_prompts: Sequence[str] | Sequence[Sequence[str]] | None, batch: int, layers: int
+                      ) -> list[list[str]]:
+    """Per-prompt rows of frame phrases (``layers`` layer frames + the composite's empty one)."""
+    if layer_prompts is None:
+        return [[""] * (layers + 1) for _ in range(batch)]
+    items = list(layer_prompts)
+    nested = [list(r) for r in items] if items and not isinstance(items[0], str) else [items] * batch
+    if len(nested) != batch:
+        raise PipelineError(f"layer_prompts: got {len(nested)} lists for {batch} prompts")
+    rows = []
+    for row in nested:
+        if not all(isinstance(p, str) for p in row):
+            raise PipelineError("layer_prompts: every layer prompt must be a string")
+        if len(row) > layers:
+            raise PipelineError(f"layer_prompts: got {len(row)} layer prompts for {layers} layers")
+        rows.append(row + [""] * (layers + 1 - len(row)))
+    return rows
+
+
 class LayerGeneratePipeline(LayerPipelineBase):
     """Generate layered images from text."""
 
@@ -61,6 +80,7 @@ class LayerGeneratePipeline(LayerPipelineBase):
         self,
         prompt: str | Sequence[str],
         num_layers: int | str = 3,
+        layer_prompts: Sequence[str] | Sequence[Sequence[str]] | None = None,
         boxes: Sequence[Box | None] | None = None,
         width: int | None = None,
         height: int | None = None,
@@ -76,6 +96,9 @@ class LayerGeneratePipeline(LayerPipelineBase):
         Args:
             prompt: a description, or a list (one layered image each).
             num_layers: layer count (bottom layer = background), or "auto" (up to the model's maximum).
+            layer_prompts: optional caption of each layer, bottom to top ("" = none): a list of strings
+                (one prompt) or one such list per prompt. Each becomes its layer frame's phrase, which binds
+                that description to that layer (see :mod:`layerdiff.frames`).
             boxes: optional layout, one (x0, y0, x1, y1) box or None per layer (normalised or pixels).
             width, height: output size (default: the native resolution); the model samples on its
                 native grid with this aspect ratio and layers are resized premultiplied.
@@ -104,11 +127,13 @@ class LayerGeneratePipeline(LayerPipelineBase):
             h, w = gh // self.vae.spatial_scale, gw // self.vae.spatial_scale
             region = region_maps(maps[None].expand(len(prompts), -1, -1, -1), (h, w))
             region = region.to(self._execution_device, self._dtype)  # (B, F, 1, h, w)
+        rows = layer_prompt_rows(layer_prompts, len(prompts), frames_l)
         steps = int(self._default("num_inference_steps", num_inference_steps, 8))
         scale = float(self._default("guidance_scale", guidance_scale, 1.0))
 
-        # 2. Encode the prompts.
+        # 2. Encode the prompts and the layer phrases.
         text = self.encode_prompt(prompts, scale)
+        phrases = self.encode_layer_phrases(rows)  # (B, F, P) or None
 
         # 3-4. Prepare frames: every frame unknown.
         b, c = len(prompts), self.vae.latent_channels
@@ -118,7 +143,7 @@ class LayerGeneratePipeline(LayerPipelineBase):
 
         # 5-6. Timesteps and denoising loop.
         latents = self.denoise(clean, known, text, steps, scale, generator, region=region,
-                               callback_on_step_end=callback_on_step_end)  # (B, F, C, h, w)
+                               callback_on_step_end=callback_on_step_end, phrases=phrases)  # (B, F, C, h, w)
         if output_type == "latent":
             return LayeredPipelineOutput(images=[], layers=[lat.cpu() for lat in latents])
 

@@ -72,3 +72,16 @@ def test_generate_and_edit(tmp_path, capsys):
                  "--model", "tiny-random", "--steps", "2", "-o", str(tmp_path / "regen")]) == 0
     assert main(["edit", str(out / "generated.ora"), "--layer", "7", "--op", "hide"]) == 1
     assert "out of range" in capsys.readouterr().err
+
+
+def test_generate_layer_prompts(tmp_path, capsys):
+    args = ["generate", "a poster", "--model", "tiny-random", "--layers", "2", "--steps", "2", "--formats", "png"]
+    assert main([*args, "-o", str(tmp_path / "a")]) == 0
+    assert main([*args, "--layer-prompt", "a navy background", "--layer-prompt", "a red circle",
+                 "-o", str(tmp_path / "b")]) == 0
+    a = sorted((tmp_path / "a").rglob("*.png"))
+    b = sorted((tmp_path / "b").rglob("*.png"))
+    assert len(a) == len(b) >= 2 and any(x.read_bytes() != y.read_bytes() for x, y in zip(a, b))
+    assert main([*args, "--layer-prompt", "a", "--layer-prompt", "b", "--layer-prompt", "c",
+                 "-o", str(tmp_path / "c")]) == 1
+    assert "3 layer prompts for 2 layers" in capsys.readouterr().err

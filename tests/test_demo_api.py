@@ -153,6 +153,15 @@ def test_regenerate_and_generate_use_the_cached_model(backend, stack) -> None:
     assert backend.models.get(TEST_MODEL, "edit").transformer is backend.models.get(TEST_MODEL).transformer
 
 
+def test_generate_reads_layer_prompts_one_per_line(backend) -> None:
+    plain = backend.generate("a poster", 2, TEST_MODEL).to_numpy()
+    blank = backend.generate("a poster", 2, TEST_MODEL, layer_prompts="\n \n").to_numpy()
+    named = backend.generate("a poster", 2, TEST_MODEL, layer_prompts="a navy background\na red circle\n").to_numpy()
+    assert np.array_equal(plain, blank) and not np.array_equal(plain, named)
+    with pytest.raises(LayerdiffError, match="3 layer prompts for 2 layers"):
+        backend.generate("a poster", 2, TEST_MODEL, layer_prompts="a\nb\nc")
+
+
 def test_concurrent_runs_of_one_model_match_sequential_ones(backend) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -418,8 +427,13 @@ def test_api_edit_and_generate(server, tmp_path) -> None:
     assert "Hid layer" in status and "1 hidden" in status
     after = load(client.predict(api_name="/export_zip"))
     assert not after[1].visible and load(before)[1].visible
-    gallery, _, status, _ = client.predict("a red circle on blue", 2, TEST_MODEL, 0, 2, api_name="/generate")
+    gallery, _, status, _ = client.predict("a red circle on blue", 2, TEST_MODEL, 0, 2, "", api_name="/generate")
     assert len(gallery) == 2 and "Generated" in status
+    gallery, _, status, _ = client.predict("a red circle on blue", 2, TEST_MODEL, 0, 2, "a blue sky\na red circle",
+                                           api_name="/generate")
+    assert len(gallery) == 2 and "Generated" in status
+    with pytest.raises(Exception, match="3 layer prompts for 2 layers"):  # gr.Error reaches the client
+        client.predict("x", 2, TEST_MODEL, 0, 2, "a\nb\nc", api_name="/generate")
 
 
 @pytest.mark.slow

@@ -59,3 +59,45 @@ def test_guidance_combine():
     c, u = torch.ones(2), torch.zeros(2)
     assert torch.equal(guidance_combine(c, u, 1.0), c)
     assert torch.equal(guidance_combine(c, u, 3.0), 3 * c)
+
+
+def test_phrases_are_appended_per_frame_and_zero_when_absent():
+    from layerdiff.frames import with_phrases
+
+    tokens = torch.randn(2, 3 * 4, 5)  # (B, F * n, D): 3 frames of 4 tokens
+    phrases = torch.arange(2 * 3 * 2, dtype=torch.float32).view(2, 3, 2)  # (B, F, P)
+    out = with_phrases(tokens, phrases, 3, 2)
+    assert out.shape == (2, 12, 7) and torch.equal(out[..., :5], tokens)
+    assert torch.equal(out[1, 4:8, 5:], phrases[1, 1].expand(4, 2))  # frame 1's tokens carry frame 1's phrase
+    assert with_phrases(tokens, None, 3, 2)[..., 5:].eq(0).all()
+    assert with_phrases(tokens, phrases, 3, 0) is tokens  # a transformer reading no phrases ignores them
+
+
+def test_phrase_dim_and_encoded_phrases(tiny_components):
+    from layerdiff.frames import encode_phrases, phrase_dim
+
+    transformer, text_encoder = tiny_components["transformer"], tiny_components["text_encoder"]
+    width = phrase_dim(transformer)
+    assert width == transformer.config.in_channels - 72 == text_encoder.embed_dim == 32
+    emb = encode_phrases(text_encoder, [["a red circle", "", "a red circle"], ["", "", "blue text"]], width)
+    assert emb.shape == (2, 3, 32)
+    assert emb[0, 1].eq(0).all() and emb[1, :2].eq(0).all()  # "" = no phrase
+    assert torch.allclose(emb[0, 0], emb[0, 2])
+    assert torch.allclose(emb[0, 0].pow(2).mean(), torch.tensor(1.0))  # unit mean square
+    assert encode_phrases(text_encoder, [["x"]], 0) is None
+
+
+def test_predict_velocity_reads_the_phrases(tiny_components):
+    from layerdiff.frames import predict_velocity
+
+    transformer = tiny_components["transformer"]
+    g = torch.Generator().manual_seed(0)
+    lat = torch.randn(1, 3, 16, 4, 4, generator=g)
+    known = torch.zeros(1, 3, dtype=torch.bool)
+    text, mask = torch.randn(1, 4, 32, generator=g), torch.ones(1, 4, dtype=torch.long)
+    sigma = torch.tensor([0.5])
+    with torch.no_grad():
+        none = predict_velocity(transformer, lat, known, sigma, text, mask)
+        zeros = predict_velocity(transformer, lat, known, sigma, text, mask, phrases=torch.zeros(1, 3, 32))
+        some = predict_velocity(transformer, lat, known, sigma, text, mask, phrases=torch.randn(1, 3, 32, generator=g))
+    assert torch.equal(none, zeros) and not torch.allclose(none, some)

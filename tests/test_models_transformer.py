@@ -1,5 +1,6 @@
 """Tests of the layer-aware transformer: diffusers' QwenImageTransformer2DModel with the
-``tiny-random`` preset config (layer axis in the rotary code, 16 latent + 2 signal channels packed 2x2).
+``tiny-random`` preset config (layer axis in the rotary code, 16 latent + 2 signal channels packed 2x2,
+then the frame's layer-phrase embedding: the text encoder's width).
 
 Token layout: ``L`` layer frames followed by one composite frame, each ``h x w`` packed tokens;
 ``img_shapes = [[(1, h, w)] * L + [(1, h, w)]]`` (the last frame gets layer index -1 in the rotary code).
@@ -15,7 +16,7 @@ from layerdiff.registry import LATENT_CHANNELS, SIGNAL_CHANNELS, get_preset
 
 CONFIG = get_preset("tiny-random").components["transformer"].config
 TEXT_DIM = CONFIG["joint_attention_dim"]
-IN_CHANNELS = 4 * (LATENT_CHANNELS + SIGNAL_CHANNELS)
+IN_CHANNELS = 4 * (LATENT_CHANNELS + SIGNAL_CHANNELS) + TEXT_DIM
 
 
 def tiny_transformer(seed: int = 0) -> QwenImageTransformer2DModel:
@@ -29,7 +30,7 @@ def make_inputs(layers: int, h: int = 4, w: int = 4, batch: int = 1, seed: int =
     mask = torch.ones(batch, 5, dtype=torch.long)
     mask[:, 3:] = 0  # padded text tokens
     return dict(
-        hidden_states=torch.randn(batch, tokens, IN_CHANNELS, generator=g),  # (B, (L+1)*h*w, 72)
+        hidden_states=torch.randn(batch, tokens, IN_CHANNELS, generator=g),  # (B, (L+1)*h*w, 72 + 32)
         encoder_hidden_states=torch.randn(batch, 5, TEXT_DIM, generator=g),  # (B, T, D)
         encoder_hidden_states_mask=mask,  # (B, T)
         timestep=torch.full((batch,), 0.5),
@@ -62,7 +63,7 @@ class TestLayerTransformerModel(ModelTesterMixin):
 
 def test_preset_config_is_layer_aware() -> None:
     model = tiny_transformer()
-    assert model.config.in_channels == IN_CHANNELS == 72
+    assert model.config.in_channels == IN_CHANNELS == 72 + 32
     assert model.config.out_channels == LATENT_CHANNELS
     assert model.config.use_layer3d_rope
     assert sum(model.config.axes_dims_rope) == model.config.attention_head_dim

@@ -94,3 +94,21 @@ def test_bad_edits(pipe, stack):
         pipe(stack, layer=9, operation="insert", prompt="x")
     with pytest.raises(PipelineError, match="LayeredImage"):
         pipe(np.zeros((4, 4, 3)), layer=0)
+
+
+def test_captions_of_the_fixed_layers_enter_as_their_phrases(pipe, stack):
+    def latents(image):
+        return pipe(image, layer="obj", operation="regenerate", prompt="a green star", output_type="latent",
+                    generator=torch.Generator().manual_seed(0)).layers[0]
+
+    plain = latents(stack)
+    captioned = stack.copy()
+    captioned[2].metadata["caption"] = "the word SALE in black"
+    assert not torch.allclose(plain, latents(captioned))
+    # a caption on the layer being regenerated is replaced by the prompt
+    own = stack.copy()
+    own[1].metadata["caption"] = "a red rectangle"
+    torch.testing.assert_close(latents(own), plain)
+    # an inserted layer keeps the captions of the layers it sits between
+    out = pipe(captioned, layer=1, operation="insert", prompt="a blue dot", generator=torch.Generator().manual_seed(0))
+    assert [lay.name for lay in out.images[0]][0] == "bg" and len(out.images[0]) == 4

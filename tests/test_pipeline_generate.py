@@ -73,3 +73,24 @@ def test_bad_inputs(pipe):
         pipe([], num_layers=2)
     with pytest.raises(PipelineError, match="output size"):
         pipe("x", num_layers=2, width=1, height=1)
+
+
+def test_layer_prompts_change_their_layers_and_are_validated(pipe):
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    plain = pipe("a poster", num_layers=3, output_type="latent", generator=g()).layers[0]
+    empty = pipe("a poster", num_layers=3, layer_prompts=["", "", ""], output_type="latent", generator=g()).layers[0]
+    named = pipe("a poster", num_layers=3, layer_prompts=["a navy background", "a red circle"], output_type="latent",
+                 generator=g()).layers[0]
+    assert torch.equal(plain, empty)  # no phrase = zeros, as without layer prompts
+    assert not torch.allclose(plain, named)
+    # one list per prompt in a batch; a flat list applies to every prompt
+    both = pipe(["a poster", "a poster"], num_layers=3, layer_prompts=[["a navy background", "a red circle"], []],
+                output_type="latent", generator=[g(), g()]).layers
+    torch.testing.assert_close(both[0], named, atol=1e-4, rtol=0)
+    torch.testing.assert_close(both[1], plain, atol=1e-4, rtol=0)
+    with pytest.raises(PipelineError, match="3 layer prompts for 2 layers"):
+        pipe("x", num_layers=2, layer_prompts=["a", "b", "c"])
+    with pytest.raises(PipelineError, match="got 1 lists for 2 prompts"):
+        pipe(["x", "y"], num_layers=2, layer_prompts=[["a"]])
+    with pytest.raises(PipelineError, match="must be a string"):
+        pipe("x", num_layers=2, layer_prompts=["a", 3])

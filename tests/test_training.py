@@ -132,3 +132,52 @@ def test_psd_shards_feed_the_transformer_training(tmp_path):
     cfg = _tf_cfg(tmp_path, "decompose", steps=1)
     cfg.extra.update(psd_shards=str(tmp_path / "shards"), psd_fraction=1.0, size=48)
     assert train_transformer.train(cfg) == 0
+
+
+def test_build_batch_layer_phrases_follow_the_task():
+    from layerdiff.data.synthetic import SyntheticDesigns
+
+    engine = SyntheticDesigns(seed=1, size=64, min_layers=2, max_layers=3)
+    samples = [engine.sample(i) for i in range(8)]
+    seen = set()
+    for seed in range(12):
+        b = build_batch(samples, "generate_edit", 4, np.random.default_rng(seed), p_phrases=1.0, p_drop_text=0.0)
+        f = b.frames.shape[1]
+        for task, row, s, known in zip(b.tasks, b.phrases, samples, b.known):
+            seen.add(task)
+            assert len(row) == f and row[-1] == ""  # the composite frame has no phrase
+            n = len(s.layer_captions)
+            if task == "generate":
+                assert row[:n] == list(s.layer_captions) and not any(row[n:])
+            elif task == "edit":
+                k = int((~known[:-1]).nonzero()[0])
+                assert row[k] == s.layer_captions[k] == b.prompts[samples.index(s)]
+            elif task == "decompose":
+                assert not any(row)
+    assert {"generate", "edit", "decompose"} <= seen
+    b = build_batch(samples, "generate_edit", 4, np.random.default_rng(0), p_phrases=0.0)
+    assert not any(p for row in b.phrases for p in row)
+
+
+def test_widen_input_keeps_what_the_model_computes(tiny_components):
+    from diffusers import QwenImageTransformer2DModel
+
+    from layerdiff.frames import phrase_dim, predict_velocity
+    from layerdiff.pipelines import LayerDecomposePipeline
+
+    config = dict(tiny_components["transformer"].config)
+    narrow = QwenImageTransformer2DModel.from_config({**config, "in_channels": 72}).eval()
+    pipe = LayerDecomposePipeline(**{**tiny_components, "transformer": narrow})
+    train_transformer.widen_input(pipe, config)
+    wide = pipe.transformer
+    assert phrase_dim(narrow) == 0 and phrase_dim(wide) == 32
+    g = torch.Generator().manual_seed(0)
+    lat, known = torch.randn(1, 3, 16, 4, 4, generator=g), torch.zeros(1, 3, dtype=torch.bool)
+    text, mask = torch.randn(1, 4, 32, generator=g), torch.ones(1, 4, dtype=torch.long)
+    phrases = torch.randn(1, 3, 32, generator=g)
+    with torch.no_grad():
+        before = predict_velocity(narrow, lat, known, torch.tensor([0.5]), text, mask)
+        after = predict_velocity(wide, lat, known, torch.tensor([0.5]), text, mask, phrases=phrases)
+    torch.testing.assert_close(before, after)  # new input columns start at zero
+    with pytest.raises(ValueError, match="reads 104 input channels"):
+        train_transformer.widen_input(pipe, {**config, "in_channels": 72})

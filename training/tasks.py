@@ -14,6 +14,12 @@ which fixes its known frames (see :mod:`layerdiff.frames`):
 
 Padding layer frames (alpha 0) sit above the real layers; they are unknown in ``generate`` and
 ``decompose``, which teaches the model to leave frames empty: the automatic layer count.
+
+Layer phrases (see :mod:`layerdiff.frames`): in ``generate``, ``edit`` and ``text2rgba`` each layer
+frame gets its own caption as its phrase with probability ``p_phrases`` (all of a sample's phrases
+are dropped together otherwise, so the model also works from the caption alone); in ``edit`` the
+known layers keep theirs only half the time (users' layers rarely have captions); ``decompose`` and
+``refer`` get none.
 """
 
 from __future__ import annotations
@@ -29,9 +35,11 @@ STAGES: dict[str, dict[str, float]] = {
     "text2rgba": {"text2rgba": 0.5, "generate": 0.5},
     "text2layers": {"generate": 0.7, "text2rgba": 0.1, "decompose": 0.2},
     "decompose": {"decompose": 0.6, "edit": 0.15, "generate": 0.1, "refer": 0.15},
+    "generate_edit": {"generate": 0.6, "edit": 0.2, "text2rgba": 0.1, "decompose": 0.1},
 }
 """Task mixtures of the training stages (Qwen-Image-Layered trains text->RGBA, text->multi-RGBA,
-then image->multi-RGBA; we keep earlier tasks in the mix so one model serves all of them)."""
+then image->multi-RGBA; we keep earlier tasks in the mix so one model serves all of them).
+``generate_edit`` follows ``decompose`` to teach the layer phrases (generation and editing)."""
 
 
 @dataclass
@@ -44,6 +52,7 @@ class FrameBatch:
     region: torch.Tensor  # (B, F, H, W) hint maps in [0, 1]
     prompts: list[str]
     tasks: list[str]
+    phrases: list[list[str]]  # per sample, per frame: the frame's layer phrase ("" = none)
 
 
 def _box_map(box: tuple[float, float, float, float] | None, h: int, w: int) -> np.ndarray:
@@ -63,7 +72,7 @@ def _unoccluded(stack: np.ndarray) -> list[int]:
 
 
 def build_batch(samples: list, stage: str, max_layers: int, rng: np.random.Generator,
-                p_drop_text: float = 0.1, p_boxes: float = 0.5) -> FrameBatch:
+                p_drop_text: float = 0.1, p_boxes: float = 0.5, p_phrases: float = 0.8) -> FrameBatch:
     """Assign tasks and pad. ``samples``: objects with ``layers`` (LayeredImage), ``caption``,
     ``layer_captions`` and ``boxes`` (normalised, per layer), as made by layerdiff.data.synthetic."""
     mixture = STAGES[stage]
@@ -86,8 +95,9 @@ def build_batch(samples: list, stage: str, max_layers: int, rng: np.random.Gener
     region = np.zeros((b, lf + 1, h, w), np.float32)
     known = np.zeros((b, lf + 1), bool)
     valid = np.ones((b, lf + 1), bool)
-    prompts = []
+    prompts, phrases = [], []
     for i, (task, st, s) in enumerate(zip(tasks, stacks, samples)):
+        row = [""] * (lf + 1)
         n = min(len(st), max_layers)
         layers, caps, boxes = st[:n], list(s.layer_captions[:n]), list(s.boxes[:n])
         if len(st) > max_layers:  # merge the overflow into the top kept layer
@@ -101,6 +111,7 @@ def build_batch(samples: list, stage: str, max_layers: int, rng: np.random.Gener
             frames[i, 0] = st[j]
             frames[i, -1] = st[j]
             prompt = s.layer_captions[j]
+            row[0] = prompt
         elif task == "refer":
             free = _unoccluded(st)
             j = int(rng.choice(free)) if free else (int(rng.integers(1, len(st))) if len(st) > 1 else 0)
@@ -129,18 +140,23 @@ def build_batch(samples: list, stage: str, max_layers: int, rng: np.random.Gener
                 known[i, :n] = True
                 known[i, k] = False
                 prompt = caps[k]
+                row[:n] = caps if rng.random() < 0.5 else [""] * n  # the other layers' phrases half the time
+                row[k] = caps[k]
                 if rng.random() < 0.5:
                     region[i, k] = _box_map(boxes[k], h, w)
                 valid[i, n:-1] = False  # no padding frames in edits
-            elif task == "generate" and rng.random() < p_boxes:
-                for k in range(n):
-                    region[i, k] = _box_map(boxes[k] if k > 0 else (0, 0, 1, 1), h, w)
+            elif task == "generate":
+                row[:n] = caps
+                if rng.random() < p_boxes:
+                    for k in range(n):
+                        region[i, k] = _box_map(boxes[k] if k > 0 else (0, 0, 1, 1), h, w)
         if rng.random() < p_drop_text:
             prompt = ""
         prompts.append(prompt)
+        phrases.append(row if rng.random() < p_phrases else [""] * (lf + 1))
     t = torch.from_numpy(frames).permute(0, 1, 4, 2, 3).contiguous()  # (B, F, 4, H, W)
     return FrameBatch(t, torch.from_numpy(known), torch.from_numpy(valid), torch.from_numpy(region),
-                      prompts, tasks)
+                      prompts, tasks, phrases)
 
 
 @dataclass

@@ -52,6 +52,7 @@ def build_models(model: str, vae_path: str | None, init: str | None, seed: int):
 
     if init:
         pipe = LayerDecomposePipeline.from_pretrained(init)
+        widen_input(pipe, get_preset(model).components["transformer"].config)
     else:
         preset = replace(get_preset(model), weights=None)
         components = build_components(preset, seed=seed)
@@ -62,6 +63,23 @@ def build_models(model: str, vae_path: str | None, init: str | None, seed: int):
     if vae_path:
         pipe.vae = type(pipe.vae).from_pretrained(vae_path).eval()
     return pipe
+
+
+def widen_input(pipe, config: dict) -> None:
+    """Give an ``init`` transformer the preset's wider input (the layer-phrase channels, see
+    layerdiff.frames): the new input columns start at zero, so the model computes what it did before."""
+    old = pipe.transformer
+    new_in = int(config["in_channels"])
+    if int(old.config.in_channels) == new_in:
+        return
+    if int(old.config.in_channels) > new_in:
+        raise ValueError(f"--init transformer reads {old.config.in_channels} input channels, the preset {new_in}")
+    widened = type(old).from_config({**old.config, "in_channels": new_in})
+    state = old.state_dict()
+    weight = state["img_in.weight"]  # (D, in_old)
+    state["img_in.weight"] = torch.cat([weight, weight.new_zeros(weight.shape[0], new_in - weight.shape[1])], dim=1)
+    widened.load_state_dict(state)
+    pipe.transformer = widened.eval()
 
 
 def encode_frames(vae, frames: torch.Tensor) -> torch.Tensor:
@@ -83,7 +101,7 @@ def encode_frames(vae, frames: torch.Tensor) -> torch.Tensor:
 def train_step(pipe, batch, gen: torch.Generator, trainable_text: bool) -> torch.Tensor:
     """Loss of one batch: velocity MSE on unknown, valid frames."""
     from layerdiff.flow import flow_loss, noise_frames, sample_training_sigmas
-    from layerdiff.frames import predict_velocity, region_maps
+    from layerdiff.frames import encode_phrases, phrase_dim, predict_velocity, region_maps
 
     x0 = encode_frames(pipe.vae, batch.frames)  # (B, F, C, h, w)
     region = region_maps(batch.region, x0.shape[-2:])  # (B, F, 1, h, w)
@@ -92,7 +110,8 @@ def train_step(pipe, batch, gen: torch.Generator, trainable_text: bool) -> torch
     xt = noise_frames(x0, noise, sigma, batch.known)
     with torch.set_grad_enabled(trainable_text):
         text, mask = pipe.text_encoder.encode(batch.prompts)
-    pred = predict_velocity(pipe.transformer, xt, batch.known, sigma, text, mask, region)
+        phrases = encode_phrases(pipe.text_encoder, batch.phrases, phrase_dim(pipe.transformer))  # (B, F, P)
+    pred = predict_velocity(pipe.transformer, xt, batch.known, sigma, text, mask, region, phrases)
     return flow_loss(pred, x0, noise, batch.known, batch.valid)
 
 

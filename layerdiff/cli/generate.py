@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default=None, help="output size WxH (default: the model's native size)")
     p.add_argument("--box", action="append", default=None, metavar="X0,Y0,X1,Y1",
                    help="layout box of one layer (repeat once per layer; 'none' for a layer without box)")
+    p.add_argument("--layer-prompt", action="append", default=None, metavar="TEXT",
+                   help="caption of one layer, bottom to top (repeat once per layer; '' for a layer without one): "
+                        "binds that description to that layer")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--guidance", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     layers = args.layers if args.layers == "auto" else int(args.layers)
     boxes = [parse_box(b) for b in args.box] if args.box else None
     pipe = LayerGeneratePipeline.from_pretrained(args.model)
-    out = pipe(args.prompt, num_layers=layers, boxes=boxes, width=width, height=height,
+    out = pipe(args.prompt, num_layers=layers, layer_prompts=args.layer_prompt, boxes=boxes, width=width, height=height,
                num_inference_steps=args.steps, guidance_scale=args.guidance,
                generator=torch.Generator().manual_seed(args.seed), output_type="np")
     image = out.images[0]
