@@ -143,6 +143,7 @@ def test_decompose_download_edit_generate(page: Page, tmp_path: Path, artifacts:
     # Generate from a prompt.
     page.get_by_role("tab", name="Generate").click()
     page.locator("#prompt textarea").fill("a red circle on a blue sky")
+    page.locator("#layer-prompts textarea").fill("a blue sky\na red circle")  # layers 0 and 1 named
     page.locator("#generate").click()
     expect(status).to_contain_text("Generated 'a red circle on a blue sky'", timeout=MODEL_TIMEOUT_MS)
     expect(thumbnails).to_have_count(3)
