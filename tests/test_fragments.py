@@ -14,13 +14,7 @@ from test_layering import _composite, _design, _OracleLayerer, bind_oracles
 from layerdiff.errors import LayerdiffError
 from layerdiff.layering.decomposer import RegionLayerDecomposer
 from layerdiff.layering.features import PAIR_FEATURES, REGION_FEATURES
-from layerdiff.layering.fragments import (
-    LAYER_FEATURES,
-    absorb_fragments,
-    doubtful_layers,
-    fragment_targets,
-    layer_features,
-)
+from layerdiff.layering.fragments import LAYER_FEATURES, absorb_fragments, fragment_targets, layer_features
 from layerdiff.layering.graph import region_graph
 from layerdiff.layering.runtime import NumpyRegionLayerer
 from layerdiff.models.region_layerer import RegionLayerer
@@ -129,41 +123,6 @@ def test_decomposer_applies_the_fragment_test_to_automatic_counts_only(monkeypat
     assert RegionLayerDecomposer(oracle, fragment_threshold=1.0).decompose(image).to_numpy().shape[0] == 3
     with pytest.raises(ValueError, match="fragment_threshold"):
         RegionLayerDecomposer(oracle, fragment_threshold=2.0)
-
-
-def test_doubtful_layers_are_those_partnered_with_the_background_above_the_threshold():
-    _, graph, layer, same, bg = _graph_and_layers()
-    half = lambda feats: np.full(len(feats), 0.6)  # noqa: E731
-    assert doubtful_layers(graph, same, bg, layer, half) == []  # square and disc partner each other
-    merged = np.where(layer == 2, 1, layer)  # one layer over the background: its partner is the background
-    assert doubtful_layers(graph, same, bg, merged, half) == [1]
-    assert doubtful_layers(graph, same, bg, merged, half, threshold=0.6) == []
-    assert doubtful_layers(graph, same, bg, np.zeros_like(layer), half) == []  # the background alone
-
-
-class _DoubtfulOracle(_FragmentOracle):
-    """Every proposed layer is 60% a fragment: kept as a layer (threshold 0.7), but doubtful (0.5)."""
-
-    def fragment_probabilities(self, feats):
-        return np.full(len(feats), 0.6)
-
-
-def test_the_background_keeps_the_picture_under_doubtful_layers(monkeypatch):
-    image = _composite(_design())
-    square = np.zeros(image.shape[:2], bool)
-    square[14:36, 14:30] = True  # inside the red square, away from the disc and the edges
-    bind_oracles(monkeypatch)
-    keys = {(10, 10, 10): 0, (9, 1, 1): 1, (1, 2, 9): 2}
-    kept = RegionLayerDecomposer(_DoubtfulOracle(keys)).decompose(image).to_numpy()
-    filled = RegionLayerDecomposer(_DoubtfulOracle(keys), keep_threshold=1.0).decompose(image).to_numpy()
-    assert kept.shape[0] == filled.shape[0] == 3  # the same layers ...
-    np.testing.assert_allclose(kept[1:], filled[1:], atol=2 / 255)  # (exact recomposition nudges corner pixels)
-    np.testing.assert_allclose(kept[0][square, :3], image[square, :3], atol=1 / 255)  # ... the picture kept
-    assert np.abs(filled[0][square, :3] - image[square, :3]).max() > 0.5  # ... or white filled in
-    for stack in (kept, filled):
-        assert np.abs(_composite(stack) - image).max() <= 1 / 255 + 1e-6
-    with pytest.raises(ValueError, match="keep_threshold"):
-        RegionLayerDecomposer(_DoubtfulOracle(keys), keep_threshold=-0.1)
 
 
 def _layerer_with_head() -> RegionLayerer:

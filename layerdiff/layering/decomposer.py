@@ -6,8 +6,7 @@
    "same layer" / "above" / "below", and for every region "background" (both orders averaged);
 3. :func:`layerdiff.layering.solve.assign_layers` turns those into one layer per region; with an
    automatic count and a layerer that has a fragment test, proposed layers judged pieces of another
-   layer join it (:func:`layerdiff.layering.fragments.absorb_fragments`), and the background keeps
-   the picture under the layers it still doubts (:func:`layerdiff.layering.fragments.doubtful_layers`);
+   layer join it (:func:`layerdiff.layering.fragments.absorb_fragments`);
 4. each layer covers its regions, what they enclose and what layers above hide of them, with matted
    edges and push-pull filled hidden colours
    (:func:`layerdiff.baselines.cluster.paint_layers`); inputs larger than the work size are lifted
@@ -25,7 +24,7 @@ from ..baselines.cluster import ClusterConfig, at_work_size, layer_masks, named_
 from ..baselines.common import DEFAULT_MAX_LAYERS, check_num_layers, image_to_array
 from ..layered import LayeredImage
 from .features import PAIR_FEATURES, all_pairs, pair_features, region_features, swap_pairs
-from .fragments import absorb_fragments, doubtful_layers
+from .fragments import absorb_fragments
 from .graph import RegionGraph, region_graph
 from .solve import assign_layers
 
@@ -78,15 +77,12 @@ class RegionLayerDecomposer:
 
     def __init__(self, layerer: Any, config: ClusterConfig | None = None, name: str = "layerdiff-tiny",
                  max_layers: int = DEFAULT_MAX_LAYERS, merge_threshold: float = 0.3,
-                 min_layer_area: float = 0.003, fragment_threshold: float = 0.7, keep_threshold: float = 0.5,
-                 ) -> None:
+                 min_layer_area: float = 0.003, fragment_threshold: float = 0.7) -> None:
         """``merge_threshold``: P(same layer) above which groups merge; ``min_layer_area``: with an automatic
         count, layers covering less than this fraction of the image are absorbed (see
         :func:`~layerdiff.layering.solve.assign_layers`); ``fragment_threshold``: with an automatic count,
         proposed layers whose fragment probability exceeds it join their partner (layerers with a
-        fragment test only; 1.0 turns it off); ``keep_threshold``: with an automatic count, the background
-        keeps the picture under the remaining layers whose fragment probability exceeds it, and their
-        partner is the background (1.0 turns it off)."""
+        fragment test only; 1.0 turns it off)."""
         self.layerer = layerer.eval()
         self.config = config or ClusterConfig()
         self.name = name
@@ -98,9 +94,6 @@ class RegionLayerDecomposer:
         if not 0.0 <= fragment_threshold <= 1.0:
             raise ValueError(f"fragment_threshold must be a probability in [0, 1], got {fragment_threshold}")
         self.fragment_threshold = float(fragment_threshold)
-        if not 0.0 <= keep_threshold <= 1.0:
-            raise ValueError(f"keep_threshold must be a probability in [0, 1], got {keep_threshold}")
-        self.keep_threshold = float(keep_threshold)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = "layerdiff-tiny", **kwargs: Any) -> RegionLayerDecomposer:
@@ -135,14 +128,11 @@ class RegionLayerDecomposer:
             return img[None].copy()
         graph = region_graph(img, self.config)
         same, _, bg, layer = self.propose(graph, wanted, max_layers)
-        keep: list[int] = []
         if wanted is None and getattr(self.layerer, "has_fragment_test", False) and layer.max() >= 2:
             width = int(self.layerer.config.get("layer_features", 16))  # the features its head reads
-            test = self.layerer.fragment_probabilities
-            layer = absorb_fragments(graph, same, bg, layer, test, self.fragment_threshold, width)  # (n,)
-            if self.keep_threshold < 1.0:
-                keep = doubtful_layers(graph, same, bg, layer, test, self.keep_threshold, width)
-        return self.paint(img, graph, layer, wanted, keep)
+            layer = absorb_fragments(graph, same, bg, layer, self.layerer.fragment_probabilities,
+                                     self.fragment_threshold, width)  # (n,)
+        return self.paint(img, graph, layer, wanted)
 
     def propose(self, graph: RegionGraph, wanted: int | None = None, max_layers: int | None = None,
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -157,15 +147,8 @@ class RegionLayerDecomposer:
         return same, above, bg, layer
 
     def paint(self, img: np.ndarray, graph: RegionGraph, layer: np.ndarray, wanted: int | None = None,
-              keep: list[int] | None = None) -> np.ndarray:
-        """Layers (K, h, w, 4) of ``img`` (h, w, 4) from a layer index (n,) per region of ``graph``.
-
-        ``keep``: layers whose pixels the background also keeps (its colours there come from the picture,
-        not from push-pull filling); the composite is the same.
-        """
+              ) -> np.ndarray:
+        """Layers (K, h, w, 4) of ``img`` (h, w, 4) from a layer index (n,) per region of ``graph``."""
         count = int(layer.max()) + 1
         cover, own = layer_masks(graph.regions, graph.tree, layer, count, graph.hulls)
-        if keep:
-            own = own.copy()
-            own[0] |= own[list(keep)].any(0)  # (h, w): the background's colour sources
         return paint_layers(img[..., :3], cover, own, self.config.matte_radius, wanted)

@@ -26,7 +26,7 @@ from .features import boundary_steps, shared_boundary
 from .graph import RegionGraph
 from .solve import group_links
 
-__all__ = ["LAYER_FEATURES", "layer_features", "fragment_targets", "absorb_fragments", "doubtful_layers"]
+__all__ = ["LAYER_FEATURES", "layer_features", "fragment_targets", "absorb_fragments"]
 
 LAYER_FEATURES = 19  # a head trained on the first 16 (no texture block) reads those
 
@@ -133,17 +133,3 @@ def absorb_fragments(graph: RegionGraph, same: np.ndarray, background: np.ndarra
         layer[layer == k] = partner[k]
         layer[layer > k] -= 1
     return layer
-
-
-def doubtful_layers(graph: RegionGraph, same: np.ndarray, background: np.ndarray, layer: np.ndarray,
-                    probability: Callable[[np.ndarray], np.ndarray], threshold: float = 0.5,
-                    width: int = LAYER_FEATURES) -> list[int]:
-    """Layers that step 6 kept but still judges more likely than ``threshold`` to be pieces of the
-    background (their partner): the background keeps the picture under them instead of inpainting it
-    (see :meth:`~layerdiff.layering.decomposer.RegionLayerDecomposer.paint`), so a doubtful cut costs
-    only the duplicated layer, not a hole in the picture. Returns their layer indices (>= 1)."""
-    if layer.max() < 1:
-        return []
-    feats, partner = layer_features(graph, same, background, layer, None, width)
-    prob = np.asarray(probability(feats[1:]), np.float64)  # (K - 1,)
-    return [k + 1 for k in range(len(prob)) if partner[k + 1] == 0 and prob[k] > threshold]
