@@ -102,6 +102,9 @@ class LayerGeneratePipeline(LayerPipelineBase):
             boxes: optional layout, one (x0, y0, x1, y1) box or None per layer (normalised or pixels).
             width, height: output size (default: the native resolution); the model samples on its
                 native grid with this aspect ratio and layers are resized premultiplied.
+            guidance_scale: classifier-free guidance (Ho and Salimans 2022) over the prompt and the layer
+                prompts together; default: the model's ``generate_guidance_scale`` (else its
+                ``guidance_scale``; 1 = none).
         """
         # 1. Check inputs.
         check_output_type(output_type)
@@ -129,7 +132,8 @@ class LayerGeneratePipeline(LayerPipelineBase):
             region = region.to(self._execution_device, self._dtype)  # (B, F, 1, h, w)
         rows = layer_prompt_rows(layer_prompts, len(prompts), frames_l)
         steps = int(self._default("num_inference_steps", num_inference_steps, 8))
-        scale = float(self._default("guidance_scale", guidance_scale, 1.0))
+        scale = float(self._default("generate_guidance_scale", guidance_scale,
+                                    self.preset_defaults.get("guidance_scale", 1.0)))
 
         # 2. Encode the prompts and the layer phrases.
         text = self.encode_prompt(prompts, scale)

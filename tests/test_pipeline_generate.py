@@ -94,3 +94,15 @@ def test_layer_prompts_change_their_layers_and_are_validated(pipe):
         pipe(["x", "y"], num_layers=2, layer_prompts=[["a"]])
     with pytest.raises(PipelineError, match="must be a string"):
         pipe("x", num_layers=2, layer_prompts=["a", 3])
+
+
+def test_generation_guidance_default_comes_from_the_model(pipe):
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    explicit = pipe("a poster", num_layers=2, guidance_scale=3.0, output_type="latent", generator=g()).layers[0]
+    plain = pipe("a poster", num_layers=2, output_type="latent", generator=g()).layers[0]
+    pipe.preset_defaults = {"num_inference_steps": 2, "guidance_scale": 1.0, "generate_guidance_scale": 3.0}
+    default = pipe("a poster", num_layers=2, output_type="latent", generator=g()).layers[0]
+    torch.testing.assert_close(default, explicit)
+    assert not torch.allclose(default, plain)
+    none = pipe("a poster", num_layers=2, guidance_scale=1.0, output_type="latent", generator=g()).layers[0]
+    torch.testing.assert_close(none, plain)  # an explicit scale wins over the default
