@@ -158,6 +158,14 @@ class LayerGeneratePipeline(LayerPipelineBase):
             full = resize_rgba(low, (out_h, out_w)).permute(0, 2, 3, 1).cpu().numpy()  # (L, H, W, 4)
             stacks.append(drop_empty_layers(full, min_layer_coverage) if auto else full)
 
-        # 8. Output.
-        return LayeredPipelineOutput(images=[stack_to_layered(s) for s in stacks],
-                                     layers=format_layers(stacks, output_type))
+        # 8. Output: with layer prompts (and a fixed count) each layer is named after its prompt and carries
+        #    it as its caption, which later edits read as that layer's phrase.
+        images = []
+        for stack, row in zip(stacks, rows):
+            image = stack_to_layered(stack)
+            if not auto:
+                for lay, text in zip(image.layers, row):
+                    if text:
+                        lay.name, lay.metadata["caption"] = text[:40], text
+            images.append(image)
+        return LayeredPipelineOutput(images=images, layers=format_layers(stacks, output_type))

@@ -88,6 +88,9 @@ def test_layer_prompts_change_their_layers_and_are_validated(pipe):
                 output_type="latent", generator=[g(), g()]).layers
     torch.testing.assert_close(both[0], named, atol=1e-4, rtol=0)
     torch.testing.assert_close(both[1], plain, atol=1e-4, rtol=0)
+    layered = pipe("a poster", num_layers=3, layer_prompts=["a navy background", "", "a red circle"]).images[0]
+    assert [lay.name for lay in layered] == ["a navy background", "Layer 1", "a red circle"]
+    assert layered[2].metadata["caption"] == "a red circle" and "caption" not in layered[1].metadata
     with pytest.raises(PipelineError, match="3 layer prompts for 2 layers"):
         pipe("x", num_layers=2, layer_prompts=["a", "b", "c"])
     with pytest.raises(PipelineError, match="got 1 lists for 2 prompts"):
