@@ -55,10 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         engine = SyntheticDesigns(seed=args.seed, size=args.size, min_layers=2, max_layers=4)
         counts: Counter = Counter()
         chance: Counter = Counter()
+        s = engine.sample(0)
         for i in range(args.count):
-            s, other = engine.sample(i), engine.sample(i + 1)
-            counts.update(score_layers(s.layers.to_numpy(), s.colors, s.shapes))
-            chance.update(score_layers(s.layers.to_numpy(), other.colors, other.shapes))
+            other = engine.sample(i + 1)  # the next design: its caption is the mismatched one, then its turn
+            stack = s.layers.to_numpy()  # (L, H, W, 4)
+            counts.update(score_layers(stack, s.colors, s.shapes))
+            chance.update(score_layers(stack, other.colors, other.shapes))
+            s = other
         result = {"model": "ground truth", "count": args.count, "seed": args.seed, **rates(counts),
                   "mismatched_caption": rates(chance)}
         print("| layers | colour in named layer | shape class in named layer |")

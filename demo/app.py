@@ -784,6 +784,7 @@ def build_app(default_model: str | None = None, max_upload_mb: float = 50.0, con
                         gen_top = max_layers_of(gen_default)
                         gen_layers = gr.Slider(1, gen_top, value=min(3, gen_top), step=1,
                                                label="Layers (background included)")
+                        # the placeholder is an example shown in the empty box, not a default value
                         gen_layer_prompts = gr.Textbox(
                             label="Layer prompts (optional: one per line, bottom layer first)", lines=3,
                             elem_id="layer-prompts", placeholder="a navy background\na red circle")

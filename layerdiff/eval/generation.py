@@ -2,7 +2,7 @@
 
 The check behind ``benchmarks/bench_generate.py``. It is calibrated on ground truth, not on a model:
 run on the true layers of held-out synthetic designs (``bench_generate.py --oracle``) it passes
-about 95% of the named colours and 97% of the named shapes, so a perfect generator scores near
+about 95% of the named colours and 98% of the named shapes, so a perfect generator scores near
 those figures and no more.
 
 - **Colour**: every visible pixel votes, with its alpha as weight, for its nearest vocabulary colour
@@ -110,10 +110,11 @@ def score_layers(stack: np.ndarray, colors: list[str | None], shapes: list[str |
     caption names (None: nothing). A named layer the stack lacks counts as a miss.
     Returns counts: colour_hits, colour_total, shape_hits, shape_total.
     """
-    names = set(_palette()[0])
+    from layerdiff.data.synth_vocab import COLORS
+
     out = {"colour_hits": 0, "colour_total": 0, "shape_hits": 0, "shape_total": 0}
     for k, (colour, shape) in enumerate(zip(colors, shapes)):
-        if colour in names:
+        if colour in COLORS:
             out["colour_total"] += 1
             out["colour_hits"] += int(k < len(stack) and carries_colour(stack[k], colour))
         if shape in SHAPE_CLASS:
