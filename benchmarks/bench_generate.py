@@ -2,6 +2,7 @@
 
     python benchmarks/bench_generate.py --model layerdiff-tiny --count 50 --seed 777
     python benchmarks/bench_generate.py --oracle --count 200 --seed 777   # the check on ground truth
+    python benchmarks/bench_generate.py --oracle --autoencoder layerdiff-tiny --count 100 --seed 777
 
 The prompts are held-out synthetic designs (a seed the model never trained on, 2-4 layers). Each
 design is generated twice: from its caption alone, and from its caption plus each layer's own
@@ -10,7 +11,9 @@ colour / shape, :mod:`layerdiff.eval.generation` checks that the generated layer
 colour (at least 15% of its alpha mass nearest to it) and that its largest visible part has the
 named shape's class (round, box, pointy, hollow). ``--oracle`` scores the true layers instead of
 generated ones: the ceiling of the check; it also scores them against the next design's named
-colours and shapes (a mismatched caption: what the check passes by chance).
+colours and shapes (a mismatched caption: what the check passes by chance). With ``--autoencoder
+MODEL`` it also scores the true layers after MODEL's autoencoder encodes and decodes them: the
+ceiling of anything generated in that latent space.
 
 Editing: ``regenerate`` of one layer must leave every other layer bit-identical; ``insert`` with a
 box must put the new layer's alpha mass inside the box (fraction reported; alpha is confined to the
@@ -46,28 +49,40 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--guidance", type=float, default=None)
     p.add_argument("--size", type=int, default=128, help="design size for --oracle (the model's native size otherwise)")
     p.add_argument("--oracle", action="store_true", help="score the ground-truth layers (the check's ceiling)")
+    p.add_argument("--autoencoder", default=None,
+                   help="with --oracle: also score the true layers after this model's encode-decode")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
+    if args.autoencoder and not args.oracle:
+        p.error("--autoencoder needs --oracle")
     if args.oracle:
         engine = SyntheticDesigns(seed=args.seed, size=args.size, min_layers=2, max_layers=4)
+        roundtrip = _roundtrip(args.autoencoder) if args.autoencoder else None
         counts: Counter = Counter()
         chance: Counter = Counter()
+        coded: Counter = Counter()
         s = engine.sample(0)
         for i in range(args.count):
             other = engine.sample(i + 1)  # the next design: its caption is the mismatched one, then its turn
             stack = s.layers.to_numpy()  # (L, H, W, 4)
             counts.update(score_layers(stack, s.colors, s.shapes))
             chance.update(score_layers(stack, other.colors, other.shapes))
+            if roundtrip is not None:
+                coded.update(score_layers(roundtrip(stack), s.colors, s.shapes))
             s = other
         result = {"model": "ground truth", "count": args.count, "seed": args.seed, **rates(counts),
                   "mismatched_caption": rates(chance)}
+        rows = [("ground truth (oracle)", result), ("ground truth, next design's caption (chance)",
+                                                    result["mismatched_caption"])]
+        if roundtrip is not None:
+            result["through_autoencoder"] = {"model": args.autoencoder, **rates(coded)}
+            rows.append((f"ground truth through {args.autoencoder}'s autoencoder", result["through_autoencoder"]))
         print("| layers | colour in named layer | shape class in named layer |")
         print("|---|---|---|")
-        for name, r in (("ground truth (oracle)", result), ("ground truth, next design's caption (chance)",
-                                                             result["mismatched_caption"])):
+        for name, r in rows:
             print(f"| {name} | {r['colour_rate']:.0%} (n={r['colour_n']}) | {r['shape_rate']:.0%} (n={r['shape_n']}) |")
         _write(args.json, result)
         return 0
@@ -127,6 +142,21 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['insert_drawn_mass_inside_box']:.0%})")
     _write(args.json, result)
     return 0
+
+
+def _roundtrip(model: str):
+    """stack (L, H, W, 4) -> the same layers encoded and decoded by ``model``'s autoencoder."""
+    import torch
+
+    from layerdiff.pipelines import LayerGeneratePipeline
+
+    pipe = LayerGeneratePipeline.from_pretrained(model)
+
+    def run(stack: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(stack, np.float32)).permute(0, 3, 1, 2)  # (L, 4, H, W)
+        return pipe.decode_layers(pipe.encode_layers(x)).permute(0, 2, 3, 1).cpu().numpy()  # (L, H, W, 4)
+
+    return run
 
 
 def _write(path: str | None, result: dict) -> None:
