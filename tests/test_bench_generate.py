@@ -3,20 +3,15 @@ true layers through an autoencoder)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_generate.py"
+from bench_scripts import load_benchmark
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("bench_generate", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_generate")
 
 
 def test_oracle_scores_true_layers_and_their_autoencoder_roundtrip(tmp_path: Path):

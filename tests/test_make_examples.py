@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bench_scripts import load_benchmark
 from PIL import Image
 
 from layerdiff.io import save
 from layerdiff.layered import LayeredImage
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "make_examples.py"
-
 
 def _script():
-    spec = importlib.util.spec_from_file_location("make_examples", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("make_examples")
 
 
 def _stack(size: int = 32) -> LayeredImage:
