@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from layerdiff.data.synth_vocab import COLORS
+
 SHAPE_CLASS: dict[str, str] = {
     "circle": "round", "ellipse": "round", "heart": "round",
     "square": "box", "rectangle": "box", "rounded rectangle": "box",
@@ -36,11 +38,8 @@ BOX_FILL = 0.85
 ROUND_FILL = 0.66
 
 
-def _palette() -> tuple[list[str], np.ndarray]:
-    from layerdiff.data.synth_vocab import COLORS
-
-    names = list(COLORS)
-    return names, np.array([COLORS[n] for n in names], np.float32) / 255.0  # (K, 3)
+_NAMES = list(COLORS)
+_PALETTE = np.array([COLORS[n] for n in _NAMES], np.float32) / 255.0  # (K, 3) vocabulary colours in [0, 1]
 
 
 def colour_shares(rgba: np.ndarray) -> dict[str, float]:
@@ -48,13 +47,12 @@ def colour_shares(rgba: np.ndarray) -> dict[str, float]:
 
     rgba: (H, W, 4) straight RGBA in [0, 1]. All shares are 0 for an empty layer.
     """
-    names, palette = _palette()
     rgb = rgba[..., :3].reshape(-1, 3).astype(np.float32)  # (N, 3)
     alpha = rgba[..., 3].reshape(-1).astype(np.float64)  # (N,)
-    d = ((rgb[:, None, :] - palette[None]) ** 2).sum(-1)  # (N, K)
-    votes = np.bincount(d.argmin(1), weights=alpha, minlength=len(names))  # (K,)
+    d = ((rgb[:, None, :] - _PALETTE[None]) ** 2).sum(-1)  # (N, K)
+    votes = np.bincount(d.argmin(1), weights=alpha, minlength=len(_NAMES))  # (K,)
     total = votes.sum()
-    return {n: float(v / total) if total > 0 else 0.0 for n, v in zip(names, votes)}
+    return {n: float(v / total) if total > 0 else 0.0 for n, v in zip(_NAMES, votes)}
 
 
 def carries_colour(rgba: np.ndarray, name: str, min_share: float = MIN_SHARE) -> bool:
@@ -110,8 +108,6 @@ def score_layers(stack: np.ndarray, colors: list[str | None], shapes: list[str |
     caption names (None: nothing). A named layer the stack lacks counts as a miss.
     Returns counts: colour_hits, colour_total, shape_hits, shape_total.
     """
-    from layerdiff.data.synth_vocab import COLORS
-
     out = {"colour_hits": 0, "colour_total": 0, "shape_hits": 0, "shape_total": 0}
     for k, (colour, shape) in enumerate(zip(colors, shapes)):
         if colour in COLORS:
