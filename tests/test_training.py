@@ -63,6 +63,28 @@ def test_transformer_resume_continues_the_same_run(tmp_path):
     np.testing.assert_allclose(resumed, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_data_loader_workers_give_the_same_run(tmp_path):
+    """Batches built by 2 DataLoader worker processes are those the training process builds itself."""
+    alone = _tf_cfg(tmp_path, "generate_edit", steps=3)
+    train_transformer.train(alone)
+    workers = replace(alone, output_dir=str(tmp_path / "workers"))
+    workers.extra = {**alone.extra, "num_workers": 2}
+    train_transformer.train(workers)
+    np.testing.assert_allclose(_losses(Path(workers.output_dir)), _losses(Path(alone.output_dir)),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_step_batches_follow_the_step_order_with_workers(tmp_path):
+    cfg = _tf_cfg(tmp_path, "text2layers", steps=5)
+    cfg.extra = {**cfg.extra, "num_workers": 2}
+    own = list(train_transformer.step_batches(replace(cfg, extra={**cfg.extra, "num_workers": 0}), 4, start=1))
+    loaded = list(train_transformer.step_batches(cfg, 4, start=1))
+    assert len(own) == len(loaded) == 4
+    for a, b in zip(own, loaded):
+        assert a.prompts == b.prompts and a.phrases == b.phrases
+        assert torch.equal(a.frames, b.frames) and torch.equal(a.known, b.known)
+
+
 def test_vae_resume_continues_the_same_run(tmp_path):
     cfg = RunConfig(output_dir=str(tmp_path / "a"), steps=3, batch_size=2, warmup_steps=1, checkpoint_every=1)
     cfg.extra = {"model": "tiny-random", "size": 64, "max_layers": 3}

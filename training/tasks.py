@@ -54,6 +54,16 @@ class FrameBatch:
     tasks: list[str]
     phrases: list[list[str]]  # per sample, per frame: the frame's layer phrase ("" = none)
 
+    def pin_memory(self) -> FrameBatch:
+        """Page-locked copy (what a DataLoader with ``pin_memory=True`` calls), for fast copies to a GPU."""
+        return FrameBatch(self.frames.pin_memory(), self.known, self.valid, self.region.pin_memory(),
+                          self.prompts, self.tasks, self.phrases)
+
+    def to(self, device: torch.device | str) -> FrameBatch:
+        """The same batch with its tensors on ``device`` (non-blocking from pinned memory)."""
+        return FrameBatch(self.frames.to(device, non_blocking=True), self.known.to(device), self.valid.to(device),
+                          self.region.to(device, non_blocking=True), self.prompts, self.tasks, self.phrases)
+
 
 def _box_map(box: tuple[float, float, float, float] | None, h: int, w: int) -> np.ndarray:
     return np.zeros((h, w), np.float32) if box is None else box_map(box, h, w)

@@ -52,6 +52,7 @@ def build_models(model: str, vae_path: str | None, init: str | None, seed: int):
 
     if init:
         pipe = LayerDecomposePipeline.from_pretrained(init)
+        pipe.transformer.float()  # a shipped folder holds float16 weights; training keeps float32 masters
         widen_input(pipe, get_preset(model).components["transformer"].config)
     else:
         preset = replace(get_preset(model), weights=None)
@@ -99,18 +100,25 @@ def encode_frames(vae, frames: torch.Tensor) -> torch.Tensor:
 
 
 def train_step(pipe, batch, gen: torch.Generator, trainable_text: bool) -> torch.Tensor:
-    """Loss of one batch: velocity MSE on unknown, valid frames."""
+    """Loss of one batch: velocity MSE on unknown, valid frames.
+
+    The batch is moved to the VAE's device; noise levels and noise are drawn on the CPU from ``gen``,
+    so a step computes the same loss on any device (up to float rounding).
+    """
     from layerdiff.flow import flow_loss, noise_frames, sample_training_sigmas
     from layerdiff.frames import encode_phrases, phrase_dim, predict_velocity, region_maps
 
+    device = next(pipe.vae.parameters()).device
+    batch = batch.to(device)
     x0 = encode_frames(pipe.vae, batch.frames)  # (B, F, C, h, w)
     region = region_maps(batch.region, x0.shape[-2:])  # (B, F, 1, h, w)
-    sigma = sample_training_sigmas(x0.shape[0], generator=gen)  # (B,)
-    noise = torch.randn(x0.shape, generator=gen)
+    sigma = sample_training_sigmas(x0.shape[0], generator=gen).to(device)  # (B,)
+    noise = torch.randn(x0.shape, generator=gen).to(device)  # (B, F, C, h, w)
     xt = noise_frames(x0, noise, sigma, batch.known)
     with torch.set_grad_enabled(trainable_text):
-        text, mask = pipe.text_encoder.encode(batch.prompts)
-        phrases = encode_phrases(pipe.text_encoder, batch.phrases, phrase_dim(pipe.transformer))  # (B, F, P)
+        text, mask = pipe.text_encoder.encode(batch.prompts, device=device)
+        phrases = encode_phrases(pipe.text_encoder, batch.phrases, phrase_dim(pipe.transformer),
+                                 device=device)  # (B, F, P)
     pred = predict_velocity(pipe.transformer, xt, batch.known, sigma, text, mask, region, phrases)
     return flow_loss(pred, x0, noise, batch.known, batch.valid)
 
@@ -125,22 +133,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-layers", type=int, default=None)
     p.add_argument("--psd-shards", default=None, help="folder of PSD shards to mix in (extract-psd output)")
     p.add_argument("--psd-fraction", type=float, default=0.2)
+    p.add_argument("--num-workers", type=int, default=0,
+                   help="data-loader processes building the batches (0: built in the training process)")
     add_run_args(p)
     args = p.parse_args(argv)
     return train(run_config_from(args, {k: getattr(args, k) for k in ("model", "init", "vae", "stage", "size",
-                                                                     "max_layers", "psd_shards", "psd_fraction")}))
+                                                                     "max_layers", "psd_shards", "psd_fraction",
+                                                                     "num_workers")}))
 
 
 def train(cfg: RunConfig) -> int:
     from accelerate import Accelerator
-
-    from layerdiff.data.synthetic import SyntheticDesigns
 
     ex = cfg.extra
     run_dir = setup_run(cfg, "train_transformer")
     acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
     torch.manual_seed(cfg.seed)
     pipe = build_models(ex["model"], ex.get("vae"), ex.get("init"), cfg.seed)
+    for name in ("vae", "text_encoder", "transformer"):  # before the EMA copies the weights
+        getattr(pipe, name).to(acc.device)
     max_layers = int(ex.get("max_layers") or pipe.max_layers)
     trainable_text = any(p.requires_grad for p in pipe.text_encoder.parameters())
     params = list(pipe.transformer.parameters()) + (list(pipe.text_encoder.parameters()) if trainable_text
@@ -153,15 +164,11 @@ def train(cfg: RunConfig) -> int:
     start = load_checkpoint(run_dir, _Joint(pipe.transformer, pipe.text_encoder if trainable_text else None),
                             opt, ema)
     pipe.transformer, opt = acc.prepare(pipe.transformer, opt)
-    engine = SyntheticDesigns(seed=cfg.seed, size=int(ex["size"]), min_layers=1, max_layers=max_layers)
-    shards = _psd_source(ex.get("psd_shards"), int(ex["size"]), max_layers)
     log = LossLog(run_dir / "loss.csv", ["loss"], start)
     rank, world = acc.process_index, acc.num_processes
-    for step in range(start, cfg.steps):
+    batches = step_batches(cfg, max_layers, start, rank, world)
+    for step, batch in zip(range(start, cfg.steps), batches):
         gen = step_generator(cfg.seed, step, rank)
-        rng = np.random.default_rng([cfg.seed, step, rank])
-        samples = [_sample(engine, shards, i, ex, rng) for i in sample_indices(step, cfg.batch_size, rank, world)]
-        batch = build_batch(samples, ex["stage"], max_layers, rng)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         loss = train_step(pipe, batch, gen, trainable_text)
@@ -195,6 +202,47 @@ class _Joint(torch.nn.Module):
         self.transformer = transformer
         if text_encoder is not None:
             self.text_encoder = text_encoder
+
+
+class StepBatches(torch.utils.data.IterableDataset):
+    """The batches of steps ``start .. steps - 1`` of one rank, each a function of (seed, step, rank).
+
+    With DataLoader workers, worker ``w`` of ``n`` builds the steps ``start + w, start + w + n, ...`` and
+    the DataLoader takes one batch from each worker in turn, so the order (and every batch) is the one
+    the training process would build itself: runs and resumes do not depend on the worker count.
+    """
+
+    def __init__(self, cfg: RunConfig, max_layers: int, start: int, rank: int, world: int) -> None:
+        self.cfg, self.max_layers, self.start, self.rank, self.world = cfg, max_layers, start, rank, world
+
+    def __iter__(self):
+        from layerdiff.data.synthetic import SyntheticDesigns
+
+        cfg, ex = self.cfg, self.cfg.extra
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        engine = SyntheticDesigns(seed=cfg.seed, size=int(ex["size"]), min_layers=1, max_layers=self.max_layers)
+        shards = _psd_source(ex.get("psd_shards"), int(ex["size"]), self.max_layers)
+        for step in range(self.start + worker, cfg.steps, workers):
+            rng = np.random.default_rng([cfg.seed, step, self.rank])
+            samples = [_sample(engine, shards, i, ex, rng)
+                       for i in sample_indices(step, cfg.batch_size, self.rank, self.world)]
+            yield build_batch(samples, ex["stage"], self.max_layers, rng)
+
+
+def step_batches(cfg: RunConfig, max_layers: int, start: int, rank: int = 0, world: int = 1):
+    """Iterator over the batches of steps ``start ..``: in this process, or from ``num_workers`` processes."""
+    data = StepBatches(cfg, max_layers, start, rank, world)
+    workers = int(cfg.extra.get("num_workers") or 0)
+    if workers <= 0:
+        return iter(data)
+    return iter(torch.utils.data.DataLoader(data, batch_size=None, num_workers=workers,
+                                            worker_init_fn=_one_thread, pin_memory=torch.cuda.is_available(),
+                                            prefetch_factor=4, persistent_workers=False))
+
+
+def _one_thread(_worker_id: int) -> None:
+    torch.set_num_threads(1)
 
 
 def _psd_source(folder: str | None, size: int, max_layers: int) -> list[Path] | None:
