@@ -125,9 +125,14 @@ def _assets(root: Path) -> None:
     _png(root / ".hidden" / "x.png", 3)
 
 
+def _visible(out: Path, path: Path) -> bool:
+    """Not a hidden temporary: no part of the path below ``out`` starts with '.' (``.x.part/...``, ``.x.old``)."""
+    return not any(part.startswith(".") for part in path.relative_to(out).parts)
+
+
 def _mtimes(out: Path) -> dict[str, int]:
     return {p.relative_to(out).as_posix(): p.stat().st_mtime_ns for p in out.rglob("*")
-            if p.is_file() and p.name != MANIFEST_NAME and not p.name.startswith(".")}
+            if p.is_file() and p.name != MANIFEST_NAME and _visible(out, p)}
 
 
 def _env() -> dict[str, str]:
@@ -311,7 +316,8 @@ def test_sigkill_mid_run_then_rerun_loses_and_redoes_nothing(tmp_path: Path) -> 
     for record in done_first.values():  # finished outputs are complete under their final names
         assert is_complete(out / record["output"], record["sha256"], json.loads(
             (out / record["output"] / ASSET_JSON).read_text())["settings"])
-    finished_before = [p.parent.relative_to(out).as_posix() for p in out.rglob(ASSET_JSON)]
+    # (a kill can land after asset.json is written into the hidden .part folder, before its rename)
+    finished_before = [p.parent.relative_to(out).as_posix() for p in out.rglob(ASSET_JSON) if _visible(out, p)]
     files_before = _mtimes(out)
     with open(out / MANIFEST_NAME, "ab") as fh:  # as if the kill had cut a manifest line in half
         fh.write(b'{"path": "set1/asset7.png", "sta')
