@@ -48,3 +48,16 @@ def test_bad_file_is_a_one_line_error(tmp_path: Path):
     message = str(err.value)
     assert "broken.psd" in message and "\n" not in message
     assert not (tmp_path / "x.png").exists()
+
+
+def test_generate_rows_show_the_truth_then_what_the_model_generates(tmp_path: Path, capsys):
+    out = tmp_path / "gen.png"
+    assert _script().main(["--generate", "tiny-random", "--count", "2", "--seed", "777", "--tile", "16",
+                           "--layers", "4", "--out", str(out)]) == 0
+    pic = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    # per row: composite 16 + (4 + 4 x 16) | 12 + composite 16 + (4 + 4 x 16)
+    assert pic.shape == (2 * 16, 16 + 68 + 12 + 16 + 68, 3)
+    assert (pic[:, 16:20] == 255).all() and (pic[:, 84:96] == 255).all()  # the separators
+    assert not (pic[:, 96:112] == 128).all()  # a generated composite, not an empty tile
+    printed = capsys.readouterr().out
+    assert printed.count("| layers:") == 2 and "wrote" in printed
