@@ -85,6 +85,16 @@ def test_step_batches_follow_the_step_order_with_workers(tmp_path):
         assert torch.equal(a.frames, b.frames) and torch.equal(a.known, b.known)
 
 
+def test_frame_batch_to_moves_every_tensor_and_keeps_the_rest(tmp_path):
+    cfg = _tf_cfg(tmp_path, "generate_edit", steps=1)
+    batch = next(train_transformer.step_batches(cfg, 4, start=0))
+    moved = batch.to(torch.device("meta"))  # a device without data: every tensor must go there
+    for name in ("frames", "known", "valid", "region"):
+        assert getattr(moved, name).device.type == "meta"
+        assert getattr(moved, name).shape == getattr(batch, name).shape
+    assert (moved.prompts, moved.tasks, moved.phrases) == (batch.prompts, batch.tasks, batch.phrases)
+
+
 def test_vae_resume_continues_the_same_run(tmp_path):
     cfg = RunConfig(output_dir=str(tmp_path / "a"), steps=3, batch_size=2, warmup_steps=1, checkpoint_every=1)
     cfg.extra = {"model": "tiny-random", "size": 64, "max_layers": 3}
