@@ -24,7 +24,7 @@ known layers keep theirs only half the time (users' layers rarely have captions)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -56,13 +56,12 @@ class FrameBatch:
 
     def pin_memory(self) -> FrameBatch:
         """Page-locked copy (what a DataLoader with ``pin_memory=True`` calls), for fast copies to a GPU."""
-        return FrameBatch(self.frames.pin_memory(), self.known, self.valid, self.region.pin_memory(),
-                          self.prompts, self.tasks, self.phrases)
+        return replace(self, frames=self.frames.pin_memory(), region=self.region.pin_memory())
 
     def to(self, device: torch.device | str) -> FrameBatch:
         """The same batch with its tensors on ``device`` (non-blocking from pinned memory)."""
-        return FrameBatch(self.frames.to(device, non_blocking=True), self.known.to(device), self.valid.to(device),
-                          self.region.to(device, non_blocking=True), self.prompts, self.tasks, self.phrases)
+        return replace(self, frames=self.frames.to(device, non_blocking=True), known=self.known.to(device),
+                       valid=self.valid.to(device), region=self.region.to(device, non_blocking=True))
 
 
 def _box_map(box: tuple[float, float, float, float] | None, h: int, w: int) -> np.ndarray:
