@@ -91,6 +91,27 @@ def test_pre_grouping_peels_top_layers():
     assert group_top_layers(stack) == [[0], [1], [2, 3]]
 
 
+def test_group_composite_keeps_the_lower_layers_colour_where_both_are_transparent():
+    # Pillow's alpha_composite (the reference implementation's grouping and merge operation) returns
+    # dst unchanged where src is fully transparent, colour included. gt: white bg + green column 0;
+    # pred: white bg + two disjoint red columns (2 and 3) whose hidden colour is green on column 0,
+    # so the pred groups are [bg], [col 2 + col 3]. Pair (1, 1): the group keeps green under column
+    # 0 -> L1 0 (zeroing hidden colours would give mean_c |0 - (0, 1, 0)| = 1/3); IoU 0 (disjoint).
+    # Pair (0, 0) is perfect -> mean L1 0, mean IoU 0.5.
+    white, green, red = (1.0, 1.0, 1.0), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0)
+    gt = np.stack([_layer(4, 4, white), _layer(4, 4, green, (0, 4, 0, 1))])
+    tops = []
+    for col in (2, 3):
+        top = _layer(4, 4, red, (0, 4, col, col + 1))
+        top[:, 0, :3] = green
+        tops.append(top)
+    pred = np.stack([_layer(4, 4, white), *tops])
+    scores = evaluate_pair(pred, gt, max_edits=0)
+    assert scores["num_pred_groups"] == 2
+    assert scores["l1"][0] == pytest.approx(0.0, abs=1e-7)
+    assert scores["iou"][0] == pytest.approx(0.5)
+
+
 def test_dtw_path_is_monotone_and_many_to_one():
     # Prediction 3 layers, gt 2: the cheap cells are (0,0), (1,1), (2,1): the path takes them.
     cost = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.1]])

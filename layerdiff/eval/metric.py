@@ -6,6 +6,8 @@ Both stacks are RGBA in [0, 1], bottom to top, on one canvas. Values are first s
 
 1. Pre-grouping: repeatedly take every remaining layer that no remaining layer above it overlaps (hard
    alpha > 0 on both at some pixel), composite that set into one layer; groups are ordered back to front.
+   Compositing (here and in step 4) is Pillow's ``Image.alpha_composite``, as in the reference
+   implementation (LayerD's ``LayersEditDist``): a fully transparent pixel keeps the colour beneath it.
 2. Pair cost ``(L1 + (1 - IoU)) / 2`` with the gt-alpha-masked RGB L1 and the soft alpha IoU.
 3. Dynamic time warping over the cost matrix (order-preserving, many-to-one); scores are means over the
    aligned pairs of the warping path.
@@ -22,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from ..blend import visibility_weights
 from ..layered import LayeredImage
@@ -59,14 +62,18 @@ def _snap8(x: np.ndarray) -> np.ndarray:
     return (np.round(np.clip(x, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
 
 
+def _pil8(x: np.ndarray) -> Image.Image:
+    """(H, W, 4) in [0, 1] -> 8-bit RGBA Pillow image."""
+    return Image.fromarray(np.round(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8), "RGBA")
+
+
 def _over(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
-    """Straight-alpha "source-over" of (H, W, 4) ``src`` onto ``dst``, snapped to 8 bits like PIL's
-    ``Image.alpha_composite`` on 8-bit layers."""
-    a_s, a_d = src[..., 3:4], dst[..., 3:4]  # (H, W, 1)
-    a_o = a_s + a_d * (1 - a_s)  # (H, W, 1)
-    num = src[..., :3] * a_s + dst[..., :3] * a_d * (1 - a_s)  # (H, W, 3)
-    c_o = np.divide(num, a_o, out=np.zeros_like(num), where=a_o > _EPS)
-    return _snap8(np.concatenate([c_o, a_o], axis=-1))
+    """``src`` over ``dst``, both (H, W, 4) straight alpha on the 8-bit grid, by Pillow's
+    ``Image.alpha_composite``: the operation the reference implementation (LayerD's
+    ``LayersEditDist``) uses for pre-grouping and merges. Where ``src`` is fully transparent the result
+    is ``dst`` unchanged, colour included, even where ``dst`` is transparent too."""
+    out = Image.alpha_composite(_pil8(dst), _pil8(src))
+    return np.asarray(out, dtype=np.float32) / 255.0  # (H, W, 4)
 
 
 def _composite_list(layers: Sequence[np.ndarray]) -> np.ndarray:
