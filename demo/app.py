@@ -146,8 +146,14 @@ def _step_callback(report: Report | None, total: int, desc: str) -> Callable[...
     return callback
 
 
-def _default_steps(pipe: Any, steps: int) -> int:
-    return int(steps) if steps else int(getattr(pipe, "preset_defaults", {}).get("num_inference_steps", 8))
+def _default_steps(pipe: Any, steps: int, task: str = "") -> int:
+    """``steps``, or the model's default for ``task`` ("generate" has its own) when ``steps`` is 0."""
+    return int(steps) if steps else _task_steps(getattr(pipe, "preset_defaults", {}), task)
+
+
+def _task_steps(defaults: dict[str, Any], task: str = "") -> int:
+    shared = int(defaults.get("num_inference_steps", 8))
+    return int(defaults.get(f"{task}_num_inference_steps", shared)) if task else shared
 
 
 # --------------------------------------------------------------------------- backend
@@ -230,7 +236,7 @@ class DemoBackend:
             lines.pop()
         _report(report, 0.0, f"Loading {model}")
         pipe = self.models.get(model, "generate")
-        callback = _step_callback(report, _default_steps(pipe, steps), "Generating")
+        callback = _step_callback(report, _default_steps(pipe, steps, "generate"), "Generating")
         with self.models.running(model):
             out = pipe(prompt or "", num_layers=int(layers), layer_prompts=lines or None,
                        num_inference_steps=int(steps) or None,
@@ -566,11 +572,11 @@ def max_layers_of(name: str | None) -> int:
     return max(1, get_preset(name).max_layers) if name else 8
 
 
-def steps_of(name: str | None) -> int:
-    """The default number of sampling steps of registry model ``name``."""
+def steps_of(name: str | None, task: str = "") -> int:
+    """The default number of sampling steps of registry model ``name`` (for ``task``: "generate" has its own)."""
     from layerdiff.registry import get_preset
 
-    return int(get_preset(name).defaults.get("num_inference_steps", 8)) if name else 8
+    return _task_steps(get_preset(name).defaults, task) if name else 8
 
 
 def offered_models(names: Sequence[str], default_model: str) -> list[str]:
@@ -590,7 +596,7 @@ def decompose_model_changed(model: str, layers: float) -> Any:
 def generative_model_changed(model: str, layers: float) -> tuple[Any, Any]:
     """The layer and step sliders for a newly chosen diffusion model."""
     top = max_layers_of(model)
-    return gr.Slider(maximum=top, value=min(int(layers), top)), gr.Slider(value=steps_of(model))
+    return gr.Slider(maximum=top, value=min(int(layers), top)), gr.Slider(value=steps_of(model, "generate"))
 
 
 def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -791,7 +797,7 @@ def build_app(default_model: str | None = None, max_upload_mb: float = 50.0, con
                         gen_model = gr.Dropdown(generative, value=gen_default, label="Model")
                         with gr.Row():
                             gen_seed = gr.Number(0, precision=0, label="Seed")
-                            gen_steps = gr.Slider(1, 50, value=steps_of(gen_default), step=1, label="Steps")
+                            gen_steps = gr.Slider(1, 50, value=steps_of(gen_default, "generate"), step=1, label="Steps")
                         generate_btn = gr.Button("Generate", variant="primary", elem_id="generate")
                     with gr.Tab("Edit", id="edit"):
                         layer_dd = gr.Dropdown([], label="Layer (0 = bottom; or click a thumbnail)",

@@ -102,6 +102,8 @@ class LayerGeneratePipeline(LayerPipelineBase):
             boxes: optional layout, one (x0, y0, x1, y1) box or None per layer (normalised or pixels).
             width, height: output size (default: the native resolution); the model samples on its
                 native grid with this aspect ratio and layers are resized premultiplied.
+            num_inference_steps: Euler steps; default: the model's ``generate_num_inference_steps`` (else
+                its ``num_inference_steps``).
             guidance_scale: classifier-free guidance (Ho and Salimans 2022) over the prompt and the layer
                 prompts together; default: the model's ``generate_guidance_scale`` (else its
                 ``guidance_scale``; 1 = none).
@@ -131,7 +133,8 @@ class LayerGeneratePipeline(LayerPipelineBase):
             region = region_maps(maps[None].expand(len(prompts), -1, -1, -1), (h, w))
             region = region.to(self._execution_device, self._dtype)  # (B, F, 1, h, w)
         rows = layer_prompt_rows(layer_prompts, len(prompts), frames_l)
-        steps = int(self._default("num_inference_steps", num_inference_steps, 8))
+        steps = int(self._default("generate_num_inference_steps", num_inference_steps,
+                                  self.preset_defaults.get("num_inference_steps", 8)))
         scale = float(self._default("generate_guidance_scale", guidance_scale,
                                     self.preset_defaults.get("guidance_scale", 1.0)))
 

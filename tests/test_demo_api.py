@@ -95,6 +95,21 @@ def test_choosing_a_model_updates_the_sliders() -> None:
     assert (layers.maximum, layers.value, steps.value) == (6, 6, 2)
 
 
+def test_generation_steps_slider_reads_the_generation_default(monkeypatch) -> None:
+    import dataclasses
+
+    from layerdiff import registry
+
+    preset = dataclasses.replace(registry.get_preset(TEST_MODEL), name="demo-test-steps",
+                                 defaults={"num_inference_steps": 2, "generate_num_inference_steps": 5})
+    monkeypatch.setitem(registry._REGISTRY, preset.name, preset)
+    assert demo_app.steps_of(preset.name) == 2
+    assert demo_app.steps_of(preset.name, "generate") == 5
+    _, steps = demo_app.generative_model_changed(preset.name, 3)
+    assert steps.value == 5
+    assert demo_app.steps_of(TEST_MODEL, "generate") == 2  # no generation default: the shared one
+
+
 def test_cli_demo_options_default_to_loopback() -> None:
     from layerdiff.cli import build_parser
 

@@ -109,3 +109,21 @@ def test_generation_guidance_default_comes_from_the_model(pipe):
     assert not torch.allclose(default, plain)
     none = pipe("a poster", num_layers=2, guidance_scale=1.0, output_type="latent", generator=g()).layers[0]
     torch.testing.assert_close(none, plain)  # an explicit scale wins over the default
+
+
+def test_generation_steps_default_comes_from_the_model(pipe):
+    calls = []
+
+    def count(p, i, sigma, tensors):
+        calls.append(i)
+        return tensors
+
+    pipe("a poster", num_layers=2, output_type="latent", callback_on_step_end=count)
+    assert len(calls) == 2  # the model's num_inference_steps
+    calls.clear()
+    pipe.preset_defaults = {"num_inference_steps": 2, "generate_num_inference_steps": 3}
+    pipe("a poster", num_layers=2, output_type="latent", callback_on_step_end=count)
+    assert len(calls) == 3  # generation's own default wins over the shared one
+    calls.clear()
+    pipe("a poster", num_layers=2, num_inference_steps=1, output_type="latent", callback_on_step_end=count)
+    assert len(calls) == 1  # an explicit count wins over both
