@@ -148,12 +148,9 @@ def _step_callback(report: Report | None, total: int, desc: str) -> Callable[...
 
 def _default_steps(pipe: Any, steps: int, task: str = "") -> int:
     """``steps``, or the model's default for ``task`` ("generate" has its own) when ``steps`` is 0."""
-    return int(steps) if steps else _task_steps(getattr(pipe, "preset_defaults", {}), task)
+    from layerdiff.registry import default_steps
 
-
-def _task_steps(defaults: dict[str, Any], task: str = "") -> int:
-    shared = int(defaults.get("num_inference_steps", 8))
-    return int(defaults.get(f"{task}_num_inference_steps", shared)) if task else shared
+    return int(steps) if steps else default_steps(getattr(pipe, "preset_defaults", {}), task)
 
 
 # --------------------------------------------------------------------------- backend
@@ -574,9 +571,9 @@ def max_layers_of(name: str | None) -> int:
 
 def steps_of(name: str | None, task: str = "") -> int:
     """The default number of sampling steps of registry model ``name`` (for ``task``: "generate" has its own)."""
-    from layerdiff.registry import get_preset
+    from layerdiff.registry import default_steps, get_preset
 
-    return _task_steps(get_preset(name).defaults, task) if name else 8
+    return default_steps(get_preset(name).defaults, task) if name else 8
 
 
 def offered_models(names: Sequence[str], default_model: str) -> list[str]:

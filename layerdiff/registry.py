@@ -59,6 +59,13 @@ class ModelPreset:
         return local if local.exists() else self.weights
 
 
+def default_steps(defaults: dict[str, Any], task: str = "") -> int:
+    """Sampling steps from a model's ``defaults``: ``<task>_num_inference_steps`` when the model sets one
+    for ``task`` (e.g. "generate"), else its ``num_inference_steps``, else 8."""
+    shared = defaults.get("num_inference_steps", 8)
+    return int(defaults.get(f"{task}_num_inference_steps", shared) if task else shared)
+
+
 _REGISTRY: dict[str, ModelPreset] = {}
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from layerdiff.frames import region_maps
+from layerdiff.registry import default_steps
 
 from .base import (
     LayeredPipelineOutput,
@@ -133,8 +134,8 @@ class LayerGeneratePipeline(LayerPipelineBase):
             region = region_maps(maps[None].expand(len(prompts), -1, -1, -1), (h, w))
             region = region.to(self._execution_device, self._dtype)  # (B, F, 1, h, w)
         rows = layer_prompt_rows(layer_prompts, len(prompts), frames_l)
-        steps = int(self._default("generate_num_inference_steps", num_inference_steps,
-                                  self.preset_defaults.get("num_inference_steps", 8)))
+        steps = int(default_steps(self.preset_defaults, "generate") if num_inference_steps is None
+                    else num_inference_steps)
         scale = float(self._default("generate_guidance_scale", guidance_scale,
                                     self.preset_defaults.get("guidance_scale", 1.0)))
 
