@@ -95,3 +95,48 @@ def test_fit_script_writes_a_loadable_vae(tmp_path):
 
     report = json.loads((tmp_path / "fit.json").read_text())
     assert report["composite_psnr_db"] > 15 and 0 <= report["alpha_mae"] < 0.1
+
+
+def with_context(vae: PatchAutoencoder, channels: int = 8, seed: int = 0) -> PatchAutoencoder:
+    """``vae``'s weights in a PatchAutoencoder with a context decoder (random context weights)."""
+    out = PatchAutoencoder(**{**vae.config, "context_channels": channels})
+    out.load_state_dict(vae.state_dict(), strict=False)
+    return out.eval()
+
+
+def test_an_untrained_context_decoder_decodes_exactly_like_the_linear_one():
+    vae = fitted()
+    ctx = with_context(vae)
+    assert ctx.context[0].weight.abs().sum() > 0  # the hidden convolutions are random ...
+    z = vae.encode_rgba(random_rgba(2, 32, 24, seed=5))
+    assert torch.equal(ctx.decode_rgba(z), vae.decode_rgba(z))  # ... but the last one starts at zero
+
+
+def test_the_context_decoder_sees_neighbouring_patches_and_keeps_empty_layers_empty():
+    vae = fitted()
+    ctx = with_context(vae)
+    g = torch.Generator().manual_seed(1)
+    for conv in ctx.context:
+        if isinstance(conv, torch.nn.Conv2d):
+            conv.weight.data = torch.randn(conv.weight.shape, generator=g) * 0.1
+    z = torch.zeros(1, 16, 5, 5)
+    assert torch.equal(ctx.decode_rgba_premultiplied(z), torch.zeros(1, 4, 40, 40))  # no biases: empty stays empty
+    z[0, :, 2, 2] = vae.encode_rgba(torch.ones(1, 4, 8, 8))[0, :, 0, 0]  # one opaque white patch in the middle
+    out = ctx.decode_patches(z)  # (1, 4, 40, 40) before clamping
+    lin = vae.decode_patches(z)
+    assert lin[..., :8, :].abs().max() == 0  # the linear decoder draws the middle patch only
+    assert out[..., 8:16, 16:24].abs().max() > 0  # the context decoder also draws its neighbour above
+    assert out[..., :8, :].abs().max() > 0  # and two patches away (three 3x3 convolutions reach three)
+    with pytest.raises(ValueError, match="context_channels"):
+        PatchAutoencoder(context_channels=-1)
+
+
+def test_a_context_decoder_saves_and_loads_with_its_config(tmp_path):
+    ctx = with_context(fitted(), channels=4)
+    torch.nn.init.normal_(ctx.context[-1].weight, std=0.01)
+    ctx.save_pretrained(tmp_path / "vae")
+    assert (tmp_path / "vae" / "diffusion_pytorch_model.safetensors").is_file()
+    back = PatchAutoencoder.from_pretrained(tmp_path / "vae")
+    assert back.config.context_channels == 4
+    z = ctx.encode_rgba(random_rgba(1, 16, 16, seed=2))
+    assert torch.equal(back.decode_rgba(z), ctx.decode_rgba(z))
