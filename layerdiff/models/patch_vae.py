@@ -24,19 +24,6 @@ latent scaling), and ``decoder`` to its pseudo-inverse. By default the fit is un
 (``mean = 0``): a fully transparent patch is then the zero latent and decodes to exactly nothing. Decoding
 clamps, snaps alpha within ``alpha_snap`` of 0 or 1 and un-premultiplies, exactly as
 :func:`~layerdiff.models.rgba_vae.unpremultiply` does.
-
-Context decoder (optional, ``context_channels > 0``)
-----------------------------------------------------
-The linear decoder draws every 8x8 patch from its own 16 numbers, so a latent the transformer got
-slightly wrong decodes to ragged, blocky edges. A small bias-free convolutional net over the latent
-grid (three 3x3 convolutions: each patch sees its neighbours up to 3 patches away) adds a
-premultiplied residual to the linear decode. The encoder and the latent space stay as they are, so a
-transformer trained on them needs no retraining: only the decoder is fine-tuned, as Stable
-Diffusion's ft-MSE VAE decoder was (Rombach et al. 2022, sec. 3; the released decoder fine-tune) and as
-consistency decoders train a decoder on the generator's own latents. The residual's last layer
-starts at zero (an untrained context decoder decodes exactly as the linear one), and without biases
-an all-zero latent still decodes to exactly nothing. It is trained by
-``training/train_context_decoder.py`` on (latents the generator produced, true layers) pairs.
 """
 
 from __future__ import annotations
@@ -74,12 +61,11 @@ class PatchAutoencoder(ModelMixin, ConfigMixin):
         patch_size: side of the square patch = spatial downsampling factor.
         latent_channels: latent channels per patch (principal components kept).
         alpha_snap: alpha within this distance of 0 or 1 decodes to exactly 0 or 1.
-        context_channels: width of the context decoder's convolutions (0: linear decoder only).
     """
 
     @register_to_config
     def __init__(self, in_channels: int = 4, patch_size: int = 8, latent_channels: int = 16,
-                 alpha_snap: float = DEFAULT_ALPHA_SNAP, context_channels: int = 0) -> None:
+                 alpha_snap: float = DEFAULT_ALPHA_SNAP) -> None:
         super().__init__()
         if in_channels != 4:
             raise ValueError(f"PatchAutoencoder encodes RGBA: in_channels must be 4, got {in_channels}")
@@ -90,18 +76,6 @@ class PatchAutoencoder(ModelMixin, ConfigMixin):
         self.patch_mean = nn.Parameter(torch.zeros(d))
         self.encoder = nn.Parameter(eye.clone())  # (d, k)
         self.decoder = nn.Parameter(eye.T.clone())  # (k, d)
-        if context_channels < 0:
-            raise ValueError(f"context_channels must be >= 0, got {context_channels}")
-        self.context = None
-        if context_channels:
-            c = int(context_channels)
-            self.context = nn.Sequential(
-                nn.Conv2d(latent_channels, c, 3, padding=1, bias=False), nn.SiLU(),
-                nn.Conv2d(c, c, 3, padding=1, bias=False), nn.SiLU(),
-                nn.Conv2d(c, c, 3, padding=1, bias=False), nn.SiLU(),
-                nn.Conv2d(c, d, 1, bias=False),
-            )
-            nn.init.zeros_(self.context[-1].weight)
 
     @property
     def spatial_scale(self) -> int:
@@ -125,15 +99,9 @@ class PatchAutoencoder(ModelMixin, ConfigMixin):
         if not isinstance(z, torch.Tensor) or z.ndim != 4 or z.shape[1] != self.latent_channels:
             shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
             raise ValueError(f"latents must have shape (N, {self.latent_channels}, h, w), got {shape}")
-        return self.decode_patches(z).float().clamp(0.0, 1.0)
-
-    def decode_patches(self, z: torch.Tensor) -> torch.Tensor:
-        """Latents (N, k, h, w) -> premultiplied RGBA (N, 4, p*h, p*w) before clamping (differentiable)."""
-        z = z.to(self.decoder.device, self.decoder.dtype)
-        patches = z.permute(0, 2, 3, 1) @ self.decoder + self.patch_mean  # (N, h, w, d)
-        if self.context is not None:
-            patches = patches + self.context(z).permute(0, 2, 3, 1)  # (N, h, w, d) residual
-        return unpatchify(patches, self.spatial_scale, 4)  # (N, 4, H, W)
+        z = z.to(self.decoder.device, self.decoder.dtype).permute(0, 2, 3, 1)  # (N, h, w, k)
+        patches = z @ self.decoder + self.patch_mean  # (N, h, w, d)
+        return unpatchify(patches, self.spatial_scale, 4).float().clamp(0.0, 1.0)  # (N, 4, H, W)
 
     def decode_rgba(self, z: torch.Tensor) -> torch.Tensor:
         """Latents (N, k, h, w) -> straight RGBA (N, 4, p*h, p*w) float32 in [0, 1]."""
