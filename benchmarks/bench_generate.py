@@ -30,9 +30,17 @@ from collections import Counter
 import numpy as np
 
 
-def rates(counts: Counter) -> dict[str, float]:
+def rates(counts: Counter) -> dict:
+    from layerdiff.eval.generation import class_rates
+
     return {"colour_rate": counts["colour_hits"] / max(1, counts["colour_total"]), "colour_n": counts["colour_total"],
-            "shape_rate": counts["shape_hits"] / max(1, counts["shape_total"]), "shape_n": counts["shape_total"]}
+            "shape_rate": counts["shape_hits"] / max(1, counts["shape_total"]), "shape_n": counts["shape_total"],
+            "shape_by_class": class_rates(counts)}
+
+
+def by_class(r: dict) -> str:
+    """'round 74% (n=27), box 7% (n=14), ...': the shape figure split by the named shape's class."""
+    return ", ".join(f"{c} {v['rate']:.0%} (n={v['n']})" for c, v in r["shape_by_class"].items())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         print("|---|---|---|")
         for name, r in rows:
             print(f"| {name} | {r['colour_rate']:.0%} (n={r['colour_n']}) | {r['shape_rate']:.0%} (n={r['shape_n']}) |")
+        print()
+        for name, r in rows:
+            print(f"shape class by named class, {name}: {by_class(r)}")
         _write(args.json, result)
         return 0
 
@@ -137,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         r = result[mode]
         print(f"| {args.model} | {mode} | {r['colour_rate']:.0%} (n={r['colour_n']}) | {r['shape_rate']:.0%} "
               f"(n={r['shape_n']}) |")
-    print(f"\nregenerate: others bit-identical {result['regenerate_others_bit_identical']:.0%}; insert: alpha inside "
+    for mode in modes:
+        print(f"\nshape class by named class, {mode}: {by_class(result[mode])}", end="")
+    print(f"\n\nregenerate: others bit-identical {result['regenerate_others_bit_identical']:.0%}; insert: alpha inside "
           f"box {result['insert_alpha_mass_inside_box']:.0%} (drawn before confinement "
           f"{result['insert_drawn_mass_inside_box']:.0%})")
     _write(args.json, result)

@@ -26,6 +26,11 @@ def test_oracle_scores_true_layers_and_their_autoencoder_roundtrip(tmp_path: Pat
     assert result["colour_rate"] >= 0.8  # true layers carry their named colours
     # an untrained autoencoder cannot carry them: the roundtrip was really scored, not the true layers again
     assert coded["colour_rate"] < result["colour_rate"]
+    # the shape figure split by the named shape's class adds up to it
+    classes = result["shape_by_class"]
+    assert set(classes) <= {"round", "box", "pointy", "hollow"}
+    assert sum(v["n"] for v in classes.values()) == result["shape_n"]
+    assert sum(v["rate"] * v["n"] for v in classes.values()) == pytest.approx(result["shape_rate"] * result["shape_n"])
 
 
 def test_autoencoder_needs_oracle():

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
 
 from layerdiff.data.synth_vocab import COLORS
-from layerdiff.eval.generation import carries_colour, classify_shape, colour_shares, min_rect_fill, score_layers
+from layerdiff.eval.generation import (
+    carries_colour,
+    class_rates,
+    classify_shape,
+    colour_shares,
+    min_rect_fill,
+    score_layers,
+)
 
 N = 96
 
@@ -105,6 +113,19 @@ def test_score_layers_counts_hits_and_missing_layers():
     stack = np.stack([layer([("navy", 1.0)]), red_disc])  # (2, N, N, 4)
     counts = score_layers(stack, ["navy", "red", "yellow"], [None, "circle", "square"])
     # background navy: hit; layer 1 red circle: colour and shape hit; layer 2 missing: two misses
-    assert counts == {"colour_hits": 2, "colour_total": 3, "shape_hits": 1, "shape_total": 2}
+    assert counts == {"colour_hits": 2, "colour_total": 3, "shape_hits": 1, "shape_total": 2,
+                      "shape_hits_round": 1, "shape_total_round": 1, "shape_hits_box": 0, "shape_total_box": 1}
     counts = score_layers(stack, [None, "blue"], [None, "square"])
-    assert counts == {"colour_hits": 0, "colour_total": 1, "shape_hits": 0, "shape_total": 1}
+    assert counts == {"colour_hits": 0, "colour_total": 1, "shape_hits": 0, "shape_total": 1,
+                      "shape_hits_box": 0, "shape_total_box": 1}
+
+
+def test_class_rates_split_the_shape_figure_by_named_class():
+    disc = rotated(lambda u, v: np.hypot(u, v) <= 25, 0.0)
+    ring = rotated(lambda u, v: (np.hypot(u, v) <= 25) & (np.hypot(u, v) >= 12), 0.0)
+    stack = np.zeros((4, N, N, 4), np.float32)
+    stack[1, ..., 3], stack[2, ..., 3], stack[3, ..., 3] = disc, disc, ring
+    counts = Counter(score_layers(stack, [None] * 4, [None, "circle", "ring", "ring"]))
+    counts.update(score_layers(stack, [None] * 4, [None, "heart", None, None]))
+    assert counts["shape_hits"] == 3 and counts["shape_total"] == 4
+    assert class_rates(counts) == {"hollow": {"rate": 0.5, "n": 2}, "round": {"rate": 1.0, "n": 2}}

@@ -106,7 +106,8 @@ def score_layers(stack: np.ndarray, colors: list[str | None], shapes: list[str |
 
     stack: (L, H, W, 4) straight RGBA, bottom first; ``colors[k]`` / ``shapes[k]`` are what layer k's
     caption names (None: nothing). A named layer the stack lacks counts as a miss.
-    Returns counts: colour_hits, colour_total, shape_hits, shape_total.
+    Returns counts: colour_hits, colour_total, shape_hits, shape_total, and per shape class ``c`` named
+    here, shape_hits_c and shape_total_c (which classes the misses are in).
     """
     out = {"colour_hits": 0, "colour_total": 0, "shape_hits": 0, "shape_total": 0}
     for k, (colour, shape) in enumerate(zip(colors, shapes)):
@@ -114,6 +115,19 @@ def score_layers(stack: np.ndarray, colors: list[str | None], shapes: list[str |
             out["colour_total"] += 1
             out["colour_hits"] += int(k < len(stack) and carries_colour(stack[k], colour))
         if shape in SHAPE_CLASS:
-            out["shape_total"] += 1
-            out["shape_hits"] += int(k < len(stack) and classify_shape(stack[k][..., 3]) == SHAPE_CLASS[shape])
+            want = SHAPE_CLASS[shape]
+            hit = int(k < len(stack) and classify_shape(stack[k][..., 3]) == want)
+            for key in ("", f"_{want}"):
+                out[f"shape_total{key}"] = out.get(f"shape_total{key}", 0) + 1
+                out[f"shape_hits{key}"] = out.get(f"shape_hits{key}", 0) + hit
+    return out
+
+
+def class_rates(counts: dict[str, int]) -> dict[str, dict[str, float]]:
+    """Per shape class {"rate", "n"} from summed :func:`score_layers` counts (classes that were named)."""
+    out = {}
+    for cls in sorted(set(SHAPE_CLASS.values())):
+        n = counts.get(f"shape_total_{cls}", 0)
+        if n:
+            out[cls] = {"rate": counts.get(f"shape_hits_{cls}", 0) / n, "n": n}
     return out
