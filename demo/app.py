@@ -573,7 +573,7 @@ def steps_of(name: str | None, task: str = "") -> int:
     """The default number of sampling steps of registry model ``name`` (for ``task``: "generate" has its own)."""
     from layerdiff.registry import default_steps, get_preset
 
-    return default_steps(get_preset(name).defaults, task) if name else 8
+    return default_steps(get_preset(name).defaults if name else {}, task)
 
 
 def offered_models(names: Sequence[str], default_model: str) -> list[str]:

@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ..blend import visibility_weights
-from ..layered import LayeredImage
+from ..layered import LayeredImage, from_float
 
 __all__ = [
     "evaluate_pair", "group_top_layers", "pair_cost", "rgb_l1", "soft_iou", "dtw_path", "psnr",
@@ -62,17 +62,12 @@ def _snap8(x: np.ndarray) -> np.ndarray:
     return (np.round(np.clip(x, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
 
 
-def _pil8(x: np.ndarray) -> Image.Image:
-    """(H, W, 4) in [0, 1] -> 8-bit RGBA Pillow image."""
-    return Image.fromarray(np.round(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8), "RGBA")
-
-
 def _over(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
     """``src`` over ``dst``, both (H, W, 4) straight alpha on the 8-bit grid, by Pillow's
     ``Image.alpha_composite``: the operation the reference implementation (LayerD's
     ``LayersEditDist``) uses for pre-grouping and merges. Where ``src`` is fully transparent the result
     is ``dst`` unchanged, colour included, even where ``dst`` is transparent too."""
-    out = Image.alpha_composite(_pil8(dst), _pil8(src))
+    out = Image.alpha_composite(Image.fromarray(from_float(dst), "RGBA"), Image.fromarray(from_float(src), "RGBA"))
     return np.asarray(out, dtype=np.float32) / 255.0  # (H, W, 4)
 
 
