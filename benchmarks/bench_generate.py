@@ -15,6 +15,10 @@ colours and shapes (a mismatched caption: what the check passes by chance). With
 MODEL`` it also scores the true layers after MODEL's autoencoder encodes and decodes them: the
 ceiling of anything generated in that latent space.
 
+Beside the pass rates, the median outline per named class (``outline_by_class``: the fill and hole
+share that the shape check thresholds, of generated, true and round-tripped layers) shows how far
+generated outlines sit from the true ones, before a threshold flips.
+
 Editing: ``regenerate`` of one layer must leave every other layer bit-identical; ``insert`` with a
 box must put the new layer's alpha mass inside the box (fraction reported; alpha is confined to the
 box by default, so the fraction before confinement is reported too).
@@ -43,11 +47,26 @@ def by_class(r: dict) -> str:
     return ", ".join(f"{c} {v['rate']:.0%} (n={v['n']})" for c, v in r["shape_by_class"].items())
 
 
+def outlines(gathered: dict[str, list]) -> str:
+    """'box fill 0.71 / holes 0.00 (n=14), ...': median outline measures per named class."""
+    from layerdiff.eval.generation import median_outlines
+
+    return ", ".join(f"{c} fill {v['fill']:.2f} / holes {v['hole']:.2f} (n={v['n']})"
+                     for c, v in median_outlines(gathered).items())
+
+
+def _gather(into: dict[str, list], stack: np.ndarray, shapes: list) -> None:
+    from layerdiff.eval.generation import outline_measures
+
+    for cls, measures in outline_measures(stack, shapes).items():
+        into.setdefault(cls, []).extend(measures)
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
     from layerdiff.data.synthetic import SyntheticDesigns
-    from layerdiff.eval.generation import score_layers
+    from layerdiff.eval.generation import median_outlines, score_layers
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="layerdiff-tiny")
@@ -72,14 +91,18 @@ def main(argv: list[str] | None = None) -> int:
         counts: Counter = Counter()
         chance: Counter = Counter()
         coded: Counter = Counter()
+        drawn: dict[str, dict[str, list]] = {"true layers": {}}  # outline measures per named class
         s = engine.sample(0)
         for i in range(args.count):
             other = engine.sample(i + 1)  # the next design: its caption is the mismatched one, then its turn
             stack = s.layers.to_numpy()  # (L, H, W, 4)
             counts.update(score_layers(stack, s.colors, s.shapes))
             chance.update(score_layers(stack, other.colors, other.shapes))
+            _gather(drawn["true layers"], stack, s.shapes)
             if roundtrip is not None:
-                coded.update(score_layers(roundtrip(stack), s.colors, s.shapes))
+                decoded = roundtrip(stack)  # (L, H, W, 4)
+                coded.update(score_layers(decoded, s.colors, s.shapes))
+                _gather(drawn.setdefault("through the autoencoder", {}), decoded, s.shapes)
             s = other
         result = {"model": "ground truth", "count": args.count, "seed": args.seed, **rates(counts),
                   "mismatched_caption": rates(chance)}
@@ -95,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
         for name, r in rows:
             print(f"shape class by named class, {name}: {by_class(r)}")
+        for name, gathered in drawn.items():
+            print(f"median outline by named class, {name}: {outlines(gathered)}")
+        result["outline_by_class"] = {name: median_outlines(gathered) for name, gathered in drawn.items()}
         _write(args.json, result)
         return 0
 
@@ -105,14 +131,18 @@ def main(argv: list[str] | None = None) -> int:
     engine = SyntheticDesigns(seed=args.seed, size=gen.native_resolution, min_layers=2,
                               max_layers=min(4, gen.max_layers))
     modes = {"caption": Counter(), "caption + layer prompts": Counter()}
+    drawn: dict[str, dict[str, list]] = {mode: {} for mode in modes}  # outline measures per named class
+    drawn["true layers"] = {}
     for i in range(args.count):
         s = engine.sample(i)
+        _gather(drawn["true layers"], s.layers.to_numpy(), s.shapes)
         for mode, counts in modes.items():
             out = gen(s.caption, num_layers=len(s.layers),
                       layer_prompts=list(s.layer_captions) if mode != "caption" else None,
                       num_inference_steps=args.steps, guidance_scale=args.guidance,
                       generator=torch.Generator().manual_seed(i), output_type="np")
             counts.update(score_layers(out.layers[0], s.colors, s.shapes))
+            _gather(drawn[mode], out.layers[0], s.shapes)
 
     edit = LayerEditPipeline(**gen.components, native_resolution=gen.native_resolution, max_layers=gen.max_layers)
     edit.set_progress_bar_config(disable=True)
@@ -138,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "model": args.model, "count": args.count, "seed": args.seed,
         **{mode: rates(counts) for mode, counts in modes.items()},
+        "outline_by_class": {name: median_outlines(gathered) for name, gathered in drawn.items()},
         "regenerate_others_bit_identical": float(np.mean(identical)),
         "insert_alpha_mass_inside_box": float(np.mean(inside)),
         "insert_drawn_mass_inside_box": float(np.mean(drawn_inside)),
@@ -150,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
               f"(n={r['shape_n']}) |")
     for mode in modes:
         print(f"\nshape class by named class, {mode}: {by_class(result[mode])}", end="")
+    for name, gathered in drawn.items():
+        print(f"\nmedian outline by named class, {name}: {outlines(gathered)}", end="")
     print(f"\n\nregenerate: others bit-identical {result['regenerate_others_bit_identical']:.0%}; insert: alpha inside "
           f"box {result['insert_alpha_mass_inside_box']:.0%} (drawn before confinement "
           f"{result['insert_drawn_mass_inside_box']:.0%})")

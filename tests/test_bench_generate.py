@@ -31,6 +31,27 @@ def test_oracle_scores_true_layers_and_their_autoencoder_roundtrip(tmp_path: Pat
     assert set(classes) <= {"round", "box", "pointy", "hollow"}
     assert sum(v["n"] for v in classes.values()) == result["shape_n"]
     assert sum(v["rate"] * v["n"] for v in classes.values()) == pytest.approx(result["shape_rate"] * result["shape_n"])
+    # median outlines per named class: every true named layer is measured; true boxes fill their rectangle
+    outlines = result["outline_by_class"]
+    assert set(outlines) == {"true layers", "through the autoencoder"}
+    true = outlines["true layers"]
+    assert sum(v["n"] for v in true.values()) == result["shape_n"]
+    assert all(v["fill"] > 0.85 for c, v in true.items() if c == "box")
+    assert all(v["hole"] > 0.07 for c, v in true.items() if c == "hollow")
+
+
+def test_generation_mode_scores_both_prompt_modes_edits_and_outlines(tmp_path: Path):
+    out = tmp_path / "gen.json"
+    assert _script().main(["--model", "tiny-random", "--count", "2", "--seed", "777", "--steps", "2",
+                           "--threads", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    for mode in ("caption", "caption + layer prompts"):
+        assert result[mode]["colour_n"] > 0
+    assert result["regenerate_others_bit_identical"] == 1.0
+    assert result["insert_alpha_mass_inside_box"] >= result["insert_drawn_mass_inside_box"]
+    outlines = result["outline_by_class"]
+    assert set(outlines) == {"caption", "caption + layer prompts", "true layers"}
+    assert sum(v["n"] for v in outlines["true layers"].values()) == result["caption"]["shape_n"]
 
 
 def test_autoencoder_needs_oracle():

@@ -14,8 +14,11 @@ from layerdiff.eval.generation import (
     class_rates,
     classify_shape,
     colour_shares,
+    median_outlines,
     min_rect_fill,
+    outline_measures,
     score_layers,
+    shape_measures,
 )
 
 N = 96
@@ -129,3 +132,25 @@ def test_class_rates_split_the_shape_figure_by_named_class():
     counts.update(score_layers(stack, [None] * 4, [None, "heart", None, None]))
     assert counts["shape_hits"] == 3 and counts["shape_total"] == 4
     assert class_rates(counts) == {"hollow": {"rate": 0.5, "n": 2}, "round": {"rate": 1.0, "n": 2}}
+
+
+def test_shape_measures_of_a_framed_square_are_worked_out_by_hand():
+    alpha = np.zeros((N, N), np.float32)
+    alpha[10:30, 10:30] = 1.0  # a 20 x 20 square ...
+    alpha[15:25, 15:25] = 0.0  # ... with a 10 x 10 hole: 300 pixels of 400 filled
+    alpha[60:63, 60:63] = 1.0  # a smaller part elsewhere is not measured
+    assert shape_measures(alpha) == pytest.approx((300 / 400, 100 / 400))
+    assert shape_measures(np.zeros((N, N), np.float32)) is None
+    assert shape_measures(np.full((N, N), 0.5, np.float32)) is None  # alpha must exceed 0.5
+
+
+def test_outline_measures_group_named_layers_by_class_and_skip_empty_or_missing_ones():
+    stack = np.zeros((4, N, N, 4), np.float32)
+    stack[1, 10:30, 10:30, 3] = 1.0
+    stack[1, 15:25, 15:25, 3] = 0.0  # layer 1: the framed square above
+    stack[3, 40:50, 20:50, 3] = 1.0  # layer 3: a solid 10 x 30 bar
+    got = outline_measures(stack, [None, "ring", "circle", "square", "star"])  # layer 2 empty, layer 4 missing
+    assert got == {"hollow": [pytest.approx((0.75, 0.25))], "box": [pytest.approx((1.0, 0.0))]}
+    medians = median_outlines({"box": [(1.0, 0.0), (0.8, 0.0), (0.6, 0.1)], "hollow": [(0.7, 0.2), (0.5, 0.4)]})
+    assert medians == {"box": {"fill": pytest.approx(0.8), "hole": 0.0, "n": 3},
+                       "hollow": {"fill": pytest.approx(0.6), "hole": pytest.approx(0.3), "n": 2}}

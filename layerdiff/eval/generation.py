@@ -82,23 +82,57 @@ def min_rect_fill(region: np.ndarray) -> float:
     return float(region.sum() / areas.min())
 
 
-def classify_shape(alpha: np.ndarray) -> str | None:
-    """'round', 'box', 'pointy' or 'hollow' from a layer's alpha (H, W); None when it has no visible part."""
+def shape_measures(alpha: np.ndarray) -> tuple[float, float] | None:
+    """(fill, hole share) of the largest connected part of a layer's alpha > 0.5; None when nothing is visible.
+
+    fill: :func:`min_rect_fill` of that part; hole share: the fraction of its hole-filled area that
+    its holes take. The two numbers :func:`classify_shape` thresholds.
+    """
     from scipy import ndimage
 
-    mask = alpha > 0.5
+    mask = alpha > 0.5  # (H, W)
     if not mask.any():
         return None
     labels, n = ndimage.label(mask)
     sizes = ndimage.sum(mask, labels, range(1, n + 1))
-    region = labels == (1 + int(np.argmax(sizes)))
+    region = labels == (1 + int(np.argmax(sizes)))  # (H, W) the largest part
     filled = ndimage.binary_fill_holes(region)
-    if 1.0 - region.sum() / filled.sum() >= MIN_HOLE:
+    return min_rect_fill(region), float(1.0 - region.sum() / filled.sum())
+
+
+def classify_shape(alpha: np.ndarray) -> str | None:
+    """'round', 'box', 'pointy' or 'hollow' from a layer's alpha (H, W); None when it has no visible part."""
+    measures = shape_measures(alpha)
+    if measures is None:
+        return None
+    fill, hole = measures
+    if hole >= MIN_HOLE:
         return "hollow"
-    fill = min_rect_fill(region)
     if fill > BOX_FILL:
         return "box"
     return "round" if fill > ROUND_FILL else "pointy"
+
+
+def outline_measures(stack: np.ndarray, shapes: list[str | None]) -> dict[str, list[tuple[float, float]]]:
+    """:func:`shape_measures` of every layer whose caption names a shape, grouped by the named class.
+
+    stack: (L, H, W, 4) straight RGBA, bottom first; ``shapes[k]``: the shape layer k's caption names.
+    Empty and missing layers are left out. The continuous view of the shape check: how far generated
+    outlines sit from the true ones (:func:`median_outlines`) before any threshold flips.
+    """
+    out: dict[str, list[tuple[float, float]]] = {}
+    for k, shape in enumerate(shapes):
+        if shape in SHAPE_CLASS and k < len(stack):
+            measures = shape_measures(stack[k][..., 3])
+            if measures is not None:
+                out.setdefault(SHAPE_CLASS[shape], []).append(measures)
+    return out
+
+
+def median_outlines(measures: dict[str, list[tuple[float, float]]]) -> dict[str, dict[str, float]]:
+    """Per class {"fill", "hole", "n"}: the medians of gathered :func:`outline_measures` lists."""
+    return {cls: {"fill": float(np.median([m[0] for m in ms])), "hole": float(np.median([m[1] for m in ms])),
+                  "n": len(ms)} for cls, ms in sorted(measures.items())}
 
 
 def score_layers(stack: np.ndarray, colors: list[str | None], shapes: list[str | None]) -> dict[str, int]:
