@@ -38,6 +38,21 @@ def test_one_step_of_every_stage(tmp_path, stage):
     assert (run / "checkpoint-0000001" / "state.json").is_file()
 
 
+def test_the_training_size_becomes_the_saved_native_resolution(tmp_path):
+    """A model trained at 64 px runs on a 64 px grid; continued (--init) at 48 px, on a 48 px grid."""
+    import json
+
+    first = _tf_cfg(tmp_path, "generate_edit", steps=1)
+    train_transformer.train(first)
+    final = Path(first.output_dir) / "final"
+    assert json.loads((final / "model_index.json").read_text())["native_resolution"] == 64
+    second = replace(first, output_dir=str(tmp_path / "continued"))
+    second.extra = {**first.extra, "init": str(final), "size": 48}
+    train_transformer.train(second)
+    index = json.loads((Path(second.output_dir) / "final" / "model_index.json").read_text())
+    assert index["native_resolution"] == 48
+
+
 def test_vae_one_step_and_export(tmp_path):
     cfg = RunConfig(output_dir=str(tmp_path / "vae"), steps=2, batch_size=2, warmup_steps=1, checkpoint_every=1)
     cfg.extra = {"model": "tiny-random", "size": 64, "max_layers": 3}

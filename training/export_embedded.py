@@ -7,7 +7,9 @@ Writes ``layerdiff/weights/<folder>/`` (the preset's ``embedded:`` location): mo
 component config + safetensors; ``--layerer`` adds a region layerer trained by train_layerer.py. Before
 writing, it decomposes a few held-out synthetic designs with the float32 and the half-precision weights
 (both methods) and refuses the export if the layers differ by more than ``--max-diff`` (mean absolute
-difference), so half precision is used only where it holds quality.
+difference), so half precision is used only where it holds quality. It also refuses a folder trained
+for another grid than the preset's (``native_resolution``: train_transformer.py records its
+``--size``), since the registry would run that model at the preset's resolution.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(target, Path) or not (preset.weights or "").startswith("embedded:"):
         raise SystemExit(f"preset {args.preset!r} has no embedded weight location")
     full = LayerDecomposePipeline.from_pretrained(args.folder)
+    if full.native_resolution != preset.native_resolution:
+        raise SystemExit(f"{args.folder}: trained for a {full.native_resolution} px grid (native_resolution), but "
+                         f"preset {args.preset!r} runs at {preset.native_resolution} px; set the preset's "
+                         f"native_resolution in layerdiff/registry.py first")
     if args.layerer:
         from layerdiff.models import RegionLayerer
 

@@ -41,9 +41,11 @@ from training.common import (  # noqa: E402
 from training.tasks import STAGES, build_batch  # noqa: E402
 
 
-def build_models(model: str, vae_path: str | None, init: str | None, seed: int):
+def build_models(model: str, vae_path: str | None, init: str | None, seed: int, size: int | None = None):
     """Pipeline holding the models to train: from ``init`` (a pipeline folder) or freshly initialised from
-    the preset's configs (never from its shipped weights); the VAE from a trained folder."""
+    the preset's configs (never from its shipped weights); the VAE from a trained folder. ``size``, the
+    training resolution, becomes the pipeline's ``native_resolution`` (the grid the saved model runs on);
+    None keeps the init folder's or the preset's."""
     from dataclasses import replace
 
     from layerdiff.pipelines import LayerDecomposePipeline
@@ -51,7 +53,7 @@ def build_models(model: str, vae_path: str | None, init: str | None, seed: int):
     from layerdiff.registry import get_preset
 
     if init:
-        pipe = LayerDecomposePipeline.from_pretrained(init)
+        pipe = LayerDecomposePipeline.from_pretrained(init, **({"native_resolution": size} if size else {}))
         pipe.transformer.float()  # a shipped folder holds float16 weights; training keeps float32 masters
         widen_input(pipe, get_preset(model).components["transformer"].config)
     else:
@@ -59,7 +61,7 @@ def build_models(model: str, vae_path: str | None, init: str | None, seed: int):
         components = build_components(preset, seed=seed)
         components.pop("layerer", None)  # trained by train_layerer.py; a random one must not be saved
         pipe = LayerDecomposePipeline(**components,
-                                      native_resolution=preset.native_resolution, max_layers=preset.max_layers)
+                                      native_resolution=size or preset.native_resolution, max_layers=preset.max_layers)
         pipe.preset_defaults = dict(preset.defaults)
     if vae_path:
         pipe.vae = type(pipe.vae).from_pretrained(vae_path).eval()
@@ -129,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", default=None, help="pipeline folder to start from (previous stage)")
     p.add_argument("--vae", default=None, help="trained VAE folder (from train_vae.py)")
     p.add_argument("--stage", choices=sorted(STAGES), default="decompose")
-    p.add_argument("--size", type=int, default=128, help="training resolution (square)")
+    p.add_argument("--size", type=int, default=128,
+                   help="training resolution (square); the saved pipeline's native_resolution")
     p.add_argument("--max-layers", type=int, default=None)
     p.add_argument("--psd-shards", default=None, help="folder of PSD shards to mix in (extract-psd output)")
     p.add_argument("--psd-fraction", type=float, default=0.2)
@@ -149,7 +152,7 @@ def train(cfg: RunConfig) -> int:
     run_dir = setup_run(cfg, "train_transformer")
     acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
     torch.manual_seed(cfg.seed)
-    pipe = build_models(ex["model"], ex.get("vae"), ex.get("init"), cfg.seed)
+    pipe = build_models(ex["model"], ex.get("vae"), ex.get("init"), cfg.seed, size=ex.get("size"))
     for name in ("vae", "text_encoder", "transformer"):  # before the EMA copies the weights
         getattr(pipe, name).to(acc.device)
     max_layers = int(ex.get("max_layers") or pipe.max_layers)
