@@ -47,12 +47,9 @@ def by_class(r: dict) -> str:
     return ", ".join(f"{c} {v['rate']:.0%} (n={v['n']})" for c, v in r["shape_by_class"].items())
 
 
-def outlines(gathered: dict[str, list]) -> str:
-    """'box fill 0.71 / holes 0.00 (n=14), ...': median outline measures per named class."""
-    from layerdiff.eval.generation import median_outlines
-
-    return ", ".join(f"{c} fill {v['fill']:.2f} / holes {v['hole']:.2f} (n={v['n']})"
-                     for c, v in median_outlines(gathered).items())
+def outlines(medians: dict[str, dict[str, float]]) -> str:
+    """'box fill 0.71 / holes 0.00 (n=14), ...': median outline measures per named class, as written."""
+    return ", ".join(f"{c} fill {v['fill']:.2f} / holes {v['hole']:.2f} (n={v['n']})" for c, v in medians.items())
 
 
 def _gather(into: dict[str, list], stack: np.ndarray, shapes: list) -> None:
@@ -118,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
         for name, r in rows:
             print(f"shape class by named class, {name}: {by_class(r)}")
-        for name, gathered in drawn.items():
-            print(f"median outline by named class, {name}: {outlines(gathered)}")
         result["outline_by_class"] = {name: median_outlines(gathered) for name, gathered in drawn.items()}
+        for name, medians in result["outline_by_class"].items():
+            print(f"median outline by named class, {name}: {outlines(medians)}")
         _write(args.json, result)
         return 0
 
@@ -181,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
               f"(n={r['shape_n']}) |")
     for mode in modes:
         print(f"\nshape class by named class, {mode}: {by_class(result[mode])}", end="")
-    for name, gathered in drawn.items():
-        print(f"\nmedian outline by named class, {name}: {outlines(gathered)}", end="")
+    for name, medians in result["outline_by_class"].items():
+        print(f"\nmedian outline by named class, {name}: {outlines(medians)}", end="")
     print(f"\n\nregenerate: others bit-identical {result['regenerate_others_bit_identical']:.0%}; insert: alpha inside "
           f"box {result['insert_alpha_mass_inside_box']:.0%} (drawn before confinement "
           f"{result['insert_drawn_mass_inside_box']:.0%})")
