@@ -52,6 +52,14 @@ def outlines(medians: dict[str, dict[str, float]]) -> str:
     return ", ".join(f"{c} fill {v['fill']:.2f} / holes {v['hole']:.2f} (n={v['n']})" for c, v in medians.items())
 
 
+def _print_breakdowns(rows: list[tuple[str, dict]], outline_by_class: dict[str, dict]) -> None:
+    """The shape figure of each row split by named class, then the median outlines per named class."""
+    for name, r in rows:
+        print(f"shape class by named class, {name}: {by_class(r)}")
+    for name, medians in outline_by_class.items():
+        print(f"median outline by named class, {name}: {outlines(medians)}")
+
+
 def _gather(into: dict[str, list], stack: np.ndarray, shapes: list) -> None:
     from layerdiff.eval.generation import outline_measures
 
@@ -112,12 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         print("|---|---|---|")
         for name, r in rows:
             print(f"| {name} | {r['colour_rate']:.0%} (n={r['colour_n']}) | {r['shape_rate']:.0%} (n={r['shape_n']}) |")
-        print()
-        for name, r in rows:
-            print(f"shape class by named class, {name}: {by_class(r)}")
         result["outline_by_class"] = {name: median_outlines(gathered) for name, gathered in drawn.items()}
-        for name, medians in result["outline_by_class"].items():
-            print(f"median outline by named class, {name}: {outlines(medians)}")
+        print()
+        _print_breakdowns(rows, result["outline_by_class"])
         _write(args.json, result)
         return 0
 
@@ -176,11 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         r = result[mode]
         print(f"| {args.model} | {mode} | {r['colour_rate']:.0%} (n={r['colour_n']}) | {r['shape_rate']:.0%} "
               f"(n={r['shape_n']}) |")
-    for mode in modes:
-        print(f"\nshape class by named class, {mode}: {by_class(result[mode])}", end="")
-    for name, medians in result["outline_by_class"].items():
-        print(f"\nmedian outline by named class, {name}: {outlines(medians)}", end="")
-    print(f"\n\nregenerate: others bit-identical {result['regenerate_others_bit_identical']:.0%}; insert: alpha inside "
+    print()
+    _print_breakdowns([(mode, result[mode]) for mode in modes], result["outline_by_class"])
+    print(f"\nregenerate: others bit-identical {result['regenerate_others_bit_identical']:.0%}; insert: alpha inside "
           f"box {result['insert_alpha_mass_inside_box']:.0%} (drawn before confinement "
           f"{result['insert_drawn_mass_inside_box']:.0%})")
     _write(args.json, result)
