@@ -228,3 +228,27 @@ def test_widen_input_keeps_what_the_model_computes(tiny_components):
     torch.testing.assert_close(before, after)  # new input columns start at zero
     with pytest.raises(ValueError, match="reads 104 input channels"):
         train_transformer.widen_input(pipe, {**config, "in_channels": 72})
+
+
+def test_kind_weights_choose_the_elements_the_transformer_trains_on(tmp_path):
+    """``--kind-weights shape=1``: every foreground layer of every batch is a vocabulary shape."""
+    from layerdiff.data.synth_vocab import SHAPES
+
+    cfg = _tf_cfg(tmp_path, "text2layers", steps=3)
+    cfg.extra = {**cfg.extra, "kind_weights": train_transformer.parse_kind_weights(["shape=1"])}
+    captions = [row[k] for batch in train_transformer.step_batches(cfg, 4, start=0)
+                for row in batch.phrases for k in range(1, len(row) - 1) if row[k]]
+    assert captions and all(any(shape in cap for shape in SHAPES) for cap in captions)
+    default = _tf_cfg(tmp_path, "text2layers", steps=3)
+    other = [row[k] for batch in train_transformer.step_batches(default, 4, start=0)
+             for row in batch.phrases for k in range(1, len(row) - 1) if row[k]]
+    assert not all(any(shape in cap for shape in SHAPES) for cap in other)
+
+
+@pytest.mark.parametrize("pairs, message", [(["shape=x"], "not a number"), (["blob=1"], "is not KIND=WEIGHT"),
+                                            (["shape"], "is not KIND=WEIGHT"), (["shape=-1"], "non-negative"),
+                                            (["shape=0", "text=0"], "every weight is 0")])
+def test_parse_kind_weights_rejects_bad_pairs(pairs, message):
+    with pytest.raises(ValueError, match=message):
+        train_transformer.parse_kind_weights(pairs)
+    assert train_transformer.parse_kind_weights(["shape=0.7", "text=0.3"]) == {"shape": 0.7, "text": 0.3}

@@ -138,11 +138,41 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--psd-fraction", type=float, default=0.2)
     p.add_argument("--num-workers", type=int, default=0,
                    help="data-loader processes building the batches (0: built in the training process)")
+    p.add_argument("--kind-weights", nargs="+", default=None, metavar="KIND=WEIGHT",
+                   help="relative frequency of the synthetic element kinds, e.g. shape=0.7 text=0.1 "
+                        "(unnamed kinds get 0; default: the engine's own mix)")
     add_run_args(p)
     args = p.parse_args(argv)
-    return train(run_config_from(args, {k: getattr(args, k) for k in ("model", "init", "vae", "stage", "size",
-                                                                     "max_layers", "psd_shards", "psd_fraction",
-                                                                     "num_workers")}))
+    extra = {k: getattr(args, k) for k in ("model", "init", "vae", "stage", "size", "max_layers", "psd_shards",
+                                           "psd_fraction", "num_workers")}
+    if args.kind_weights:
+        try:
+            extra["kind_weights"] = parse_kind_weights(args.kind_weights)
+        except ValueError as err:
+            p.error(f"--kind-weights: {err}")
+    return train(run_config_from(args, extra))
+
+
+def parse_kind_weights(pairs: list[str]) -> dict[str, float]:
+    """``["shape=0.7", "text=0.1"]`` -> ``{"shape": 0.7, "text": 0.1}``: non-negative numbers, kinds of
+    :data:`layerdiff.data.synthetic.DEFAULT_KIND_WEIGHTS` only."""
+    from layerdiff.data.synthetic import DEFAULT_KIND_WEIGHTS
+
+    out: dict[str, float] = {}
+    for pair in pairs:
+        kind, sep, value = pair.partition("=")
+        if not sep or kind not in DEFAULT_KIND_WEIGHTS:
+            raise ValueError(f"{pair!r} is not KIND=WEIGHT with KIND one of {', '.join(DEFAULT_KIND_WEIGHTS)}")
+        try:
+            weight = float(value)
+        except ValueError:
+            raise ValueError(f"{pair!r}: the weight is not a number") from None
+        if not weight >= 0:
+            raise ValueError(f"{pair!r}: the weight must be a non-negative number")
+        out[kind] = weight
+    if sum(out.values()) <= 0:
+        raise ValueError("every weight is 0")
+    return out
 
 
 def train(cfg: RunConfig) -> int:
@@ -224,7 +254,8 @@ class StepBatches(torch.utils.data.IterableDataset):
         cfg, ex = self.cfg, self.cfg.extra
         info = torch.utils.data.get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
-        engine = SyntheticDesigns(seed=cfg.seed, size=int(ex["size"]), min_layers=1, max_layers=self.max_layers)
+        engine = SyntheticDesigns(seed=cfg.seed, size=int(ex["size"]), min_layers=1, max_layers=self.max_layers,
+                                  kind_weights=ex.get("kind_weights"))
         shards = _psd_source(ex.get("psd_shards"), int(ex["size"]), self.max_layers)
         for step in range(self.start + worker, cfg.steps, workers):
             rng = np.random.default_rng([cfg.seed, step, self.rank])
