@@ -234,14 +234,16 @@ def test_kind_weights_choose_the_elements_the_transformer_trains_on(tmp_path):
     """``--kind-weights shape=1``: every foreground layer of every batch is a vocabulary shape."""
     from layerdiff.data.synth_vocab import SHAPES
 
-    cfg = _tf_cfg(tmp_path, "text2layers", steps=3)
-    cfg.extra = {**cfg.extra, "kind_weights": train_transformer.parse_kind_weights(["shape=1"])}
-    captions = [row[k] for batch in train_transformer.step_batches(cfg, 4, start=0)
+    def foreground_phrases(cfg: RunConfig) -> list[str]:
+        return [row[k] for batch in train_transformer.step_batches(cfg, 4, start=0)
                 for row in batch.phrases for k in range(1, len(row) - 1) if row[k]]
-    assert captions and all(any(shape in cap for shape in SHAPES) for cap in captions)
+
     default = _tf_cfg(tmp_path, "text2layers", steps=3)
-    other = [row[k] for batch in train_transformer.step_batches(default, 4, start=0)
-             for row in batch.phrases for k in range(1, len(row) - 1) if row[k]]
+    shapes_only = replace(default, extra={**default.extra,
+                                          "kind_weights": train_transformer.parse_kind_weights(["shape=1"])})
+    captions = foreground_phrases(shapes_only)
+    assert captions and all(any(shape in cap for shape in SHAPES) for cap in captions)
+    other = foreground_phrases(default)
     assert not all(any(shape in cap for shape in SHAPES) for cap in other)
 
 
