@@ -15,6 +15,10 @@ colours and shapes (a mismatched caption: what the check passes by chance). With
 MODEL`` it also scores the true layers after MODEL's autoencoder encodes and decodes them: the
 ceiling of anything generated in that latent space.
 
+Generation and generative edits run the model's layer refiner when it has one (layerdiff-tiny does
+since the fourteenth session); ``--no-refine`` scores the transformer's layers as decoded, and
+``--refiner FOLDER`` scores another trained refiner (``train_refiner.py``'s ``final/refiner``).
+
 Beside the pass rates, the median outline per named class (``outline_by_class``: the fill and hole
 share that the shape check thresholds, of generated, true and round-tripped layers) shows how far
 generated outlines sit from the true ones, before a threshold flips.
@@ -83,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--oracle", action="store_true", help="score the ground-truth layers (the check's ceiling)")
     p.add_argument("--autoencoder", default=None,
                    help="with --oracle: also score the true layers after this model's encode-decode")
+    p.add_argument("--refiner", default=None, help="layer refiner folder to use instead of the model's own")
+    p.add_argument("--no-refine", action="store_true", help="score the transformer's layers as decoded (no refiner)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
@@ -129,7 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     from layerdiff.pipelines import LayerEditPipeline, LayerGeneratePipeline
 
     gen = LayerGeneratePipeline.from_pretrained(args.model)
+    if args.refiner:
+        from layerdiff.models import LayerRefiner
+
+        gen.register_modules(refiner=LayerRefiner.from_pretrained(args.refiner).eval())
     gen.set_progress_bar_config(disable=True)
+    refine = not args.no_refine
     engine = SyntheticDesigns(seed=args.seed, size=gen.native_resolution, min_layers=2,
                               max_layers=min(4, gen.max_layers))
     modes = {"caption": Counter(), "caption + layer prompts": Counter()}
@@ -142,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             out = gen(s.caption, num_layers=len(s.layers),
                       layer_prompts=list(s.layer_captions) if mode != "caption" else None,
                       num_inference_steps=args.steps, guidance_scale=args.guidance,
-                      generator=torch.Generator().manual_seed(i), output_type="np")
+                      generator=torch.Generator().manual_seed(i), output_type="np", refine=refine)
             counts.update(score_layers(out.layers[0], s.colors, s.shapes))
             _gather(drawn[mode], out.layers[0], s.shapes)
 
@@ -154,13 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         layered = s.layers
         k = len(layered) - 1
         regen = edit(layered, layer=k, operation="regenerate", prompt=s.layer_captions[k], output_type="np",
-                     num_inference_steps=args.steps, generator=torch.Generator().manual_seed(i)).images[0]
+                     refine=refine, num_inference_steps=args.steps,
+                     generator=torch.Generator().manual_seed(i)).images[0]
         identical.append(all(np.array_equal(regen[j].pixels, layered[j].pixels) for j in range(len(layered))
                              if j != k))
         box = (0.25, 0.25, 0.75, 0.75)
         for confine, record in ((True, inside), (False, drawn_inside)):
             ins = edit(layered, layer=-1, operation="insert", prompt="a red circle", box=box, output_type="np",
-                       confine_to_box=confine, num_inference_steps=args.steps,
+                       confine_to_box=confine, num_inference_steps=args.steps, refine=refine,
                        generator=torch.Generator().manual_seed(i)).images[0]
             a = ins[-1].on_canvas(ins.size)[..., 3]
             h, w = a.shape
@@ -168,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             in_box = float(a[int(0.25 * h) : int(0.75 * h), int(0.25 * w) : int(0.75 * w)].sum())
             record.append(in_box / mass if mass > 0 else 0.0)
     result = {
-        "model": args.model, "count": args.count, "seed": args.seed,
+        "model": args.model, "count": args.count, "seed": args.seed, "refine": refine,
+        "refiner": args.refiner or ("the model's" if gen.refiner is not None else None),
         **{mode: rates(counts) for mode, counts in modes.items()},
         "outline_by_class": {name: median_outlines(gathered) for name, gathered in drawn.items()},
         "regenerate_others_bit_identical": float(np.mean(identical)),

@@ -166,8 +166,8 @@ register(ModelPreset(
 register(ModelPreset(
     name="layerdiff-tiny",
     kind="layerdiff",
-    description="Embedded default model: small RGBA VAE + layer-aware MMDiT + region layerer, trained by us on "
-                "synthetic designs and PSD layers; runs on a laptop CPU.",
+    description="Embedded default model: small RGBA VAE + layer-aware MMDiT + region layerer + layer refiner, "
+                "trained by us on synthetic designs and PSD layers; runs on a laptop CPU.",
     pipeline="layerdiff.pipelines:LayerDecomposePipeline",
     components={
         "vae": ComponentSpec("layerdiff.models.patch_vae:PatchAutoencoder",
@@ -177,6 +177,8 @@ register(ModelPreset(
         "scheduler": ComponentSpec("diffusers:FlowMatchEulerDiscreteScheduler", dict(shift=1.0)),
         "layerer": ComponentSpec("layerdiff.models.region_layerer:RegionLayerer",
                                  dict(region_features=20, pair_features=58, width=128, depth=3)),
+        "refiner": ComponentSpec("layerdiff.models.layer_refiner:LayerRefiner",
+                                 dict(text_dim=384, widths=(16, 32, 64, 96), crop_size=64)),
     },
     weights="embedded:layerdiff-tiny",
     license="Apache-2.0 (weights trained by the layerdiff authors; text encoder all-MiniLM-L6-v2, Apache-2.0)",

@@ -28,7 +28,9 @@ from layerdiff.registry import ComponentSpec, ModelPreset, get_preset
 
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
 COMPONENTS = ("vae", "transformer", "text_encoder", "scheduler")
-OPTIONAL_COMPONENTS = ("layerer",)  # the region layerer: decomposition of flat graphics (layerdiff.layering)
+# the region layerer: decomposition of flat graphics (layerdiff.layering); the layer refiner: the outline
+# stage of generation (layerdiff.refine)
+OPTIONAL_COMPONENTS = ("layerer", "refiner")
 _ALLOWED_LIBRARIES = ("diffusers", "layerdiff")
 GRID = 16  # pixel multiple of the native grid: 8x VAE downsampling x 2x2 patches
 
@@ -112,10 +114,10 @@ class LayerPipelineBase(DiffusionPipeline):
     _optional_components: list[str] = list(OPTIONAL_COMPONENTS)
 
     def __init__(self, vae: Any, transformer: Any, text_encoder: Any, scheduler: Any, layerer: Any = None,
-                 native_resolution: int = 128, max_layers: int = 8) -> None:
+                 refiner: Any = None, native_resolution: int = 128, max_layers: int = 8) -> None:
         super().__init__()
         self.register_modules(vae=vae, transformer=transformer, text_encoder=text_encoder, scheduler=scheduler,
-                              layerer=layerer)
+                              layerer=layerer, refiner=refiner)
         self._native_resolution = int(native_resolution)
         self._max_layers = int(max_layers)
         self.preset_defaults: dict[str, Any] = {}
@@ -220,6 +222,13 @@ class LayerPipelineBase(DiffusionPipeline):
             return None
         return encode_phrases(self.text_encoder, [list(r) for r in rows], width,
                               device=self._execution_device).to(self._dtype)
+
+    def refiner_phrases(self, rows: Sequence[Sequence[str]]) -> torch.Tensor | None:
+        """Per-layer phrases for the layer refiner: (B, F, P) embeddings ("" = zeros), or None without a refiner."""
+        if self.refiner is None:
+            return None
+        return encode_phrases(self.text_encoder, [list(r) for r in rows], int(self.refiner.config.text_dim),
+                              device=self._execution_device)
 
     def denoise(
         self,

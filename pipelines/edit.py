@@ -18,6 +18,7 @@ import torch
 from layerdiff import edit_ops
 from layerdiff.frames import region_maps
 from layerdiff.layered import Layer, LayeredImage
+from layerdiff.refine import refine_layers
 
 from .base import (
     LayeredPipelineOutput,
@@ -48,6 +49,7 @@ class LayerEditPipeline(LayerPipelineBase):
         generator: torch.Generator | None = None,
         output_type: str = "pil",
         confine_to_box: bool = True,
+        refine: bool = True,
         callback_on_step_end: Callable[..., dict[str, Any]] | None = None,
         **op_kwargs: Any,
     ) -> LayeredPipelineOutput:
@@ -63,6 +65,9 @@ class LayerEditPipeline(LayerPipelineBase):
             confine_to_box: with a box, clear the new layer's alpha outside it, so nothing spills over
                 (ART's layer-wise region crop keeps each layer inside its box by construction, Pu et
                 al. 2025); False keeps whatever the model drew.
+            refine: with a ``refiner`` component, redraw the new layer's outline at the canvas size from
+                its coarse sample and the prompt (:mod:`layerdiff.refine`); the other layers are never
+                touched either way.
         """
         # 1. Check inputs.
         check_output_type(output_type)
@@ -133,8 +138,11 @@ class LayerEditPipeline(LayerPipelineBase):
             return LayeredPipelineOutput(images=[], layers=[latents[0].cpu()])
 
         # 7. Decode the new layer at the canvas size and put it in place; others untouched.
-        new = self.decode_layers(latents[0, target : target + 1])  # (1, 4, h', w')
-        pixels = resize_rgba(new, (image.height, image.width))[0].permute(1, 2, 0).cpu().numpy()  # (H, W, 4)
+        new = resize_rgba(self.decode_layers(latents[0, target : target + 1]), (image.height, image.width))
+        refine_text = self.refiner_phrases([[prompt]]) if refine else None  # (1, 1, P) or None
+        if refine_text is not None:
+            new = refine_layers(self.refiner, new, refine_text[0])  # (1, 4, H, W)
+        pixels = new[0].permute(1, 2, 0).cpu().numpy()  # (H, W, 4)
         if box is not None and confine_to_box:
             inside = box_maps([box], image.width, image.height)[0].numpy()  # (H, W) 1 inside the box
             pixels[..., 3] *= inside

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from layerdiff.frames import region_maps
+from layerdiff.refine import refine_layers
 from layerdiff.registry import default_steps
 
 from .base import (
@@ -90,6 +91,7 @@ class LayerGeneratePipeline(LayerPipelineBase):
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "pil",
         min_layer_coverage: float = 0.002,
+        refine: bool = True,
         callback_on_step_end: Callable[..., dict[str, Any]] | None = None,
     ) -> LayeredPipelineOutput:
         """Generate one layered image per prompt.
@@ -108,6 +110,9 @@ class LayerGeneratePipeline(LayerPipelineBase):
             guidance_scale: classifier-free guidance (Ho and Salimans 2022) over the prompt and the layer
                 prompts together; default: the model's ``generate_guidance_scale`` (else its
                 ``guidance_scale``; 1 = none).
+            refine: with a ``refiner`` component, redraw each foreground layer's outline at the output
+                size from its coarse sample and its layer prompt (:mod:`layerdiff.refine`, the cascade's
+                last stage); False returns the transformer's layers as decoded.
         """
         # 1. Check inputs.
         check_output_type(output_type)
@@ -155,11 +160,15 @@ class LayerGeneratePipeline(LayerPipelineBase):
         if output_type == "latent":
             return LayeredPipelineOutput(images=[], layers=[lat.cpu() for lat in latents])
 
-        # 7. Decode the layer frames at the requested size.
+        # 7. Decode the layer frames at the requested size; the refiner redraws the foreground outlines.
+        refine_text = self.refiner_phrases(rows) if refine else None  # (B, F, P) or None
         stacks = []
-        for lat in latents:
-            low = self.decode_layers(lat[:-1])  # (L, 4, h', w')
-            full = resize_rgba(low, (out_h, out_w)).permute(0, 2, 3, 1).cpu().numpy()  # (L, H, W, 4)
+        for i, lat in enumerate(latents):
+            full = resize_rgba(self.decode_layers(lat[:-1]), (out_h, out_w))  # (L, 4, H, W)
+            if refine_text is not None:
+                select = torch.arange(frames_l) > 0  # (L,) the background stays as sampled
+                full = refine_layers(self.refiner, full, refine_text[i, :frames_l], select)
+            full = full.permute(0, 2, 3, 1).cpu().numpy()  # (L, H, W, 4)
             stacks.append(drop_empty_layers(full, min_layer_coverage) if auto else full)
 
         # 8. Output: with layer prompts (and a fixed count) each layer is named after its prompt and carries

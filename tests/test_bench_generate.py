@@ -57,3 +57,26 @@ def test_generation_mode_scores_both_prompt_modes_edits_and_outlines(tmp_path: P
 def test_autoencoder_needs_oracle():
     with pytest.raises(SystemExit):
         _script().main(["--autoencoder", "tiny-random", "--count", "1"])
+
+
+def test_a_given_refiner_is_scored_and_no_refine_turns_it_off(tmp_path: Path):
+    import torch
+
+    from layerdiff.models import LayerRefiner
+
+    torch.manual_seed(0)
+    refiner = LayerRefiner(text_dim=32, widths=(8, 16), crop_size=16)
+    with torch.no_grad():
+        refiner.head.bias.fill_(3.0)  # draws a lot: refined layers differ from decoded ones
+    refiner.save_pretrained(tmp_path / "refiner")
+    args = ["--model", "tiny-random", "--count", "2", "--seed", "777", "--steps", "1", "--threads", "1",
+            "--refiner", str(tmp_path / "refiner")]
+    results = []
+    for extra in ([], ["--no-refine"]):
+        out = tmp_path / f"gen{len(results)}.json"
+        assert _script().main([*args, *extra, "--json", str(out)]) == 0
+        results.append(json.loads(out.read_text()))
+    on, off = results
+    assert on["refine"] is True and off["refine"] is False and on["refiner"] == str(tmp_path / "refiner")
+    assert on["regenerate_others_bit_identical"] == 1.0
+    assert on["outline_by_class"]["caption"] != off["outline_by_class"]["caption"]  # the refiner really ran

@@ -85,3 +85,31 @@ def test_generate_layer_prompts(tmp_path, capsys):
     assert main([*args, "--layer-prompt", "a", "--layer-prompt", "b", "--layer-prompt", "c",
                  "-o", str(tmp_path / "c")]) == 1
     assert "3 layer prompts for 2 layers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["generate", "edit"])
+def test_no_refine_reaches_the_pipeline(tmp_path, monkeypatch, command):
+    """``--no-refine`` turns the layer refiner off; without it the pipelines refine (their default)."""
+    from layerdiff.pipelines import LayerEditPipeline, LayerGeneratePipeline
+
+    cls = LayerGeneratePipeline if command == "generate" else LayerEditPipeline
+    seen = []
+    original = cls.__call__
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("refine", True))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "__call__", spy)
+    gen = ["generate", "a red circle", "--model", "tiny-random", "--layers", "2", "--steps", "1",
+           "--formats", "ora", "-o", str(tmp_path / "g")]
+    if command == "generate":
+        runs = [gen, [*gen, "--no-refine"]]
+    else:
+        assert main(gen) == 0
+        edit = ["edit", str(tmp_path / "g" / "generated.ora"), "--layer", "1", "--op", "regenerate", "--prompt",
+                "a star", "--model", "tiny-random", "--steps", "1", "-o", str(tmp_path / "e")]
+        runs = [edit, [*edit, "--no-refine"]]
+    for argv in runs:
+        assert main(argv) == 0
+    assert seen == [True, False]

@@ -45,3 +45,21 @@ def test_export_refuses_a_model_trained_for_another_grid(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="trained for a 64 px grid.*runs at 128 px"):
         export_embedded.main([str(folder), "--preset", "layerdiff-tiny"])
     assert not (tmp_path / "weights").exists()
+
+
+def test_export_adds_a_half_precision_refiner(tmp_path, monkeypatch):
+    from layerdiff import registry
+    from layerdiff.models import LayerRefiner
+    from layerdiff.pipelines import LayerGeneratePipeline
+
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path / "weights")
+    folder = _trained(tmp_path, registry.get_preset("layerdiff-tiny").native_resolution)
+    torch.manual_seed(0)
+    LayerRefiner(text_dim=32, widths=(8, 16), crop_size=16).save_pretrained(tmp_path / "refiner")
+    assert export_embedded.main([str(folder), "--preset", "layerdiff-tiny", "--samples", "1",
+                                 "--refiner", str(tmp_path / "refiner")]) == 0
+    target = tmp_path / "weights" / "layerdiff-tiny"
+    with safe_open(str(next((target / "refiner").glob("*.safetensors"))), "pt") as fh:
+        assert {fh.get_tensor(k).dtype for k in fh.keys()} == {torch.float16}
+    loaded = LayerGeneratePipeline.from_pretrained(target)
+    assert isinstance(loaded.refiner, LayerRefiner) and loaded.refiner.config.widths == [8, 16]

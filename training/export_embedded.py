@@ -1,13 +1,15 @@
 """Export a trained pipeline folder as the embedded weights of a registry preset (half precision).
 
     python training/export_embedded.py runs/tf/final --preset layerdiff-tiny [--dtype float16] \
-        [--layerer runs/layerer/final/layerer]
+        [--layerer runs/layerer/final/layerer] [--refiner runs/refiner/final/refiner]
 
 Writes ``layerdiff/weights/<folder>/`` (the preset's ``embedded:`` location): model_index.json and per
-component config + safetensors; ``--layerer`` adds a region layerer trained by train_layerer.py. Before
+component config + safetensors; ``--layerer`` adds a region layerer trained by train_layerer.py and
+``--refiner`` a layer refiner trained by train_refiner.py (either replaces the folder's own). Before
 writing, it decomposes a few held-out synthetic designs with the float32 and the half-precision weights
-(both methods) and refuses the export if the layers differ by more than ``--max-diff`` (mean absolute
-difference), so half precision is used only where it holds quality. It also refuses a folder trained
+(both methods), and refines their layers with the float32 and the half-precision refiner, and refuses
+the export if the layers differ by more than ``--max-diff`` (mean absolute difference), so half
+precision is used only where it holds quality. It also refuses a folder trained
 for another grid than the preset's (``native_resolution``: train_transformer.py records its
 ``--size``), since the registry would run that model at the preset's resolution.
 """
@@ -30,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from layerdiff.atomic import atomic_dir
     from layerdiff.data.synthetic import SyntheticDesigns
     from layerdiff.pipelines import LayerDecomposePipeline
+    from layerdiff.refine import refine_layers
     from layerdiff.registry import get_preset
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-diff", type=float, default=2.0 / 255)
     p.add_argument("--samples", type=int, default=4)
     p.add_argument("--layerer", default=None, help="region layerer folder (train_layerer.py's final/layerer)")
+    p.add_argument("--refiner", default=None, help="layer refiner folder (train_refiner.py's final/refiner)")
     args = p.parse_args(argv)
 
     preset = get_preset(args.preset)
@@ -54,12 +58,16 @@ def main(argv: list[str] | None = None) -> int:
         from layerdiff.models import RegionLayerer
 
         full.register_modules(layerer=RegionLayerer.from_pretrained(args.layerer).eval())
+    if args.refiner:
+        from layerdiff.models import LayerRefiner
+
+        full.register_modules(refiner=LayerRefiner.from_pretrained(args.refiner).eval())
     full.set_progress_bar_config(disable=True)
     dtype = getattr(torch, args.dtype)
     tmp_half = Path(args.folder).parent / f"export-{args.dtype}"
     shutil.rmtree(tmp_half, ignore_errors=True)
     full.save_pretrained(tmp_half)  # a copy to cast
-    for name in ("vae", "transformer", "layerer"):
+    for name in ("vae", "transformer", "layerer", "refiner"):
         if getattr(full, name, None) is None:
             continue
         comp_dir = tmp_half / name
@@ -77,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
                      exact_recomposition=False, refine=False, method=method).layers[0]
             b = half(img, num_layers=3, output_type="np", generator=torch.Generator().manual_seed(i),
                      exact_recomposition=False, refine=False, method=method).layers[0]
+            diffs.append(float(np.abs(a - b).mean()))
+        if full.refiner is not None:
+            layers = torch.from_numpy(engine.sample(i).layers.to_numpy()).permute(0, 3, 1, 2)  # (L, 4, H, W)
+            text = full.refiner_phrases([engine.sample(i).layer_captions])[0]  # (L, P)
+            a, b = (refine_layers(pipe.refiner, layers, text).numpy() for pipe in (full, half))
             diffs.append(float(np.abs(a - b).mean()))
     worst = max(diffs)
     print(f"{args.dtype} vs float32: mean abs layer difference per sample {[round(d, 5) for d in diffs]}")

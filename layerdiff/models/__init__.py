@@ -1,9 +1,11 @@
-"""layerdiff's model components: the RGBA autoencoders, text encoders, the region layerer and VAE losses.
+"""layerdiff's model components: the RGBA autoencoders, text encoders, the region layerer, the layer refiner and
+VAE losses.
 
 The transformer is diffusers' ``QwenImageTransformer2DModel`` used directly with the layer axis in
 its rotary code (see ``layerdiff.registry``).
 """
 
+from .layer_refiner import LayerRefiner
 from .losses import (
     VAELossWeights,
     alpha_weighted_l1,
@@ -20,7 +22,7 @@ from .rgba_vae import RGBAAutoencoder, RGBAReconstruction, premultiply, unpremul
 from .text_encoder import HashTextEncoder, MiniLMTextEncoder, hash_tokenize, mean_pool
 
 __all__ = [
-    "PatchAutoencoder", "patchify", "unpatchify", "RegionLayerer",
+    "LayerRefiner", "PatchAutoencoder", "patchify", "unpatchify", "RegionLayerer",
     "RGBAAutoencoder", "RGBAReconstruction", "premultiply", "unpremultiply",
     "HashTextEncoder", "MiniLMTextEncoder", "hash_tokenize", "mean_pool",
     "VAELossWeights", "alpha_weighted_l1", "composite_loss", "edge_loss", "kl_loss",
