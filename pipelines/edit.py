@@ -65,9 +65,9 @@ class LayerEditPipeline(LayerPipelineBase):
             confine_to_box: with a box, clear the new layer's alpha outside it, so nothing spills over
                 (ART's layer-wise region crop keeps each layer inside its box by construction, Pu et
                 al. 2025); False keeps whatever the model drew.
-            refine: with a ``refiner`` component, redraw the new layer's outline at the canvas size from
-                its coarse sample and the prompt (:mod:`layerdiff.refine`); the other layers are never
-                touched either way.
+            refine: with a ``refiner`` component and a prompt, redraw the new layer's outline at the
+                canvas size from its coarse sample and the prompt (:mod:`layerdiff.refine`); the other
+                layers are never touched either way.
         """
         # 1. Check inputs.
         check_output_type(output_type)
@@ -139,7 +139,7 @@ class LayerEditPipeline(LayerPipelineBase):
 
         # 7. Decode the new layer at the canvas size and put it in place; others untouched.
         new = resize_rgba(self.decode_layers(latents[0, target : target + 1]), (image.height, image.width))
-        refine_text = self.refiner_phrases([[prompt]]) if refine else None  # (1, 1, P) or None
+        refine_text = self.refiner_phrases([[prompt]]) if refine and prompt else None  # (1, 1, P) or None
         if refine_text is not None:
             new = refine_layers(self.refiner, new, refine_text[0])  # (1, 4, H, W)
         pixels = new[0].permute(1, 2, 0).cpu().numpy()  # (H, W, 4)

@@ -110,9 +110,10 @@ class LayerGeneratePipeline(LayerPipelineBase):
             guidance_scale: classifier-free guidance (Ho and Salimans 2022) over the prompt and the layer
                 prompts together; default: the model's ``generate_guidance_scale`` (else its
                 ``guidance_scale``; 1 = none).
-            refine: with a ``refiner`` component, redraw each foreground layer's outline at the output
-                size from its coarse sample and its layer prompt (:mod:`layerdiff.refine`, the cascade's
-                last stage); False returns the transformer's layers as decoded.
+            refine: with a ``refiner`` component, redraw the outline of each foreground layer that has a
+                layer prompt at the output size from its coarse sample and that prompt
+                (:mod:`layerdiff.refine`, the cascade's last stage); layers without one, the background
+                and everything with False come back as the transformer's layers decoded.
         """
         # 1. Check inputs.
         check_output_type(output_type)
@@ -166,7 +167,8 @@ class LayerGeneratePipeline(LayerPipelineBase):
         for i, lat in enumerate(latents):
             full = resize_rgba(self.decode_layers(lat[:-1]), (out_h, out_w))  # (L, 4, H, W)
             if refine_text is not None:
-                select = torch.arange(frames_l) > 0  # (L,) the background stays as sampled
+                # (L,) foreground layers with a layer prompt: without one there is no outline to draw
+                select = torch.tensor([k > 0 and bool(rows[i][k]) for k in range(frames_l)])
                 full = refine_layers(self.refiner, full, refine_text[i, :frames_l], select)
             full = full.permute(0, 2, 3, 1).cpu().numpy()  # (L, H, W, 4)
             stacks.append(drop_empty_layers(full, min_layer_coverage) if auto else full)

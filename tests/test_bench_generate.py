@@ -79,4 +79,6 @@ def test_a_given_refiner_is_scored_and_no_refine_turns_it_off(tmp_path: Path):
     on, off = results
     assert on["refine"] is True and off["refine"] is False and on["refiner"] == str(tmp_path / "refiner")
     assert on["regenerate_others_bit_identical"] == 1.0
-    assert on["outline_by_class"]["caption"] != off["outline_by_class"]["caption"]  # the refiner really ran
+    mode = "caption + layer prompts"  # the caption alone names no layer: nothing is refined
+    assert on["outline_by_class"][mode] != off["outline_by_class"][mode]  # the refiner really ran
+    assert on["outline_by_class"]["caption"] == off["outline_by_class"]["caption"]

@@ -153,6 +153,22 @@ def test_generation_refines_the_foreground_layers_only(tiny_components, refiner)
     assert not np.array_equal(on[1:, ..., 3], plain[1:, ..., 3])
 
 
+def test_generation_leaves_layers_without_a_layer_prompt_as_decoded(tiny_components, refiner):
+    """Without a phrase there is no outline to draw (on validation captions it only cost colour and shape)."""
+    pipe = LayerGeneratePipeline(**{**tiny_components, "refiner": refiner})
+    pipe.set_progress_bar_config(disable=True)
+    pipe.preset_defaults = {"num_inference_steps": 2}
+
+    def run(**kwargs):
+        return pipe("a red square", num_layers=3, output_type="np", generator=torch.Generator().manual_seed(0),
+                    **kwargs).layers[0]
+
+    np.testing.assert_array_equal(run(), run(refine=False))
+    some, off = run(layer_prompts=["", "", "a ring"]), run(layer_prompts=["", "", "a ring"], refine=False)
+    np.testing.assert_array_equal(some[:2], off[:2])
+    assert not np.array_equal(some[2], off[2])
+
+
 def test_regenerate_with_a_refiner_keeps_the_other_layers_bit_identical(tiny_components, refiner):
     edit = LayerEditPipeline(**{**tiny_components, "refiner": refiner})
     edit.set_progress_bar_config(disable=True)
