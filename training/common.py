@@ -293,6 +293,18 @@ def map_tables(fn: Callable[[Any], dict[str, np.ndarray]], items: Sequence[Any],
     return table if out is None else save_table(out, table)
 
 
+def optimizer_step(acc: Any, opt: torch.optim.Optimizer, loss: torch.Tensor, params: Iterable[torch.nn.Parameter],
+                   grad_clip: float, ema: EMA, ema_model: torch.nn.Module, step: int) -> None:
+    """One update: backward through accelerate, clip the gradient norm of ``params`` (when ``grad_clip``
+    is set), step the optimizer, then fold ``ema_model``'s new weights into the EMA."""
+    opt.zero_grad(set_to_none=True)
+    acc.backward(loss)
+    if grad_clip:
+        acc.clip_grad_norm_(params, grad_clip)
+    opt.step()
+    ema.update(ema_model, step)
+
+
 def write_final(run_dir: Path, cfg: RunConfig, log: LossLog) -> None:
     """The end of a run: ``final/training.json`` (the resolved configuration) and the loss plot."""
     (run_dir / "final").mkdir(parents=True, exist_ok=True)

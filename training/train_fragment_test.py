@@ -42,6 +42,7 @@ from training.common import (  # noqa: E402
     add_run_args,
     lr_at,
     map_tables,
+    optimizer_step,
     run_config_from,
     save_table,
     setup_run,
@@ -231,10 +232,7 @@ def train(cfg: RunConfig) -> int:
             group["lr"] = lr_at(step, cfg)
         logits = net.fragment_logits(x)  # (m,)
         loss = bce(logits, y)
-        opt.zero_grad(set_to_none=True)
-        acc.backward(loss)
-        opt.step()
-        ema.update(net, step)
+        optimizer_step(acc, opt, loss, net.parameters(), 0.0, ema, net, step)
         if (step + 1) % cfg.log_every == 0 or step == 0:
             accuracy = float(((logits > 0).float() == y).float().mean())
             log.write(step, lr_at(step, cfg), {"loss": float(loss.detach()), "accuracy": accuracy})

@@ -43,6 +43,7 @@ from training.common import (  # noqa: E402
     load_checkpoint,
     lr_at,
     map_tables,
+    optimizer_step,
     prune_checkpoints,
     run_config_from,
     save_checkpoint,
@@ -193,12 +194,7 @@ def train(cfg: RunConfig) -> int:
         bg_logits = acc.unwrap_model(model).background_logits(region[ridx].to(acc.device))  # (Br,)
         bg_loss = bce(bg_logits, background[ridx].to(acc.device))
         loss = pair_loss + ex["background_weight"] * bg_loss
-        opt.zero_grad(set_to_none=True)
-        acc.backward(loss)
-        if cfg.grad_clip:
-            acc.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        ema.update(acc.unwrap_model(model), step)
+        optimizer_step(acc, opt, loss, model.parameters(), cfg.grad_clip, ema, acc.unwrap_model(model), step)
         if (step + 1) % cfg.log_every == 0 or step == start:
             accuracy = float((logits.argmax(-1).cpu() == rel[idx]).float().mean())
             log.write(step, lr_at(step, cfg), {"loss": float(loss.detach()), "pair_loss": float(pair_loss.detach()),

@@ -42,6 +42,7 @@ from training.common import (  # noqa: E402
     load_checkpoint,
     lr_at,
     map_tables,
+    optimizer_step,
     prune_checkpoints,
     run_config_from,
     save_checkpoint,
@@ -244,12 +245,7 @@ def train(cfg: RunConfig) -> int:
         logits = model(x.to(acc.device), text.to(acc.device))  # (b, 1, c, c)
         bce, dice = refiner_loss(logits, y.to(acc.device))
         loss = bce + ex["dice_weight"] * dice
-        opt.zero_grad(set_to_none=True)
-        acc.backward(loss)
-        if cfg.grad_clip:
-            acc.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        ema.update(acc.unwrap_model(model), step)
+        optimizer_step(acc, opt, loss, model.parameters(), cfg.grad_clip, ema, acc.unwrap_model(model), step)
         if (step + 1) % cfg.log_every == 0 or step == start:
             coarse_bce = F.binary_cross_entropy(x[:, 3:].clamp(1e-4, 1 - 1e-4), y)  # the input's own error
             log.write(step, lr_at(step, cfg), {"loss": float(loss.detach()), "bce": float(bce.detach()),

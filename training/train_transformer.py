@@ -30,6 +30,7 @@ from training.common import (  # noqa: E402
     add_run_args,
     load_checkpoint,
     lr_at,
+    optimizer_step,
     prune_checkpoints,
     run_config_from,
     sample_indices,
@@ -205,12 +206,7 @@ def train(cfg: RunConfig) -> int:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         loss = train_step(pipe, batch, gen, trainable_text)
-        opt.zero_grad(set_to_none=True)
-        acc.backward(loss)
-        if cfg.grad_clip:
-            acc.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        ema.update(acc.unwrap_model(pipe.transformer), step)
+        optimizer_step(acc, opt, loss, params, cfg.grad_clip, ema, acc.unwrap_model(pipe.transformer), step)
         if acc.is_main_process:
             log.write(step, lr_at(step, cfg), {"loss": float(loss.detach())})
             if (step + 1) % cfg.log_every == 0:

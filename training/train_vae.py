@@ -30,6 +30,7 @@ from training.common import (  # noqa: E402
     add_run_args,
     load_checkpoint,
     lr_at,
+    optimizer_step,
     prune_checkpoints,
     run_config_from,
     sample_indices,
@@ -128,12 +129,7 @@ def train(cfg: RunConfig) -> int:
             group["lr"] = lr_at(step, cfg)
         rec = model.reconstruct_rgba(x, sample=True, generator=gen)
         out = rgba_vae_loss(rec.rgba, x.to(rec.rgba.device), rec.posterior.mean, rec.posterior.logvar, generator=gen)
-        opt.zero_grad(set_to_none=True)
-        acc.backward(out["loss"])
-        if cfg.grad_clip:
-            acc.clip_grad_norm_(vae.parameters(), cfg.grad_clip)
-        opt.step()
-        ema.update(model, step)
+        optimizer_step(acc, opt, out["loss"], vae.parameters(), cfg.grad_clip, ema, model, step)
         if acc.is_main_process:
             log.write(step, lr_at(step, cfg), {k: float(out[k].detach()) for k in terms})
             if (step + 1) % cfg.log_every == 0:
