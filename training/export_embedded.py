@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     engine = SyntheticDesigns(seed=987_654, size=preset.native_resolution, min_layers=2, max_layers=5)
     diffs = []
     for i in range(args.samples):
-        img = engine.sample(i).layers.composite()
+        sample = engine.sample(i)
+        img = sample.layers.composite()
         for method in ("diffusion", "regions") if full.layerer is not None else ("diffusion",):
             a = full(img, num_layers=3, output_type="np", generator=torch.Generator().manual_seed(i),
                      exact_recomposition=False, refine=False, method=method).layers[0]
@@ -87,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                      exact_recomposition=False, refine=False, method=method).layers[0]
             diffs.append(float(np.abs(a - b).mean()))
         if full.refiner is not None:
-            layers = torch.from_numpy(engine.sample(i).layers.to_numpy()).permute(0, 3, 1, 2)  # (L, 4, H, W)
-            text = full.refiner_phrases([engine.sample(i).layer_captions])[0]  # (L, P)
+            layers = torch.from_numpy(sample.layers.to_numpy()).permute(0, 3, 1, 2)  # (L, 4, H, W)
+            text = full.refiner_phrases([sample.layer_captions])[0]  # (L, P)
             a, b = (refine_layers(pipe.refiner, layers, text).numpy() for pipe in (full, half))
             diffs.append(float(np.abs(a - b).mean()))
     worst = max(diffs)

@@ -46,6 +46,7 @@ from training.common import (  # noqa: E402
     prune_checkpoints,
     run_config_from,
     save_checkpoint,
+    save_table,
     setup_run,
     step_generator,
     write_final,
@@ -75,8 +76,8 @@ def degrade(vae: torch.nn.Module, layers: torch.Tensor, gen: torch.Generator, no
     noise of scale ~ U(0, ``noise``) on and next to the layer; decode. Then, with probability 0.8,
     blur the alpha and re-threshold it at t ~ U(0.3, 0.6) of its peak through a steep sigmoid: half of
     these with sigma ~ U(0.5, ``blur``) px (rounded corners, filled holes, a grown or shrunk outline),
-    half with sigma ~ U(0.15, 0.4) of the shorter side of the layer's box (at most ``blob`` px): a blob that keeps the
-    layer's place and size but little of its shape, as the transformer often draws. From a blob only
+    half with sigma ~ U(0.15, 0.4) of the shorter side of the layer's box (at most ``blob`` px): a blob
+    that keeps the layer's place and size but little of its shape, as the transformer often draws. From a blob only
     the phrase tells a square from a circle, which is what the refiner must learn to read.
     """
     n = layers.shape[0]
@@ -191,8 +192,6 @@ def _tables(run_dir: Path, ex: dict, text_encoder: torch.nn.Module) -> tuple[np.
     if phrase_path.is_file():
         emb = np.load(phrase_path)["emb"]
     else:
-        from training.common import save_table
-
         width = int(text_encoder.embed_dim)
         with torch.no_grad():
             chunks = [encode_phrases(text_encoder, [[c] for c in unique[i : i + 256]], width)[:, 0]
