@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --oracle: also score the true layers after this model's encode-decode")
     p.add_argument("--refiner", default=None, help="layer refiner folder to use instead of the model's own")
     p.add_argument("--no-refine", action="store_true", help="score the transformer's layers as decoded (no refiner)")
+    p.add_argument("--refine-passes", type=int, default=None,
+                   help="layer refiner passes (default: the model's)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
@@ -153,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             out = gen(s.caption, num_layers=len(s.layers),
                       layer_prompts=list(s.layer_captions) if mode != "caption" else None,
                       num_inference_steps=args.steps, guidance_scale=args.guidance,
-                      generator=torch.Generator().manual_seed(i), output_type="np", refine=refine)
+                      generator=torch.Generator().manual_seed(i), output_type="np", refine=refine,
+                      refine_passes=args.refine_passes)
             counts.update(score_layers(out.layers[0], s.colors, s.shapes))
             _gather(drawn[mode], out.layers[0], s.shapes)
 
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         layered = s.layers
         k = len(layered) - 1
         regen = edit(layered, layer=k, operation="regenerate", prompt=s.layer_captions[k], output_type="np",
-                     refine=refine, num_inference_steps=args.steps,
+                     refine=refine, refine_passes=args.refine_passes, num_inference_steps=args.steps,
                      generator=torch.Generator().manual_seed(i)).images[0]
         identical.append(all(np.array_equal(regen[j].pixels, layered[j].pixels) for j in range(len(layered))
                              if j != k))
@@ -173,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         for confine, record in ((True, inside), (False, drawn_inside)):
             ins = edit(layered, layer=-1, operation="insert", prompt="a red circle", box=box, output_type="np",
                        confine_to_box=confine, num_inference_steps=args.steps, refine=refine,
+                       refine_passes=args.refine_passes,
                        generator=torch.Generator().manual_seed(i)).images[0]
             a = ins[-1].on_canvas(ins.size)[..., 3]
             h, w = a.shape
@@ -181,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             record.append(in_box / mass if mass > 0 else 0.0)
     result = {
         "model": args.model, "count": args.count, "seed": args.seed, "refine": refine,
+        "refine_passes": args.refine_passes,
         "refiner": args.refiner or ("the model's" if gen.refiner is not None else None),
         **{mode: rates(counts) for mode, counts in modes.items()},
         "outline_by_class": {name: median_outlines(gathered) for name, gathered in drawn.items()},

@@ -6,6 +6,11 @@ replaces the layer's alpha there (outside the window the layer is unchanged). Wh
 reaches pixels the coarse layer left (nearly) transparent, their colour is filled from the layer's
 visible pixels by push-pull (Gortler et al. 1996, "The Lumigraph", pull-push interpolation), so the
 layer keeps its colours. Training crops come from the same :func:`crop_windows` and :func:`crop`.
+
+The refiner may run several passes, each on the previous pass's layer with a window taken anew: the
+iterative refinement of a coarse mask by one network (as in CascadePSP, Cheng et al. 2020). Each pass
+commits the outline further toward the class the phrase names (on validation captions a second and a
+third pass turned more rounded boxes square and more blobs into rings; MODEL_CARD.md).
 """
 
 from __future__ import annotations
@@ -90,14 +95,28 @@ def push_pull_fill(rgb: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return cur
 
 
+REFINE_PASSES = 1
+"""Refiner passes when a model's defaults name none (``refine_passes``)."""
+
+
 @torch.no_grad()
 def refine_layers(refiner: torch.nn.Module, layers: torch.Tensor, text: torch.Tensor,
-                  select: torch.Tensor | None = None) -> torch.Tensor:
-    """Refine the alpha of the selected layers; the others come back bit-identical.
+                  select: torch.Tensor | None = None, passes: int = REFINE_PASSES) -> torch.Tensor:
+    """Refine the alpha of the selected layers ``passes`` times; the others come back bit-identical.
 
     layers: (L, 4, H, W) straight RGBA in [0, 1]; text: (L, P) phrase embeddings (zeros: no phrase);
     select: (L,) bool, the layers to refine (default: all). Empty layers are left as they are.
     """
+    if passes < 1:
+        raise ValueError(f"passes must be at least 1, got {passes}")
+    for _ in range(passes):
+        layers = _refine_once(refiner, layers, text, select)
+    return layers
+
+
+def _refine_once(refiner: torch.nn.Module, layers: torch.Tensor, text: torch.Tensor,
+                 select: torch.Tensor | None) -> torch.Tensor:
+    """One pass of :func:`refine_layers`."""
     n, _, h, w = layers.shape
     select = torch.ones(n, dtype=torch.bool) if select is None else select.bool().cpu()
     idx, wins = [], []

@@ -24,6 +24,7 @@ from layerdiff.errors import LayerdiffError
 from layerdiff.flow import euler_sample, guidance_combine
 from layerdiff.frames import encode_phrases, phrase_dim, predict_velocity
 from layerdiff.layered import Layer, LayeredImage
+from layerdiff.refine import REFINE_PASSES, refine_layers
 from layerdiff.registry import ComponentSpec, ModelPreset, get_preset
 
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
@@ -229,6 +230,16 @@ class LayerPipelineBase(DiffusionPipeline):
             return None
         return encode_phrases(self.text_encoder, [list(r) for r in rows], int(self.refiner.config.text_dim),
                               device=self._execution_device)
+
+    def refine(self, layers: torch.Tensor, text: torch.Tensor, select: torch.Tensor | None = None,
+               passes: int | None = None) -> torch.Tensor:
+        """The layer refiner on one stack: layers (L, 4, H, W) straight RGBA, text (L, P) from
+        :meth:`refiner_phrases`, ``passes`` passes (default: the model's ``refine_passes``, else 1);
+        see :func:`layerdiff.refine.refine_layers`."""
+        passes = self._default("refine_passes", passes, REFINE_PASSES)
+        if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) or passes < 1:
+            raise PipelineError(f"refine_passes must be an int >= 1, got {passes!r}")
+        return refine_layers(self.refiner, layers, text, select, passes=int(passes))
 
     def denoise(
         self,

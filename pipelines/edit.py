@@ -18,7 +18,6 @@ import torch
 from layerdiff import edit_ops
 from layerdiff.frames import region_maps
 from layerdiff.layered import Layer, LayeredImage
-from layerdiff.refine import refine_layers
 
 from .base import (
     LayeredPipelineOutput,
@@ -50,6 +49,7 @@ class LayerEditPipeline(LayerPipelineBase):
         output_type: str = "pil",
         confine_to_box: bool = True,
         refine: bool = True,
+        refine_passes: int | None = None,
         callback_on_step_end: Callable[..., dict[str, Any]] | None = None,
         **op_kwargs: Any,
     ) -> LayeredPipelineOutput:
@@ -68,6 +68,8 @@ class LayerEditPipeline(LayerPipelineBase):
             refine: with a ``refiner`` component and a prompt, redraw the new layer's outline at the
                 canvas size from its coarse sample and the prompt (:mod:`layerdiff.refine`); the other
                 layers are never touched either way.
+            refine_passes: how many times the refiner redraws the outline, each pass from the last
+                (default: the model's ``refine_passes``, else 1).
         """
         # 1. Check inputs.
         check_output_type(output_type)
@@ -141,7 +143,7 @@ class LayerEditPipeline(LayerPipelineBase):
         new = resize_rgba(self.decode_layers(latents[0, target : target + 1]), (image.height, image.width))
         refine_text = self.refiner_phrases([[prompt]]) if refine and prompt else None  # (1, 1, P) or None
         if refine_text is not None:
-            new = refine_layers(self.refiner, new, refine_text[0])  # (1, 4, H, W)
+            new = self.refine(new, refine_text[0], passes=refine_passes)  # (1, 4, H, W)
         pixels = new[0].permute(1, 2, 0).cpu().numpy()  # (H, W, 4)
         if box is not None and confine_to_box:
             inside = box_maps([box], image.width, image.height)[0].numpy()  # (H, W) 1 inside the box

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 from layerdiff.frames import region_maps
-from layerdiff.refine import refine_layers
 from layerdiff.registry import default_steps
 
 from .base import (
@@ -92,6 +91,7 @@ class LayerGeneratePipeline(LayerPipelineBase):
         output_type: str = "pil",
         min_layer_coverage: float = 0.002,
         refine: bool = True,
+        refine_passes: int | None = None,
         callback_on_step_end: Callable[..., dict[str, Any]] | None = None,
     ) -> LayeredPipelineOutput:
         """Generate one layered image per prompt.
@@ -114,6 +114,8 @@ class LayerGeneratePipeline(LayerPipelineBase):
                 layer prompt at the output size from its coarse sample and that prompt
                 (:mod:`layerdiff.refine`, the cascade's last stage); layers without one, the background
                 and everything with False come back as the transformer's layers decoded.
+            refine_passes: how many times the refiner redraws each outline, each pass from the last
+                (default: the model's ``refine_passes``, else 1).
         """
         # 1. Check inputs.
         check_output_type(output_type)
@@ -169,7 +171,7 @@ class LayerGeneratePipeline(LayerPipelineBase):
             if refine_text is not None:
                 # (L,) foreground layers with a layer prompt: without one there is no outline to draw
                 select = torch.tensor([k > 0 and bool(rows[i][k]) for k in range(frames_l)])
-                full = refine_layers(self.refiner, full, refine_text[i, :frames_l], select)
+                full = self.refine(full, refine_text[i, :frames_l], select, refine_passes)
             full = full.permute(0, 2, 3, 1).cpu().numpy()  # (L, H, W, 4)
             stacks.append(drop_empty_layers(full, min_layer_coverage) if auto else full)
 

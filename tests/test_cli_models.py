@@ -88,8 +88,9 @@ def test_generate_layer_prompts(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command", ["generate", "edit"])
-def test_no_refine_reaches_the_pipeline(tmp_path, monkeypatch, command):
-    """``--no-refine`` turns the layer refiner off; without it the pipelines refine (their default)."""
+def test_refine_flags_reach_the_pipeline(tmp_path, monkeypatch, command):
+    """``--no-refine`` turns the layer refiner off; without it the pipelines refine (their default);
+    ``--refine-passes`` sets how many passes the refiner makes."""
     from layerdiff.pipelines import LayerEditPipeline, LayerGeneratePipeline
 
     cls = LayerGeneratePipeline if command == "generate" else LayerEditPipeline
@@ -97,19 +98,19 @@ def test_no_refine_reaches_the_pipeline(tmp_path, monkeypatch, command):
     original = cls.__call__
 
     def spy(self, *args, **kwargs):
-        seen.append(kwargs.get("refine", True))
+        seen.append((kwargs.get("refine", True), kwargs.get("refine_passes")))
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(cls, "__call__", spy)
     gen = ["generate", "a red circle", "--model", "tiny-random", "--layers", "2", "--steps", "1",
            "--formats", "ora", "-o", str(tmp_path / "g")]
     if command == "generate":
-        runs = [gen, [*gen, "--no-refine"]]
+        runs = [gen, [*gen, "--no-refine", "--refine-passes", "3"]]
     else:
         assert main(gen) == 0
         edit = ["edit", str(tmp_path / "g" / "generated.ora"), "--layer", "1", "--op", "regenerate", "--prompt",
                 "a star", "--model", "tiny-random", "--steps", "1", "-o", str(tmp_path / "e")]
-        runs = [edit, [*edit, "--no-refine"]]
+        runs = [edit, [*edit, "--no-refine", "--refine-passes", "3"]]
     for argv in runs:
         assert main(argv) == 0
-    assert seen == [True, False]
+    assert seen == [(True, None), (False, 3)]

@@ -11,6 +11,7 @@ from model_mixin import ModelTesterMixin
 from layerdiff.layered import Layer, LayeredImage
 from layerdiff.models import LayerRefiner
 from layerdiff.pipelines import LayerEditPipeline, LayerGeneratePipeline
+from layerdiff.pipelines.base import PipelineError
 from layerdiff.refine import crop, layer_window, paste, push_pull_fill, refine_layers
 
 
@@ -124,6 +125,22 @@ def test_refine_layers_without_a_selection_is_a_no_op_on_empty_stacks():
     model = LayerRefiner(text_dim=8, widths=(8, 16), crop_size=16).eval()
     empty = torch.zeros(2, 4, 16, 16)
     assert refine_layers(model, empty, torch.zeros(2, 8)) is empty
+    assert refine_layers(model, empty, torch.zeros(2, 8), passes=3) is empty
+
+
+def test_refine_layers_passes_run_the_refiner_again_on_its_output():
+    torch.manual_seed(3)
+    model = LayerRefiner(text_dim=8, widths=(8, 16), crop_size=16).eval()
+    with torch.no_grad():
+        model.head.bias.fill_(2.0)  # grows the alpha: each pass takes a larger window
+    layers, text, select = _blob_layers(), torch.randn(3, 8), torch.tensor([False, True, True])
+    once = refine_layers(model, layers, text, select)
+    twice = refine_layers(model, layers, text, select, passes=2)
+    torch.testing.assert_close(twice, refine_layers(model, once, text, select))
+    assert float(twice[1, 3].sum()) > float(once[1, 3].sum())
+    assert torch.equal(twice[0], layers[0]) and torch.equal(twice[2], layers[2])
+    with pytest.raises(ValueError, match="at least 1"):
+        refine_layers(model, layers, text, select, passes=0)
 
 
 # ------------------------------------------------------------------------------ pipelines
@@ -183,6 +200,45 @@ def test_regenerate_with_a_refiner_keeps_the_other_layers_bit_identical(tiny_com
     assert not np.array_equal(on[1].pixels, off[1].pixels)
 
 
+def test_refine_passes_redraw_from_the_previous_pass(tiny_components, refiner):
+    """passes=2 is the refiner run on its own output; the model's ``refine_passes`` is the default."""
+    once = _generate(tiny_components, refiner)
+    twice = _generate(tiny_components, refiner, refine_passes=2)
+    assert not np.array_equal(once, twice)
+    np.testing.assert_array_equal(once[0], twice[0])  # the background is never refined
+    pipe = LayerGeneratePipeline(**{**tiny_components, "refiner": refiner})
+    phrases = pipe.refiner_phrases([["a blue background", "a red square", "a ring"]])[0]  # (3, P)
+    select = torch.tensor([False, True, True])
+    layers = torch.from_numpy(once).permute(0, 3, 1, 2)  # (3, 4, H, W) after the first pass
+    again = refine_layers(refiner, layers, phrases, select).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(twice, again, atol=1e-6)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.preset_defaults = {"num_inference_steps": 2, "refine_passes": 2}
+    by_default = pipe("a red square", num_layers=3, layer_prompts=["a blue background", "a red square", "a ring"],
+                      output_type="np", generator=torch.Generator().manual_seed(0)).layers[0]
+    np.testing.assert_array_equal(by_default, twice)
+    for bad in (0, 1.5):
+        with pytest.raises(PipelineError, match="refine_passes"):
+            _generate(tiny_components, refiner, refine_passes=bad)
+
+
+def test_regenerate_refines_with_the_passes_asked_for(tiny_components, refiner):
+    edit = LayerEditPipeline(**{**tiny_components, "refiner": refiner})
+    edit.set_progress_bar_config(disable=True)
+    edit.preset_defaults = {"num_inference_steps": 2}
+    rng = np.random.default_rng(0)
+    image = LayeredImage((32, 32), [Layer(rng.random((32, 32, 4)).astype(np.float32)) for _ in range(3)])
+
+    def run(passes):
+        return edit(image, layer=1, operation="regenerate", prompt="a red square", refine_passes=passes,
+                    generator=torch.Generator().manual_seed(0)).images[0]
+
+    one, two = run(1), run(2)
+    assert not np.array_equal(one[1].pixels, two[1].pixels)
+    for j in (0, 2):
+        assert np.array_equal(two[j].pixels, image[j].pixels)
+
+
 def test_a_saved_pipeline_keeps_its_refiner(tiny_components, refiner, tmp_path):
     pipe = LayerGeneratePipeline(**{**tiny_components, "refiner": refiner})
     pipe.save_pretrained(tmp_path / "p")
@@ -195,7 +251,8 @@ def test_a_saved_pipeline_keeps_its_refiner(tiny_components, refiner, tmp_path):
 
 # ------------------------------------------------------------------------------ the shipped refiner
 def test_the_shipped_refiner_draws_the_outline_its_phrase_names():
-    """One blocky fragment (what the transformer draws), three phrases, three outline classes of the check."""
+    """One blocky fragment (what the transformer draws), four phrases, four outline classes of the check,
+    with the model's own number of passes."""
     from layerdiff.eval.generation import classify_shape
 
     pipe = LayerGeneratePipeline.from_pretrained("layerdiff-tiny")
@@ -204,10 +261,10 @@ def test_the_shipped_refiner_draws_the_outline_its_phrase_names():
     layer = torch.zeros(1, 4, 128, 128)
     layer[0, 0] = 1.0  # red
     layer[0, 3, 32:80, 40:88] = torch.from_numpy(np.kron(cells, np.ones((8, 8), np.float32)))
-    assert classify_shape(layer[0, 3].numpy()) == "pointy"  # ragged: no class the phrases name
+    assert classify_shape(layer[0, 3].numpy()) == "pointy"  # ragged: no outline but the triangle must survive it
     drawn = {}
-    for phrase in ("a red square", "a red circle", "a red ring"):
-        out = refine_layers(pipe.refiner, layer, pipe.refiner_phrases([[phrase]])[0])
+    for phrase in ("a red square", "a red circle", "a red ring", "a red triangle"):
+        out = pipe.refine(layer, pipe.refiner_phrases([[phrase]])[0])
         drawn[phrase] = classify_shape(out[0, 3].numpy())
         assert torch.equal(out[0, :3][:, layer[0, 3] > 0.5], layer[0, :3][:, layer[0, 3] > 0.5])  # colour kept
-    assert drawn == {"a red square": "box", "a red circle": "round", "a red ring": "hollow"}
+    assert drawn == {"a red square": "box", "a red circle": "round", "a red ring": "hollow", "a red triangle": "pointy"}

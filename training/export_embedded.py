@@ -32,7 +32,6 @@ def main(argv: list[str] | None = None) -> int:
     from layerdiff.atomic import atomic_dir
     from layerdiff.data.synthetic import SyntheticDesigns
     from layerdiff.pipelines import LayerDecomposePipeline
-    from layerdiff.refine import refine_layers
     from layerdiff.registry import get_preset
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         if full.refiner is not None:
             layers = torch.from_numpy(sample.layers.to_numpy()).permute(0, 3, 1, 2)  # (L, 4, H, W)
             text = full.refiner_phrases([sample.layer_captions])[0]  # (L, P)
-            a, b = (refine_layers(pipe.refiner, layers, text).numpy() for pipe in (full, half))
+            a, b = (pipe.refine(layers, text).numpy() for pipe in (full, half))  # with the model's passes
             diffs.append(float(np.abs(a - b).mean()))
     worst = max(diffs)
     print(f"{args.dtype} vs float32: mean abs layer difference per sample {[round(d, 5) for d in diffs]}")

@@ -12,8 +12,11 @@ Three resumable phases:
    short of them (:func:`degrade`: through the model's autoencoder, the latents pulled toward the
    16-pixel token grid and noised, the outline rounded by a blur and a shifted threshold), crops both
    around the degraded layer's visible part as at inference (:mod:`layerdiff.refine`), flips and
-   turns them, and fits the true alpha in the crop by binary cross-entropy plus a soft Dice term.
-   A share ``--drop-phrase`` of the phrases is blanked, as a caption-only generation has none.
+   turns them (``--augment``), and fits the true alpha in the crop by binary cross-entropy plus a soft
+   Dice term.
+   A share ``--drop-phrase`` of the phrases is blanked, as a caption-only generation has none, and a
+   share ``--distractor`` of the coarse layers gets another layer's coarse outline beside it
+   (:func:`add_distractors`), as the transformer sometimes draws a second object in a layer.
 
 Writes ``<output-dir>/final/refiner`` (config + safetensors, EMA weights) and ``final/training.json``.
 Seeds: designs from ``--data-seed``; the batches and degradations of step s from (``--seed``, s).
@@ -116,6 +119,22 @@ def degrade(vae: torch.nn.Module, layers: torch.Tensor, gen: torch.Generator, no
     return torch.cat([out[:, :3], torch.where(use, rounded, alpha)], 1)  # (N, 4, H, W)
 
 
+def add_distractors(coarse: torch.Tensor, gen: torch.Generator, share: float) -> torch.Tensor:
+    """Coarse layers (N, 4, H, W) straight RGBA, a ``share`` of them with the next layer's coarse outline
+    (and colour) pasted beside, shifted by up to 40% of the canvas each way, wherever it is more opaque."""
+    n, _, h, w = coarse.shape
+    u = torch.rand(n, 3, generator=gen)  # (N, 3)
+    out = coarse.clone()
+    for i in range(n):
+        if n < 2 or float(u[i, 0]) >= share:
+            continue
+        other = torch.roll(coarse[(i + 1) % n], (int((u[i, 1] - 0.5) * 0.8 * h), int((u[i, 2] - 0.5) * 0.8 * w)),
+                           dims=(1, 2))  # (4, H, W)
+        over = other[3:] > out[i, 3:]  # (1, H, W) where the distractor shows
+        out[i] = torch.where(over, other, out[i])
+    return out
+
+
 def _extent(alpha: torch.Tensor) -> torch.Tensor:
     """(N, H, W) -> (N,) the shorter side in pixels of each alpha's box of alpha > 0.5 (1 when empty)."""
     mask = alpha > 0.5
@@ -136,6 +155,12 @@ def jittered_windows(alpha: torch.Tensor, gen: torch.Generator) -> tuple[torch.T
         cx, cy, side = w if w is not None else (0.0, 0.0, MIN_WINDOW)
         wins.append((cx + 0.05 * side * (2 * float(u[i, 1]) - 1), cy + 0.05 * side * (2 * float(u[i, 2]) - 1), side))
     return torch.tensor(wins), torch.tensor(ok)
+
+
+AUGMENT_CODES = {"dihedral": 7, "hflip": 1}
+"""Mask on the drawn :func:`flip_turn` code: all 8 flips and turns, or mirror images only. Triangles,
+stars and hearts point one way in the designs (up, up, down), so turning them teaches the refiner that
+a triangle may point anywhere, and from a blob it then draws the average of four: a rounded shape."""
 
 
 def flip_turn(x: torch.Tensor, code: int) -> torch.Tensor:
@@ -166,13 +191,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128])
     p.add_argument("--drop-phrase", type=float, default=0.15)
     p.add_argument("--dice-weight", type=float, default=0.5)
+    p.add_argument("--distractor", type=float, default=0.0, help="share of coarse layers given a second outline")
+    p.add_argument("--augment", choices=sorted(AUGMENT_CODES), default="dihedral",
+                   help="crop augmentation: all flips and quarter turns, or horizontal mirroring only")
     p.add_argument("--workers", type=int, default=1, help="processes rendering the designs")
     p.set_defaults(output_dir="runs/refiner", steps=4000, batch_size=48, lr=1e-3, weight_decay=1e-4,
                    warmup_steps=100, ema_decay=0.999, checkpoint_every=500, log_every=50)
     args = p.parse_args(argv)
     cfg = run_config_from(args, {k: getattr(args, k) for k in (
         "model", "designs", "data_seed", "size", "max_layers", "crop_size", "widths", "drop_phrase",
-        "dice_weight", "workers")})
+        "dice_weight", "workers", "distractor", "augment")})
     return train(cfg)
 
 
@@ -230,11 +258,13 @@ def train(cfg: RunConfig) -> int:
         idx = torch.randint(len(rgba_t), (cfg.batch_size,), generator=gen)
         true = rgba_t[idx].permute(0, 3, 1, 2).float() / 255  # (B, 4, S, S) straight RGBA
         coarse = degrade(pipe.vae, true, gen)  # (B, 4, S, S)
+        if ex.get("distractor", 0.0) > 0:
+            coarse = add_distractors(coarse, gen, ex["distractor"])
         windows, ok = jittered_windows(coarse[:, 3], gen)  # (B, 3), (B,)
         premult = torch.cat([coarse[:, :3] * coarse[:, 3:], coarse[:, 3:]], 1)  # (B, 4, S, S)
         x = crop(premult, windows, size)[ok]  # (b, 4, c, c)
         y = crop(true[:, 3:], windows, size)[ok]  # (b, 1, c, c)
-        code = int(torch.randint(8, (1,), generator=gen))
+        code = int(torch.randint(8, (1,), generator=gen)) & AUGMENT_CODES[ex.get("augment", "dihedral")]
         x, y = flip_turn(x, code), flip_turn(y, code)
         text = emb_t[index_t[idx]][ok]  # (b, P)
         drop = torch.rand(text.shape[0], generator=gen) < ex["drop_phrase"]

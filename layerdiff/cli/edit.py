@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-refine", action="store_true",
                    help="keep the transformer's layers as decoded (skip the model's layer refiner, if it has one)")
+    p.add_argument("--refine-passes", type=int, default=None,
+                   help="how many times the layer refiner redraws each outline (default: the model's)")
     add_output_args(p)
     p.set_defaults(func=run)
 
@@ -52,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         box = parse_box(args.box) if args.box else None
         edited = pipe(image, layer=layer, operation=args.op, prompt=args.prompt, box=box,
                       num_inference_steps=args.steps, generator=torch.Generator().manual_seed(args.seed),
-                      output_type="np", refine=not args.no_refine).images[0]
+                      output_type="np", refine=not args.no_refine,
+                      refine_passes=args.refine_passes).images[0]
     else:
         options = {"dx": args.dx, "dy": args.dy, "factor": args.factor, "color": args.color,
                    "value": args.value, "index": args.index}

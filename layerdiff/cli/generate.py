@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-refine", action="store_true",
                    help="keep the transformer's layers as decoded (skip the model's layer refiner, if it has one)")
+    p.add_argument("--refine-passes", type=int, default=None,
+                   help="how many times the layer refiner redraws each outline (default: the model's)")
     add_output_args(p)
     p.set_defaults(func=run)
 
@@ -63,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     pipe = LayerGeneratePipeline.from_pretrained(args.model)
     out = pipe(args.prompt, num_layers=layers, layer_prompts=args.layer_prompt, boxes=boxes, width=width, height=height,
                num_inference_steps=args.steps, guidance_scale=args.guidance,
-               generator=torch.Generator().manual_seed(args.seed), output_type="np", refine=not args.no_refine)
+               generator=torch.Generator().manual_seed(args.seed), output_type="np", refine=not args.no_refine,
+               refine_passes=args.refine_passes)
     image = out.images[0]
     for path in write_outputs(image, args, "generated"):
         print(f"wrote {path}")
