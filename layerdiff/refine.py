@@ -9,8 +9,8 @@ layer keeps its colours. Training crops come from the same :func:`crop_windows` 
 
 The refiner may run several passes, each on the previous pass's layer with a window taken anew: the
 iterative refinement of a coarse mask by one network (as in CascadePSP, Cheng et al. 2020). Each pass
-commits the outline further toward the class the phrase names (on validation captions a second and a
-third pass turned more rounded boxes square and more blobs into rings; MODEL_CARD.md).
+commits the outline further toward the class the phrase names (layerdiff-tiny's refiner on validation
+captions: 36 of 68 named shape classes after one pass, 62 after three; MODEL_CARD.md).
 """
 
 from __future__ import annotations

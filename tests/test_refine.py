@@ -186,12 +186,17 @@ def test_generation_leaves_layers_without_a_layer_prompt_as_decoded(tiny_compone
     assert not np.array_equal(some[2], off[2])
 
 
-def test_regenerate_with_a_refiner_keeps_the_other_layers_bit_identical(tiny_components, refiner):
-    edit = LayerEditPipeline(**{**tiny_components, "refiner": refiner})
+def _editor(components, refiner) -> tuple[LayerEditPipeline, LayeredImage]:
+    """An edit pipeline with ``refiner`` (2 sampling steps) and a random 3-layer image to edit."""
+    edit = LayerEditPipeline(**{**components, "refiner": refiner})
     edit.set_progress_bar_config(disable=True)
     edit.preset_defaults = {"num_inference_steps": 2}
     rng = np.random.default_rng(0)
-    image = LayeredImage((32, 32), [Layer(rng.random((32, 32, 4)).astype(np.float32)) for _ in range(3)])
+    return edit, LayeredImage((32, 32), [Layer(rng.random((32, 32, 4)).astype(np.float32)) for _ in range(3)])
+
+
+def test_regenerate_with_a_refiner_keeps_the_other_layers_bit_identical(tiny_components, refiner):
+    edit, image = _editor(tiny_components, refiner)
     kwargs = dict(layer=1, operation="regenerate", prompt="a red square", generator=torch.Generator().manual_seed(0))
     on = edit(image, **kwargs).images[0]
     off = edit(image, refine=False, **kwargs).images[0]
@@ -223,11 +228,7 @@ def test_refine_passes_redraw_from_the_previous_pass(tiny_components, refiner):
 
 
 def test_regenerate_refines_with_the_passes_asked_for(tiny_components, refiner):
-    edit = LayerEditPipeline(**{**tiny_components, "refiner": refiner})
-    edit.set_progress_bar_config(disable=True)
-    edit.preset_defaults = {"num_inference_steps": 2}
-    rng = np.random.default_rng(0)
-    image = LayeredImage((32, 32), [Layer(rng.random((32, 32, 4)).astype(np.float32)) for _ in range(3)])
+    edit, image = _editor(tiny_components, refiner)
 
     def run(passes):
         return edit(image, layer=1, operation="regenerate", prompt="a red square", refine_passes=passes,
