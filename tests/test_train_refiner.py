@@ -74,4 +74,3 @@ def test_a_short_run_writes_a_refiner_and_resumes(tmp_path: Path):
     with (out / "loss.csv").open() as fh:
         steps = [int(r["step"]) for r in csv.DictReader(fh)]
     assert steps == [0, 1, 2]
-

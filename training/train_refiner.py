@@ -125,8 +125,8 @@ def add_distractors(coarse: torch.Tensor, gen: torch.Generator, share: float) ->
     n, _, h, w = coarse.shape
     u = torch.rand(n, 3, generator=gen)  # (N, 3)
     out = coarse.clone()
-    for i in range(n):
-        if n < 2 or float(u[i, 0]) >= share:
+    for i in range(n if n > 1 else 0):  # a lone layer has no other to borrow from
+        if float(u[i, 0]) >= share:
             continue
         other = torch.roll(coarse[(i + 1) % n], (int((u[i, 1] - 0.5) * 0.8 * h), int((u[i, 2] - 0.5) * 0.8 * w)),
                            dims=(1, 2))  # (4, H, W)
