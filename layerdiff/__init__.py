@@ -1,6 +1,8 @@
 """layerdiff: flat images to editable stacks of RGBA layers; layered generation and editing.
 
-Light names are imported eagerly; the pipelines (``layerdiff.pipelines``, which setuptools maps
+``layerdiff.load(name, task)`` returns the decomposer, extractor or pipeline of a model
+(:mod:`layerdiff.loader`); ``layerdiff.save`` writes a layered file, ``layerdiff.io.load`` reads one.
+Light names are imported eagerly; the loader, the pipelines (``layerdiff.pipelines``, which setuptools maps
 from the top-level ``pipelines/`` folder) and model classes load on first attribute access so
 that ``import layerdiff`` stays fast.
 """
@@ -12,12 +14,12 @@ from typing import Any
 
 from .errors import LayerdiffError, LayeredFileError, UnknownModelError
 from .layered import Layer, LayeredImage
-from .registry import get_preset, list_presets, load_decomposer, model_names
+from .registry import DEFAULT_MODEL, get_preset, list_presets, load_decomposer, model_names
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load": "layerdiff.io",
+    "load": "layerdiff.loader",
     "save": "layerdiff.io",
     "LayerDecomposePipeline": "layerdiff.pipelines",
     "LayerGeneratePipeline": "layerdiff.pipelines",
@@ -28,7 +30,7 @@ _LAZY = {
 
 __all__ = [
     "Layer", "LayeredImage", "LayerdiffError", "LayeredFileError", "UnknownModelError",
-    "get_preset", "list_presets", "load_decomposer", "model_names", *_LAZY,
+    "DEFAULT_MODEL", "get_preset", "list_presets", "load_decomposer", "model_names", *_LAZY,
 ]
 
 

@@ -8,6 +8,11 @@ Weight locations:
 - ``None``: random initialisation from the configs (tests, training from scratch);
 - ``"embedded:<folder>"``: a folder inside ``layerdiff/weights/`` shipped with the package;
 - any other string: a local folder or a hub id handed to ``from_pretrained``.
+
+Tasks: each preset lists the tasks it serves ("decompose", "extract", "generate", "edit") and, per task,
+its implementations by method ("regions", "diffusion", "baseline"), the first being what
+``method="auto"`` picks. :func:`layerdiff.load` reads that table; nothing else chooses an implementation.
+Each preset has one layer limit, ``max_layers``, used by every implementation of it.
 """
 
 from __future__ import annotations
@@ -17,9 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UnknownModelError
+from .errors import LayerdiffError, UnknownModelError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_MODEL = "layerdiff-tiny"
+"""The model used wherever none is named (CLI, demo, batch, eval, :func:`layerdiff.load`)."""
+TASKS = ("decompose", "extract", "generate", "edit")
+METHODS = ("regions", "diffusion", "baseline")
 
 
 @dataclass(frozen=True)
@@ -39,15 +48,44 @@ class ModelPreset:
     """A named model: what it is, what it is built from and where its weights are."""
 
     name: str
-    kind: str  # "layerdiff" (VAE + transformer + text encoder), "decomposer" (baseline), "qwen-image-layered"
+    kind: str  # a label for listings: "layerdiff", "decomposer", "extractor", "qwen-image-layered"
     description: str
-    pipeline: str  # "module:Class" of the decomposition pipeline / decomposer
+    # task -> {method: "module:Class"}; the class has ``from_pretrained(name, **kwargs)``; the first
+    # method of a task is the one ``method="auto"`` picks
+    tasks: dict[str, dict[str, str]] = field(default_factory=dict)
     components: dict[str, ComponentSpec] = field(default_factory=dict)
     weights: str | None = None
     license: str = "Apache-2.0"
     native_resolution: int = 128
-    max_layers: int = 8
+    max_layers: int = 8  # the one layer limit of every implementation of this preset
     defaults: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for task, methods in self.tasks.items():
+            if task not in TASKS:
+                raise ValueError(f"preset {self.name!r}: unknown task {task!r} (tasks: {', '.join(TASKS)})")
+            if not methods or any(m not in METHODS for m in methods):
+                raise ValueError(f"preset {self.name!r}: task {task!r} needs methods from {METHODS}, "
+                                 f"got {list(methods)}")
+        if self.max_layers < 1:
+            raise ValueError(f"preset {self.name!r}: max_layers must be >= 1, got {self.max_layers}")
+
+    def serves(self, task: str) -> bool:
+        return task in self.tasks
+
+    def implementation(self, task: str, method: str = "auto") -> tuple[str, str]:
+        """(method, ``"module:Class"``) serving ``task``; ``method="auto"`` is the first one listed.
+        A task or method the preset lacks raises a one-line :class:`LayerdiffError`."""
+        methods = self.tasks.get(task)
+        if not methods:
+            serves = ", ".join(self.tasks) or "nothing"
+            raise LayerdiffError(f"model {self.name!r} does not {task} (it serves: {serves})")
+        if method == "auto":
+            method = next(iter(methods))
+        if method not in methods:
+            raise LayerdiffError(f"model {self.name!r} has no {method!r} method for {task} "
+                                 f"(it has: {', '.join(methods)})")
+        return method, methods[method]
 
     def weights_path(self) -> Path | str | None:
         """Resolved weight location: a Path for embedded/local folders, a hub id string, or None."""
@@ -86,25 +124,26 @@ def get_preset(name: str) -> ModelPreset:
         raise UnknownModelError(f"unknown model {name!r}; known models: {known}") from None
 
 
-def list_presets(kind: str | None = None) -> list[ModelPreset]:
-    """All presets (optionally of one kind), sorted by name."""
-    return [p for _, p in sorted(_REGISTRY.items()) if kind is None or p.kind == kind]
+def list_presets(kind: str | None = None, task: str | None = None) -> list[ModelPreset]:
+    """All presets (optionally of one kind, or serving one task), sorted by name."""
+    return [p for _, p in sorted(_REGISTRY.items())
+            if (kind is None or p.kind == kind) and (task is None or p.serves(task))]
 
 
-def model_names(kind: str | None = None) -> list[str]:
-    return [p.name for p in list_presets(kind)]
+def model_names(kind: str | None = None, task: str | None = None) -> list[str]:
+    return [p.name for p in list_presets(kind, task)]
 
 
 def decomposer_names() -> list[str]:
     """Names usable wherever a decomposer is chosen (CLI, eval, demo, batch)."""
-    return [p.name for p in list_presets() if p.kind in ("layerdiff", "decomposer", "qwen-image-layered")]
+    return model_names(task="decompose")
 
 
 def load_decomposer(name: str, **kwargs: Any) -> Any:
-    """Instantiate the decomposer/pipeline of a preset via its class's ``from_pretrained``."""
-    preset = get_preset(name)
-    cls = ComponentSpec(preset.pipeline).load_class()
-    return cls.from_pretrained(name, **kwargs)
+    """``layerdiff.load(name, "decompose", **kwargs)``: the preset's automatic decomposer."""
+    from .loader import load
+
+    return load(name, "decompose", **kwargs)
 
 
 # --------------------------------------------------------------------------- presets
@@ -144,11 +183,24 @@ def _vae_config(blocks: tuple[int, ...], layers_per_block: int) -> dict[str, Any
     )
 
 
+def _diffusion_tasks(regions: bool = False) -> dict[str, dict[str, str]]:
+    """The task table of a layerdiff model; with ``regions`` its region layerer serves decomposition and
+    extraction first (NumPy, no torch import), the diffusion pipelines second."""
+    decompose = {"diffusion": "layerdiff.pipelines:LayerDecomposePipeline"}
+    extract = {"diffusion": "layerdiff.pipelines:LayerExtractPipeline"}
+    if regions:
+        decompose = {"regions": "layerdiff.layering.decomposer:RegionLayerDecomposer", **decompose}
+        extract = {"regions": "layerdiff.layering.referrer:RegionReferrer", **extract}
+    return {"decompose": decompose, "extract": extract,
+            "generate": {"diffusion": "layerdiff.pipelines:LayerGeneratePipeline"},
+            "edit": {"diffusion": "layerdiff.pipelines:LayerEditPipeline"}}
+
+
 register(ModelPreset(
     name="tiny-random",
     kind="layerdiff",
     description="Tiny randomly initialised layerdiff model for tests (no weights).",
-    pipeline="layerdiff.pipelines:LayerDecomposePipeline",
+    tasks=_diffusion_tasks(),
     components={
         "vae": ComponentSpec("layerdiff.models.rgba_vae:RGBAAutoencoder", _vae_config((8, 8, 16, 16), 1)),
         "transformer": ComponentSpec("diffusers:QwenImageTransformer2DModel", _transformer_config(2, 16, 2, 32)),
@@ -168,7 +220,7 @@ register(ModelPreset(
     kind="layerdiff",
     description="Embedded default model: small RGBA VAE + layer-aware MMDiT + region layerer + layer refiner, "
                 "trained by us on synthetic designs and PSD layers; runs on a laptop CPU.",
-    pipeline="layerdiff.pipelines:LayerDecomposePipeline",
+    tasks=_diffusion_tasks(regions=True),
     components={
         "vae": ComponentSpec("layerdiff.models.patch_vae:PatchAutoencoder",
                              dict(patch_size=8, latent_channels=LATENT_CHANNELS)),
@@ -198,7 +250,7 @@ register(ModelPreset(
     name="single-layer",
     kind="decomposer",
     description="Baseline: the input as one layer (no decomposition).",
-    pipeline="layerdiff.baselines:SingleLayerDecomposer",
+    tasks={"decompose": {"baseline": "layerdiff.baselines:SingleLayerDecomposer"}},
     license="Apache-2.0 (code only; no weights)",
     native_resolution=0,
     max_layers=1,
@@ -209,10 +261,21 @@ register(ModelPreset(
     kind="decomposer",
     description="Non-learned decomposer for flat graphics: Lab colour regions ordered by enclosure and occlusion, "
                 "colour-line matting, push-pull fill, exact recomposition; CPU, about a second.",
-    pipeline="layerdiff.baselines:ClusterMattingDecomposer",
+    tasks={"decompose": {"baseline": "layerdiff.baselines:ClusterMattingDecomposer"}},
     license="Apache-2.0 (code only; no weights)",
     native_resolution=512,
     max_layers=8,
+))
+
+register(ModelPreset(
+    name="floodfill",
+    kind="extractor",
+    description="Baseline extractor: colour flood fill from points, a GrabCut-like colour-model cut-out of a box, "
+                "colour words of a phrase; soft edges, push-pull fill, exact recomposition; CPU.",
+    tasks={"extract": {"baseline": "layerdiff.baselines.floodfill:FloodFillExtractor"}},
+    license="Apache-2.0 (code only; no weights)",
+    native_resolution=0,
+    max_layers=1,
 ))
 
 register(ModelPreset(
@@ -221,7 +284,7 @@ register(ModelPreset(
     description="Upstream Qwen-Image-Layered (Yin et al. 2025) via diffusers, with exact recomposition, "
                 "full-resolution painting and automatic layer count; needs a CUDA GPU with about 48 GB "
                 "(model CPU offload) or 64 GB and a ~58 GB download.",
-    pipeline="layerdiff.pipelines.qwen_layered:QwenLayeredDecomposePipeline",
+    tasks={"decompose": {"diffusion": "layerdiff.pipelines.qwen_layered:QwenLayeredDecomposePipeline"}},
     weights="Qwen/Qwen-Image-Layered",
     license="Apache-2.0 (weights by the Qwen team, Alibaba)",
     native_resolution=640,

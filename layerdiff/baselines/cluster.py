@@ -26,9 +26,9 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
+from ..contract import Progress, check_num_layers, check_options, image_to_array
 from ..layered import LayeredImage
 from ..recompose import colour_line_matte, project_residual, resize_plane, upsample_layers
-from .common import DEFAULT_MAX_LAYERS, check_num_layers, image_to_array
 from .inpaint import push_pull_fill
 from .segment import Regions, segment_regions
 
@@ -253,35 +253,45 @@ def layer_masks(regions: Regions, tree: LayerTree, layer: np.ndarray, count: int
 
 
 class ClusterMattingDecomposer:
-    """Non-learned decomposer for flat graphics (see the module docstring). Exact recomposition."""
+    """Non-learned decomposer for flat graphics (see the module docstring). Exact recomposition;
+    deterministic (``seed`` is accepted and unused); no options."""
 
-    def __init__(self, config: ClusterConfig | None = None, name: str = "cluster-matting") -> None:
+    options: frozenset[str] = frozenset()
+
+    def __init__(self, config: ClusterConfig | None = None, name: str = "cluster-matting",
+                 max_layers: int = 8) -> None:
         self.config = config or ClusterConfig()
         self.name = name
+        self.max_layers = int(max_layers)
         if self.config.work_size < 16:
             raise ValueError(f"work_size must be >= 16, got {self.config.work_size}")
 
     @classmethod
     def from_pretrained(cls, name: str = "cluster-matting", **kwargs: Any) -> ClusterMattingDecomposer:
-        """Registry hook: keyword arguments are :class:`ClusterConfig` fields."""
+        """Registry hook: keyword arguments are :class:`ClusterConfig` fields; the layer limit is the
+        preset's."""
+        from ..registry import get_preset
+
         known = {f.name for f in fields(ClusterConfig)}
         unknown = sorted(set(kwargs) - known)
         if unknown:
             raise ValueError(f"{name}: unknown options {unknown}; known: {sorted(known)}")
-        return cls(ClusterConfig(**kwargs), name=name)
+        return cls(ClusterConfig(**kwargs), name=name, max_layers=get_preset(name).max_layers)
 
-    def decompose(self, image: Any, num_layers: int | str = "auto", max_layers: int | None = None) -> LayeredImage:
+    def decompose(self, image: Any, num_layers: int | str = "auto", *, max_layers: int | None = None,
+                  seed: int | None = None, callback: Progress | None = None, **options: Any) -> LayeredImage:
         """Split ``image`` (PIL image, (H, W, 3|4) array or LayeredImage) into layers, bottom to top.
 
         ``num_layers``: "auto" (the enclosure depth, at most ``max_layers``) or an exact count (levels
         are merged from the top or split by colour; a design too simple to split is padded with empty
         layers on top). The composite of the result equals the input within half an 8-bit step.
         """
-        wanted = check_num_layers(num_layers, max_layers)
-        max_layers = DEFAULT_MAX_LAYERS if max_layers is None else int(max_layers)
+        check_options(self, options)
+        wanted, cap = check_num_layers(num_layers, max_layers, self.max_layers, self.name)
         full, _ = image_to_array(image)  # (H, W, 4)
-        stack = at_work_size(full, self.config.work_size,
-                             lambda small: self._decompose_small(small, wanted, max_layers))
+        stack = at_work_size(full, self.config.work_size, lambda small: self._decompose_small(small, wanted, cap))
+        if callback is not None:
+            callback(1, 1)
         return named_stack(stack, self.name)
 
     # ---------------------------------------------------------------------------------- steps

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ..contract import check_options, image_to_array
 from ..layered import Layer, LayeredImage
 from ..recompose import colour_line_matte, project_residual
 from ..referring import ReferringPrompt, as_prompts, mask_map
-from .common import image_to_array
 from .inpaint import push_pull_fill
 from .segment import kmeans, rgb_to_lab
 
@@ -187,6 +187,8 @@ class FloodFillExtractor:
             longer side (letters of a word, parts of an icon).
     """
 
+    options: frozenset[str] = frozenset({"exact_recomposition"})
+
     def __init__(self, tolerance: float = 12.0, iterations: int = 4, gap: float = 0.05,
                  name: str = "floodfill") -> None:
         if not tolerance > 0:
@@ -221,13 +223,15 @@ class FloodFillExtractor:
             region &= ~flood_region(lab, x, y, self.tolerance)
         return region
 
-    def extract(self, image: Any, prompts: ReferringPrompt | str | list, seed: int | None = 0,
-                exact_recomposition: bool = True) -> LayeredImage:
+    def extract(self, image: Any, prompts: ReferringPrompt | str | list, *, seed: int | None = None,
+                exact_recomposition: bool = True, **options: Any) -> LayeredImage:
         """Extract one object per prompt: a :class:`LayeredImage` [background (filled), objects...].
 
         Several prompts are extracted in turn, each from the previous background; the first one ends
-        on top. The stack recomposes to the input within 1/255 (``exact_recomposition``).
+        on top. The stack recomposes to the input within 1/255 (``exact_recomposition``). ``seed``
+        seeds the box's colour models (None: 0).
         """
+        check_options(self, options)
         rgba, _ = image_to_array(image)  # (H, W, 4)
         h, w = rgba.shape[:2]
         items = [p.in_pixels((w, h)) for p in as_prompts(prompts)]

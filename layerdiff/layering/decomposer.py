@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from ..baselines.cluster import ClusterConfig, at_work_size, layer_masks, named_stack, paint_layers
-from ..baselines.common import DEFAULT_MAX_LAYERS, check_num_layers, image_to_array
+from ..contract import Progress, check_num_layers, check_options, image_to_array
 from ..layered import LayeredImage
+from ..registry import DEFAULT_MODEL
 from .features import PAIR_FEATURES, all_pairs, pair_features, region_features, swap_pairs
 from .fragments import absorb_fragments
 from .graph import RegionGraph, region_graph
@@ -73,10 +74,13 @@ def layerer_folder(name_or_path: str | Path) -> tuple[Path, str, int | None]:
 
 
 class RegionLayerDecomposer:
-    """Decomposer (``decompose(image, num_layers, max_layers)``) driven by a trained RegionLayerer."""
+    """:class:`~layerdiff.contract.Decomposer` driven by a trained RegionLayerer (deterministic: ``seed`` is
+    accepted and unused; no options)."""
 
-    def __init__(self, layerer: Any, config: ClusterConfig | None = None, name: str = "layerdiff-tiny",
-                 max_layers: int = DEFAULT_MAX_LAYERS, merge_threshold: float = 0.3,
+    options: frozenset[str] = frozenset()
+
+    def __init__(self, layerer: Any, config: ClusterConfig | None = None, name: str = DEFAULT_MODEL,
+                 max_layers: int = 8, merge_threshold: float = 0.3,
                  min_layer_area: float = 0.003, fragment_threshold: float = 0.7) -> None:
         """``merge_threshold``: P(same layer) above which groups merge; ``min_layer_area``: with an automatic
         count, layers covering less than this fraction of the image are absorbed (see
@@ -96,7 +100,7 @@ class RegionLayerDecomposer:
         self.fragment_threshold = float(fragment_threshold)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path = "layerdiff-tiny", **kwargs: Any) -> RegionLayerDecomposer:
+    def from_pretrained(cls, name_or_path: str | Path = DEFAULT_MODEL, **kwargs: Any) -> RegionLayerDecomposer:
         """The layerer of a registry preset (its ``layerer/`` weights) or of a pipeline / layerer folder,
         run in NumPy (:class:`~layerdiff.layering.runtime.NumpyRegionLayerer`): no torch import."""
         from .runtime import NumpyRegionLayerer
@@ -106,19 +110,24 @@ class RegionLayerDecomposer:
             kwargs.setdefault("max_layers", max_layers)
         return cls(NumpyRegionLayerer.from_pretrained(folder), name=name, **kwargs)
 
-    def decompose(self, image: Any, num_layers: int | str = "auto", max_layers: int | None = None) -> LayeredImage:
+    def decompose(self, image: Any, num_layers: int | str = "auto", *, max_layers: int | None = None,
+                  seed: int | None = None, callback: Progress | None = None, **options: Any) -> LayeredImage:
         """Split ``image`` (PIL image, (H, W, 3|4) array or LayeredImage) into layers, bottom to top.
 
-        ``num_layers``: "auto" (at most ``max_layers``) or an exact count (padded with empty layers on top
-        when the image has fewer regions). The composite equals the input within half an 8-bit step.
+        ``num_layers``: "auto" (the solver's count, at most ``max_layers``, default the model's limit) or
+        an exact count (padded with empty layers on top when the image has fewer regions). The composite
+        equals the input within half an 8-bit step.
         """
-        return named_stack(self.decompose_stack(image, num_layers, max_layers), self.name)
+        check_options(self, options)
+        stack = self.decompose_stack(image, num_layers, max_layers)
+        if callback is not None:
+            callback(1, 1)
+        return named_stack(stack, self.name)
 
     def decompose_stack(self, image: Any, num_layers: int | str = "auto", max_layers: int | None = None,
                         ) -> np.ndarray:
         """:meth:`decompose` as an (L, H, W, 4) float32 array (no LayeredImage copies)."""
-        wanted = check_num_layers(num_layers, max_layers)
-        cap = self.max_layers if max_layers is None else int(max_layers)
+        wanted, cap = check_num_layers(num_layers, max_layers, self.max_layers, self.name)
         full, _ = image_to_array(image)  # (H, W, 4)
         return at_work_size(full, self.config.work_size, lambda small: self.decompose_small(small, wanted, cap))
 

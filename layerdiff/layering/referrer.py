@@ -22,18 +22,20 @@ Several prompts peel the image: each is extracted from the previous rest, front 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..baselines.cluster import ClusterConfig, at_work_size, layer_masks, paint_layers, shrink_to
-from ..baselines.common import image_to_array
 from ..baselines.floodfill import box_region, phrase_colour
 from ..baselines.segment import rgb_to_lab
+from ..contract import check_options, image_to_array
 from ..layered import Layer, LayeredImage
 from ..recompose import project_residual
 from ..referring import ReferringPrompt, as_prompts, mask_map
-from .decomposer import predict_relations
+from ..registry import DEFAULT_MODEL
+from .decomposer import layerer_folder, predict_relations
 from .graph import RegionGraph, region_graph
 
 __all__ = ["RegionReferrer", "object_regions", "ORDERS"]
@@ -120,12 +122,23 @@ def object_regions(graph: RegionGraph, same: np.ndarray, background: np.ndarray,
 
 
 class RegionReferrer:
-    """Extractor (``extract(image, prompts)``) driven by a trained RegionLayerer (see the module docstring)."""
+    """:class:`~layerdiff.contract.Extractor` driven by a trained RegionLayerer (see the module docstring).
+    Option: ``order`` ("auto" or "given")."""
 
-    def __init__(self, layerer: Any, config: ClusterConfig | None = None, name: str = "layerdiff-tiny") -> None:
+    options: frozenset[str] = frozenset({"order"})
+
+    def __init__(self, layerer: Any, config: ClusterConfig | None = None, name: str = DEFAULT_MODEL) -> None:
         self.layerer = layerer.eval()
         self.config = config or ClusterConfig()
         self.name = name
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path = DEFAULT_MODEL, **kwargs: Any) -> RegionReferrer:
+        """The layerer of a registry preset or of a pipeline / layerer folder, run in NumPy (no torch)."""
+        from .runtime import NumpyRegionLayerer
+
+        folder, name, _ = layerer_folder(name_or_path)
+        return cls(NumpyRegionLayerer.from_pretrained(folder), name=name, **kwargs)
 
     def _relations(self, img: np.ndarray) -> tuple[RegionGraph, np.ndarray, np.ndarray, np.ndarray]:
         graph = region_graph(img, self.config)
@@ -167,14 +180,14 @@ class RegionReferrer:
                     score[a] += float((above[np.ix_(ga, gb)] * wgt).sum() / wgt.sum()) - 0.5
         return [int(i) for i in np.argsort(-score, kind="stable")]
 
-    def extract(self, image: Any, prompts: ReferringPrompt | str | list, seed: int | None = 0,
-                exact_recomposition: bool = True, order: str = "auto") -> LayeredImage:
+    def extract(self, image: Any, prompts: ReferringPrompt | str | list, *, seed: int | None = None,
+                order: str = "auto", **options: Any) -> LayeredImage:
         """Extract one object per prompt: a :class:`LayeredImage` [background (filled), objects...].
 
-        The first extracted object ends on top; every stage recomposes to its input within 1/255
-        (``exact_recomposition`` is always on for this method). ``seed`` is accepted for the extractor
-        interface; the method is deterministic.
+        The first extracted object ends on top; every stage recomposes to its input within 1/255.
+        ``seed`` is accepted for the extractor interface; the method is deterministic.
         """
+        check_options(self, options)
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
         rgba, _ = image_to_array(image)  # (H, W, 4)
