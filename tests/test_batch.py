@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import PSD_CORPUS
 from PIL import Image
 
 from layerdiff.batch import (
@@ -32,7 +33,6 @@ from layerdiff.io import load, save
 from layerdiff.layered import Layer, LayeredImage
 
 REPO = Path(__file__).resolve().parents[1]
-PSD_CORPUS = REPO.parent / "shared" / "data" / "psd-corpus"
 PLUGIN = f"{__name__}:register_test_presets"
 CRASH_MARK = (1.0, 0.0, 1.0)  # a magenta top-left pixel makes the "test-crash" decomposer kill its process
 
@@ -344,6 +344,7 @@ def test_sigkill_mid_run_then_rerun_loses_and_redoes_nothing(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.psd_corpus
 def test_psd_corpus_batch_survives_every_file(tmp_path: Path) -> None:
     """The whole psd-tools corpus (204 files) through the batch: nothing stops it, every input recorded."""
     summary = run_batch(PSD_CORPUS, tmp_path / "out", model="single-layer", workers=2, timeout=20,

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import PSD_FILES
 from PIL import Image
 
 from layerdiff.batch import ASSET_JSON, MANIFEST_NAME, latest_records, read_manifest, run_batch
 
 REPO = Path(__file__).resolve().parents[1]
-PSD_CORPUS = REPO.parent / "shared" / "data" / "psd-corpus"
 _COMPARED = ("status", "sha256", "bytes", "output", "reason", "layers", "psnr", "max_error", "model")
 
 
@@ -44,7 +44,7 @@ def _make_assets(root: Path) -> None:
         (root / f"dir{i % 2}").mkdir(parents=True, exist_ok=True)
         rgba = (rng.random((size[1], size[0], 4)) * 255).astype(np.uint8)  # (H, W, 4)
         Image.fromarray(rgba, "RGBA").save(root / f"dir{i % 2}" / f"img{i}.png")
-    shutil.copy(PSD_CORPUS / "2layers.psd", root / "2layers.psd")
+    shutil.copy(PSD_FILES / "2layers.psd", root / "2layers.psd")
     (root / "bad.webp").write_bytes(b"RIFF\x10\x00\x00\x00WEBPVP8 broken")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import PSD_FILES
 
 from layerdiff.cli import main
 from layerdiff.io import load
@@ -54,8 +55,7 @@ def test_info_error_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_info_reports_reader_warnings(capsys: pytest.CaptureFixture[str]) -> None:
-    corpus = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "psd-corpus"
-    assert main(["info", str(corpus / "adjustments__invert_rgb.psd")]) == 0
+    assert main(["info", str(PSD_FILES / "passthrough_opacity.psd")]) == 0  # an adjustment layer is baked
     assert "layerdiff info: warning:" in capsys.readouterr().err
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import PSD_CORPUS, PSD_FILES
 
 from layerdiff.cli import main
 from layerdiff.data.datasets import ShardDataset
@@ -26,7 +27,7 @@ from layerdiff.data.synth_raster import composite_stack
 from layerdiff.errors import LayeredFileError
 from layerdiff.io import load
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "psd-corpus"
+CORPUS = PSD_FILES  # committed psd-tools test files (tests/data/psd)
 TOL = 2.0 / 255.0
 
 
@@ -53,8 +54,8 @@ def test_empty_layer_is_dropped() -> None:
 
 
 def test_layers_under_an_opaque_cover_do_not_change_the_composite() -> None:
-    r = extract_psd(CORPUS / "vector-mask.psd")  # its top layer is an opaque full-canvas copy
-    assert _reasons(r) == ["no-effect"] * 3 and r.layer_captions == ["Background copy"]
+    r = extract_psd(CORPUS / "16bit5x5.psb")  # "Background" lies under an opaque full-canvas copy
+    assert _reasons(r) == ["no-effect"] and r.layer_captions == ["Background copy", "Background copy 2"]
     assert r.max_error < TOL
 
 
@@ -75,7 +76,7 @@ def test_blend_modes_are_baked_into_normal_layers() -> None:
 
 
 def test_max_layers_merges_adjacent_layers() -> None:
-    r = extract_psd(CORPUS / "layer_comps.psd", max_layers=3)
+    r = extract_psd(CORPUS / "mask-density-vectormask.psd", max_layers=3)
     assert r.num_layers == 3 and len(r.merged) >= 1
     assert all(m["reason"] in ("no-overlap", "least-overlap") for m in r.merged)
     assert any(" + " in name for name in r.layer_captions) and "merged" in r.kinds
@@ -141,7 +142,7 @@ def test_caption_from_file_name() -> None:
     assert caption_from_name("/x/layerComps_v2.psb") == "layer comps v2"
 
 
-FILES = ["hidden-layer.psd", "empty-layer.psd", "layer_comps.psd"]
+FILES = ["hidden-layer.psd", "empty-layer.psd", "mask-density-vectormask.psd"]
 
 
 def _small_corpus(tmp_path: Path) -> Path:
@@ -167,10 +168,10 @@ def test_extract_folder_writes_shards_and_a_report_and_survives_bad_files(tmp_pa
     on_disk = json.loads((out / REPORT_NAME).read_text())
     assert on_disk["extracted"] == 3 and len(on_disk["per_file"]) == 3
     shards = list_shards(out)
-    names = ["empty-layer_psd.npz", "hidden-layer_psd.npz", "sub_layer_comps_psd.npz"]
+    names = ["empty-layer_psd.npz", "hidden-layer_psd.npz", "sub_mask-density-vectormask_psd.npz"]
     assert [p.name for p in shards] == names
-    record = read_shard(out / "sub_layer_comps_psd.npz")
-    assert record.num_layers <= 4 and record.caption == "layer comps"
+    record = read_shard(out / "sub_mask-density-vectormask_psd.npz")
+    assert record.num_layers <= 4 and record.caption == "mask density vectormask"
     assert record.info["kept"] == record.num_layers
     stack = record.layers.astype(np.float32) / 255
     err = np.abs(premultiplied(composite_stack(stack)) - premultiplied(record.composite / 255.0)).max()
@@ -195,13 +196,14 @@ def test_extract_psd_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 @pytest.mark.slow
+@pytest.mark.psd_corpus
 def test_extract_whole_corpus_without_crashing(tmp_path: Path) -> None:
-    report = extract_folder(CORPUS, tmp_path, max_layers=8, size=128, workers=2)
+    report = extract_folder(PSD_CORPUS, tmp_path, max_layers=8, size=128, workers=2)
     counts = {k: report[k] for k in ("files", "extracted", "failed", "failed_by_reason", "layers_in",
                                      "layers_kept", "dropped_by_reason", "merges_by_reason", "baked",
                                      "max_error", "seconds")}
     print(json.dumps(counts))
-    assert report["files"] == len(list(CORPUS.glob("*.ps[db]")))
+    assert report["files"] == len(list(PSD_CORPUS.glob("*.ps[db]")))
     assert report["extracted"] >= 0.8 * report["files"]
     assert report["max_error"] < TOL
     assert all(set(f) == {"file", "reason", "error"} for f in report["failures"])

@@ -188,7 +188,7 @@ def test_bad_arguments_are_refused() -> None:
 
 def test_emoji_render_and_parts_composite_back() -> None:
     lib = emoji_library()
-    assert lib is not None and len(lib) > 100
+    assert lib is not None and len(lib) >= 10  # 14 in tests/data/emoji, 860 in the full Noto library
     assert emoji_name("u1f600") == "grinning face" and emoji_name("u1f1fa_1f1f8") == "flag of US"
     whole = lib.render("u1f600", 48)
     assert whole.shape == (48, 48, 4) and whole[..., 3].max() == 1.0 and whole[0, 0, 3] == 0.0

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import PSD_FILES
 from PIL import Image
 
 from layerdiff.errors import LayeredFileError
 from layerdiff.io import REASONS, Limits, load, read_image_rgba, save, sniff
 from layerdiff.layered import LayeredImage
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "psd-corpus"
+CORPUS = PSD_FILES  # committed psd-tools test files (tests/data/psd)
 
 
 def refused(path: Path, reason: str | set[str], **kwargs) -> LayeredFileError:
@@ -92,7 +93,7 @@ def test_unsupported_containers(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- truncation and corruption
-@pytest.mark.parametrize("name", ["layer_comps.psd", "clipping-mask.psb", "colormodes__4x4_8bit_rgb.psd"])
+@pytest.mark.parametrize("name", ["semi-transparent-layers.psd", "2layers.psb", "colormodes__4x4_8bit_rgb.psd"])
 @pytest.mark.parametrize("fraction", [0.0005, 0.01, 0.3, 0.7])
 def test_truncated_psd_is_refused(tmp_path: Path, name: str, fraction: float) -> None:
     data = (CORPUS / name).read_bytes()
@@ -109,7 +110,7 @@ def test_psd_header_cut_is_truncated(tmp_path: Path) -> None:
 
 
 def test_psd_with_garbage_sections_is_corrupt(tmp_path: Path) -> None:
-    data = bytearray((CORPUS / "layer_comps.psd").read_bytes())
+    data = bytearray((CORPUS / "hidden-groups.psd").read_bytes())
     rng = np.random.default_rng(3)
     start = 26 + 4 + 200
     data[start:start + 2000] = rng.integers(0, 256, 2000, dtype=np.uint8).tobytes()

@@ -18,11 +18,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import PSD_CORPUS, corpus_files
 
 from layerdiff.io import REASONS
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "psd-corpus"
-FILES = sorted(p for p in CORPUS.glob("*") if p.suffix.lower() in (".psd", ".psb"))
+CORPUS = PSD_CORPUS
+FILES = corpus_files()
+pytestmark = pytest.mark.psd_corpus  # every test here reads the whole corpus
 
 PER_FILE_TIMEOUT_S = 60
 TOLERANCE = 2 / 255

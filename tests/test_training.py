@@ -161,13 +161,13 @@ def test_build_batch_tasks_set_known_frames():
 
 
 def test_psd_shards_feed_the_transformer_training(tmp_path):
-    from conftest import PSD_CORPUS
+    from conftest import PSD_FILES
 
     from layerdiff.data.psd_extract import extract_folder
     from training.tasks import psd_sample
 
-    report = extract_folder(PSD_CORPUS, tmp_path / "shards", max_layers=4, size=64,
-                            patterns=("layer-comps.psd", "clipping-mask.psd", "2layers.psd"))
+    report = extract_folder(PSD_FILES, tmp_path / "shards", max_layers=4, size=64,
+                            patterns=("semi-transparent-layers.psd", "clipping-mask4.psd", "2layers.psd"))
     assert report
     files = sorted((tmp_path / "shards").glob("*.npz"))
     assert files, "no shard extracted"
