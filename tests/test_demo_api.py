@@ -18,6 +18,9 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from demo import app as demo_app
+from demo import views
+from demo.backend import DemoBackend, DemoSettings, Session
+from demo.clicks import MAX_CLICK_POINTS, ClickPrompt
 from layerdiff.errors import LayerdiffError, LayeredFileError
 from layerdiff.io import load
 from layerdiff.layered import Layer, LayeredImage
@@ -47,7 +50,7 @@ def bad_png(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def backend(tmp_path_factory) -> demo_app.DemoBackend:
+def backend(tmp_path_factory) -> DemoBackend:
     app = demo_app.build_app(default_model=TEST_MODEL, work_dir=tmp_path_factory.mktemp("demo-work"))
     return app.layerdiff_backend
 
@@ -80,7 +83,7 @@ def test_models_with_remote_weights_are_not_offered(monkeypatch) -> None:
     from layerdiff import registry
 
     remote = registry.ModelPreset(name="demo-test-remote", kind="decomposer", description="hub weights",
-                                  pipeline="layerdiff.baselines:SingleLayerDecomposer",
+                                  tasks={"decompose": {"baseline": "layerdiff.baselines:SingleLayerDecomposer"}},
                                   weights="someone/not-downloaded-model")
     monkeypatch.setitem(registry._REGISTRY, remote.name, remote)
     names = [TEST_MODEL, "demo-test-remote"]
@@ -124,10 +127,10 @@ def test_cli_demo_options_default_to_loopback() -> None:
 def test_open_reports_bad_and_oversized_files_by_name(backend, tmp_path) -> None:
     with pytest.raises(LayeredFileError, match=r"^noise\.png: unknown file signature"):
         backend.open(bad_png(tmp_path))
-    small = demo_app.DemoBackend(demo_app.DemoSettings(TEST_MODEL, TEST_MODEL, 0.001, 1, 10**6, tmp_path))
+    small = DemoBackend(DemoSettings(TEST_MODEL, TEST_MODEL, 0.001, 1, 10**6, tmp_path))
     with pytest.raises(LayerdiffError, match="larger than the 0.001 MB limit"):
         small.open(bad_png(tmp_path))
-    tiny_budget = demo_app.DemoBackend(demo_app.DemoSettings(TEST_MODEL, TEST_MODEL, 50, 1, 100, tmp_path))
+    tiny_budget = DemoBackend(DemoSettings(TEST_MODEL, TEST_MODEL, 50, 1, 100, tmp_path))
     with pytest.raises(LayeredFileError, match="design.png|poster.png"):
         tiny_budget.open(sample_png(tmp_path))
 
@@ -153,8 +156,7 @@ def test_edits_return_new_stacks_and_selection(backend, stack) -> None:
         backend.edit(None, 0, "toggle")
 
 
-def test_regenerate_and_generate_use_the_cached_model(backend, stack) -> None:
-    loads = backend.models.loads
+def test_regenerate_and_generate_share_the_loaded_model(backend, stack) -> None:
     steps: list = []
     edited, index, _ = backend.edit(stack, 1, "regenerate", prompt="a star", model=TEST_MODEL,
                                     report=lambda value, desc: steps.append(value))
@@ -163,9 +165,8 @@ def test_regenerate_and_generate_use_the_cached_model(backend, stack) -> None:
     assert steps[-1] == (2, 2)  # the preset's 2 sampling steps, reported by callback_on_step_end
     generated = backend.generate("a poster", 2, TEST_MODEL)
     assert len(generated) == 2
-    assert backend.models.loads - loads <= 1  # one load per process, shared by every task
-    backend.generate("again", 2, TEST_MODEL)
-    assert backend.models.get(TEST_MODEL, "edit").transformer is backend.models.get(TEST_MODEL).transformer
+    assert backend.model(TEST_MODEL, "generate") is backend.model(TEST_MODEL, "generate")  # loaded once
+    assert backend.model(TEST_MODEL, "edit").transformer is backend.model(TEST_MODEL, "generate").transformer
 
 
 def test_generate_reads_layer_prompts_one_per_line(backend) -> None:
@@ -180,7 +181,7 @@ def test_generate_reads_layer_prompts_one_per_line(backend) -> None:
 def test_concurrent_runs_of_one_model_match_sequential_ones(backend) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    assert backend.models.running(TEST_MODEL) is backend.models.running(TEST_MODEL)
+    assert backend.running(TEST_MODEL) is backend.running(TEST_MODEL)
     def run(seed: int) -> np.ndarray:
         return backend.generate("a poster", 2, TEST_MODEL, seed=seed).to_numpy()
 
@@ -195,7 +196,7 @@ def test_model_load_errors_reach_the_ui(backend, tmp_path, monkeypatch) -> None:
 
     preset = registry.get_preset(TEST_MODEL)
     missing = registry.ModelPreset(name="demo-test-missing", kind="layerdiff", description="no weights here",
-                                   pipeline=preset.pipeline, components=preset.components,
+                                   tasks=preset.tasks, components=preset.components,
                                    weights="embedded:demo-test-missing")
     monkeypatch.setitem(registry._REGISTRY, missing.name, missing)  # restored after the test
     with pytest.raises(LayerdiffError, match="demo-test-missing"):
@@ -209,29 +210,33 @@ def test_model_load_errors_reach_the_ui(backend, tmp_path, monkeypatch) -> None:
         handler()
 
 
-def test_export_writes_loadable_files(backend, stack) -> None:
+def test_export_writes_loadable_files_named_after_the_input(backend, stack) -> None:
     for fmt in ("psd", "ora", "zip"):
-        path = backend.export(stack, fmt)
-        assert path.parent.parent == backend.settings.work_dir and path.suffix == f".{fmt}"
+        path = backend.export(stack, fmt, "poster")
+        assert path.parent.parent == backend.settings.work_dir and path.name == f"poster_layers.{fmt}"
         back = load(path)
         assert len(back) == 2 and back.size == (32, 24)
+    assert backend.export(stack, "psd").name == "layers.psd"  # no input name
+    assert backend.export(stack, "psd", "../my poster (1)").name == "my_poster_1_layers.psd"
+    paths = backend.exports(stack, "poster")
+    assert sorted(paths) == ["ora", "psd", "zip"] and len({p.parent for p in paths.values()}) == 1
     with pytest.raises(LayerdiffError, match="nothing to download"):
         backend.export(None, "psd")
 
 
 def test_views_put_layers_on_a_checkerboard(stack) -> None:
-    gallery = demo_app.layer_gallery(stack)
+    gallery = views.layer_gallery(stack)
     assert [caption for _, caption in gallery] == ["0 · bg", "1 · dot"]
     thumb = gallery[1][0]
     assert thumb.shape == (24, 32, 3) and thumb.dtype == np.uint8
     assert len(np.unique(thumb[0:4, 0:8].reshape(-1, 3), axis=0)) == 2  # transparent -> two checker greys
     assert tuple(thumb[10, 10]) == (230, 26, 26)
-    preview = demo_app.composite_preview(stack)  # small composites are enlarged by a whole factor
+    preview = views.composite_preview(stack)  # small composites are enlarged by a whole factor
     assert preview.shape == (24 * 8, 32 * 8, 3) and tuple(preview[10 * 8 + 3, 10 * 8 + 5]) == (230, 26, 26)
-    assert demo_app.parse_css_color("#abc") == "#aabbcc"
-    assert demo_app.parse_css_color("rgb(255, 0, 16)") == "#ff0010"
+    assert views.parse_css_color("#abc") == "#aabbcc"
+    assert views.parse_css_color("rgb(255, 0, 16)") == "#ff0010"
     with pytest.raises(ValueError, match="not '#rrggbb'"):
-        demo_app.parse_css_color("red")
+        views.parse_css_color("red")
 
 
 # ------------------------------------------------------------------ extract tab, in-process
@@ -240,9 +245,9 @@ def handler(app: gr.Blocks, name: str):
     return next(f.fn for f in app.fns.values() if f.name == name)
 
 
-def click(fn, image, prompt, mode: str, x: int, y: int):
+def click(fn, session, prompt, mode: str, x: int, y: int):
     """Call the canvas's select handler as Gradio does for a click on canvas pixel (x, y)."""
-    return fn(image, prompt, mode, gr.SelectData(None, {"index": [x, y], "value": None}))
+    return fn(session, prompt, mode, gr.SelectData(None, {"index": [x, y], "value": None}))
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +263,7 @@ def flat(design) -> LayeredImage:
 
 
 def test_clicks_become_points_and_boxes_in_image_pixels() -> None:
-    prompt = demo_app.ClickPrompt(size=(32, 24), preview=(256, 192))  # the canvas is the image x 8
+    prompt = ClickPrompt(size=(32, 24), preview=(256, 192))  # the canvas is the image x 8
     prompt = prompt.click("include", [85, 83])
     assert prompt.points == ((10, 10, 1),)
     prompt = prompt.click("exclude", [255, 191])  # the last canvas pixel is the last image pixel
@@ -275,77 +280,89 @@ def test_clicks_become_points_and_boxes_in_image_pixels() -> None:
     assert referring.points == [(10, 10, 1), (31, 23, 0)] and referring.box == (5, 2, 21, 16)
     assert referring.text == "the red dot"
     # A shrunk canvas maps back to the image's pixels too.
-    big = demo_app.ClickPrompt(size=(2048, 1024), preview=(1024, 512)).click("include", [1023, 0])
+    big = ClickPrompt(size=(2048, 1024), preview=(1024, 512)).click("include", [1023, 0])
     assert big.points == ((2047, 1, 1),)
     with pytest.raises(LayerdiffError, match=r"click \(256, 3\) is outside the 256x192 canvas"):
         prompt.click("include", [256, 3])
     with pytest.raises(LayerdiffError, match="open, decompose or generate an image first"):
-        demo_app.ClickPrompt().click("include", [1, 1])
+        ClickPrompt().click("include", [1, 1])
     with pytest.raises(ValueError, match="unknown click mode 'lasso'"):
         prompt.click("lasso", [1, 1])
-    full = replace(prompt, points=((1, 1, 1),) * demo_app.MAX_CLICK_POINTS)
+    full = replace(prompt, points=((1, 1, 1),) * MAX_CLICK_POINTS)
     with pytest.raises(LayerdiffError, match="at most 64 points"):
         full.click("exclude", [1, 1])
 
 
 def test_canvas_shows_the_bottom_layer_with_the_prompt(stack) -> None:
-    canvas, prompt = demo_app.extract_canvas(stack, None)
+    canvas, prompt = views.extract_canvas(stack, None)
     assert canvas.shape == (192, 256, 3) and prompt.size == (32, 24) and prompt.preview == (256, 192)
-    bottom = demo_app.on_checkerboard(stack[0].pixels, demo_app.PREVIEW_SIDE, demo_app.PREVIEW_MIN_SIDE)
+    bottom = views.on_checkerboard(stack[0].pixels, views.PREVIEW_SIDE, views.PREVIEW_MIN_SIDE)
     assert np.array_equal(canvas, bottom)  # the bottom layer only: the red dot of layer 1 is not there
     prompt = prompt.click("include", [20, 20]).click("exclude", [200, 20]).click("box", [8, 100])
     prompt = prompt.click("box", [247, 183])
-    canvas, prompt = demo_app.extract_canvas(stack, prompt)
-    assert tuple(canvas[20, 20]) == demo_app.INCLUDE_COLOR  # the dot of image pixel (2, 2)
-    assert tuple(canvas[20, 204]) == demo_app.EXCLUDE_COLOR  # image pixel (25, 2)
-    assert tuple(canvas[150, 8]) == demo_app.BOX_COLOR  # the box's left edge, inside its dark outline
+    canvas, prompt = views.extract_canvas(stack, prompt)
+    assert tuple(canvas[20, 20]) == views.INCLUDE_COLOR  # the dot of image pixel (2, 2)
+    assert tuple(canvas[20, 204]) == views.EXCLUDE_COLOR  # image pixel (25, 2)
+    assert tuple(canvas[150, 8]) == views.BOX_COLOR  # the box's left edge, inside its dark outline
     assert tuple(canvas[150, 100]) == tuple(bottom[150, 100])  # inside the box: the image
     other = LayeredImage((16, 16), [Layer(np.ones((16, 16, 4), np.float32))])
-    canvas, fresh = demo_app.extract_canvas(other, prompt)  # another image size: the clicks are dropped
+    canvas, fresh = views.extract_canvas(other, prompt)  # another image size: the clicks are dropped
     assert fresh.empty and fresh.size == (16, 16) and canvas.shape == (256, 256, 3)
-    assert demo_app.extract_canvas(None, prompt)[1] == demo_app.ClickPrompt()
+    assert views.extract_canvas(None, prompt)[1] == ClickPrompt()
+
+
+def png(path: str) -> np.ndarray:
+    """The pixels of a picture file a handler returned: (h, w, 3) uint8."""
+    return np.asarray(Image.open(path).convert("RGB"))
 
 
 def test_extract_peels_layer_by_layer_and_recomposes(app, flat) -> None:
     opened, click_fn, extract = (handler(app, n) for n in ("extract_opened", "extract_click", "extract"))
     source = flat.composite()
-    canvas, prompt, info = opened(flat, None)
+    session = Session.start(flat, "design")
+    canvas, prompt, info = opened(session, None)
     assert "Click the object" in info
-    scale = canvas.shape[1] / flat.width
-    _, prompt, info = click(click_fn, flat, prompt, "include", int(25.5 * scale), int(20.5 * scale))
+    scale = png(canvas).shape[1] / flat.width
+    _, prompt, info = click(click_fn, session, prompt, "include", int(25.5 * scale), int(20.5 * scale))
     assert prompt.points == ((25, 20, 1),) and info == "Prompt: 1 include point."
-    out = extract(flat, prompt, "", "floodfill", 0, 0)
-    gallery, _, status, _, result, canvas, prompt, info = out
+    out = extract(session, prompt, "", "floodfill", 0, 0)
+    gallery, _, status, _, session, canvas, prompt, info = out
+    result = session.image
     assert len(result) == 2 and len(gallery) == 2 and "Extracted 'object (point)'" in status
-    assert prompt.empty and "peel" in info
+    assert prompt.empty and "peel" in info and session.undo_steps == 1
     assert np.abs(result.composite() - source).max() <= 1.5 / 255  # the two layers recompose the input
     disc = result[1].pixels[..., 3] > 0.5
     assert disc[20, 25] and not disc[38, 30] and 200 < disc.sum() < 400  # the disc (area 314), not the bar
     assert np.abs(result[0].pixels[20, 25, :3] - (0.85, 0.1, 0.1)).max() > 0.3  # the hole is filled
     # Extract again: the canvas shows the filled background; a box around the bar peels it off next.
-    assert np.array_equal(canvas, demo_app.extract_canvas(result, None)[0])
-    _, prompt, _ = click(click_fn, result, prompt, "box", int(3 * scale), int(33 * scale))
-    _, prompt, _ = click(click_fn, result, prompt, "box", int(57 * scale), int(42 * scale))
+    assert np.array_equal(png(canvas), views.extract_canvas(result, None)[0])
+    _, prompt, _ = click(click_fn, session, prompt, "box", int(3 * scale), int(33 * scale))
+    _, prompt, _ = click(click_fn, session, prompt, "box", int(57 * scale), int(42 * scale))
     assert prompt.box == (3, 33, 58, 43)
-    _, _, status, _, again, _, _, _ = extract(result, prompt, "", "floodfill", 0, 0)
+    _, _, status, _, session, _, _, _ = extract(session, prompt, "", "floodfill", 0, 0)
+    again = session.image
     assert [layer.name for layer in again] == ["design", "object (box)", "object (point)"]
     assert np.array_equal(again[2].pixels, result[1].pixels)  # the first object is kept as it was
     assert np.abs(again.composite() - source).max() <= 1.5 / 255
     bar = again[1].pixels[..., 3] > 0.5
     assert bar[38, 30] and not bar[20, 25] and not bar[10, 5]
+    # Undo takes the extractions back one at a time.
+    _, _, status, _, session = handler(app, "undo")(session)
+    assert session.image is result and status.startswith("Undid: Extracted 'object (box)'")
 
 
 def test_extract_tab_opens_files_and_clears_the_prompt(app, tmp_path) -> None:
     upload, clear = handler(app, "extract_upload"), handler(app, "extract_clear")
     source = sample_png(tmp_path)
-    gallery, _, status, _, image, canvas, prompt, info = upload(str(source), demo_app.ClickPrompt())
+    gallery, _, status, _, session, canvas, prompt, info = upload(str(source), ClickPrompt())
     width, height = Image.open(source).size
-    assert len(gallery) == 1 and f"Opened {source.name}" in status and image.size == (width, height)
-    assert prompt.size == (width, height) and canvas.shape[:2] == (prompt.preview[1], prompt.preview[0])
+    assert len(gallery) == 1 and f"Opened {source.name}" in status and session.image.size == (width, height)
+    assert session.stem == source.stem and session.undo_steps == 0
+    assert prompt.size == (width, height) and png(canvas).shape[:2] == (prompt.preview[1], prompt.preview[0])
     assert "Click the object" in info
     clicked = prompt.click("include", [3, 3]).click("box", [5, 5])
-    canvas_again, cleared, info = clear(image)
-    assert cleared.empty and cleared.size == clicked.size and np.array_equal(canvas_again, canvas)
+    canvas_again, cleared, info = clear(session)
+    assert cleared.empty and cleared.size == clicked.size and np.array_equal(png(canvas_again), png(canvas))
     with pytest.warns(UserWarning, match="unknown file signature"):  # gr.Warning: the toast
         *skipped, info = upload(str(bad_png(tmp_path)), prompt)
     assert all(isinstance(item, type(gr.skip())) for item in skipped)
@@ -354,11 +371,12 @@ def test_extract_tab_opens_files_and_clears_the_prompt(app, tmp_path) -> None:
 
 def test_bad_prompts_give_a_one_line_message(app, flat) -> None:
     click_fn, extract = handler(app, "extract_click"), handler(app, "extract")
-    _, prompt = demo_app.extract_canvas(flat, None)
+    _, prompt = views.extract_canvas(flat, None)
 
     def message(image, prompt, text: str = "") -> str:
         with pytest.warns(UserWarning):  # gr.Warning: the toast
-            out = extract(image, prompt, text, "floodfill", 0, 0)
+            out = extract(Session.start(image, "x") if image is not None else Session(), prompt, text,
+                          "floodfill", 0, 0)
         assert all(isinstance(item, type(gr.skip())) for item in out[:7])  # the stack stays as it was
         assert out[7].startswith("**Could not extract.** ") and "\n" not in out[7]
         return out[7]
@@ -376,9 +394,9 @@ def test_bad_prompts_give_a_one_line_message(app, flat) -> None:
     half = np.ones((24, 32, 4), np.float32)
     half[:, :16] = 0.0
     holey = LayeredImage((32, 24), [Layer(half, name="half")])
-    _, prompt = demo_app.extract_canvas(holey, None)
+    _, prompt = views.extract_canvas(holey, None)
     assert "nothing found for 'object (point)'" in message(holey, prompt.click("include", [20, 100]))
-    _, same, info = click(click_fn, holey, prompt, "include", 999, 5)  # a click off the canvas
+    _, same, info = click(click_fn, Session.start(holey, "h"), prompt, "include", 999, 5)  # off the canvas
     assert isinstance(same, type(gr.skip())) and info.startswith("**Could not use the click.** click (999, 5)")
 
 
@@ -389,22 +407,19 @@ def test_extract_backend_checks_the_prompt_before_loading_a_model(backend, stack
         backend.extract(stack, ReferringPrompt(box=(40, 0, 50, 10)), "no-such-extractor")
     with pytest.raises(LayerdiffError, match="unknown model 'no-such-extractor'"):
         backend.extract(stack, ReferringPrompt(points=[(3, 3)]), "no-such-extractor")
-    with pytest.raises(LayerdiffError, match="'single-layer' is a 'decomposer' model; extraction needs"):
+    with pytest.raises(LayerdiffError, match="'single-layer' does not extract"):
         backend.extract(stack, ReferringPrompt(points=[(3, 3)]), "single-layer")
-    assert backend.models.get("floodfill", "extract") is backend.models.get("floodfill", "extract")
+    assert backend.model("floodfill", "extract") is backend.model("floodfill", "extract")
 
 
 def test_extract_with_a_layerdiff_model_shares_its_components(backend, stack) -> None:
     from layerdiff.referring import ReferringPrompt
 
-    steps: list = []
-    out, index, message = backend.extract(stack, ReferringPrompt(box=(6, 4, 22, 16)), TEST_MODEL,
-                                          report=lambda value, desc: steps.append(value))
+    out, index, message = backend.extract(stack, ReferringPrompt(box=(6, 4, 22, 16)), TEST_MODEL)
     assert index == 1 and len(out) == 3 and "with tiny-random" in message
-    assert steps[-1] == (2, 2)  # the preset's 2 sampling steps
     assert np.abs(out.composite() - stack.composite()).max() <= 1.5 / 255
-    pipe = backend.models.get(TEST_MODEL, "extract")
-    assert pipe.transformer is backend.models.get(TEST_MODEL).transformer
+    pipe = backend.model(TEST_MODEL, "extract")
+    assert pipe.transformer is backend.model(TEST_MODEL, "generate").transformer
 
 
 # ------------------------------------------------------------------ served app, through gradio_client

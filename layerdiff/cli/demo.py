@@ -14,13 +14,14 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from layerdiff.registry import DEFAULT_MODEL
+
 ENV_MODEL = "LAYERDIFF_DEMO_MODEL"
-DEFAULT_MODEL = "layerdiff-tiny"
-APP_FILE = Path(__file__).resolve().parents[2] / "demo" / "app.py"
+DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The demo's options, shared by ``layerdiff demo`` and ``python demo/app.py``."""
+    """The demo's options, shared by ``layerdiff demo`` and ``python -m demo.app``."""
     p.add_argument("--host", default="127.0.0.1",
                    help="interface to bind (default: %(default)s, this machine only; 0.0.0.0 exposes it)")
     p.add_argument("--port", type=int, default=7860, help="TCP port (default: %(default)s)")
@@ -47,23 +48,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 def load_app_module() -> ModuleType:
-    """The demo's ``app`` module: ``layerdiff.demo.app`` when installed as a package, else ``demo/app.py``
-    of the source checkout this package was installed from."""
+    """The demo's ``app`` module: ``layerdiff.demo.app`` when installed as a package, else the ``demo/``
+    folder of the source checkout this package was installed from, imported as a package. Without
+    Gradio, a one-line :class:`LayerdiffError` names the install command."""
     from layerdiff.errors import LayerdiffError
 
+    if importlib.util.find_spec("gradio") is None:
+        raise LayerdiffError("the web demo needs Gradio, which is not installed: pip install 'layerdiff[demo]'")
     try:
         return importlib.import_module("layerdiff.demo.app")
     except ModuleNotFoundError as err:
         if err.name not in ("layerdiff.demo", "layerdiff.demo.app"):
             raise
-    if not APP_FILE.is_file():
-        raise LayerdiffError(f"{APP_FILE}: the web demo is not part of this installation; run it from a "
+    if not (DEMO_DIR / "app.py").is_file():
+        raise LayerdiffError(f"{DEMO_DIR}: the web demo is not part of this installation; run it from a "
                              "source checkout of layerdiff")
-    name = "layerdiff_demo_app"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, APP_FILE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    name = "layerdiff_demo"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, DEMO_DIR / "__init__.py",
+                                                      submodule_search_locations=[str(DEMO_DIR)])
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[name] = package
+        spec.loader.exec_module(package)
+    return importlib.import_module(f"{name}.app")
