@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from .blend import normalize_blend_mode, over
+from .text.info import TextInfo
 
 __all__ = ["Layer", "LayeredImage", "to_float", "from_float"]
 
@@ -70,6 +71,8 @@ class Layer:
     offset: tuple[int, int] = (0, 0)
     blend_mode: str = "normal"
     metadata: dict[str, Any] = field(default_factory=dict)
+    text: TextInfo | None = None
+    """What a text layer says and its style (see :mod:`layerdiff.text`); None for other layers."""
 
     def __post_init__(self) -> None:
         self.pixels = to_float(self.pixels)

@@ -1,0 +1,266 @@
+"""From recognised lines to styled text: glyph matting, colour, font matching, size, baseline and blocks.
+
+For each line the glyphs are matted from the image: the padded line box is clustered into three colours
+(k-means in RGB); the text colour is the cluster that touches the box border least and differs most from the
+border's colour; a pixel's alpha is its projection between its nearest background colour and the text
+colour. Every candidate font face renders the recognised string; the rendering is scaled to the glyphs'
+ink height and compared with the matte (soft intersection over union, with a penalty when the face's width
+at that height disagrees with the glyphs'). The best face gives family, weight and style; the scale gives
+the font size (em px); the face's ink box relative to its pen origin gives the baseline and the origin x.
+Lines of similar size and colour stacked closely form one block; its alignment is the edge (left, centre,
+right) along which its lines agree best.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from .fonts import FontFace, available_fonts, render_mask
+from .info import TextInfo, TextLine
+from .ocr import Detection
+
+__all__ = ["LineFit", "matte_line", "own_glyphs", "fit_line", "group_lines", "blocks_to_info"]
+
+_REF_SIZE = 40  # px per em of the reference renderings
+_CMP_HEIGHT = 32  # glyph masks are compared at this height
+_ASPECT_WEIGHT = 0.6
+
+
+@dataclass
+class LineFit:
+    """One line measured in the image: matte, colour and the per-face match scores."""
+
+    detection: Detection
+    ink_box: tuple[int, int, int, int]
+    color: tuple[int, int, int]
+    scores: dict[FontFace, float] = field(default_factory=dict)
+    sizes: dict[FontFace, float] = field(default_factory=dict)
+    best: FontFace | None = None
+
+    @property
+    def font_size(self) -> float:
+        return self.sizes[self.best] if self.best is not None else float(self.ink_box[3] - self.ink_box[1])
+
+    def placement(self, face: FontFace) -> tuple[float, float]:
+        """(pen origin x, baseline y) of this line set in ``face`` at its fitted size."""
+        size = self.sizes[face]
+        mask, (left, top) = render_mask(self.detection.text, face.path, size)
+        ink = _ink_box(mask) or (0, 0, 0, 0)
+        return float(self.ink_box[0] - left - ink[0]), float(self.ink_box[1] - top - ink[1])
+
+    def to_line(self, face: FontFace | None = None) -> TextLine:
+        face = face or self.best
+        if face is None:
+            x, baseline = float(self.ink_box[0]), float(self.ink_box[3])
+        else:
+            x, baseline = self.placement(face)
+        return TextLine(self.detection.text, self.ink_box, baseline, x, self.detection.confidence)
+
+
+def _kmeans(pixels: np.ndarray, k: int, iters: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic k-means of (N, 3) colours seeded at luminance quantiles: (centres (k, 3), labels (N,))."""
+    lum = pixels @ np.array([0.299, 0.587, 0.114], np.float32)  # (N,)
+    order = np.argsort(lum, kind="stable")
+    seeds = [order[int(q * (len(order) - 1))] for q in np.linspace(0.02, 0.98, k)]
+    centres = pixels[seeds].astype(np.float32)  # (k, 3)
+    labels = np.zeros(len(pixels), np.int64)
+    for _ in range(iters):
+        d = ((pixels[:, None, :] - centres[None, :, :]) ** 2).sum(-1)  # (N, k)
+        labels = d.argmin(1)
+        for c in range(k):
+            members = pixels[labels == c]
+            if len(members):
+                centres[c] = members.mean(0)
+    return centres, labels
+
+
+def matte_line(rgb: np.ndarray, box: tuple[int, int, int, int], alpha: np.ndarray | None = None,
+               ) -> tuple[np.ndarray, tuple[int, int], tuple[int, int, int]]:
+    """Matte the glyphs of one line.
+
+    ``rgb``: (H, W, 3) float32 in [0, 1]. ``box``: the detector's line box. ``alpha``: an optional (H, W) matte
+    that is used instead of clustering (a text layer's own alpha). Returns ``(matte (h, w) float32, (x, y) of the
+    matte's corner on the canvas, text colour RGB 0-255)``.
+    """
+    H, W = rgb.shape[:2]
+    x0, y0, x1, y1 = box
+    pad = max(2, int(round(0.15 * (y1 - y0))))
+    x0, y0, x1, y1 = max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, W), min(y1 + pad, H)
+    crop = rgb[y0:y1, x0:x1].astype(np.float32)  # (h, w, 3)
+    h, w = crop.shape[:2]
+    if alpha is not None:
+        matte = np.clip(alpha[y0:y1, x0:x1].astype(np.float32), 0, 1)  # (h, w)
+        core = matte > 0.9
+        colour = np.median(crop[core], axis=0) if core.sum() >= 4 else crop.reshape(-1, 3).mean(0)
+        return matte, (x0, y0), tuple(int(round(c * 255)) for c in colour)  # type: ignore[return-value]
+    pixels = crop.reshape(-1, 3)  # (N, 3)
+    step = max(1, len(pixels) // 60000)
+    centres, _ = _kmeans(pixels[::step], 3)
+    d = ((pixels[:, None, :] - centres[None]) ** 2).sum(-1)  # (N, 3)
+    labels = d.argmin(1).reshape(h, w)  # (h, w)
+    ring = np.zeros((h, w), bool)
+    ring[[0, -1], :] = True
+    ring[:, [0, -1]] = True
+    border_labels = labels[ring]
+    border_colour = np.median(crop[ring], axis=0)  # (3,)
+    sizes = np.bincount(labels.ravel(), minlength=3) / labels.size
+    border_frac = np.bincount(border_labels, minlength=3) / max(len(border_labels), 1)
+    dist = np.linalg.norm(centres - border_colour[None], axis=1)  # (3,)
+    score = border_frac + 0.5 * (1.0 - dist / max(dist.max(), 1e-6))
+    score[sizes < 0.01] = np.inf
+    text = int(np.argmin(score))
+    fg = centres[text]
+    # Each pixel's background: the nearest non-text centre; alpha: its projection from there to the text colour.
+    others = [c for c in range(3) if c != text]
+    d_bg = d[:, others]  # (N, 2)
+    bg = centres[others][d_bg.argmin(1)]  # (N, 3)
+    span = fg[None] - bg  # (N, 3)
+    denom = np.maximum((span**2).sum(1), 1e-4)
+    matte = np.clip(((pixels - bg) * span).sum(1) / denom, 0, 1).reshape(h, w)  # (h, w)
+    matte[np.sqrt(denom).reshape(h, w) < 0.08] = 0.0  # background clusters too close to the text colour
+    core = (labels == text) & (matte > 0.85)
+    colour = np.median(crop[core], axis=0) if core.sum() >= 4 else fg
+    return matte.astype(np.float32), (x0, y0), tuple(int(round(c * 255)) for c in colour)  # type: ignore[return-value]
+
+
+def _ink_box(matte: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) of the matte's ink, ignoring rows/columns with only stray pixels."""
+    ink = matte > threshold
+    rows, cols = ink.sum(1), ink.sum(0)
+    if rows.max(initial=0) == 0:
+        return None
+    ys = np.nonzero(rows >= max(1, 0.02 * rows.max()))[0]
+    xs = np.nonzero(cols >= 1)[0]
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def own_glyphs(matte: np.ndarray, box: tuple[int, int, int, int], corner: tuple[int, int]) -> np.ndarray:
+    """Keep the glyphs of this line: connected ink whose vertical centre lies inside the detector's box and
+    which the crop does not cut at its top or bottom (those belong to the lines above and below)."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(matte > 0.5, structure=np.ones((3, 3)))  # (h, w)
+    if n == 0:
+        return matte
+    y_lo, y_hi = box[1] - corner[1], box[3] - corner[1]
+    found = ndimage.find_objects(labels)
+    keep = np.zeros(n + 1, bool)
+    h = matte.shape[0]
+    for i, sl in enumerate(found, start=1):
+        ys = sl[0]
+        centre = (ys.start + ys.stop) / 2
+        cut = (ys.start == 0 and corner[1] > 0) or ys.stop == h
+        keep[i] = y_lo <= centre <= y_hi and not cut
+    if not keep.any():
+        return matte
+    near = ndimage.binary_dilation(keep[labels], iterations=2)  # (h, w): anti-aliased rims of kept glyphs
+    return np.where(near, matte, 0.0).astype(np.float32)
+
+
+def _resize(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return np.asarray(Image.fromarray(mask.astype(np.float32), "F").resize(size, Image.BILINEAR), np.float32)
+
+
+def fit_line(rgb: np.ndarray, det: Detection, faces: tuple[FontFace, ...] | None = None,
+             alpha: np.ndarray | None = None) -> LineFit | None:
+    """Matte one detected line and score every candidate face against it; None when no glyphs are found."""
+    matte, (mx, my), colour = matte_line(rgb, det.box, alpha)
+    matte = own_glyphs(matte, det.box, (mx, my))
+    ib = _ink_box(matte)
+    if ib is None:
+        return None
+    ix0, iy0, ix1, iy1 = ib
+    glyphs = matte[iy0:iy1, ix0:ix1]  # (gh, gw)
+    gh, gw = glyphs.shape
+    fit = LineFit(det, (mx + ix0, my + iy0, mx + ix1, my + iy1), colour)
+    cmp_w = max(4, int(round(gw * _CMP_HEIGHT / gh)))
+    target = _resize(glyphs, (cmp_w, _CMP_HEIGHT))  # (32, cw)
+    for face in faces if faces is not None else available_fonts():
+        ref, _ = render_mask(det.text, face.path, _REF_SIZE)
+        ref_box = _ink_box(ref)
+        if ref_box is None:
+            continue
+        rx0, ry0, rx1, ry1 = ref_box
+        ref = ref[ry0:ry1, rx0:rx1]  # (rh, rw)
+        scale = gh / ref.shape[0]
+        aspect = abs(np.log(gw / max(ref.shape[1] * scale, 1.0)))
+        cand = _resize(ref, (cmp_w, _CMP_HEIGHT))  # (32, cw)
+        iou = np.minimum(target, cand).sum() / max(np.maximum(target, cand).sum(), 1e-6)
+        fit.scores[face] = float(iou - _ASPECT_WEIGHT * aspect)
+        fit.sizes[face] = float(_REF_SIZE * scale)
+    if fit.scores:
+        fit.best = max(fit.scores, key=fit.scores.__getitem__)
+        # Refine the size at the fitted scale (ink heights do not scale exactly linearly with hinting).
+        size = fit.sizes[fit.best]
+        ref, _ = render_mask(det.text, fit.best.path, size)
+        ref_box = _ink_box(ref)
+        if ref_box is not None and ref_box[3] > ref_box[1]:
+            fit.sizes[fit.best] = size * gh / (ref_box[3] - ref_box[1])
+    return fit
+
+
+def _colour_distance(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    return float(np.linalg.norm(np.subtract(a, b, dtype=np.float64)))
+
+
+def group_lines(fits: list[LineFit]) -> list[list[LineFit]]:
+    """Group lines into blocks: consecutive lines (top to bottom) of similar size and colour, at most 1.9
+    font sizes apart (baseline to baseline), whose boxes overlap horizontally."""
+    blocks: list[list[LineFit]] = []
+    for fit in sorted(fits, key=lambda f: (f.ink_box[1], f.ink_box[0])):
+        placed = False
+        for block in blocks:
+            last = block[-1]
+            size_a, size_b = last.font_size, fit.font_size
+            ratio = max(size_a, size_b) / max(min(size_a, size_b), 1e-6)
+            gap = fit.to_line().baseline - last.to_line().baseline
+            overlap = min(last.ink_box[2], fit.ink_box[2]) - max(last.ink_box[0], fit.ink_box[0])
+            if (ratio < 1.3 and 0 < gap <= 1.9 * max(size_a, size_b) and overlap > 0
+                    and _colour_distance(last.color, fit.color) < 80):
+                block.append(fit)
+                placed = True
+                break
+        if not placed:
+            blocks.append([fit])
+    return blocks
+
+
+def _alignment(lines: list[TextLine], canvas_width: int) -> str:
+    if len(lines) == 1:
+        x0, _, x1, _ = lines[0].box
+        return "center" if abs((x0 + x1) / 2 - canvas_width / 2) <= 0.03 * canvas_width else "left"
+    lefts = np.array([ln.box[0] for ln in lines], np.float64)
+    rights = np.array([ln.box[2] for ln in lines], np.float64)
+    spreads = {"left": np.ptp(lefts), "center": np.ptp((lefts + rights) / 2), "right": np.ptp(rights)}
+    return min(spreads, key=lambda k: (spreads[k], list(spreads).index(k)))
+
+
+def blocks_to_info(blocks: list[list[LineFit]], canvas_width: int) -> list[TextInfo]:
+    """One :class:`TextInfo` per block: the face with the best summed score over its lines (weighted by
+    line length), the median fitted size, the median colour and the block's alignment."""
+    out = []
+    for block in blocks:
+        totals: dict[FontFace, float] = {}
+        for fit in block:
+            weight = max(len(fit.detection.text), 1)
+            for face, score in fit.scores.items():
+                totals[face] = totals.get(face, 0.0) + weight * score
+        face = max(totals, key=totals.__getitem__) if totals else None
+        lines = [fit.to_line(face) for fit in block]
+        sizes = [fit.sizes[face] if face is not None else fit.font_size for fit in block]
+        colour = tuple(int(np.median([f.color[c] for f in block])) for c in range(3))
+        box = (min(ln.box[0] for ln in lines), min(ln.box[1] for ln in lines),
+               max(ln.box[2] for ln in lines), max(ln.box[3] for ln in lines))
+        size = float(np.median(sizes))
+        line_height = float(np.median(np.diff([ln.baseline for ln in lines]))) if len(lines) > 1 else 1.2 * size
+        out.append(TextInfo(
+            text="\n".join(ln.text for ln in lines), box=box, baseline=lines[0].baseline, font_size=size,
+            color=colour,  # type: ignore[arg-type]
+            font_family=face.family if face else "DejaVu Sans", font_weight=face.weight if face else 400,
+            font_style=face.style if face else "normal", generic_family=face.generic if face else "sans-serif",
+            alignment=_alignment(lines, canvas_width), line_height=line_height, lines=lines,
+            confidence=float(np.mean([ln.confidence for ln in lines])), font_file=face.path if face else None))
+    return out

@@ -1,0 +1,168 @@
+"""The fonts this machine can render with: discovery through fontconfig (``fc-list``), a fallback scan of the
+usual font folders, and helpers that render a line of text to an alpha mask with PIL/FreeType.
+
+Only upright and italic faces of regular and bold weight are candidates (the four faces most families
+ship); symbol, math and hairline faces are left out.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+__all__ = ["FontFace", "available_fonts", "find_face", "load_font", "render_mask", "generic_of"]
+
+_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
+_SKIP = ("math", "symbol", "dingbat", "emoji", "z003", "d050000l", "standard symbols")
+_SERIF_WORDS = ("serif", "roman", "times", "bookman", "c059", "p052", "caladea", "georgia", "garamond",
+                "cambria", "schoolbook", "palatino", "baskerville", "merriweather", "playfair")
+_MONO_WORDS = ("mono", "courier", "code", "consol")
+
+
+@dataclass(frozen=True)
+class FontFace:
+    """One font file: family name, CSS weight (400 or 700) and style (``"normal"``/``"italic"``)."""
+
+    family: str
+    weight: int
+    style: str
+    path: str
+    generic: str
+
+    @property
+    def label(self) -> str:
+        parts = [self.family]
+        if self.weight >= 600:
+            parts.append("Bold")
+        if self.style == "italic":
+            parts.append("Italic")
+        return " ".join(parts)
+
+
+def generic_of(family: str, spacing_mono: bool = False) -> str:
+    """The CSS generic family (``serif``, ``sans-serif`` or ``monospace``) a family name falls under."""
+    low = family.lower()
+    if spacing_mono or any(w in low for w in _MONO_WORDS):
+        return "monospace"
+    if "sans" in low:
+        return "sans-serif"
+    return "serif" if any(w in low for w in _SERIF_WORDS) else "sans-serif"
+
+
+def _face_from_style(family: str, style: str, path: str, mono: bool) -> FontFace | None:
+    low = style.lower().replace(" ", "")
+    words = ("regular", "book", "roman", "normal", "bold", "italic", "oblique", "bolditalic", "boldoblique")
+    if low not in words and low not in ("", "medium"):
+        return None  # light, condensed, black ... faces are not candidates
+    weight = 700 if "bold" in low else 400
+    slant = "italic" if ("italic" in low or "oblique" in low) else "normal"
+    return FontFace(family, weight, slant, path, generic_of(family, mono))
+
+
+def _from_fc_list() -> list[FontFace]:
+    exe = shutil.which("fc-list")
+    if exe is None:
+        return []
+    try:
+        out = subprocess.run([exe, "--format", "%{file}\t%{family[0]}\t%{style[0]}\t%{spacing}\n"],
+                             capture_output=True, text=True, timeout=30, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    faces = []
+    for row in out.splitlines():
+        parts = row.split("\t")
+        if len(parts) != 4:
+            continue
+        path, family, style, spacing = parts
+        face = _face_from_style(family, style, path, spacing.strip() == "100")
+        if face is not None:
+            faces.append(face)
+    return faces
+
+
+def _from_folders() -> list[FontFace]:
+    faces = []
+    for folder in _FONT_DIRS:
+        root = Path(os.path.expanduser(folder))
+        if not root.is_dir():
+            continue
+        for path in sorted(root.rglob("*")):
+            if path.suffix.lower() not in (".ttf", ".otf"):
+                continue
+            try:
+                family, style = ImageFont.truetype(str(path), 12).getname()
+            except OSError:
+                continue
+            face = _face_from_style(family or path.stem, style or "Regular", str(path), False)
+            if face is not None:
+                faces.append(face)
+    return faces
+
+
+@functools.lru_cache(maxsize=1)
+def available_fonts() -> tuple[FontFace, ...]:
+    """Every candidate face on this machine (one per family, weight and style), sorted by label."""
+    faces = _from_fc_list() or _from_folders()
+    chosen: dict[tuple[str, int, str], FontFace] = {}
+    for face in faces:
+        if not face.path.lower().endswith((".ttf", ".otf")):
+            continue
+        if any(w in face.family.lower() for w in _SKIP):
+            continue
+        key = (face.family, face.weight, face.style)
+        if key not in chosen or face.path < chosen[key].path:
+            chosen[key] = face
+    return tuple(sorted(chosen.values(), key=lambda f: (f.family, f.weight, f.style)))
+
+
+def find_face(family: str, weight: int = 400, style: str = "normal", generic: str = "sans-serif",
+              path: str | None = None) -> FontFace:
+    """The face to render ``family`` with here: ``path`` if it exists, else the closest face of that family,
+    else a face of the same generic family, else any face. Raises ``LookupError`` when there is no font."""
+    faces = available_fonts()
+    if path and Path(path).is_file():
+        for face in faces:
+            if face.path == path:
+                return face
+        return FontFace(family, weight, style, path, generic)
+    if not faces:
+        raise LookupError("no TrueType/OpenType fonts found on this machine (install fonts-dejavu)")
+
+    def distance(face: FontFace) -> tuple[int, int, int, int]:
+        return (face.family.lower() != family.lower(), face.generic != generic,
+                abs(face.weight - weight) // 100, face.style != style)
+
+    return min(faces, key=distance)
+
+
+@functools.lru_cache(maxsize=256)
+def load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    """A cached PIL font of ``path`` at ``size`` px per em."""
+    return ImageFont.truetype(path, max(int(size), 1))
+
+
+def render_mask(text: str, path: str, size: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """Render ``text`` in the font at ``path``, ``size`` px per em, as an alpha mask cropped to its ink box.
+
+    Returns ``(mask, (left, top))``: ``mask`` (h, w) float32 in [0, 1]; ``left``/``top`` the ink box corner
+    relative to the pen origin on the baseline (``top`` is negative above the baseline). An empty string gives
+    a (1, 1) mask.
+    """
+    font = load_font(path, int(round(size)))
+    left, top, right, bottom = font.getbbox(text, anchor="ls")
+    w, h = max(int(right - left) + 2, 1), max(int(bottom - top) + 2, 1)
+    im = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(im).text((1 - left, 1 - top), text, font=font, fill=255, anchor="ls")
+    mask = np.asarray(im, np.float32) / 255.0  # (h, w)
+    ys, xs = np.nonzero(mask > 0)
+    if len(xs) == 0:
+        return np.zeros((1, 1), np.float32), (0, 0)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    return mask[y0:y1, x0:x1], (int(left - 1 + x0), int(top - 1 + y0))  # ink-tight (h, w)

@@ -1,0 +1,69 @@
+"""Text detection and recognition with RapidOCR's PP-OCRv4 models (``pip install 'layerdiff[text]'``).
+
+The detector, direction classifier and recogniser are the ONNX files inside the ``rapidocr-onnxruntime``
+wheel (Apache-2.0); nothing is downloaded at run time. The engine is built once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import LayerdiffError
+
+__all__ = ["Detection", "ocr_available", "recognize", "TextRecognitionUnavailable"]
+
+_MAX_SIDE = 1600  # the detector downsizes longer sides to this; shorter images are read at their own size
+
+
+class TextRecognitionUnavailable(LayerdiffError):
+    """rapidocr-onnxruntime is not installed."""
+
+
+@dataclass
+class Detection:
+    """One recognised line: its text, the detector's quadrilateral (4 x (x, y)) and the recogniser's score."""
+
+    text: str
+    quad: np.ndarray  # (4, 2) float32 canvas pixels
+    confidence: float
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        x0, y0 = np.floor(self.quad.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(self.quad.max(axis=0)).astype(int)
+        return int(x0), int(y0), int(x1), int(y1)
+
+
+def ocr_available() -> bool:
+    """Whether the OCR engine can be imported (without importing it)."""
+    return importlib.util.find_spec("rapidocr_onnxruntime") is not None
+
+
+@functools.lru_cache(maxsize=1)
+def _engine() -> Any:
+    if not ocr_available():
+        raise TextRecognitionUnavailable("text recognition needs rapidocr-onnxruntime: "
+                                         "pip install 'layerdiff[text]'")
+    from rapidocr_onnxruntime import RapidOCR
+
+    return RapidOCR(det_limit_type="max", det_limit_side_len=_MAX_SIDE)
+
+
+def recognize(rgb: np.ndarray, min_confidence: float = 0.5) -> list[Detection]:
+    """Detect and read the text lines of an (H, W, 3) uint8 RGB image, top to bottom."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"recognize() needs an (H, W, 3) uint8 image, got {rgb.shape} {rgb.dtype}")
+    bgr = np.ascontiguousarray(rgb[..., ::-1])  # (H, W, 3): the engine reads arrays as BGR
+    result, _ = _engine()(bgr)
+    out = []
+    for quad, text, score in result or []:
+        text = str(text).strip()
+        if text and float(score) >= min_confidence:
+            out.append(Detection(text, np.asarray(quad, np.float32).reshape(4, 2), float(score)))
+    out.sort(key=lambda d: (d.box[1], d.box[0]))
+    return out
