@@ -23,6 +23,7 @@ from PIL import Image
 from ..atomic import atomic_path
 from ..errors import LayeredFileError
 from ..layered import Layer, LayeredImage, from_float
+from ..text.store import ORA_TEXT_ATTR, text_from_json, text_to_json
 from .images import decode_image_bytes
 from .limits import Limits, resolve
 from .psd import group_path
@@ -140,9 +141,13 @@ def _walk(zf: zipfile.ZipFile, stack: ET.Element, path: str, limits: Limits, out
             raise LayeredFileError(path, f"layer {name!r} has no src", "corrupt")
         data = _read_member(zf, src, path, limits)
         pixels = decode_image_bytes(data, f"{path}:{src}", limits)
+        try:
+            text = text_from_json(el.get(ORA_TEXT_ATTR))
+        except ValueError as err:
+            raise LayeredFileError(path, f"layer {name!r}: {err}", "corrupt") from None
         out.append(Layer(pixels, name=name or Path(src).stem, visible=vis, opacity=op, offset=off,
                          blend_mode=_composite_op_to_mode(el.get("composite-op")),
-                         metadata={"group": list(group)}))
+                         metadata={"group": list(group)}, text=text))
         limits.check_layers(path, len(out))
 
 
@@ -173,10 +178,12 @@ def write_ora(image: LayeredImage, path: str | os.PathLike) -> Path:
             open_stacks.append((group[:depth + 1], el))
         src = f"data/{i + 1:04d}.png"
         members.append((src, _png_bytes(Image.fromarray(from_float(layer.pixels, 8), "RGBA"))))
-        ET.SubElement(open_stacks[-1][1], "layer", {
+        layer_el = ET.SubElement(open_stacks[-1][1], "layer", {
             "name": layer.name, "src": src, "x": str(layer.offset[0]), "y": str(layer.offset[1]),
             "opacity": _fmt(layer.opacity), "visibility": "visible" if layer.visible else "hidden",
             "composite-op": _mode_to_composite_op(layer.blend_mode)})
+        if layer.text is not None:
+            layer_el.set(ORA_TEXT_ATTR, text_to_json(layer.text))
     for el in root.iter("stack"):
         el[:] = list(reversed(list(el)))
     xml = ET.tostring(root, encoding="utf-8", xml_declaration=True)

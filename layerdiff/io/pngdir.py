@@ -34,6 +34,7 @@ from PIL import Image
 from ..atomic import atomic_dir, atomic_path
 from ..errors import LayeredFileError
 from ..layered import Layer, LayeredImage, from_float
+from ..text.info import TextInfo
 from .images import decode_image_bytes
 from .limits import Limits, resolve
 from .psd import group_path
@@ -61,6 +62,8 @@ def manifest_for(image: LayeredImage) -> tuple[dict[str, Any], list[tuple[str, b
         entries.append({"file": fname, "name": layer.name, "visible": layer.visible,
                         "opacity": layer.opacity, "offset": [layer.offset[0], layer.offset[1]],
                         "blend_mode": layer.blend_mode, "group": list(group_path(layer))})
+        if layer.text is not None:
+            entries[-1]["text"] = layer.text.to_dict()
     manifest = {"format": FORMAT_NAME, "version": 1,
                 "canvas": {"width": image.width, "height": image.height},
                 "bit_depth": 8, "layers": entries}
@@ -134,7 +137,8 @@ def _build(manifest: dict[str, Any], label: str, read: Callable[[str], bytes], l
                 visible=bool(entry.get("visible", True)),
                 opacity=float(entry.get("opacity", 1.0)), offset=(int(offset[0]), int(offset[1])),
                 blend_mode=str(entry.get("blend_mode", "normal")),
-                metadata={"group": [str(g) for g in entry.get("group", [])]}))
+                metadata={"group": [str(g) for g in entry.get("group", [])]},
+                text=TextInfo.from_dict(entry["text"]) if "text" in entry else None))
         except (TypeError, ValueError, IndexError) as err:
             raise LayeredFileError(label, f"manifest layer {i} ({fname}): {err}", "corrupt") from None
     return LayeredImage(manifest["_size"], layers, bit_depth=8, metadata={"format": "png-dir"})

@@ -44,6 +44,7 @@ from PIL import Image
 from ..atomic import atomic_path
 from ..errors import LayeredFileError
 from ..layered import Layer, LayeredImage, from_float
+from ..text.store import PSD_RESOURCE_ID, attach_psd_text, psd_text_payload
 from .limits import Limits, resolve
 
 __all__ = ["read_psd", "write_psd", "psd_reference_composite", "read_psd_header", "group_path",
@@ -621,6 +622,8 @@ def _to_layered(psd: Any, path: str, limits: Limits, adjustments: str) -> Layere
     if flat.baked:
         metadata["baked_adjustments"] = flat.baked
     depth = 16 if flat.convert.keeps_precision and not metadata.get("merged_only") else 8
+    for problem in attach_psd_text(psd.image_resources.get_data(PSD_RESOURCE_ID), layers):
+        warnings.warn(f"{path}: {problem}", stacklevel=3)
     return LayeredImage(psd.size, layers, bit_depth=depth, metadata=metadata)
 
 
@@ -697,6 +700,11 @@ def write_psd(image: LayeredImage, path: str | os.PathLike) -> Path:
         created.name = _psd_name(layer.name)
         if not layer.visible:
             created.visible = False
+    text_payload = psd_text_payload(image.layers)  # text layers' TextInfo, see layerdiff.text.store
+    if text_payload is not None:
+        from psd_tools.psd.image_resources import ImageResource
+
+        psd._record.image_resources[PSD_RESOURCE_ID] = ImageResource(key=PSD_RESOURCE_ID, data=text_payload)
     with atomic_path(target) as tmp:
         psd.save(tmp)
     return target
