@@ -184,6 +184,11 @@ class LayeredImage:
         """Flatten the visible layers bottom to top: (H, W, 4) float32, straight alpha.
 
         ``background``: optional RGB(A) colour in [0, 1] placed under the stack.
+
+        Each layer is blended with :func:`~layerdiff.blend.over` only on the box where it has
+        pixels (alpha > 0); elsewhere the result of "over" with a transparent source is applied
+        directly (it leaves alpha as it is and recomputes colour only where alpha is not 1), which
+        gives the same values, bit for bit, as blending the whole canvas.
         """
         out = np.zeros((self.height, self.width, 4), np.float32)
         if background is not None:
@@ -192,10 +197,16 @@ class LayeredImage:
         for layer in self.layers:
             if not (layer.visible or include_hidden) or layer.opacity <= 0:
                 continue
-            src = layer.on_canvas(self.size)
+            box = _paint_box(layer, self.size)
+            _over_transparent(out, box)
+            if box is None:
+                continue
+            x0, y0, x1, y1 = box
+            ox, oy = layer.offset
+            src = layer.pixels[y0 - oy:y1 - oy, x0 - ox:x1 - ox].copy()  # (h, w, 4)
             if layer.opacity < 1:
                 src[..., 3] *= layer.opacity
-            out = over(out, src, layer.blend_mode)
+            out[y0:y1, x0:x1] = over(out[y0:y1, x0:x1], src, layer.blend_mode)
         return out
 
     def composite_pil(self, **kwargs: Any) -> Image.Image:
@@ -320,6 +331,42 @@ class LayeredImage:
         arrays = [np.asarray(pil_to_rgba(im)) for im in images]
         depth = 16 if any(a.dtype == np.uint16 for a in arrays) else 8
         return cls.from_numpy(np.stack([to_float(a) for a in arrays]), names=names, bit_depth=depth)
+
+
+def _paint_box(layer: Layer, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """Canvas box (x0, y0, x1, y1) of ``layer``'s pixels with alpha > 0, clipped to ``size``; None if none."""
+    w, h = size
+    x, y = layer.offset
+    cx0, cy0 = max(x, 0), max(y, 0)
+    cx1, cy1 = min(x + layer.width, w), min(y + layer.height, h)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return None
+    alpha = layer.pixels[cy0 - y:cy1 - y, cx0 - x:cx1 - x, 3] > 0  # (h, w)
+    rows = np.flatnonzero(alpha.any(axis=1))
+    if len(rows) == 0:
+        return None
+    cols = np.flatnonzero(alpha[rows[0]:rows[-1] + 1].any(axis=0))
+    return cx0 + int(cols[0]), cy0 + int(rows[0]), cx0 + int(cols[-1]) + 1, cy0 + int(rows[-1]) + 1
+
+
+def _over_transparent(out: np.ndarray, box: tuple[int, int, int, int] | None) -> None:
+    """In place, outside ``box``: what :func:`over` gives for a fully transparent source.
+
+    There ``over`` yields alpha ``a_b`` and colour ``(c_b * a_b) / a_b`` (0 where ``a_b <= 1e-8``):
+    ``c_b`` itself wherever ``a_b == 1``, so only the other pixels are recomputed, with the same
+    float32 operations.
+    """
+    alpha = out[..., 3]  # (H, W)
+    redo = alpha != 1  # (H, W)
+    if box is not None:
+        x0, y0, x1, y1 = box
+        redo[y0:y1, x0:x1] = False
+    ys, xs = np.nonzero(redo)
+    if len(ys) == 0:
+        return
+    a_b = out[ys, xs, 3:4]  # (N, 1)
+    num = out[ys, xs, :3] * a_b  # (N, 3)
+    out[ys, xs, :3] = np.divide(num, a_b, out=np.zeros_like(num), where=a_b > 1e-8)
 
 
 def pil_to_rgba(im: Image.Image) -> Image.Image | np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from layerdiff.layered import LayeredImage
 
-FORMATS = ("psd", "png", "ora", "zip")
+FORMATS = ("psd", "png", "ora", "zip", "svg")
 
 
 def add_output_args(p: argparse.ArgumentParser) -> None:
@@ -18,19 +18,24 @@ def add_output_args(p: argparse.ArgumentParser) -> None:
 
 
 def write_outputs(image: LayeredImage, args: argparse.Namespace, stem: str) -> list[Path]:
-    """Write ``image`` in every requested format under the output folder (each write atomic)."""
+    """Write ``image`` in every requested format under the output folder, as one set.
+
+    All outputs are staged and renamed into place together, and each records the same run id
+    (see :func:`layerdiff.io.save_set`); an existing ``png/`` folder is replaced only if layerdiff
+    wrote it.
+    """
     from layerdiff.errors import LayerdiffError
-    from layerdiff.io import save
+    from layerdiff.io import save_set
 
     formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown or not formats:
         raise LayerdiffError(f"--formats: unknown format(s) {unknown}; choose from {', '.join(FORMATS)}")
     out_dir = Path(args.output) if args.output else Path.cwd() / f"{stem}_layers"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise LayerdiffError(f"{out_dir}: the output path exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for fmt in formats:
-        target = out_dir / (f"{stem}.{fmt}" if fmt != "png" else "png")
-        save(image, target)
-        written.append(target)
+    targets = [(out_dir / (f"{stem}.{fmt}" if fmt != "png" else "png"), "png-dir" if fmt == "png" else fmt)
+               for fmt in dict.fromkeys(formats)]
+    written, _run = save_set(image, targets)
     return written

@@ -18,24 +18,40 @@ named ``.psd`` loads as a PNG. Every failure to read raises
 from __future__ import annotations
 
 import os
+import secrets
+import time
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
+from ..atomic import AtomicSet
 from ..errors import LayeredFileError
 from ..layered import LayeredImage
+from .encode import EncodedStack
 from .images import read_flat, read_image_rgba
 from .limits import DEFAULT_MAX_PIXELS, Limits
-from .ora import is_ora_zip, read_ora, write_ora
-from .pngdir import MANIFEST, find_manifest_in_zip, read_pngdir, read_pngzip, write_pngdir, write_pngzip
-from .psd import read_psd, write_psd
+from .ora import is_ora_zip, read_ora, write_ora, write_ora_to
+from .pngdir import (
+    MANIFEST,
+    find_manifest_in_zip,
+    is_png_stack_folder,
+    read_pngdir,
+    read_pngzip,
+    write_pngdir,
+    write_pngdir_into,
+    write_pngzip,
+    write_pngzip_to,
+)
+from .psd import read_psd, write_psd, write_psd_to
+from .svg import write_svg, write_svg_to
 
-__all__ = ["load", "save", "sniff", "read_image_rgba", "SUPPORTED_INPUTS", "SUPPORTED_OUTPUTS", "REASONS",
-           "Limits", "DEFAULT_MAX_PIXELS"]
+__all__ = ["load", "save", "save_set", "new_run_id", "sniff", "read_image_rgba", "SUPPORTED_INPUTS",
+           "SUPPORTED_OUTPUTS", "REASONS", "Limits", "DEFAULT_MAX_PIXELS"]
 
 SUPPORTED_INPUTS = ("psd", "psb", "ora", "png", "jpeg", "webp", "tiff", "png-dir", "zip")
 """Formats :func:`load` reads (detected from content)."""
 
-SUPPORTED_OUTPUTS = ("psd", "ora", "png-dir", "zip")
+SUPPORTED_OUTPUTS = ("psd", "ora", "png-dir", "zip", "svg")
 """Formats :func:`save` writes."""
 
 REASONS = ("truncated", "corrupt", "unsupported", "too-large", "not-an-image", "empty")
@@ -133,23 +149,64 @@ def _format_for(path: Path, fmt: str | None) -> str:
         return "ora"
     if suffix == ".zip":
         return "zip"
+    if suffix == ".svg":
+        return "svg"
     if suffix == ".png-dir" or suffix == "" or path.is_dir():
         return "png-dir"
-    raise ValueError(f"{path}: cannot tell the output format from {suffix!r}; use .psd, .ora, .zip, "
+    raise ValueError(f"{path}: cannot tell the output format from {suffix!r}; use .psd, .ora, .zip, .svg, "
                      "a folder path (or .png-dir), or pass format=")
 
 
-def save(image: LayeredImage, path: str | os.PathLike, *, format: str | None = None) -> Path:
+def save(image: LayeredImage, path: str | os.PathLike, *, format: str | None = None,
+         run: str | None = None) -> Path:
     """Write ``image`` to ``path`` atomically; returns the path written.
 
-    ``format`` (``"psd"``, ``"ora"``, ``"zip"``, ``"png-dir"``) overrides the extension.
+    ``format`` (``"psd"``, ``"ora"``, ``"zip"``, ``"png-dir"``) overrides the extension. ``run``: an id
+    recorded in the file (see :func:`save_set`). A PNG folder replaces an existing folder only if
+    layerdiff wrote it (else :class:`~layerdiff.atomic.FolderNotOursError`).
     """
+    p, fmt = _check_save(image, path, format)
+    writer = {"psd": write_psd, "ora": write_ora, "zip": write_pngzip, "png-dir": write_pngdir,
+              "svg": write_svg}[fmt]
+    return writer(image, p, run=run)
+
+
+def _check_save(image: LayeredImage, path: str | os.PathLike, format: str | None) -> tuple[Path, str]:
     if not isinstance(image, LayeredImage):
         raise TypeError(f"save() needs a LayeredImage, got {type(image).__name__}")
     if len(image) == 0:
         raise ValueError(f"{path}: cannot save an image with no layers")
     p = Path(path)
-    fmt = _format_for(p, format)
-    writer = {"psd": write_psd, "ora": write_ora, "zip": write_pngzip, "png-dir": write_pngdir}[fmt]
-    return writer(image, p)
+    return p, _format_for(p, format)
 
+
+def new_run_id() -> str:
+    """A fresh id for the outputs of one command: UTC time and 6 random hex digits."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def save_set(image: LayeredImage, targets: Sequence[tuple[str | os.PathLike, str | None]], *,
+             run: str | None = None) -> tuple[list[Path], str]:
+    """Write ``image`` to several ``(path, format)`` targets as one set; returns the paths and the run id.
+
+    Every output is first written to a hidden temporary beside its target; only when all are
+    complete are they renamed into place, one after the other, so a failure or a kill while
+    writing leaves the previous set whole. Each output records ``run`` (default: a new
+    :func:`new_run_id`) - ``manifest.json`` ``"run"``, ORA ``layerdiff:run``, PSD XMP - and
+    :func:`load` returns it as ``metadata["run"]``, so outputs from different runs can be told
+    apart. Layer PNGs and the composite are encoded once for all formats.
+    """
+    run = run or new_run_id()
+    planned = [_check_save(image, path, fmt) for path, fmt in targets]
+    encoded = EncodedStack(image)
+    written = []
+    with AtomicSet() as outputs:
+        for p, fmt in planned:  # folders first checked here, before anything is written
+            if fmt == "png-dir":
+                write_pngdir_into(image, outputs.folder(p, owned=is_png_stack_folder), encoded=encoded, run=run)
+            else:
+                writer = {"psd": write_psd_to, "ora": write_ora_to, "zip": write_pngzip_to, "svg": write_svg_to}[fmt]
+                writer(image, outputs.file(p), encoded=encoded, run=run)
+            encoded.release_arrays()
+            written.append(p)
+    return written, run

@@ -11,26 +11,29 @@ visibility and offset are folded into their layers.
 
 from __future__ import annotations
 
-import io
 import os
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..atomic import atomic_path
 from ..errors import LayeredFileError
-from ..layered import Layer, LayeredImage, from_float
+from ..layered import Layer, LayeredImage
 from ..text.store import ORA_TEXT_ATTR, text_from_json, text_to_json
+from .encode import EncodedStack
 from .images import decode_image_bytes
 from .limits import Limits, resolve
 from .psd import group_path
 
-__all__ = ["read_ora", "write_ora", "ORA_MIMETYPE", "is_ora_zip"]
+__all__ = ["read_ora", "write_ora", "write_ora_to", "ORA_MIMETYPE", "is_ora_zip", "RUN_ATTRIBUTE"]
 
 ORA_MIMETYPE = b"image/openraster"
+LAYERDIFF_NS = "https://github.com/layerdiff/layerdiff/ns/ora"
+RUN_ATTRIBUTE = f"{{{LAYERDIFF_NS}}}run"
+"""``<image>`` attribute naming the run that wrote the file (the outputs of one command share it)."""
+ET.register_namespace("layerdiff", LAYERDIFF_NS)
 
 # our blend mode -> ORA composite-op (svg: names from the spec; others in our own namespace)
 _TO_ORA = {"normal": "svg:src-over", "multiply": "svg:multiply", "screen": "svg:screen",
@@ -120,7 +123,10 @@ def read_ora(path: str | os.PathLike, *, limits: Limits | None = None) -> Layere
             raise LayeredFileError(path, "stack.xml has no root <stack>", "corrupt")
         layers: list[Layer] = []
         _walk(zf, top, path, limits, layers, (), True, 1.0, (0, 0))
-    return LayeredImage((width, height), layers, bit_depth=8, metadata={"format": "ora"})
+    metadata = {"format": "ora"}
+    if root.get(RUN_ATTRIBUTE):
+        metadata["run"] = str(root.get(RUN_ATTRIBUTE))
+    return LayeredImage((width, height), layers, bit_depth=8, metadata=metadata)
 
 
 def _walk(zf: zipfile.ZipFile, stack: ET.Element, path: str, limits: Limits, out: list[Layer],
@@ -151,25 +157,22 @@ def _walk(zf: zipfile.ZipFile, stack: ET.Element, path: str, limits: Limits, out
         limits.check_layers(path, len(out))
 
 
-def _png_bytes(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=6)
-    return buf.getvalue()
-
-
 def _fmt(value: float) -> str:
     return repr(float(value))  # shortest string that reads back to the same float
 
 
-def write_ora(image: LayeredImage, path: str | os.PathLike) -> Path:
-    """Write ``image`` as an 8-bit OpenRaster file, atomically; ``metadata["group"]`` gives nested stacks."""
-    target = Path(path)
+def write_ora_to(image: LayeredImage, file: Path, *, encoded: EncodedStack | None = None,
+                 run: str | None = None) -> None:
+    """Write the OpenRaster archive to ``file`` directly (see :func:`write_ora`)."""
+    encoded = encoded or EncodedStack(image)
     root = ET.Element("image", {"version": "0.0.3", "w": str(image.width), "h": str(image.height)})
+    if run is not None:
+        root.set(RUN_ATTRIBUTE, run)
     top = ET.SubElement(root, "stack")
     # Build the tree bottom to top, then reverse every stack's children (ORA lists top first).
     open_stacks: list[tuple[tuple[str, ...], ET.Element]] = [((), top)]
     members: list[tuple[str, bytes]] = []
-    for i, layer in enumerate(image.layers):
+    for i, (layer, data) in enumerate(zip(image.layers, encoded.layer_pngs())):
         group = group_path(layer)
         while open_stacks[-1][0] != group[:len(open_stacks[-1][0])]:
             open_stacks.pop()
@@ -177,7 +180,7 @@ def write_ora(image: LayeredImage, path: str | os.PathLike) -> Path:
             el = ET.SubElement(open_stacks[-1][1], "stack", {"name": group[depth]})
             open_stacks.append((group[:depth + 1], el))
         src = f"data/{i + 1:04d}.png"
-        members.append((src, _png_bytes(Image.fromarray(from_float(layer.pixels, 8), "RGBA"))))
+        members.append((src, data))
         layer_el = ET.SubElement(open_stacks[-1][1], "layer", {
             "name": layer.name, "src": src, "x": str(layer.offset[0]), "y": str(layer.offset[1]),
             "opacity": _fmt(layer.opacity), "visibility": "visible" if layer.visible else "hidden",
@@ -187,15 +190,22 @@ def write_ora(image: LayeredImage, path: str | os.PathLike) -> Path:
     for el in root.iter("stack"):
         el[:] = list(reversed(list(el)))
     xml = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    merged = image.composite_pil()
-    thumb = merged.copy()
-    thumb.thumbnail((256, 256))
-    with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w") as zf:
+    with zipfile.ZipFile(file, "w") as zf:
         zf.writestr(zipfile.ZipInfo("mimetype"), ORA_MIMETYPE, compress_type=zipfile.ZIP_STORED)
         zf.writestr("stack.xml", xml, compress_type=zipfile.ZIP_DEFLATED)
         for name, data in members:
             zf.writestr(name, data, compress_type=zipfile.ZIP_STORED)  # PNG is compressed already
-        zf.writestr("mergedimage.png", _png_bytes(merged), compress_type=zipfile.ZIP_STORED)
-        zf.writestr("Thumbnails/thumbnail.png", _png_bytes(thumb), compress_type=zipfile.ZIP_STORED)
-    return target
+        zf.writestr("mergedimage.png", encoded.composite_png(), compress_type=zipfile.ZIP_STORED)
+        zf.writestr("Thumbnails/thumbnail.png", encoded.thumbnail_png(), compress_type=zipfile.ZIP_STORED)
 
+
+def write_ora(image: LayeredImage, path: str | os.PathLike, *, run: str | None = None) -> Path:
+    """Write ``image`` as an OpenRaster file, atomically; ``metadata["group"]`` gives nested stacks.
+
+    Layer PNGs are 16-bit when ``image.bit_depth`` is 16, else 8-bit. ``run`` is recorded as the
+    ``layerdiff:run`` attribute of ``<image>``.
+    """
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        write_ora_to(image, tmp, run=run)
+    return target

@@ -20,7 +20,6 @@ In a ZIP the folder may sit at the archive root or inside one top-level folder.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -29,17 +28,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from ..atomic import atomic_dir, atomic_path
 from ..errors import LayeredFileError
-from ..layered import Layer, LayeredImage, from_float
+from ..layered import Layer, LayeredImage
 from ..text.info import TextInfo
+from .encode import EncodedStack
 from .images import decode_image_bytes
 from .limits import Limits, resolve
 from .psd import group_path
 
-__all__ = ["read_pngdir", "read_pngzip", "write_pngdir", "write_pngzip", "MANIFEST", "find_manifest_in_zip"]
+__all__ = ["read_pngdir", "read_pngzip", "write_pngdir", "write_pngzip", "write_pngdir_into", "write_pngzip_to",
+           "is_png_stack_folder", "MANIFEST", "find_manifest_in_zip"]
 
 MANIFEST = "manifest.json"
 FORMAT_NAME = "layerdiff-png-stack"
@@ -51,22 +50,28 @@ def _safe_stem(name: str) -> str:
     return stem or "layer"
 
 
-def manifest_for(image: LayeredImage) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
-    """The manifest and the ``(file name, PNG bytes)`` list of a layered image."""
+def manifest_for(image: LayeredImage, encoded: EncodedStack | None = None, run: str | None = None,
+                 ) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+    """The manifest and the ``(file name, PNG bytes)`` list of a layered image.
+
+    PNGs are 16-bit when ``image.bit_depth`` is 16, else 8-bit; ``run`` (an id shared by the outputs
+    of one command) is recorded as ``"run"``.
+    """
+    encoded = encoded or EncodedStack(image)
     entries, files = [], []
-    for i, layer in enumerate(image.layers):
+    for i, (layer, data) in enumerate(zip(image.layers, encoded.layer_pngs())):
         fname = f"{i + 1:04d}_{_safe_stem(layer.name)}.png"
-        buf = io.BytesIO()
-        Image.fromarray(from_float(layer.pixels, 8), "RGBA").save(buf, format="PNG", compress_level=6)
-        files.append((fname, buf.getvalue()))
+        files.append((fname, data))
         entries.append({"file": fname, "name": layer.name, "visible": layer.visible,
                         "opacity": layer.opacity, "offset": [layer.offset[0], layer.offset[1]],
                         "blend_mode": layer.blend_mode, "group": list(group_path(layer))})
         if layer.text is not None:
             entries[-1]["text"] = layer.text.to_dict()
-    manifest = {"format": FORMAT_NAME, "version": 1,
-                "canvas": {"width": image.width, "height": image.height},
-                "bit_depth": 8, "layers": entries}
+    manifest: dict[str, Any] = {"format": FORMAT_NAME, "version": 1,
+                                "canvas": {"width": image.width, "height": image.height},
+                                "bit_depth": encoded.png_depth, "layers": entries}
+    if run is not None:
+        manifest["run"] = run
     return manifest, files
 
 
@@ -74,25 +79,58 @@ def _manifest_bytes(manifest: dict[str, Any]) -> bytes:
     return (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def write_pngdir(image: LayeredImage, path: str | os.PathLike) -> Path:
-    """Write the folder atomically (a temporary sibling folder renamed into place)."""
+def is_png_stack_folder(folder: Path) -> bool:
+    """Whether ``folder`` is a PNG layer folder layerdiff wrote and nothing else: its ``manifest.json``
+    names our format and every entry in it is the manifest or a file the manifest lists (so
+    replacing it deletes nothing a user added)."""
+    try:
+        raw = (folder / MANIFEST).read_bytes() if (folder / MANIFEST).is_file() else b""
+        if not raw or len(raw) > _MAX_MANIFEST_BYTES:
+            return False
+        manifest = json.loads(raw.decode("utf-8"))
+        listed = {MANIFEST, *(str(e.get("file")) for e in manifest.get("layers", []) if isinstance(e, dict))}
+        return manifest.get("format") == FORMAT_NAME and all(p.name in listed for p in folder.iterdir())
+    except (OSError, ValueError, AttributeError, TypeError):
+        return False
+
+
+def write_pngdir_into(image: LayeredImage, folder: Path, *, encoded: EncodedStack | None = None,
+                      run: str | None = None) -> None:
+    """Write the manifest and the PNGs into an existing (empty, temporary) ``folder``."""
+    manifest, files = manifest_for(image, encoded, run)
+    for fname, data in files:
+        (folder / fname).write_bytes(data)
+    (folder / MANIFEST).write_bytes(_manifest_bytes(manifest))
+
+
+def write_pngdir(image: LayeredImage, path: str | os.PathLike, *, run: str | None = None) -> Path:
+    """Write the folder atomically (a temporary sibling folder renamed into place).
+
+    An existing non-empty folder is replaced only if it is a PNG layer folder layerdiff wrote
+    holding nothing else (:func:`is_png_stack_folder`); otherwise
+    :class:`~layerdiff.atomic.FolderNotOursError` is raised and nothing is written.
+    """
     target = Path(path)
-    manifest, files = manifest_for(image)
-    with atomic_dir(target) as tmp:
-        for fname, data in files:
-            (tmp / fname).write_bytes(data)
-        (tmp / MANIFEST).write_bytes(_manifest_bytes(manifest))
+    with atomic_dir(target, owned=is_png_stack_folder) as tmp:
+        write_pngdir_into(image, tmp, run=run)
     return target
 
 
-def write_pngzip(image: LayeredImage, path: str | os.PathLike) -> Path:
-    """Write a ZIP whose root holds ``manifest.json`` and the numbered PNGs, atomically."""
-    target = Path(path)
-    manifest, files = manifest_for(image)
-    with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w") as zf:
+def write_pngzip_to(image: LayeredImage, file: Path, *, encoded: EncodedStack | None = None,
+                    run: str | None = None) -> None:
+    """Write the ZIP (``manifest.json`` and the numbered PNGs at its root) to ``file`` directly."""
+    manifest, files = manifest_for(image, encoded, run)
+    with zipfile.ZipFile(file, "w") as zf:
         zf.writestr(MANIFEST, _manifest_bytes(manifest), compress_type=zipfile.ZIP_DEFLATED)
         for fname, data in files:
             zf.writestr(fname, data, compress_type=zipfile.ZIP_STORED)
+
+
+def write_pngzip(image: LayeredImage, path: str | os.PathLike, *, run: str | None = None) -> Path:
+    """Write a ZIP whose root holds ``manifest.json`` and the numbered PNGs, atomically."""
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        write_pngzip_to(image, tmp, run=run)
     return target
 
 
@@ -141,7 +179,11 @@ def _build(manifest: dict[str, Any], label: str, read: Callable[[str], bytes], l
                 text=TextInfo.from_dict(entry["text"]) if "text" in entry else None))
         except (TypeError, ValueError, IndexError) as err:
             raise LayeredFileError(label, f"manifest layer {i} ({fname}): {err}", "corrupt") from None
-    return LayeredImage(manifest["_size"], layers, bit_depth=8, metadata={"format": "png-dir"})
+    metadata: dict[str, Any] = {"format": "png-dir"}
+    if isinstance(manifest.get("run"), str):
+        metadata["run"] = manifest["run"]
+    depth = 16 if manifest.get("bit_depth") == 16 else 8
+    return LayeredImage(manifest["_size"], layers, bit_depth=depth, metadata=metadata)
 
 
 def read_pngdir(path: str | os.PathLike, *, limits: Limits | None = None) -> LayeredImage:

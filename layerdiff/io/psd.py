@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import struct
 import warnings
 from collections.abc import Callable, Iterator
@@ -43,11 +44,11 @@ from PIL import Image
 
 from ..atomic import atomic_path
 from ..errors import LayeredFileError
-from ..layered import Layer, LayeredImage, from_float
+from ..layered import Layer, LayeredImage
 from ..text.store import PSD_RESOURCE_ID, attach_psd_text, psd_text_payload
 from .limits import Limits, resolve
 
-__all__ = ["read_psd", "write_psd", "psd_reference_composite", "read_psd_header", "group_path",
+__all__ = ["read_psd", "write_psd", "write_psd_to", "psd_reference_composite", "read_psd_header", "group_path",
            "PSD_SIGNATURE"]
 
 PSD_SIGNATURE = b"8BPS"
@@ -609,6 +610,9 @@ def _to_layered(psd: Any, path: str, limits: Limits, adjustments: str) -> Layere
     flat = _Flattener(psd, path, limits, adjustments)
     metadata: dict[str, Any] = {"format": "psb" if psd.version == 2 else "psd",
                                 "color_mode": psd.color_mode.name.lower(), "depth": int(psd.depth)}
+    run = _run_of(psd)
+    if run is not None:
+        metadata["run"] = run
     if descendants:
         flat.walk(psd, [], True, 1.0, [], None)
     layers = flat.layers()
@@ -625,6 +629,18 @@ def _to_layered(psd: Any, path: str, limits: Limits, adjustments: str) -> Layere
     for problem in attach_psd_text(psd.image_resources.get_data(PSD_RESOURCE_ID), layers):
         warnings.warn(f"{path}: {problem}", stacklevel=3)
     return LayeredImage(psd.size, layers, bit_depth=depth, metadata=metadata)
+
+
+def _run_of(psd: Any) -> str | None:
+    """The ``layerdiff:run`` id recorded in the document's XMP metadata, or None."""
+    from psd_tools.constants import Resource
+
+    try:
+        xmp = psd.image_resources.get_data(Resource.XMP_METADATA)
+    except Exception:
+        return None
+    match = _XMP_RUN.search(xmp) if isinstance(xmp, bytes) else None
+    return match.group(1).decode("ascii") if match else None
 
 
 def _merged_layer(psd: Any, path: str) -> Layer:
@@ -667,20 +683,46 @@ def psd_reference_composite(path: str | os.PathLike) -> tuple[np.ndarray, str]:
 
 
 # --------------------------------------------------------------------------- writing
-def write_psd(image: LayeredImage, path: str | os.PathLike) -> Path:
-    """Write ``image`` as an 8-bit RGB PSD (PSB when a side exceeds 30,000 px), atomically.
+_XMP_RUN = re.compile(rb'layerdiff:run="([A-Za-z0-9_-]{1,64})"')
+_INT32 = 2**31 - 1
 
-    One pixel layer per :class:`Layer`; ``metadata["group"]`` (a list of names) rebuilds groups.
-    Blend modes psd-tools does not know are written as "normal" with a warning.
-    """
+
+def _xmp_packet(run: str) -> bytes:
+    """A minimal XMP packet recording the run id (``layerdiff:run``)."""
+    return ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+            '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            '<rdf:Description rdf:about="" xmlns:layerdiff="https://github.com/layerdiff/layerdiff/ns/psd" '
+            f'layerdiff:run="{run}"/></rdf:RDF></x:xmpmeta><?xpacket end="w"?>').encode()
+
+
+def _check_geometry(image: LayeredImage, target: Path) -> None:
+    """PSD stores layer rectangles as signed 32-bit integers: refuse what does not fit, in one line."""
+    for layer in image.layers:
+        x0, y0, x1, y1 = layer.bbox
+        if min(x0, y0) < -_INT32 or max(x1, y1) > _INT32:
+            raise LayeredFileError(target, f"layer {layer.name!r} at offset {layer.offset} with size "
+                                   f"{layer.width}x{layer.height} is outside the range a PSD can store "
+                                   "(32-bit coordinates)", "unsupported")
+
+
+def write_psd_to(image: LayeredImage, file: Path, *, encoded: Any = None, run: str | None = None) -> None:
+    """Write the PSD document to ``file`` directly (see :func:`write_psd`)."""
     from psd_tools import PSDImage
-    from psd_tools.constants import BlendMode, Compression
+    from psd_tools.api.numpy_io import encode_image_data
+    from psd_tools.constants import BlendMode, Compression, Resource
+    from psd_tools.psd.image_resources import ImageResource
 
-    target = Path(path)
+    from .encode import EncodedStack
+
+    _check_geometry(image, file)
+    if image.bit_depth == 16:
+        warnings.warn(f"{file}: 16-bit layers written as an 8-bit PSD (PNG folders, ZIPs and ORA keep 16 bits)",
+                      stacklevel=3)
+    encoded = encoded or EncodedStack(image)
     psd = PSDImage.new("RGBA", image.size, color=0, depth=8, compression=Compression.RLE)
     psd.background_color = None  # a transparent merged preview
     stack: list[tuple[tuple[str, ...], Any]] = [((), psd)]
-    for layer in image.layers:
+    for index, layer in enumerate(image.layers):
         group = group_path(layer)
         while stack[-1][0] != group[:len(stack[-1][0])]:
             stack.pop()
@@ -690,23 +732,46 @@ def write_psd(image: LayeredImage, path: str | os.PathLike) -> Path:
             stack.append((group[:depth + 1], created))
         mode_name = "PASS_THROUGH" if layer.blend_mode == "pass_through" else layer.blend_mode.upper()
         if mode_name not in BlendMode.__members__:
-            warnings.warn(f"{target}: layer {layer.name!r}: blend mode {layer.blend_mode!r} is not a PSD "
-                          "blend mode; written as normal", stacklevel=2)
+            warnings.warn(f"{file}: layer {layer.name!r}: blend mode {layer.blend_mode!r} is not a PSD "
+                          "blend mode; written as normal", stacklevel=3)
             mode_name = "NORMAL"
-        pil = Image.fromarray(from_float(layer.pixels, 8), "RGBA")
+        pil = Image.fromarray(encoded.layer_array(index, 8), "RGBA")
         created = stack[-1][1].create_pixel_layer(
             pil, name="Layer", left=layer.offset[0], top=layer.offset[1],
             opacity=int(round(layer.opacity * 255)), blend_mode=BlendMode[mode_name])
         created.name = _psd_name(layer.name)
         if not layer.visible:
             created.visible = False
+        del pil
+    # The merged preview, as psd-tools' save() would render it (colour over white, alpha apart), from
+    # layerdiff's own composite: computed once per image and shared with the ORA writer.
+    rgba = encoded.composite()  # (H, W, 4)
+    alpha = rgba[..., 3:4]  # (H, W, 1)
+    color = rgba[..., :3] * alpha + (1.0 - alpha)  # (H, W, 3)
+    psd._record.image_data.set_data(encode_image_data(psd, color, alpha), psd._record.header)
+    del color
+    if run is not None:
+        psd._record.image_resources[Resource.XMP_METADATA] = ImageResource(
+            key=Resource.XMP_METADATA, data=_xmp_packet(run))
     text_payload = psd_text_payload(image.layers)  # text layers' TextInfo, see layerdiff.text.store
     if text_payload is not None:
-        from psd_tools.psd.image_resources import ImageResource
-
         psd._record.image_resources[PSD_RESOURCE_ID] = ImageResource(key=PSD_RESOURCE_ID, data=text_payload)
+    with open(file, "wb") as fh:
+        psd._record.write(fh)  # not psd.save(): it would composite the layers again for the preview
+
+
+def write_psd(image: LayeredImage, path: str | os.PathLike, *, run: str | None = None) -> Path:
+    """Write ``image`` as an 8-bit RGB PSD (PSB when a side exceeds 30,000 px), atomically.
+
+    One pixel layer per :class:`Layer`; ``metadata["group"]`` (a list of names) rebuilds groups.
+    Blend modes psd-tools does not know are written as "normal" with a warning; a 16-bit image is
+    written as 8-bit with a warning. ``run`` is recorded in the XMP metadata (``layerdiff:run``).
+    Offsets outside PSD's 32-bit range raise :class:`LayeredFileError`.
+    """
+    target = Path(path)
+    _check_geometry(image, target)
     with atomic_path(target) as tmp:
-        psd.save(tmp)
+        write_psd_to(image, tmp, run=run)
     return target
 
 
