@@ -81,7 +81,7 @@ class Session:
         history, which keeps at most ``steps`` stacks and at most ``budget`` bytes of pixels that the
         new stack does not share (the oldest stacks are dropped first)."""
         history = (*self.history, (self.image, message)) if self.image is not None else self.history
-        history = history[len(history) - steps:] if steps > 0 else ()
+        history = history[-steps:] if steps > 0 else ()
         live = _pixel_arrays(image)
         while history:
             held: dict[int, int] = {}

@@ -1,0 +1,131 @@
+"""The demo's per-session state and what the browser downloads: undo, bounded history, downloads of the
+current stack named after the input, pictures that are never rewritten once handed out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from demo_server import TEST_MODEL
+from PIL import Image
+
+from demo import app as demo_app
+from demo import views
+from demo.backend import Session, safe_stem
+from layerdiff.errors import LayerdiffError
+from layerdiff.io import load
+from layerdiff.layered import Layer, LayeredImage
+
+
+def poster() -> LayeredImage:
+    """Three opaque-ish 40x30 layers: a sky, a sun and a title bar."""
+    sky = np.zeros((30, 40, 4), np.float32)
+    sky[...] = (0.2, 0.4, 0.9, 1.0)
+    sun = np.zeros((30, 40, 4), np.float32)
+    sun[4:14, 24:34] = (1.0, 0.85, 0.1, 1.0)
+    title = np.zeros((30, 40, 4), np.float32)
+    title[22:27, 4:36] = (0.1, 0.1, 0.1, 1.0)
+    return LayeredImage((40, 30), [Layer(sky, name="Sky"), Layer(sun, name="Sun"), Layer(title, name="Title")])
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory) -> gr.Blocks:
+    return demo_app.build_app(default_model=TEST_MODEL, work_dir=tmp_path_factory.mktemp("demo-session"))
+
+
+def handler(app: gr.Blocks, name: str):
+    return next(f.fn for f in app.fns.values() if f.name == name)
+
+
+def button_value(update: gr.DownloadButton) -> str | None:
+    """The file a ``gr.DownloadButton(value=...)`` update offers (Gradio's copy of it)."""
+    return update.value["path"] if update.value is not None else None
+
+
+def test_download_after_delete_serves_the_current_stack_named_after_the_input(app, tmp_path) -> None:
+    """Delete "Sun", download: the PSD (and ORA, ZIP) have one layer fewer, named poster_layers.*."""
+    delete, downloads = handler(app, "edit_delete"), handler(app, "downloads")
+    session = Session.start(poster(), "poster")
+    *offers, undo = downloads(session)
+    assert [Path(button_value(o)).name for o in offers] == ["poster_layers.psd", "poster_layers.ora",
+                                                             "poster_layers.zip"]
+    assert [len(load(button_value(o))) for o in offers] == [3, 3, 3] and not undo.interactive
+    _, _, status, _, session = delete(session, 1, 0, 0, "#000000", "", TEST_MODEL, 0, 0)
+    assert "Deleted layer 'Sun'" in status and "Undo" in status
+    *offers, undo = downloads(session)
+    for offer in offers:
+        stack = load(button_value(offer))
+        assert [layer.name for layer in stack] == ["Sky", "Title"], offer
+    assert undo.interactive and undo.value == "Undo (1)"
+    # While a change is under way the buttons offer nothing (a click cannot fetch the old stack).
+    cleared = handler(app, "clear_downloads")()
+    assert all(button_value(c) is None and c.interactive is False for c in cleared)
+
+
+def test_undo_restores_deleted_and_edited_layers(app) -> None:
+    delete, move, undo = handler(app, "edit_delete"), handler(app, "edit_move"), handler(app, "undo")
+    original = poster()
+    session = Session.start(original, "poster")
+    *_, session = delete(session, 1, 0, 0, "#000000", "", TEST_MODEL, 0, 0)
+    *_, session = move(session, 1, 3, -2, "#000000", "", TEST_MODEL, 0, 0)
+    assert [layer.name for layer in session.image] == ["Sky", "Title"] and session.image[1].offset == (3, -2)
+    _, _, status, _, session = undo(session)
+    assert status.startswith("Undid: Moved layer 'Title' by (3, -2) px") and session.image[1].offset == (0, 0)
+    _, _, status, _, session = undo(session)
+    assert status.startswith("Undid: Deleted layer 'Sun'") and session.image is original
+    with pytest.raises(gr.Error, match="nothing to undo"):
+        undo(session)
+
+
+def with_bottom(image: LayeredImage, value: float) -> LayeredImage:
+    """``image`` with a new bottom layer filled with ``value``; the other layers are the same objects."""
+    bottom = Layer(np.full((image.height, image.width, 4), value, np.float32), name=f"v{value}")
+    return LayeredImage(image.size, [bottom, *image.layers[1:]])
+
+
+def test_history_is_bounded_by_steps_and_by_the_pixels_it_alone_keeps() -> None:
+    session = Session.start(poster(), "poster")
+    for i in range(5):
+        session = session.edited(with_bottom(session.image, i / 10), f"edit {i}", steps=3, budget=10**9)
+    assert [message for _, message in session.history] == ["edit 2", "edit 3", "edit 4"]
+    # Each old stack keeps one layer alive that no other stack shares (its bottom); a budget of two such
+    # layers keeps the two newest stacks.
+    layer_bytes = 30 * 40 * 4 * 4
+    bounded = session.edited(with_bottom(session.image, 0.9), "last", steps=10, budget=2 * layer_bytes)
+    assert [message for _, message in bounded.history] == ["edit 4", "last"]
+    assert bounded.history[-1][0] is session.image
+    assert Session.start(poster(), "x").edited(poster(), "y", steps=0).history == ()
+    with pytest.raises(LayerdiffError, match="nothing to undo"):
+        Session().undone()
+
+
+def test_new_upload_starts_a_fresh_session_without_history(app, tmp_path) -> None:
+    path = tmp_path / "holiday card.png"
+    Image.fromarray(np.full((20, 30, 3), 200, np.uint8)).save(path)
+    *_, session = handler(app, "open_upload")(str(path))
+    assert session.stem == "holiday_card" and session.history == () and len(session.image) == 1
+
+
+def test_file_stems_are_safe() -> None:
+    assert safe_stem("poster") == "poster"
+    assert safe_stem("../../etc/passwd") == "etc_passwd"
+    assert safe_stem("a red circle on a blue sky!") == "a_red_circle_on_a_blue_sky"
+    assert safe_stem("", "generated") == "generated" and safe_stem("***") == "layers"
+    assert len(safe_stem("x" * 300)) == 48
+
+
+def test_pictures_are_fresh_files_never_rewritten(tmp_path) -> None:
+    """Identical stacks rendered at once get their own files; a file handed out is not touched again (Gradio
+    rewrote its own encodings of identical pictures in place while other clients downloaded them)."""
+    image = poster()
+    gallery, composite = views.render_stack(image, tmp_path)
+    before = os.stat(composite)
+    again_gallery, again = views.render_stack(image, tmp_path)
+    assert again != composite and {p for p, _ in gallery}.isdisjoint(p for p, _ in again_gallery)
+    after = os.stat(composite)
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (before.st_ino, before.st_mtime_ns, before.st_size)
+    assert np.array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(composite)))
+    assert not list(tmp_path.rglob("*.part"))  # written under a temporary name, then renamed
