@@ -17,7 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "'regenerate' and 'insert' run the diffusion model with the other layers fixed.")
     p.add_argument("file", help="layered input (PSD, ORA, PNG folder or ZIP)")
     p.add_argument("--layer", default="-1", help="layer index (0 = bottom, -1 = top) or name")
-    p.add_argument("--op", required=True, choices=[*OPERATIONS, "regenerate", "insert"])
+    p.add_argument("--op", default=None, choices=[*OPERATIONS, "regenerate", "insert"])
+    p.add_argument("--text", default=None, help="new words for a text layer (\\n starts a line); with --color, "
+                   "--font-size, --font-family: re-render it in its own style (instead of --op)")
+    p.add_argument("--font-size", type=float, default=None, help="text layer font size in px")
+    p.add_argument("--font-family", default=None, help="text layer font family (installed here)")
     p.add_argument("--dx", type=int, default=0)
     p.add_argument("--dy", type=int, default=0)
     p.add_argument("--factor", type=float, default=None, help="scale factor (--op scale)")
@@ -38,6 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.op is None or args.text is not None or args.font_size is not None or args.font_family is not None:
+        from layerdiff.text.edit import run_text_edit
+
+        return run_text_edit(args)
     import torch
 
     from layerdiff import edit_ops

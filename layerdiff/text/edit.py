@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 from ..errors import LayerdiffError
 from ..layered import LayeredImage
 from .render import render_text, retypeset
 
-__all__ = ["edit_text_layer", "NotATextLayerError"]
+__all__ = ["edit_text_layer", "run_text_edit", "NotATextLayerError"]
 
 
 class NotATextLayerError(LayerdiffError, ValueError):
@@ -39,3 +42,31 @@ def edit_text_layer(stack: LayeredImage, layer: int | str, text: str | None = No
     new.metadata = dict(old.metadata)
     out.layers[index] = new
     return out
+
+
+def run_text_edit(args: argparse.Namespace) -> int:
+    """``layerdiff edit FILE --layer N --text "New words"`` (and ``--color``, ``--font-size``, ``--font-family``):
+    re-render a text layer and write the outputs like every other edit. ``\\n`` in ``--text`` starts a line."""
+    from ..cli.outputs import write_outputs
+    from ..edit_ops import parse_color
+    from ..io import load
+
+    if args.op is not None:
+        raise LayerdiffError("edit: --text/--font-size/--font-family edit a text layer; do not combine them with --op")
+    if args.text is None and args.font_size is None and args.font_family is None:
+        raise LayerdiffError("edit: give --op, or --text/--font-size/--font-family to edit a text layer")
+    image = load(args.file)
+    layer: int | str = int(args.layer) if args.layer.lstrip("-").isdigit() else args.layer
+    try:
+        color = None
+        if args.color is not None:
+            color = tuple(int(round(c * 255)) for c in parse_color(args.color)[:3])
+        text = args.text.replace("\\n", "\n") if args.text is not None else None
+        edited = edit_text_layer(image, layer, text, color=color, font_size=args.font_size,
+                                 font_family=args.font_family)
+    except (KeyError, IndexError, ValueError) as err:
+        message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        raise LayerdiffError(f"{args.file}: {message}") from None
+    for path in write_outputs(edited, args, Path(args.file).stem + "_edited"):
+        print(f"wrote {path}")
+    return 0
