@@ -137,6 +137,7 @@ def reorder(image: LayeredImage, layer: int | str, new_index: int) -> LayeredIma
 def apply(image: LayeredImage, layer: int | str, operation: str, **kwargs: object) -> LayeredImage:
     """Dispatch a named operation: move(dx, dy), scale(factor), recolor(color), opacity(value),
     hide, show, delete, reorder(index)."""
+    image.index_of(layer)  # a bad layer raises its own KeyError / IndexError, not "needs the argument"
     try:
         if operation == "move":
             return move(image, layer, int(kwargs.get("dx", 0)), int(kwargs.get("dy", 0)))

@@ -11,6 +11,15 @@ from collections.abc import Sequence
 SUBCOMMANDS = ["info", "convert", "models", "decompose", "generate", "edit", "extract", "batch", "eval",
                "extract_psd", "demo"]
 
+# Modules of the optional extras (pyproject.toml [project.optional-dependencies]) -> (extra, distribution).
+OPTIONAL_MODULES = {
+    "gradio": ("demo", "gradio"),
+    "gradio_client": ("demo", "gradio_client"),
+    "skimage": ("data", "scikit-image"),
+    "cairosvg": ("data", "cairosvg"),
+    "ray": ("batch", "ray"),
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="layerdiff", description="Layered images: decompose, generate, edit.")
@@ -45,12 +54,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = args.func(args)
     except (LayerdiffError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
-        print(f"layerdiff {args.command}: error: {err}", file=sys.stderr)
+        hint = missing_extra(err)
+        print(f"layerdiff {args.command}: error: {err}" + (f"; {hint}" if hint else ""), file=sys.stderr)
+        return 1
+    except (ModuleNotFoundError, OSError) as err:
+        hint = missing_extra(err)
+        if hint is None:
+            raise
+        print(f"layerdiff {args.command}: error: {hint}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"layerdiff {args.command}: interrupted", file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+def missing_extra(err: BaseException) -> str | None:
+    """If ``err`` or an exception it was raised from is an optional module that is not installed (or cairo's
+    C library, which cairosvg loads), one line naming what to install; else None."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, ModuleNotFoundError) and err.name:
+            top = err.name.split(".")[0]
+            if top in OPTIONAL_MODULES:
+                extra, dist = OPTIONAL_MODULES[top]
+                return (f"the {extra} extra is not installed (no module {top!r} from {dist}): "
+                        f"pip install 'layerdiff[{extra}]'")
+        if type(err) is OSError and "cairo" in str(err).lower():
+            return ("cairosvg found no cairo library: install it (Debian/Ubuntu: apt-get install libcairo2, "
+                    "macOS: brew install cairo)")
+        err = err.__cause__ or err.__context__
+    return None
 
 
 if __name__ == "__main__":

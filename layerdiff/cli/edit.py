@@ -55,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
 
     image = load(args.file)
     layer: int | str = int(args.layer) if args.layer.lstrip("-").isdigit() else args.layer
+    try:
+        image.index_of(layer)  # checked before any model loads, and reported as it is
+    except (KeyError, IndexError) as err:
+        raise LayerdiffError(f"{args.file}: {err.args[0] if err.args else err}") from None
     if args.op in ("regenerate", "insert"):
         from layerdiff.pipelines import LayerEditPipeline
 

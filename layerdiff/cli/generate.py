@@ -54,12 +54,16 @@ def run(args: argparse.Namespace) -> int:
     from layerdiff.errors import LayerdiffError
     from layerdiff.pipelines import LayerGeneratePipeline
 
+    if not args.prompt.strip():
+        raise LayerdiffError("the prompt is empty: describe the image, e.g. layerdiff generate 'a red circle on blue'")
     width = height = None
     if args.size:
         m = re.fullmatch(r"(\d+)[xX](\d+)", args.size.strip())
         if not m:
             raise LayerdiffError(f"--size {args.size!r}: expected WxH, e.g. 512x384")
         width, height = int(m.group(1)), int(m.group(2))
+        if width < 1 or height < 1:
+            raise LayerdiffError(f"--size {args.size!r}: width and height must be positive, e.g. 512x384")
     layers = args.layers if args.layers == "auto" else int(args.layers)
     boxes = [parse_box(b) for b in args.box] if args.box else None
     pipe = LayerGeneratePipeline.from_pretrained(args.model)

@@ -317,5 +317,7 @@ class MiniLMTextEncoder(ModelMixin, ConfigMixin):
                                  f"(expected a folder saved by MiniLMTextEncoder)")
             model = cls.from_config(cls.load_config(folder))
         if torch_dtype is not None:
-            model = model.to(torch_dtype)
+            # nn.Module.to, not ModelMixin.to: diffusers' version warns "There are modules in ... that should be
+            # kept in float32: []" on every dtype cast, although this model keeps no module in float32
+            model = nn.Module.to(model, torch_dtype)
         return model.eval()
