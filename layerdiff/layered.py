@@ -22,14 +22,21 @@ __all__ = ["Layer", "LayeredImage", "to_float", "from_float"]
 
 
 def to_float(array: np.ndarray) -> np.ndarray:
-    """uint8 / uint16 / float arrays -> float32 in [0, 1] with 4 channels (H, W, 4)."""
+    """uint8 / uint16 / float arrays -> float32 in [0, 1] with 4 channels (H, W, 4).
+
+    Float input is clipped to [0, 1]; NaN becomes 0 and infinities 1 or 0.
+    """
     a = np.asarray(array)
     if a.dtype == np.uint8:
-        f = a.astype(np.float32) / 255.0
+        f = a.astype(np.float32)
+        f /= 255.0  # in place: one float buffer, the same float32 division as ``a / 255.0``
     elif a.dtype == np.uint16:
-        f = a.astype(np.float32) / 65535.0
+        f = a.astype(np.float32)
+        f /= 65535.0
     elif np.issubdtype(a.dtype, np.floating):
         f = a.astype(np.float32)  # a copy (the layer owns its pixels), clipped in place: one full-size buffer
+        if not np.isfinite(f).all():  # NaN -> 0, +inf -> 1, -inf -> 0 (clip keeps NaN)
+            np.nan_to_num(f, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
         np.clip(f, 0.0, 1.0, out=f)
     elif a.dtype == bool:
         f = a.astype(np.float32)

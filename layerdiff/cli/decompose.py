@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -30,11 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from layerdiff.io import load
+    from layerdiff.io import load_composite
     from layerdiff.registry import get_preset, load_decomposer
 
     layers = args.layers if args.layers == "auto" else _positive_int(args.layers)
-    image = load(args.image).composite()
+    image, source = load_composite(args.image)  # a PSD: its embedded composite, what Photoshop shows
+    if source == "embedded composite":
+        print(f"{args.image}: decomposing the file's embedded composite (as Photoshop shows it)", file=sys.stderr)
     t0 = time.perf_counter()
     preset = get_preset(args.model)
     kwargs = {}
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if preset.kind == "layerdiff" and "layerer" in preset.components and (
             args.method == "regions" or (args.method == "auto" and not sampling)):
         # the region path needs only the layerer: NumPy, no torch / diffusers import (fast cold start)
-        from layerdiff.layering.decomposer import RegionLayerDecomposer
+        from layerdiff.regions.decomposer import RegionLayerDecomposer
 
         decomposer = RegionLayerDecomposer.from_pretrained(args.model)
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from typing import Any
@@ -60,8 +61,12 @@ def run(args: argparse.Namespace) -> int:
     for w in caught:
         print(f"layerdiff info: warning: {w.message}", file=sys.stderr)
     info = describe(image)
-    if args.json:
-        print(json.dumps({"path": args.file, **info}, indent=2, ensure_ascii=False, default=str))
-    else:
-        print(format_table(args.file, info))
+    text = (json.dumps({"path": args.file, **info}, indent=2, ensure_ascii=False, default=str) if args.json
+            else format_table(args.file, info))
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left (``layerdiff info x.psd | head -1``): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit does not fail again
     return 0

@@ -17,6 +17,7 @@ named ``.psd`` loads as a PNG. Every failure to read raises
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import time
@@ -24,12 +25,14 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from ..atomic import AtomicSet
 from ..errors import LayeredFileError
 from ..layered import LayeredImage
 from .encode import EncodedStack
 from .images import read_flat, read_image_rgba
-from .limits import DEFAULT_MAX_PIXELS, Limits
+from .limits import DEFAULT_MAX_PIXELS, Limits, resolve, too_large
 from .ora import is_ora_zip, read_ora, write_ora, write_ora_to
 from .pngdir import (
     MANIFEST,
@@ -42,10 +45,10 @@ from .pngdir import (
     write_pngzip,
     write_pngzip_to,
 )
-from .psd import read_psd, write_psd, write_psd_to
+from .psd import read_psd, read_psd_composite, write_psd, write_psd_to
 from .svg import write_svg, write_svg_to
 
-__all__ = ["load", "save", "save_set", "new_run_id", "sniff", "read_image_rgba", "SUPPORTED_INPUTS",
+__all__ = ["load", "load_composite", "save", "save_set", "new_run_id", "sniff", "read_image_rgba", "SUPPORTED_INPUTS",
            "SUPPORTED_OUTPUTS", "REASONS", "Limits", "DEFAULT_MAX_PIXELS"]
 
 SUPPORTED_INPUTS = ("psd", "psb", "ora", "png", "jpeg", "webp", "tiff", "png-dir", "zip")
@@ -104,15 +107,52 @@ def sniff(path: str | os.PathLike) -> str:
                            "not-an-image")
 
 
-def load(path: str | os.PathLike, *, limits: Limits | None = None) -> LayeredImage:
+def load(path: str | os.PathLike, *, limits: Limits | None = None, max_decoded_bytes: int | None = None,
+         ) -> LayeredImage:
     """Read any supported layered or flat image into a :class:`LayeredImage`.
 
-    ``limits`` bounds the work (see :class:`Limits`; default from ``$LAYERDIFF_MAX_PIXELS``).
+    ``limits`` bounds the work (see :class:`Limits`; default from ``$LAYERDIFF_MAX_PIXELS`` and
+    ``$LAYERDIFF_MAX_DECODED_BYTES``); ``max_decoded_bytes`` overrides its decode budget. A file
+    over a limit is refused from its headers, before decoding; running out of memory or nesting
+    too deep while decoding is reported the same way, as a one-line error.
     Raises :class:`LayeredFileError` (``.reason`` in :data:`REASONS`) or ``FileNotFoundError``.
+    """
+    p = Path(path)
+    limits = resolve(limits)
+    if max_decoded_bytes is not None:
+        limits = dataclasses.replace(limits, max_decoded_bytes=max_decoded_bytes)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file or folder")
+    try:
+        return _load(p, limits)
+    except MemoryError:
+        raise too_large(p) from None
+    except RecursionError:
+        raise LayeredFileError(p, "structure nested too deeply to read", "corrupt") from None
+
+
+def load_composite(path: str | os.PathLike, *, limits: Limits | None = None) -> tuple[np.ndarray, str]:
+    """The image a file shows, flattened: float32 RGBA (H, W, 4), and where it came from.
+
+    For a PSD/PSB with an embedded merged image that image (``"embedded composite"``, see
+    :func:`~layerdiff.io.psd.read_psd_composite`); for anything else the composite of
+    :func:`load`'s layers (``"layers"``).
     """
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such file or folder")
+    limits = resolve(limits)
+    try:
+        if sniff(p) in ("psd", "psb"):
+            return read_psd_composite(p, limits=limits)
+        return _load(p, limits).composite(), "layers"
+    except MemoryError:
+        raise too_large(p) from None
+    except RecursionError:
+        raise LayeredFileError(p, "structure nested too deeply to read", "corrupt") from None
+
+
+def _load(p: Path, limits: Limits) -> LayeredImage:
     fmt = sniff(p)
     if fmt in ("psd", "psb"):
         return read_psd(p, limits=limits)

@@ -15,6 +15,7 @@ import os
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from ..errors import LayeredFileError
 from ..layered import Layer, LayeredImage
 from ..text.store import ORA_TEXT_ATTR, text_from_json, text_to_json
 from .encode import EncodedStack
-from .images import decode_image_bytes
+from .images import declared_size, decode_image_bytes
 from .limits import Limits, resolve
 from .psd import group_path
 
@@ -93,8 +94,21 @@ def _float_attr(el: ET.Element, name: str, default: float, path: str) -> float:
     return value
 
 
+MAX_STACK_XML_BYTES = 16 * 1024 * 1024
+"""Largest ``stack.xml`` read (inflated size)."""
+
+MAX_STACK_DEPTH = 64
+"""Deepest nesting of ``<stack>`` elements accepted."""
+
+
 def read_ora(path: str | os.PathLike, *, limits: Limits | None = None) -> LayeredImage:
-    """Read an OpenRaster file as a flat bottom-to-top stack of layers."""
+    """Read an OpenRaster file as a flat bottom-to-top stack of layers.
+
+    ``stack.xml`` is read first whole (at most :data:`MAX_STACK_XML_BYTES`, nesting at most
+    :data:`MAX_STACK_DEPTH`); the sizes every layer's PNG declares are added to the decode budget
+    before any pixel is decoded, and each member is read and decoded once however many layers
+    refer to it.
+    """
     limits = resolve(limits)
     path = str(path)
     try:
@@ -104,6 +118,13 @@ def read_ora(path: str | os.PathLike, *, limits: Limits | None = None) -> Layere
     with zf:
         if not is_ora_zip(zf):
             raise LayeredFileError(path, "ZIP has no 'image/openraster' mimetype member", "unsupported")
+        try:
+            xml_size = zf.getinfo("stack.xml").file_size
+        except KeyError:
+            raise LayeredFileError(path, "member 'stack.xml' is missing", "corrupt") from None
+        if xml_size > MAX_STACK_XML_BYTES:
+            raise LayeredFileError(path, f"stack.xml inflates to {xml_size:,} bytes (limit "
+                                   f"{MAX_STACK_XML_BYTES:,})", "too-large")
         xml = _read_member(zf, "stack.xml", path, limits)
         if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
             raise LayeredFileError(path, "stack.xml declares a DTD or entities, which are refused", "corrupt")
@@ -121,17 +142,23 @@ def read_ora(path: str | os.PathLike, *, limits: Limits | None = None) -> Layere
         top = root.find("stack")
         if top is None:
             raise LayeredFileError(path, "stack.xml has no root <stack>", "corrupt")
-        layers: list[Layer] = []
-        _walk(zf, top, path, limits, layers, (), True, 1.0, (0, 0))
+        specs: list[dict[str, Any]] = []
+        _walk(top, path, limits, specs, (), True, 1.0, (0, 0), 1)
+        layers = _decode_layers(zf, specs, path, limits, width, height)
     metadata = {"format": "ora"}
     if root.get(RUN_ATTRIBUTE):
         metadata["run"] = str(root.get(RUN_ATTRIBUTE))
-    return LayeredImage((width, height), layers, bit_depth=8, metadata=metadata)
+    depth = 16 if layers and all(layer.metadata.pop("_deep", False) for layer in layers) else 8
+    for layer in layers:
+        layer.metadata.pop("_deep", None)
+    return LayeredImage((width, height), layers, bit_depth=depth, metadata=metadata)
 
 
-def _walk(zf: zipfile.ZipFile, stack: ET.Element, path: str, limits: Limits, out: list[Layer],
-          group: tuple[str, ...], visible: bool, opacity: float, offset: tuple[int, int]) -> None:
-    """Append the layers of ``stack`` to ``out`` bottom to top (stack.xml lists them top first)."""
+def _walk(stack: ET.Element, path: str, limits: Limits, out: list[dict[str, Any]], group: tuple[str, ...],
+          visible: bool, opacity: float, offset: tuple[int, int], depth: int) -> None:
+    """Append the layer specs of ``stack`` to ``out`` bottom to top (stack.xml lists them top first)."""
+    if depth > MAX_STACK_DEPTH:
+        raise LayeredFileError(path, f"stack.xml nests <stack> more than {MAX_STACK_DEPTH} levels deep", "corrupt")
     for el in reversed(list(stack)):
         if el.tag not in ("layer", "stack"):
             continue  # text, filter and unknown elements carry no pixels
@@ -140,21 +167,46 @@ def _walk(zf: zipfile.ZipFile, stack: ET.Element, path: str, limits: Limits, out
         op = opacity * min(max(_float_attr(el, "opacity", 1.0, path), 0.0), 1.0)
         off = (offset[0] + int(_float_attr(el, "x", 0, path)), offset[1] + int(_float_attr(el, "y", 0, path)))
         if el.tag == "stack":
-            _walk(zf, el, path, limits, out, (*group, name), vis, op, off)
+            _walk(el, path, limits, out, (*group, name), vis, op, off, depth + 1)
             continue
         src = el.get("src")
         if not src:
             raise LayeredFileError(path, f"layer {name!r} has no src", "corrupt")
-        data = _read_member(zf, src, path, limits)
-        pixels = decode_image_bytes(data, f"{path}:{src}", limits)
         try:
             text = text_from_json(el.get(ORA_TEXT_ATTR))
         except ValueError as err:
             raise LayeredFileError(path, f"layer {name!r}: {err}", "corrupt") from None
-        out.append(Layer(pixels, name=name or Path(src).stem, visible=vis, opacity=op, offset=off,
-                         blend_mode=_composite_op_to_mode(el.get("composite-op")),
-                         metadata={"group": list(group)}, text=text))
+        out.append({"src": src, "name": name or Path(src).stem, "visible": vis, "opacity": op, "offset": off,
+                    "blend_mode": _composite_op_to_mode(el.get("composite-op")), "group": list(group),
+                    "text": text})
         limits.check_layers(path, len(out))
+
+
+def _decode_layers(zf: zipfile.ZipFile, specs: list[dict[str, Any]], path: str, limits: Limits, width: int,
+                   height: int) -> list[Layer]:
+    """Check the decode budget from the declared sizes, then decode each member once."""
+    data: dict[str, bytes] = {}
+    budget = limits.budget(path)
+    budget.add(width, height, what="the canvas")
+    for spec in specs:
+        src = spec["src"]
+        if src not in data:
+            data[src] = _read_member(zf, src, path, limits)
+        w, h = declared_size(data[src], f"{path}:{src}")
+        budget.add(w, h, what=f"layer {spec['name']!r}")
+    decoded: dict[str, np.ndarray] = {}
+    counted = Limits(max_decoded_bytes=2**62).budget(path)  # already counted above, from the headers
+    layers = []
+    for spec in specs:
+        src = spec["src"]
+        if src not in decoded:
+            decoded[src] = decode_image_bytes(data[src], f"{path}:{src}", limits, budget=counted)
+        samples = decoded[src]
+        layers.append(Layer(samples, name=spec["name"], visible=spec["visible"], opacity=spec["opacity"],
+                            offset=spec["offset"], blend_mode=spec["blend_mode"],
+                            metadata={"group": spec["group"], "_deep": samples.dtype == np.uint16},
+                            text=spec["text"]))
+    return layers
 
 
 def _fmt(value: float) -> str:

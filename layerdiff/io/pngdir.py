@@ -33,7 +33,7 @@ from ..errors import LayeredFileError
 from ..layered import Layer, LayeredImage
 from ..text.info import TextInfo
 from .encode import EncodedStack
-from .images import decode_image_bytes
+from .images import declared_size, decode_image_bytes
 from .limits import Limits, resolve
 from .psd import group_path
 
@@ -159,7 +159,11 @@ def _parse_manifest(raw: bytes, label: str, limits: Limits) -> dict[str, Any]:
 
 def _build(manifest: dict[str, Any], label: str, read: Callable[[str], bytes], limits: Limits,
            ) -> LayeredImage:
-    layers = []
+    """Layers from the manifest: each file read once (however many entries name it), the sizes the
+    files declare added to the decode budget before any pixel is decoded."""
+    data: dict[str, bytes] = {}
+    budget = limits.budget(label)
+    budget.add(*manifest["_size"], what="the canvas")
     for i, entry in enumerate(manifest["layers"]):
         if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
             raise LayeredFileError(label, f"manifest layer {i} has no 'file'", "corrupt")
@@ -167,7 +171,17 @@ def _build(manifest: dict[str, Any], label: str, read: Callable[[str], bytes], l
         if "/" in fname or "\\" in fname or fname.startswith("."):
             problem = f"manifest layer {i}: file name {fname!r} leaves the folder"
             raise LayeredFileError(label, problem, "corrupt")
-        pixels = decode_image_bytes(read(fname), f"{label}:{fname}", limits)
+        if fname not in data:
+            data[fname] = read(fname)
+        budget.add(*declared_size(data[fname], f"{label}:{fname}"), what=f"layer {i}")
+    decoded: dict[str, Any] = {}
+    counted = Limits(max_decoded_bytes=2**62).budget(label)  # counted above, from the headers
+    layers = []
+    for i, entry in enumerate(manifest["layers"]):
+        fname = entry["file"]
+        if fname not in decoded:
+            decoded[fname] = decode_image_bytes(data[fname], f"{label}:{fname}", limits, budget=counted)
+        pixels = decoded[fname]
         try:
             offset = entry.get("offset", [0, 0])
             layers.append(Layer(

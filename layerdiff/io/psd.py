@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import re
 import struct
@@ -44,12 +45,12 @@ from PIL import Image
 
 from ..atomic import atomic_path
 from ..errors import LayeredFileError
-from ..layered import Layer, LayeredImage
+from ..layered import Layer, LayeredImage, to_float
 from ..text.store import PSD_RESOURCE_ID, attach_psd_text, psd_text_payload
-from .limits import Limits, resolve
+from .limits import Limits, resolve, too_large
 
-__all__ = ["read_psd", "write_psd", "write_psd_to", "psd_reference_composite", "read_psd_header", "group_path",
-           "PSD_SIGNATURE"]
+__all__ = ["read_psd", "read_psd_composite", "write_psd", "write_psd_to", "psd_reference_composite",
+           "read_psd_header", "group_path", "PSD_SIGNATURE"]
 
 PSD_SIGNATURE = b"8BPS"
 _COLOR_MODES = {0: "bitmap", 1: "grayscale", 2: "indexed", 3: "rgb", 4: "cmyk", 7: "multichannel",
@@ -96,6 +97,7 @@ def read_psd_header(path: str | os.PathLike, limits: Limits) -> PsdHeader:
         if not (1 <= width <= max_side and 1 <= height <= max_side):
             raise LayeredFileError(path, f"PSD canvas {width}x{height} is outside 1..{max_side}", "corrupt")
         limits.check_size(path, width, height)
+        limits.budget(path).add(width, height, what="the canvas")
         offset = 26
         for section, wide in (("colour mode data", False), ("image resources", False),
                               ("layer and mask information", version == 2)):
@@ -587,26 +589,57 @@ def read_psd(path: str | os.PathLike, *, limits: Limits | None = None, adjustmen
         raise ValueError(f"adjustments must be 'bake' or 'drop', got {adjustments!r}")
     limits = resolve(limits)
     path = str(path)
-    psd = _open_psd(path, limits)
+    with psd_tools_log_as_warnings(path):
+        psd = _open_psd(path, limits)
+        try:
+            return _to_layered(psd, path, limits, adjustments)
+        except LayeredFileError:
+            raise
+        except MemoryError:
+            raise too_large(path, "PSD layers") from None
+        except Exception as err:
+            problem = f"cannot decode PSD layers: {type(err).__name__}: {err}"
+            reason = "too-large" if "exceed" in str(err).lower() else "corrupt"
+            raise LayeredFileError(path, problem, reason) from None
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            self.messages.append(" ".join(record.getMessage().split()))
+
+
+@contextlib.contextmanager
+def psd_tools_log_as_warnings(path: str) -> Iterator[None]:
+    """Route psd-tools' log records (warnings and errors) while reading ``path``: they become Python
+    warnings naming the file when the read succeeds, and are dropped when it fails (the one-line
+    error says what went wrong), instead of being printed to stderr by logging's last-resort handler."""
+    logger = logging.getLogger("psd_tools")
+    handler = _Collect()
+    logger.addHandler(handler)
     try:
-        return _to_layered(psd, path, limits, adjustments)
-    except LayeredFileError:
-        raise
-    except MemoryError:
-        raise LayeredFileError(path, "not enough memory to decode the PSD layers", "too-large") from None
-    except Exception as err:
-        problem = f"cannot decode PSD layers: {type(err).__name__}: {err}"
-        reason = "too-large" if "exceed" in str(err).lower() else "corrupt"
-        raise LayeredFileError(path, problem, reason) from None
+        yield
+    finally:
+        logger.removeHandler(handler)
+    for message in dict.fromkeys(handler.messages):
+        warnings.warn(f"{path}: psd-tools: {message}", stacklevel=4)
 
 
 def _to_layered(psd: Any, path: str, limits: Limits, adjustments: str) -> LayeredImage:
     descendants = list(psd.descendants())
     limits.check_layers(path, len(descendants))
+    budget = limits.budget(path)
+    budget.add(psd.width, psd.height, what="the canvas")
     for layer in descendants:
         x0, y0, x1, y1 = layer.bbox
         if x1 > x0 and y1 > y0:
             limits.check_size(path, x1 - x0, y1 - y0, what=f"layer {layer.name!r}")
+            if not layer.is_group():
+                budget.add(x1 - x0, y1 - y0, what=f"layer {layer.name!r}")
     flat = _Flattener(psd, path, limits, adjustments)
     metadata: dict[str, Any] = {"format": "psb" if psd.version == 2 else "psd",
                                 "color_mode": psd.color_mode.name.lower(), "depth": int(psd.depth)}
@@ -629,6 +662,30 @@ def _to_layered(psd: Any, path: str, limits: Limits, adjustments: str) -> Layere
     for problem in attach_psd_text(psd.image_resources.get_data(PSD_RESOURCE_ID), layers):
         warnings.warn(f"{path}: {problem}", stacklevel=3)
     return LayeredImage(psd.size, layers, bit_depth=depth, metadata=metadata)
+
+
+def read_psd_composite(path: str | os.PathLike, *, limits: Limits | None = None) -> tuple[np.ndarray, str]:
+    """What Photoshop shows for a PSD/PSB: float32 RGBA (H, W, 4), and which image it is.
+
+    The file's embedded merged image (``"embedded composite"``: layer effects, adjustments and
+    everything else Photoshop rendered included) when the file says it has one; otherwise the
+    composite of the layers as :func:`read_psd` reads them (``"layers"``).
+    """
+    limits = resolve(limits)
+    path = str(path)
+    with psd_tools_log_as_warnings(path):
+        psd = _open_psd(path, limits)
+        try:
+            image = psd.topil() if psd.has_preview() else None
+        except MemoryError:
+            raise too_large(path, "merged image") from None
+        except Exception:
+            image = None  # unreadable merged data: fall back to the layers
+        if image is not None and image.size == (psd.width, psd.height):
+            rgba = to_float(np.asarray(image.convert("RGBA")))  # (H, W, 4)
+            rgba[..., :3] *= rgba[..., 3:4] > 0  # canonical colour under full transparency
+            return rgba, "embedded composite"
+    return read_psd(path, limits=limits).composite(), "layers"
 
 
 def _run_of(psd: Any) -> str | None:
