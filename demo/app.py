@@ -44,7 +44,16 @@ import gradio as gr
 
 from layerdiff.errors import LayerdiffError
 
-from .backend import DEFAULT_MAX_PIXELS, EXPORT_FORMATS, DemoBackend, DemoSettings, Report, Session, safe_stem
+from .backend import (
+    DEFAULT_MAX_DECODED_MB,
+    DEFAULT_MAX_PIXELS,
+    EXPORT_FORMATS,
+    DemoBackend,
+    DemoSettings,
+    Report,
+    Session,
+    safe_stem,
+)
 from .clicks import CLICK_MODES, ClickPrompt
 from .views import describe, extract_canvas, fresh_folder, layer_label, render_stack, write_png
 
@@ -381,34 +390,37 @@ def _output_panel() -> SimpleNamespace:
 
 # --------------------------------------------------------------------------- the app
 def make_settings(default_model: str | None = None, max_upload_mb: float = 50.0, concurrency: int = 1,
-                  max_pixels: int = DEFAULT_MAX_PIXELS, work_dir: str | Path | None = None) -> DemoSettings:
+                  max_pixels: int = DEFAULT_MAX_PIXELS, work_dir: str | Path | None = None,
+                  max_decoded_mb: float = DEFAULT_MAX_DECODED_MB) -> DemoSettings:
     """Checked settings (see :func:`build_app`); a fresh temp folder removed at exit when ``work_dir`` is None."""
     from layerdiff.cli.demo import ENV_MODEL
     from layerdiff.registry import DEFAULT_MODEL, get_preset, model_names
 
     default_model = default_model or os.environ.get(ENV_MODEL) or DEFAULT_MODEL
     get_preset(default_model)  # unknown name -> UnknownModelError listing the known ones
-    if max_upload_mb <= 0 or concurrency < 1 or max_pixels < 1:
-        raise ValueError(f"max_upload_mb, concurrency and max_pixels must be positive, got {max_upload_mb}, "
-                         f"{concurrency}, {max_pixels}")
+    if max_upload_mb <= 0 or concurrency < 1 or max_pixels < 1 or max_decoded_mb <= 0:
+        raise ValueError(f"max_upload_mb, concurrency, max_pixels and max_decoded_mb must be positive, got "
+                         f"{max_upload_mb}, {concurrency}, {max_pixels}, {max_decoded_mb}")
     generative = offered_models(model_names(task="generate"), default_model)
     gen_default = default_model if default_model in generative else (generative[0] if generative else None)
     if work_dir is None:
         work_dir = Path(tempfile.mkdtemp(prefix="layerdiff-demo-"))
         atexit.register(shutil.rmtree, work_dir, True)
     return DemoSettings(default_model, gen_default, float(max_upload_mb), int(concurrency), int(max_pixels),
-                        Path(work_dir))
+                        Path(work_dir), float(max_decoded_mb))
 
 
 def build_app(default_model: str | None = None, max_upload_mb: float = 50.0, concurrency: int = 1,
-              max_pixels: int = DEFAULT_MAX_PIXELS, work_dir: str | Path | None = None) -> gr.Blocks:
+              max_pixels: int = DEFAULT_MAX_PIXELS, work_dir: str | Path | None = None,
+              max_decoded_mb: float = DEFAULT_MAX_DECODED_MB) -> gr.Blocks:
     """Build the demo (not launched). ``default_model``: the decomposer preselected (default
     ``$LAYERDIFF_DEMO_MODEL`` or the registry's default model); ``max_upload_mb``: the upload limit (also
     Gradio's ``max_file_size``, see :func:`launch_options`); ``concurrency``: model runs at once;
-    ``max_pixels``: the largest canvas read; ``work_dir``: where the files sent to the browser are written."""
+    ``max_pixels``: the largest canvas read; ``max_decoded_mb``: the largest upload, decoded (refused before
+    decoding); ``work_dir``: where the files sent to the browser are written."""
     from layerdiff.registry import model_names
 
-    settings = make_settings(default_model, max_upload_mb, concurrency, max_pixels, work_dir)
+    settings = make_settings(default_model, max_upload_mb, concurrency, max_pixels, work_dir, max_decoded_mb)
     handlers = Handlers(DemoBackend(settings))
     default_model = settings.default_model
     decomposers = offered_models(model_names(task="decompose"), default_model)
@@ -489,9 +501,10 @@ def launch_options(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860) ->
 
 
 def serve(host: str = "127.0.0.1", port: int = 7860, default_model: str | None = None,
-          max_upload_mb: float = 50.0, concurrency: int = 1) -> int:
+          max_upload_mb: float = 50.0, concurrency: int = 1, max_decoded_mb: float = DEFAULT_MAX_DECODED_MB) -> int:
     """Build and launch the demo; blocks until the server stops. Returns an exit code."""
-    app = build_app(default_model=default_model, max_upload_mb=max_upload_mb, concurrency=concurrency)
+    app = build_app(default_model=default_model, max_upload_mb=max_upload_mb, concurrency=concurrency,
+                    max_decoded_mb=max_decoded_mb)
     settings: DemoSettings = app.layerdiff_settings
     print(f"layerdiff demo: http://{host}:{port} (model {settings.default_model}; downloads are written to "
           f"{settings.work_dir}, removed at exit)", flush=True)
@@ -514,15 +527,16 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m demo.app [--host H] [--port P] [--model NAME] [--max-upload-mb MB] [--concurrency N]``."""
+    """``python -m demo.app [--host H] [--port P] [--model NAME] [--max-upload-mb MB] [--max-decoded-mb MB]
+    [--concurrency N]``."""
     from layerdiff.cli.demo import add_arguments
 
     parser = argparse.ArgumentParser(prog="python -m demo.app", description="Serve the layerdiff web demo.")
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return serve(host=args.host, port=args.port, default_model=args.model,
-                     max_upload_mb=args.max_upload_mb, concurrency=args.concurrency)
+        return serve(host=args.host, port=args.port, default_model=args.model, max_upload_mb=args.max_upload_mb,
+                     concurrency=args.concurrency, max_decoded_mb=args.max_decoded_mb)
     except (LayerdiffError, ValueError) as err:
         print(f"layerdiff demo: error: {err}", file=sys.stderr)
         return 1

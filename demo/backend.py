@@ -34,6 +34,7 @@ EXPORT_FORMATS = {"psd": "PSD", "ora": "ORA", "zip": "ZIP of PNGs"}
 EDIT_OPERATIONS = ("toggle", "delete", "up", "down", "move", "recolor", "regenerate")
 DEFAULT_MAX_PIXELS = 4096 * 4096
 DEFAULT_MAX_FILE_LAYERS = 256
+DEFAULT_MAX_DECODED_MB = 1024.0  # one upload, decoded (the library's decoded-size budget)
 UNDO_STEPS = 10
 UNDO_BYTES = 512 * 1024**2  # pixels kept alive only by the undo history
 EXPORT_MAX_AGE_S = 3600.0
@@ -50,6 +51,7 @@ class DemoSettings:
     concurrency: int
     max_pixels: int
     work_dir: Path
+    max_decoded_mb: float = DEFAULT_MAX_DECODED_MB
     undo_steps: int = UNDO_STEPS
     undo_bytes: int = UNDO_BYTES
 
@@ -134,7 +136,9 @@ class DemoBackend:
 
     # -------------------------------------------------------------- input
     def open(self, path: str | Path | None) -> LayeredImage:
-        """Read an upload with :func:`layerdiff.io.load`; errors name the file, not the server's temp path."""
+        """Read an upload with :func:`layerdiff.io.load` within the settings' limits: pixels, layers and the
+        decoded size of the whole file, refused before decoding; errors name the file, not the server's
+        temp path."""
         from layerdiff.io import Limits, load
 
         if path is None:
@@ -143,7 +147,8 @@ class DemoBackend:
         if p.is_file() and p.stat().st_size > self.settings.max_upload_mb * 1024 * 1024:
             limit = self.settings.max_upload_mb
             raise LayerdiffError(f"{p.name}: file is larger than the {limit:g} MB limit")
-        limits = Limits(max_pixels=self.settings.max_pixels, max_layers=DEFAULT_MAX_FILE_LAYERS)
+        limits = Limits(max_pixels=self.settings.max_pixels, max_layers=DEFAULT_MAX_FILE_LAYERS,
+                        max_decoded_bytes=max(1, int(self.settings.max_decoded_mb * 1024 * 1024)))
         try:
             return load(p, limits=limits)
         except LayeredFileError as err:

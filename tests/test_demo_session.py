@@ -129,3 +129,40 @@ def test_pictures_are_fresh_files_never_rewritten(tmp_path) -> None:
     assert (after.st_ino, after.st_mtime_ns, after.st_size) == (before.st_ino, before.st_mtime_ns, before.st_size)
     assert np.array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(composite)))
     assert not list(tmp_path.rglob("*.part"))  # written under a temporary name, then renamed
+
+
+def hostile_ora(path: Path, layers: int = 200, side: int = 2048) -> Path:
+    """A small ORA whose ``layers`` layers all point at one ``side``² PNG (decoded: layers * side² * 16 B)."""
+    import io
+    import zipfile
+
+    png = io.BytesIO()
+    Image.new("1", (side, side)).save(png, format="PNG")
+    stack = "".join(f'<layer name="l{i}" src="data/a.png" x="0" y="0"/>' for i in range(layers))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(zipfile.ZipInfo("mimetype"), "image/openraster")
+        zf.writestr("stack.xml", f'<image w="{side}" h="{side}"><stack>{stack}</stack></image>')
+        zf.writestr("data/a.png", png.getvalue())
+    return path
+
+
+def test_a_small_file_that_decodes_huge_is_refused_up_front(app, tmp_path) -> None:
+    """The demo reads uploads within the library's decoded-size budget (``--max-decoded-mb``)."""
+    import tracemalloc
+
+    path = hostile_ora(tmp_path / "bomb.ora")
+    assert path.stat().st_size < 64 * 1024
+    backend = app.layerdiff_backend
+    tracemalloc.start()
+    try:
+        with pytest.raises(LayerdiffError) as err:
+            backend.open(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(err.value)
+    assert message.startswith("bomb.ora: ") and "too large" in message and "\n" not in message
+    assert peak < 256 * 1024**2  # refused from the declared sizes, before the layers are decoded
+    with pytest.warns(UserWarning, match="too large"):  # the UI shows the same line
+        out = handler(app, "open_upload")(str(path))
+    assert "Could not open the file" in out[2] and all(isinstance(o, type(gr.skip())) for o in out[3:])

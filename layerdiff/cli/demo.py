@@ -30,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "see `layerdiff models`")
     p.add_argument("--max-upload-mb", type=float, default=50.0,
                    help="largest accepted upload in MB (default: %(default)s)")
+    p.add_argument("--max-decoded-mb", type=float, default=1024.0,
+                   help="largest upload once decoded, in MB, refused before decoding (default: %(default)s)")
     p.add_argument("--concurrency", type=int, default=1,
                    help="model runs served at the same time (default: %(default)s)")
 
@@ -44,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     return load_app_module().serve(host=args.host, port=args.port, default_model=args.model,
-                                   max_upload_mb=args.max_upload_mb, concurrency=args.concurrency)
+                                   max_upload_mb=args.max_upload_mb, concurrency=args.concurrency,
+                                   max_decoded_mb=args.max_decoded_mb)
 
 
 def load_app_module() -> ModuleType:
