@@ -257,8 +257,10 @@ def test_16bit_rgba_png_is_read_with_16_bits_and_written_back_exactly(tmp_path: 
         assert back.bit_depth == 16, target
         assert np.array_equal(np.round(back.layers[0].pixels * 65535).astype(np.uint16), samples), target
     assert _png_depth(next((tmp_path / "out").glob("*.png")).read_bytes()) == 16
-    with pytest.warns(UserWarning, match="16-bit layers written as an 8-bit PSD"):
-        save(image, tmp_path / "out.psd")
+    save(image, tmp_path / "out.psd")
+    back = load(tmp_path / "out.psd")
+    assert back.bit_depth == 16 and back.metadata["depth"] == 16
+    assert np.array_equal(np.round(back.layers[0].pixels * 65535).astype(np.uint16), samples)
 
 
 def test_16bit_png_written_by_another_encoder_with_filters_reads_exactly(tmp_path: Path) -> None:

@@ -21,9 +21,9 @@ Reading turns the layer tree into a flat bottom-to-top stack of RGBA layers:
   documents without an ICC profile keep float precision (``bit_depth = 16``);
 - a document with no layers becomes one layer holding its merged composite.
 
-Writing uses psd-tools' document creation API: an 8-bit RGB(A) document with one pixel layer per
-``Layer`` (name, visibility, opacity, offset, blend mode) and groups rebuilt from
-``metadata["group"]``; psd-tools renders the merged preview.
+Writing uses psd-tools' document creation API: an 8-bit (or, for 16-bit images, 16-bit) RGB(A)
+document with one pixel layer per ``Layer`` (name, visibility, opacity, offset, blend mode) and
+groups rebuilt from ``metadata["group"]``; the merged preview is layerdiff's own composite.
 """
 
 from __future__ import annotations
@@ -772,11 +772,10 @@ def write_psd_to(image: LayeredImage, file: Path, *, encoded: Any = None, run: s
     from .encode import EncodedStack
 
     _check_geometry(image, file)
-    if image.bit_depth == 16:
-        warnings.warn(f"{file}: 16-bit layers written as an 8-bit PSD (PNG folders, ZIPs and ORA keep 16 bits)",
-                      stacklevel=3)
     encoded = encoded or EncodedStack(image)
-    psd = PSDImage.new("RGBA", image.size, color=0, depth=8, compression=Compression.RLE)
+    deep = image.bit_depth == 16
+    compression = Compression.ZIP_WITH_PREDICTION if deep else Compression.RLE  # what Photoshop writes
+    psd = PSDImage.new("RGBA", image.size, color=0, depth=16 if deep else 8, compression=compression)
     psd.background_color = None  # a transparent merged preview
     stack: list[tuple[tuple[str, ...], Any]] = [((), psd)]
     for index, layer in enumerate(image.layers):
@@ -792,14 +791,17 @@ def write_psd_to(image: LayeredImage, file: Path, *, encoded: Any = None, run: s
             warnings.warn(f"{file}: layer {layer.name!r}: blend mode {layer.blend_mode!r} is not a PSD "
                           "blend mode; written as normal", stacklevel=3)
             mode_name = "NORMAL"
-        pil = Image.fromarray(encoded.layer_array(index, 8), "RGBA")
-        created = stack[-1][1].create_pixel_layer(
-            pil, name="Layer", left=layer.offset[0], top=layer.offset[1],
-            opacity=int(round(layer.opacity * 255)), blend_mode=BlendMode[mode_name])
+        if deep:
+            created = stack[-1][1].create_pixel_layer_from_array(
+                encoded.layer_array(index, 16), name="Layer", left=layer.offset[0], top=layer.offset[1],
+                compression=compression, opacity=int(round(layer.opacity * 255)), blend_mode=BlendMode[mode_name])
+        else:
+            created = stack[-1][1].create_pixel_layer(
+                Image.fromarray(encoded.layer_array(index, 8), "RGBA"), name="Layer", left=layer.offset[0],
+                top=layer.offset[1], opacity=int(round(layer.opacity * 255)), blend_mode=BlendMode[mode_name])
         created.name = _psd_name(layer.name)
         if not layer.visible:
             created.visible = False
-        del pil
     # The merged preview, as psd-tools' save() would render it (colour over white, alpha apart), from
     # layerdiff's own composite: computed once per image and shared with the ORA writer.
     rgba = encoded.composite()  # (H, W, 4)
@@ -818,11 +820,12 @@ def write_psd_to(image: LayeredImage, file: Path, *, encoded: Any = None, run: s
 
 
 def write_psd(image: LayeredImage, path: str | os.PathLike, *, run: str | None = None) -> Path:
-    """Write ``image`` as an 8-bit RGB PSD (PSB when a side exceeds 30,000 px), atomically.
+    """Write ``image`` as an RGB PSD (PSB when a side exceeds 30,000 px), atomically.
 
-    One pixel layer per :class:`Layer`; ``metadata["group"]`` (a list of names) rebuilds groups.
-    Blend modes psd-tools does not know are written as "normal" with a warning; a 16-bit image is
-    written as 8-bit with a warning. ``run`` is recorded in the XMP metadata (``layerdiff:run``).
+    8-bit with RLE channels, or 16-bit with ZIP-with-prediction channels when ``image.bit_depth``
+    is 16. One pixel layer per :class:`Layer`; ``metadata["group"]`` (a list of names) rebuilds
+    groups. Blend modes psd-tools does not know are written as "normal" with a warning. ``run`` is
+    recorded in the XMP metadata (``layerdiff:run``).
     Offsets outside PSD's 32-bit range raise :class:`LayeredFileError`.
     """
     target = Path(path)
