@@ -44,19 +44,12 @@ def resolve(name_or_path: str | Path = DEFAULT_MODEL) -> tuple[ModelPreset, str 
         return preset, preset.name
     from .registry import _diffusion_tasks
 
-    index_file = path / "model_index.json"
-    if index_file.is_file():
-        try:
-            index = json.loads(index_file.read_text())
-        except (OSError, ValueError) as err:
-            raise LayerdiffError(f"{index_file}: not a readable pipeline index ({err})") from None
-        config = index.get("config", index)  # settings registered with the pipeline, or written beside it
-        tasks = _diffusion_tasks(regions=(path / "layerer").is_dir())
-        max_layers = int(config.get("max_layers", index.get("max_layers", 8)))
+    if (path / "model_index.json").is_file():
+        settings = _read_json(path / "settings" / "config.json") if (path / "settings").is_dir() else {}
         preset = ModelPreset(name=path.name, kind="layerdiff", description=f"pipeline folder {path}",
-                             tasks=tasks, max_layers=max_layers,
-                             native_resolution=int(config.get("native_resolution",
-                                                              index.get("native_resolution", 128))))
+                             tasks=_diffusion_tasks(regions=(path / "layerer").is_dir()),
+                             max_layers=int(settings.get("max_layers", 8)),
+                             native_resolution=int(settings.get("native_resolution", 128)))
         return preset, path
     if (path / "config.json").is_file():
         regions = _diffusion_tasks(regions=True)
@@ -64,6 +57,13 @@ def resolve(name_or_path: str | Path = DEFAULT_MODEL) -> tuple[ModelPreset, str 
         return ModelPreset(name=path.name, kind="layerdiff", description=f"region layerer folder {path}",
                            tasks=tasks), path
     raise LayerdiffError(f"{path}: not a model folder (no model_index.json or config.json)")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise LayerdiffError(f"{path}: not readable as JSON ({err})") from None
 
 
 def _key(value: Any) -> Any:

@@ -78,7 +78,7 @@ def push_pull_fill(rgb: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
     rgb: (N, 3, H, W); weight: (N, 1, H, W) >= 0. Pixels of positive weight keep a weighted average of
     their own colour; the rest take the finest coarser level that saw any weight, upsampled. Unlike
-    :func:`layerdiff.baselines.inpaint.push_pull_fill` (NumPy, one image), which blends every level
+    :func:`layerdiff.regions.fill.push_pull_fill` (NumPy, one image), which blends every level
     with the coarser ones, a level here keeps its own average wherever it saw any weight, so new alpha
     takes the colour of the nearest trusted pixels, not a smooth mix of farther ones (with that fill
     instead, the refined validation generations lost 3 of 200 colour hits).

@@ -189,8 +189,8 @@ def _diffusion_tasks(regions: bool = False) -> dict[str, dict[str, str]]:
     decompose = {"diffusion": "layerdiff.pipelines:LayerDecomposePipeline"}
     extract = {"diffusion": "layerdiff.pipelines:LayerExtractPipeline"}
     if regions:
-        decompose = {"regions": "layerdiff.layering.decomposer:RegionLayerDecomposer", **decompose}
-        extract = {"regions": "layerdiff.layering.referrer:RegionReferrer", **extract}
+        decompose = {"regions": "layerdiff.regions.decomposer:RegionLayerDecomposer", **decompose}
+        extract = {"regions": "layerdiff.regions.referrer:RegionReferrer", **extract}
     return {"decompose": decompose, "extract": extract,
             "generate": {"diffusion": "layerdiff.pipelines:LayerGeneratePipeline"},
             "edit": {"diffusion": "layerdiff.pipelines:LayerEditPipeline"}}
@@ -272,7 +272,7 @@ register(ModelPreset(
     kind="extractor",
     description="Baseline extractor: colour flood fill from points, a GrabCut-like colour-model cut-out of a box, "
                 "colour words of a phrase; soft edges, push-pull fill, exact recomposition; CPU.",
-    tasks={"extract": {"baseline": "layerdiff.baselines.floodfill:FloodFillExtractor"}},
+    tasks={"extract": {"baseline": "layerdiff.baselines:FloodFillExtractor"}},
     license="Apache-2.0 (code only; no weights)",
     native_resolution=0,
     max_layers=1,

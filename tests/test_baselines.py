@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from layerdiff.baselines import ClusterMattingDecomposer, SingleLayerDecomposer
-from layerdiff.baselines.inpaint import push_pull_fill
 from layerdiff.eval.metric import evaluate_pair
 from layerdiff.layered import LayeredImage, from_float
+from layerdiff.regions.fill import push_pull_fill
 from layerdiff.registry import get_preset, load_decomposer
 
 

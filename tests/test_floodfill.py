@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from layerdiff.baselines.floodfill import FloodFillExtractor, box_region, flood_region, phrase_region
-from layerdiff.baselines.segment import rgb_to_lab
+from layerdiff.baselines.floodfill import FloodFillExtractor, flood_region, phrase_region
 from layerdiff.layered import LayeredImage, from_float
 from layerdiff.referring import PromptError, ReferringPrompt
+from layerdiff.regions.prompts import box_region
+from layerdiff.regions.segment import rgb_to_lab
 
 H, W = 47, 61
 

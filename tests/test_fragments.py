@@ -12,12 +12,12 @@ import torch
 from test_layering import _composite, _design, _OracleLayerer, bind_oracles
 
 from layerdiff.errors import LayerdiffError
-from layerdiff.layering.decomposer import RegionLayerDecomposer
-from layerdiff.layering.features import PAIR_FEATURES, REGION_FEATURES
-from layerdiff.layering.fragments import LAYER_FEATURES, absorb_fragments, fragment_targets, layer_features
-from layerdiff.layering.graph import region_graph
-from layerdiff.layering.runtime import NumpyRegionLayerer
 from layerdiff.models.region_layerer import RegionLayerer
+from layerdiff.regions.decomposer import RegionLayerDecomposer
+from layerdiff.regions.features import PAIR_FEATURES, REGION_FEATURES
+from layerdiff.regions.fragments import LAYER_FEATURES, absorb_fragments, fragment_targets, layer_features
+from layerdiff.regions.graph import region_graph
+from layerdiff.regions.runtime import NumpyRegionLayerer
 
 
 def _graph_and_layers():
@@ -52,18 +52,12 @@ def test_layer_features_by_hand():
     assert feats[2, 12] > 0.3  # a sharp step: blue on red
     with pytest.raises(ValueError, match="two layers"):
         layer_features(graph, same, bg, np.zeros_like(layer))
-    # the texture block: flat fills have no texture, so their edge is steep against it
-    assert (feats[1:, 16:18] < 0.01).all()  # under one Lab unit between neighbour pixels
-    np.testing.assert_allclose(feats[1:, 18], 1.0)
-    lead, _ = layer_features(graph, same, bg, layer, width=16)  # what a 16-feature head reads
-    np.testing.assert_array_equal(lead, feats[:, :16])
-    with pytest.raises(ValueError, match="width"):
-        layer_features(graph, same, bg, layer, width=17)
+    assert LAYER_FEATURES == 16  # the layout the shipped fragment test reads
 
 
 def test_boundary_steps_carry_each_regions_texture_on_the_diagonal():
-    from layerdiff.layering.features import boundary_steps
-    from layerdiff.layering.graph import graph_from_labels
+    from layerdiff.regions.features import boundary_steps
+    from layerdiff.regions.graph import graph_from_labels
 
     labels = np.zeros((16, 32), np.int64)
     labels[:, 16:] = 1
@@ -176,13 +170,6 @@ def test_train_fragment_test_labels_trains_and_exports(tmp_path):
     cfg.extra.update(target="majority", workers=1)
     assert train_fragment_test.train(cfg) == 0
     assert (run / "fragments.npz").stat().st_mtime_ns == stamp
-    # the texture block: features recomputed, targets kept
-    cfg.extra.update(target="cost", layer_features=LAYER_FEATURES)
-    assert train_fragment_test.train(cfg) == 0
-    wide = np.load(run / "fragments.npz")
-    assert wide["features"].shape == (m, LAYER_FEATURES)
-    np.testing.assert_array_equal(wide["features"][:, :16], table["features"])
-    np.testing.assert_array_equal(wide["deltas"], table["deltas"])
     assert RegionLayerer.from_pretrained(run / "final" / "layerer").config.layer_features == LAYER_FEATURES
 
 

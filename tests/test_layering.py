@@ -12,8 +12,9 @@ import pytest
 import torch
 from model_mixin import ModelTesterMixin
 
-from layerdiff.layering.decomposer import RegionLayerDecomposer
-from layerdiff.layering.features import (
+from layerdiff.models.region_layerer import RegionLayerer
+from layerdiff.regions.decomposer import RegionLayerDecomposer
+from layerdiff.regions.features import (
     PAIR_FEATURES,
     REGION_FEATURES,
     all_pairs,
@@ -21,9 +22,8 @@ from layerdiff.layering.features import (
     region_features,
     swap_pairs,
 )
-from layerdiff.layering.graph import region_graph, relation_targets, visible_layer_counts
-from layerdiff.layering.solve import assign_layers
-from layerdiff.models.region_layerer import RegionLayerer
+from layerdiff.regions.graph import region_graph, relation_targets, visible_layer_counts
+from layerdiff.regions.solve import assign_layers
 
 
 def _design() -> np.ndarray:
@@ -83,27 +83,16 @@ def test_features_are_finite_and_swap_the_roles():
     np.testing.assert_allclose(swap_pairs(fwd), bwd, atol=1e-6)  # the other order, derived
 
 
-def test_boundary_features_tell_a_pasted_edge_from_a_ramp():
-    from layerdiff.layering.graph import graph_from_labels
+def test_pair_features_have_the_shipped_width():
+    """Only the layout the shipped layerer reads exists: 2 x 20 region features + 18 relations."""
+    assert PAIR_FEATURES == 58 and REGION_FEATURES == 20
+    img, labels = np.ones((16, 32, 4), np.float32), np.zeros((16, 32), np.int64)
+    labels[:, 16:] = 1
+    img[:, 16:, :3] = 0.2
+    from layerdiff.regions.graph import graph_from_labels
 
-    labels = np.zeros((16, 32), np.int64)
-    labels[:, 16:] = 1  # two regions, left and right
-    sharp = np.ones((16, 32, 4), np.float32)
-    sharp[:, :16, :3], sharp[:, 16:, :3] = 0.2, 0.8  # one step of the whole difference
-    ramp = sharp.copy()
-    ramp[:, :, :3] = np.linspace(0.0, 1.0, 32, dtype=np.float32)[None, :, None]  # gentle steps throughout
-    k = 2 * REGION_FEATURES
-    feats = [pair_features(graph_from_labels(img, labels), np.array([[0, 1]])) for img in (sharp, ramp)]
-    assert feats[0][0, k + 18] > 0.4 and feats[1][0, k + 18] < 0.1  # step / mean-colour difference
-    assert feats[0][0, k + 19] > 5 * feats[1][0, k + 19]
-    np.testing.assert_allclose(swap_pairs(feats[0])[:, k + 18:], feats[0][:, k + 18:])  # symmetric
-    # a layerer trained on fewer features reads their leading part
-    graph = graph_from_labels(sharp, labels)
-    lead = pair_features(graph, np.array([[0, 1]]), width=k + 18)
-    np.testing.assert_allclose(lead, feats[0][:, :k + 18])
-    np.testing.assert_allclose(swap_pairs(lead), swap_pairs(feats[0])[:, :k + 18])
-    with pytest.raises(ValueError, match="width"):
-        pair_features(graph, np.array([[0, 1]]), width=k + 30)
+    feats = pair_features(graph_from_labels(img, labels), np.array([[0, 1]]))
+    assert feats.shape == (1, PAIR_FEATURES)
 
 
 # ------------------------------------------------------------------------------ solver
@@ -170,7 +159,7 @@ class TestRegionLayererModel(ModelTesterMixin):
 
 
 def test_numpy_runtime_matches_the_torch_model(tmp_path):
-    from layerdiff.layering.runtime import NumpyRegionLayerer
+    from layerdiff.regions.runtime import NumpyRegionLayerer
 
     model = TestRegionLayererModel().make_model()
     model.save_pretrained(tmp_path / "layerer")
@@ -231,7 +220,7 @@ class _OracleLayerer:
 
 def bind_oracles(monkeypatch) -> None:
     """Make the decomposer show each graph to an oracle layerer before asking it."""
-    from layerdiff.layering import decomposer as mod
+    from layerdiff.regions import decomposer as mod
 
     real = mod.predict_relations
 
@@ -282,7 +271,7 @@ def _cfg(tmp_path: Path, steps: int, name: str = "run"):
                     checkpoint_every=2, log_every=1, ema_decay=0.9)
     cfg.extra = {"designs": 3, "data_seed": 1, "size": 64, "max_layers": 4, "width": 16, "depth": 1,
                  "background_weight": 0.5, "busy_designs": 1, "busy_seed": 3, "adjusted_designs": 1, "adjusted_seed": 4,
-                 "workers": 2, "pair_features": 60}
+                 "workers": 2}
     return cfg
 
 
@@ -301,7 +290,7 @@ def test_train_layerer_runs_resumes_and_exports(tmp_path):
     assert len(list((run / "segments-busy").glob("*.npz"))) == 1  # the busy-background stream
     assert len(list((run / "segments-adjusted").glob("*.npz"))) == 1  # the adjusted-photo stream
     model = RegionLayerer.from_pretrained(run / "final" / "layerer")
-    assert model.config.width == 16 and model.config.pair_features == 60  # with the boundary features
+    assert model.config.width == 16 and model.config.pair_features == PAIR_FEATURES
     expected = _losses(run)
     part = replace(full, output_dir=str(tmp_path / "resumed"), steps=2)
     train_layerer.train(part)
@@ -309,38 +298,10 @@ def test_train_layerer_runs_resumes_and_exports(tmp_path):
     np.testing.assert_allclose(_losses(Path(part.output_dir)), expected, rtol=1e-5, atol=1e-6)
 
 
-# ------------------------------------------------------------------------------ pipeline
-def test_decompose_pipeline_uses_its_layerer_and_saves_it(tiny_components, tmp_path):
-    from layerdiff.pipelines import LayerDecomposePipeline
-    from layerdiff.pipelines.base import PipelineError
-
-    image = _composite(_design())
-    plain = LayerDecomposePipeline(**tiny_components)
-    with pytest.raises(PipelineError, match="needs a layerer"):
-        plain(image, method="regions")
-    with pytest.raises(PipelineError, match="method must be"):
-        plain(image, method="magic")
-    pipe = LayerDecomposePipeline(**{**tiny_components, "layerer": TestRegionLayererModel().make_model()})
-    pipe.set_progress_bar_config(disable=True)
-    regions = pipe(image, num_layers=3, output_type="np").layers[0]  # method "auto" -> regions
-    direct = RegionLayerDecomposer(pipe.layerer).decompose(image, num_layers=3).to_numpy()
-    np.testing.assert_array_equal(regions, direct)
-    sampled = pipe(image, num_layers=3, output_type="np", method="diffusion",
-                   generator=torch.Generator().manual_seed(0)).layers[0]
-    assert sampled.shape == regions.shape and not np.array_equal(sampled, regions)
-    pipe.save_pretrained(tmp_path / "pipe")
-    again = LayerDecomposePipeline.from_pretrained(tmp_path / "pipe")
-    assert isinstance(again.layerer, RegionLayerer)
-    np.testing.assert_array_equal(again(image, num_layers=3, output_type="np").layers[0], regions)
-    # a folder without the optional component loads without one
-    plain.save_pretrained(tmp_path / "plain")
-    assert LayerDecomposePipeline.from_pretrained(tmp_path / "plain").layerer is None
-
-
 # ------------------------------------------------------------------------------ referring extraction
 def _oracle_referrer(monkeypatch):
-    from layerdiff.layering import decomposer as mod
-    from layerdiff.layering.referrer import RegionReferrer
+    from layerdiff.regions import decomposer as mod
+    from layerdiff.regions.referrer import RegionReferrer
 
     oracle = _OracleLayerer({(10, 10, 10): 0, (9, 1, 1): 1, (1, 2, 9): 2})
     real = mod.predict_relations
@@ -349,7 +310,7 @@ def _oracle_referrer(monkeypatch):
         layerer.bind(graph)
         return real(layerer, graph)
 
-    monkeypatch.setattr("layerdiff.layering.referrer.predict_relations", bound)
+    monkeypatch.setattr("layerdiff.regions.referrer.predict_relations", bound)
     return RegionReferrer(oracle)
 
 
@@ -401,22 +362,6 @@ def test_region_referrer_peels_front_first_and_handles_nothing(monkeypatch):
     assert excluded[1, 25, 44, 3] < 0.5 or _iou(excluded[1, ..., 3], _square()) > 0.95
 
 
-def test_extract_pipeline_uses_its_layerer(tiny_components):
-    from layerdiff.pipelines import LayerExtractPipeline
-    from layerdiff.pipelines.base import PipelineError
-    from layerdiff.referring import ReferringPrompt
-
-    image = _composite(_design())
-    plain = LayerExtractPipeline(**tiny_components)
-    with pytest.raises(PipelineError, match="needs a layerer"):
-        plain(image, ReferringPrompt(points=[(15, 15)]), method="regions")
-    pipe = LayerExtractPipeline(**{**tiny_components, "layerer": TestRegionLayererModel().make_model()})
-    out = pipe(image, ReferringPrompt(points=[(15, 15)]), output_type="np")
-    assert out.layers[0].shape == (2, 64, 64, 4)
-    assert np.abs(_composite(out.layers[0]) - image).max() <= 1 / 255 + 1e-6
-    assert out.images[0].metadata["extractor"] == "layerdiff-tiny"
-
-
 def test_cli_region_path_decomposes_without_importing_torch(tmp_path):
     import subprocess
     import sys
@@ -431,17 +376,6 @@ def test_cli_region_path_decomposes_without_importing_torch(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "NO-TORCH" in run.stdout
     assert (tmp_path / "out" / "in.psd").is_file() and any((tmp_path / "out" / "png").glob("*.png"))
-
-
-def test_region_path_takes_images_too_small_for_the_transformer(tiny_components):
-    from layerdiff.pipelines import LayerDecomposePipeline
-    from layerdiff.pipelines.base import PipelineError
-
-    tiny = np.ones((4, 5, 4), np.float32)
-    pipe = LayerDecomposePipeline(**{**tiny_components, "layerer": TestRegionLayererModel().make_model()})
-    assert pipe(tiny, output_type="np").layers[0].shape[1:] == (4, 5, 4)
-    with pytest.raises(PipelineError, match="too small"):
-        pipe(tiny, method="diffusion")
 
 
 def test_region_referrer_maps_prompts_to_the_work_size(monkeypatch):

@@ -37,7 +37,7 @@ def _module_folders() -> dict[str, Path]:
 def test_every_module_folder_is_a_listed_package_with_an_init() -> None:
     listed = set(_setuptools_table()["packages"])
     folders = _module_folders()
-    assert "layerdiff.layering" in folders
+    assert "layerdiff.regions" in folders
     missing = sorted(set(folders) - listed)
     assert not missing, f"folders with modules that a regular install leaves out: {missing}"
     no_init = sorted(name for name, folder in folders.items() if not (folder / "__init__.py").is_file())

@@ -1,4 +1,4 @@
-"""Train the fragment test of a region layerer (the ``layer_net`` head, :mod:`layerdiff.layering.fragments`).
+"""Train the fragment test of a region layerer (the ``layer_net`` head, :mod:`layerdiff.regions.fragments`).
 
     python training/train_fragment_test.py --layerer runs/layerer/final/layerer --designs 400 \
         --adjusted-designs 200 --output-dir runs/fragments
@@ -10,9 +10,9 @@ designs that layerer never saw. Three resumable phases:
    stream whose backgrounds are all adjusted photos (``--adjusted-seed``) are segmented as at
    inference (:func:`training.train_layerer.segment_designs`);
 2. *label*: the layerer proposes layers (solver steps 1-5, automatic count); every proposed layer but
-   the background gets its :func:`~layerdiff.layering.fragments.layer_features`, whether it and its
+   the background gets its :func:`~layerdiff.regions.fragments.layer_features`, whether it and its
    partner mostly show the same ground-truth layer
-   (:func:`~layerdiff.layering.fragments.fragment_targets`) and, unless ``--target majority``, how
+   (:func:`~layerdiff.regions.fragments.fragment_targets`) and, unless ``--target majority``, how
    RGB L1 and soft IoU at merge budgets 0 and 5 (:func:`layerdiff.eval.metric.evaluate_pair`, against
    the design's ground truth) change when it joins its partner. Written to
    ``<output-dir>/fragments.npz`` (``--workers`` processes);
@@ -44,7 +44,6 @@ from training.common import (  # noqa: E402
     map_tables,
     optimizer_step,
     run_config_from,
-    save_table,
     setup_run,
     write_final,
 )
@@ -63,24 +62,24 @@ def merge_into_partner(layer: np.ndarray, k: int, partner: int) -> np.ndarray:
     return out
 
 
-def design_rows(decomposer, path: Path, stack: np.ndarray | None, width: int = 16) -> dict[str, np.ndarray]:
-    """Rows of the proposed non-background layers of one segmented design: ``features`` (m, width),
+def design_rows(decomposer, path: Path, stack: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Rows of the proposed non-background layers of one segmented design: ``features`` (m, LAYER_FEATURES),
     ``majority`` (m,) and, when the ground-truth ``stack`` (L, H, W, 4) is given,
     ``deltas`` (m, 4): the change of each of SCORES when the layer joins its partner (NaN otherwise)."""
-    from layerdiff.baselines.cluster import at_work_size
     from layerdiff.eval.metric import evaluate_pair
-    from layerdiff.layering.fragments import fragment_targets, layer_features
-    from layerdiff.layering.graph import graph_from_labels
+    from layerdiff.regions.fragments import LAYER_FEATURES, fragment_targets, layer_features
+    from layerdiff.regions.graph import graph_from_labels
+    from layerdiff.regions.paint import at_work_size
 
     z = np.load(path)
     image = z["image"].astype(np.float32) / 255  # (H, W, 4)
     graph = graph_from_labels(image, z["labels"].astype(np.int64))
     same, _, bg, layer = decomposer.propose(graph)
-    rows = {"features": np.zeros((0, width), np.float32), "majority": np.zeros(0, np.float32),
+    rows = {"features": np.zeros((0, LAYER_FEATURES), np.float32), "majority": np.zeros(0, np.float32),
             "deltas": np.zeros((0, len(SCORES)), np.float32)}
     if layer.max() < 2:  # the fragment test never leaves fewer than two layers
         return rows
-    feats, partner = layer_features(graph, same, bg, layer, width=width)
+    feats, partner = layer_features(graph, same, bg, layer)
     majority = fragment_targets(layer, partner, z["counts"])[1:].astype(np.float32)
     deltas = np.full((len(feats) - 1, len(SCORES)), np.nan, np.float32)
     if stack is not None:
@@ -118,12 +117,12 @@ def targets_from(table: dict[str, np.ndarray], target: str) -> np.ndarray:
 _WORKER: dict[str, object] = {}
 
 
-def _label_one(job: tuple[str, int, str, int, dict, int, int, bool]) -> dict[str, np.ndarray]:
+def _label_one(job: tuple[str, int, str, int, dict, int, bool]) -> dict[str, np.ndarray]:
     """One design's rows in a worker process (the decomposer and design stream built once per process)."""
     from layerdiff.data.synthetic import SyntheticDesigns
-    from layerdiff.layering.decomposer import RegionLayerDecomposer
+    from layerdiff.regions.decomposer import RegionLayerDecomposer
 
-    layerer, max_layers, path, seed, option, size, width, metric = job
+    layerer, max_layers, path, seed, option, size, metric = job
     if _WORKER.get("key") != (layerer, max_layers):
         _WORKER.update(key=(layerer, max_layers),
                        decomposer=RegionLayerDecomposer.from_pretrained(layerer, max_layers=max_layers))
@@ -132,27 +131,18 @@ def _label_one(job: tuple[str, int, str, int, dict, int, int, bool]) -> dict[str
         _WORKER[key] = SyntheticDesigns(seed=seed, size=size, min_layers=2, max_layers=max_layers, **option)
     path = Path(path)
     stack = _WORKER[key].sample(int(path.stem.split("-")[-1])).stack() if metric else None
-    return design_rows(_WORKER["decomposer"], path, stack, width)
+    return design_rows(_WORKER["decomposer"], path, stack)
 
 
-def label_designs(jobs: list[tuple], out: Path, metric: bool, width: int = 16, workers: int = 1,
+def label_designs(jobs: list[tuple], out: Path, metric: bool, workers: int = 1,
                   log_every: int = 50) -> dict[str, np.ndarray]:
     """Phase 2: the rows of every design (cached in ``out``; the metric deltas only when ``metric``).
-    A cached table of the same designs with another feature width keeps its targets and recomputes
-    only the features (the proposed layers, hence the rows, do not depend on them). ``jobs``: one
-    (layerer, max_layers, segment file, stream seed, stream option, size) per design."""
+    ``jobs``: one (layerer, max_layers, segment file, stream seed, stream option, size) per design."""
     if out.is_file():
         z = dict(np.load(out))
         if int(z["designs"]) == len(jobs) and (bool(z["metric"]) or not metric):
-            if z["features"].shape[1] == width:
-                return z
-            fresh = map_tables(_label_one, [job + (width, False) for job in jobs], None, workers, log_every,
-                               "features of designs")
-            if not np.array_equal(fresh["majority"], z["majority"]):
-                raise RuntimeError(f"{out}: the proposed layers changed; delete it to label again")
-            z["features"] = fresh["features"]
-            return save_table(out, z)
-    jobs = [job + (width, metric) for job in jobs]
+            return z
+    jobs = [job + (metric,) for job in jobs]
     return map_tables(_label_one, jobs, out, workers, log_every, "labelled designs", designs=len(jobs),
                       metric=metric)
 
@@ -170,8 +160,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-layers", type=int, default=6)
     p.add_argument("--target", choices=TARGETS, default="cost")
     p.add_argument("--workers", type=int, default=1, help="processes labelling the designs")
-    p.add_argument("--layer-features", type=int, choices=(16, 19), default=16,
-                   help="16: the shipped layout; 19 adds the texture block (layerdiff.layering.fragments)")
     p.add_argument("--layer-width", type=int, default=8)
     p.add_argument("--layer-depth", type=int, default=1)
     p.set_defaults(output_dir="runs/fragments", steps=1000, lr=3e-3, weight_decay=1e-2, warmup_steps=50,
@@ -179,13 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cfg = run_config_from(args, {k: getattr(args, k) for k in (
         "layerer", "designs", "data_seed", "adjusted_designs", "adjusted_seed", "size", "max_layers", "target",
-        "workers", "layer_features", "layer_width", "layer_depth")})
+        "workers", "layer_width", "layer_depth")})
     return train(cfg)
 
 
 def _load_layerer(name_or_path: str):
-    from layerdiff.layering.decomposer import layerer_folder
     from layerdiff.models.region_layerer import RegionLayerer
+    from layerdiff.regions.decomposer import layerer_folder
 
     return RegionLayerer.from_pretrained(layerer_folder(name_or_path)[0], torch_dtype=torch.float32)
 
@@ -194,6 +182,7 @@ def train(cfg: RunConfig) -> int:
     from accelerate import Accelerator
 
     from layerdiff.models.region_layerer import RegionLayerer
+    from layerdiff.regions.fragments import LAYER_FEATURES
 
     ex = cfg.extra
     run_dir = setup_run(cfg, "train_fragment_test")
@@ -205,15 +194,14 @@ def train(cfg: RunConfig) -> int:
         if count:
             files = segment_designs(run_dir / folder, seed, count, ex["size"], ex["max_layers"], **option)
             jobs += [(ex["layerer"], ex["max_layers"], str(f), seed, option, ex["size"]) for f in files]
-    width = int(ex.get("layer_features", 16))
-    table = label_designs(jobs, run_dir / "fragments.npz", ex["target"] != "majority", width, ex.get("workers", 1))
+    table = label_designs(jobs, run_dir / "fragments.npz", ex["target"] != "majority", ex.get("workers", 1))
     feats = torch.from_numpy(table["features"].astype(np.float32))  # (m, F)
     targets = torch.from_numpy(targets_from(table, ex["target"]))  # (m,)
     print(f"{len(targets)} proposed layers, {float(targets.mean()):.3f} fragments ({ex['target']})", flush=True)
 
     torch.manual_seed(cfg.seed)
     model = RegionLayerer(**{**{k: base.config[k] for k in ("region_features", "pair_features", "width", "depth")},
-                             "layer_features": width, "layer_width": ex["layer_width"],
+                             "layer_features": LAYER_FEATURES, "layer_width": ex["layer_width"],
                              "layer_depth": ex["layer_depth"]})
     heads = {k: v for k, v in base.state_dict().items() if not k.startswith("layer_net.")}
     model.load_state_dict(heads, strict=False)  # the pair and background heads as trained; a new fragment head

@@ -7,10 +7,10 @@ Three resumable phases:
 1. *segment*: each design of ``SyntheticDesigns(seed, size, 2..max_layers layers)`` (and, with
    ``--busy-designs`` / ``--adjusted-designs``, of further streams whose backgrounds are all busy mosaics
    / adjusted photos) is segmented into
-   flat-colour regions exactly as at inference (:func:`layerdiff.layering.graph.region_graph`), and
+   flat-colour regions exactly as at inference (:func:`layerdiff.regions.graph.region_graph`), and
    the count of pixels of each region showing each ground-truth layer is stored,
    ``<output-dir>/segments/<seed>-<index>.npz`` (written atomically; existing files are kept);
-2. *features*: region and pair features (:mod:`layerdiff.layering.features`) with their targets
+2. *features*: region and pair features (:mod:`layerdiff.regions.features`) with their targets
    (relation class, purity weight, background flag), gathered into ``<output-dir>/features.npz``;
 3. *train*: AdamW on the pair relation cross-entropy plus the region background cross-entropy,
    minibatches of pairs (both orders averaged, as at inference), EMA, checkpoints and a loss CSV/PNG.
@@ -22,7 +22,6 @@ Seeds: designs from ``--data-seed``; the minibatch order of step s from (``--see
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
 import time
@@ -62,7 +61,7 @@ def segment_designs(out: Path, data_seed: int, count: int, size: int, max_layers
     already there); ``stream``: SyntheticDesigns options of the stream (``busy_backgrounds``,
     ``adjusted_photos``)."""
     from layerdiff.data.synthetic import SyntheticDesigns
-    from layerdiff.layering.graph import region_graph, visible_layer_counts
+    from layerdiff.regions.graph import region_graph, visible_layer_counts
 
     out.mkdir(parents=True, exist_ok=True)
     designs = SyntheticDesigns(seed=data_seed, size=size, min_layers=2, max_layers=max_layers, **stream)
@@ -85,12 +84,11 @@ def segment_designs(out: Path, data_seed: int, count: int, size: int, max_layers
     return files
 
 
-def design_features(path: Path, width: int = 58) -> dict[str, np.ndarray]:
+def design_features(path: Path) -> dict[str, np.ndarray]:
     """Features and targets of one segmented design (region pairs i < j; the other order is derived with
-    :func:`layerdiff.layering.features.swap_pairs`); ``width`` pair features (58, or 60 with the
-    boundary features)."""
-    from layerdiff.layering.features import all_pairs, pair_features, region_features
-    from layerdiff.layering.graph import graph_from_labels, relation_targets
+    :func:`layerdiff.regions.features.swap_pairs`)."""
+    from layerdiff.regions.features import all_pairs, pair_features, region_features
+    from layerdiff.regions.graph import graph_from_labels, relation_targets
 
     z = np.load(path)
     graph = graph_from_labels(z["image"].astype(np.float32) / 255, z["labels"].astype(np.int64))
@@ -98,21 +96,21 @@ def design_features(path: Path, width: int = 58) -> dict[str, np.ndarray]:
     pairs = all_pairs(graph.count)  # (m, 2)
     rel, weight, background = relation_targets(z["counts"], pairs)
     return {
-        "pair": pair_features(graph, pairs, regional, width),  # (m, P)
+        "pair": pair_features(graph, pairs, regional),  # (m, P)
         "rel": rel, "weight": weight, "region": regional, "background": background,
     }
 
 
-def gather_features(files: list[Path], out: Path, log_every: int = 100, workers: int = 1,
-                    width: int = 58) -> dict[str, np.ndarray]:
+def gather_features(files: list[Path], out: Path, log_every: int = 100, workers: int = 1) -> dict[str, np.ndarray]:
     """Phase 2: the features of every design, concatenated in file order (cached in ``out``); ``workers``
-    processes compute them; ``width`` pair features each."""
+    processes compute them."""
+    from layerdiff.regions.features import PAIR_FEATURES
+
     if out.is_file():
         z = np.load(out)
-        if int(z["designs"]) == len(files) and z["pair"].shape[1] == width:
+        if int(z["designs"]) == len(files) and z["pair"].shape[1] == PAIR_FEATURES:
             return {k: z[k] for k in z.files}
-    return map_tables(functools.partial(design_features, width=width), files, out, workers, log_every,
-                      "features of designs", designs=len(files))
+    return map_tables(design_features, files, out, workers, log_every, "features of designs", designs=len(files))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,8 +127,6 @@ def main(argv: list[str] | None = None) -> int:
                    help="further designs from a stream whose backgrounds are all adjusted photos (--adjusted-seed)")
     p.add_argument("--adjusted-seed", type=int, default=4)
     p.add_argument("--workers", type=int, default=1, help="processes computing the features")
-    p.add_argument("--pair-features", type=int, default=58, choices=(58, 60),
-                   help="58: the shipped layout; 60 adds the boundary features (layerdiff.layering.features)")
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--depth", type=int, default=3)
     p.add_argument("--background-weight", type=float, default=0.5)
@@ -139,15 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cfg = run_config_from(args, {k: getattr(args, k) for k in (
         "designs", "data_seed", "size", "max_layers", "width", "depth", "background_weight", "busy_designs",
-        "busy_seed", "adjusted_designs", "adjusted_seed", "workers", "pair_features")})
+        "busy_seed", "adjusted_designs", "adjusted_seed", "workers")})
     return train(cfg)
 
 
 def train(cfg: RunConfig) -> int:
     from accelerate import Accelerator
 
-    from layerdiff.layering.features import REGION_FEATURES, SWAP_INDEX, SWAP_SIGN
     from layerdiff.models.region_layerer import RegionLayerer
+    from layerdiff.regions.features import PAIR_FEATURES, REGION_FEATURES, SWAP_INDEX, SWAP_SIGN
 
     ex = cfg.extra
     run_dir = setup_run(cfg, "train_layerer")
@@ -156,11 +152,10 @@ def train(cfg: RunConfig) -> int:
         if ex.get(f"{name}_designs", 0):
             files += segment_designs(run_dir / f"segments-{name}", ex[f"{name}_seed"], ex[f"{name}_designs"],
                                      ex["size"], ex["max_layers"], **{option: 1.0})
-    width = int(ex.get("pair_features", 58))
-    table = gather_features(files, run_dir / "features.npz", workers=ex.get("workers", 1), width=width)
+    table = gather_features(files, run_dir / "features.npz", workers=ex.get("workers", 1))
     acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
     pair = torch.from_numpy(np.ascontiguousarray(table["pair"]))
-    swap_index, swap_sign = torch.from_numpy(SWAP_INDEX[:width]), torch.from_numpy(SWAP_SIGN[:width])
+    swap_index, swap_sign = torch.from_numpy(SWAP_INDEX), torch.from_numpy(SWAP_SIGN)
     rel = torch.from_numpy(table["rel"])
     weight = torch.from_numpy(table["weight"])
     region = torch.from_numpy(table["region"])
@@ -170,7 +165,7 @@ def train(cfg: RunConfig) -> int:
     print(f"{len(rel)} pairs (same/first/second: {counts.tolist()}), {len(region)} regions", flush=True)
 
     torch.manual_seed(cfg.seed)
-    model = RegionLayerer(region_features=REGION_FEATURES, pair_features=width,
+    model = RegionLayerer(region_features=REGION_FEATURES, pair_features=PAIR_FEATURES,
                           width=ex["width"], depth=ex["depth"])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     model, opt = acc.prepare(model, opt)

@@ -12,9 +12,9 @@ non-learned refinement (Suzuki et al. 2025, "LayerD: Decomposing Raster Graphic 
 Layers"), with the decision made on a region graph rather than on pixels, which is what a 2-core CPU
 can train.
 
-Inputs are the scale-free features of :mod:`layerdiff.layering.features`; predictions are made
+Inputs are the scale-free features of :mod:`layerdiff.regions.features`; predictions are made
 order-consistent by averaging the pair's two orders. An optional third head, the fragment test
-(:mod:`layerdiff.layering.fragments`), judges whole proposed layers: is this layer a piece of the
+(:mod:`layerdiff.regions.fragments`), judges whole proposed layers: is this layer a piece of the
 layer it is most linked with?
 """
 
@@ -87,7 +87,7 @@ class RegionLayerer(ModelMixin, ConfigMixin):
         """Order-consistent relation probabilities (m, 3)."""
         return self.forward(pair_feats.to(self.dtype), swapped_feats.to(self.dtype)).float().softmax(-1)
 
-    # NumPy-facing inference interface (shared with layerdiff.layering.runtime.NumpyRegionLayerer)
+    # NumPy-facing inference interface (shared with layerdiff.regions.runtime.NumpyRegionLayerer)
     def pair_probabilities(self, fwd: np.ndarray, bwd: np.ndarray) -> np.ndarray:
         """:meth:`relations` of NumPy feature arrays (m, P) -> (m, 3) float64."""
         return self.relations(torch.from_numpy(fwd), torch.from_numpy(bwd)).double().numpy()

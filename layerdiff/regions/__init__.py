@@ -1,2 +1,27 @@
-"""Learned region layering: region graph, pair and layer features, the layer solver, the fragment test, the
-region decomposer and referrer (the decomposition and extraction path of layerdiff-tiny for flat graphics)."""
+"""The region engine: flat-colour regions of a graphic grouped and ordered into layers (NumPy, no torch).
+
+The decomposition and extraction path of layerdiff-tiny, and the parts the non-learned baselines
+(:mod:`layerdiff.baselines`) are built from. Following an image through it:
+
+- :mod:`~layerdiff.regions.config`: the engine's settings (:class:`RegionConfig`);
+- :mod:`~layerdiff.regions.segment`: colour clustering in CIE Lab, connected components, region adjacency;
+- :mod:`~layerdiff.regions.graph`: the region graph, owning the regions' convex hulls, the heuristic
+  enclosure tree and its ancestry;
+- :mod:`~layerdiff.regions.features`: region and pair features, the input of the learned layerer;
+- :mod:`~layerdiff.regions.runtime`: the trained layerer evaluated in NumPy;
+- :mod:`~layerdiff.regions.solve` and :mod:`~layerdiff.regions.fragments`: relations -> one layer per region;
+- :mod:`~layerdiff.regions.paint` and :mod:`~layerdiff.regions.fill`: masks, matting, push-pull fill, the
+  work-size round trip with exact recomposition;
+- :mod:`~layerdiff.regions.prompts`: what a box or a phrase refers to;
+- :mod:`~layerdiff.regions.decomposer` and :mod:`~layerdiff.regions.referrer`: the
+  :class:`~layerdiff.contract.Decomposer` and :class:`~layerdiff.contract.Extractor` that
+  :func:`layerdiff.load` returns for layerdiff-tiny.
+"""
+
+from __future__ import annotations
+
+from .config import RegionConfig
+from .decomposer import RegionLayerDecomposer
+from .referrer import RegionReferrer
+
+__all__ = ["RegionConfig", "RegionLayerDecomposer", "RegionReferrer"]

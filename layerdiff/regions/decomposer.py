@@ -1,15 +1,15 @@
-"""Learned region layering: the decomposition path of layerdiff-tiny for flat graphics.
+"""The region decomposer: the decomposition path of layerdiff-tiny for flat graphics.
 
 1. segment the image (at most ``work_size`` px on its longest side) into flat-colour regions and
-   build their enclosure tree (:func:`layerdiff.layering.graph.region_graph`);
+   build their enclosure tree (:func:`layerdiff.regions.graph.region_graph`);
 2. the :class:`~layerdiff.models.region_layerer.RegionLayerer` predicts, for every pair of regions,
    "same layer" / "above" / "below", and for every region "background" (both orders averaged);
-3. :func:`layerdiff.layering.solve.assign_layers` turns those into one layer per region; with an
+3. :func:`layerdiff.regions.solve.assign_layers` turns those into one layer per region; with an
    automatic count and a layerer that has a fragment test, proposed layers judged pieces of another
-   layer join it (:func:`layerdiff.layering.fragments.absorb_fragments`);
+   layer join it (:func:`layerdiff.regions.fragments.absorb_fragments`);
 4. each layer covers its regions, what they enclose and what layers above hide of them, with matted
    edges and push-pull filled hidden colours
-   (:func:`layerdiff.baselines.cluster.paint_layers`); inputs larger than the work size are lifted
+   (:func:`layerdiff.regions.paint.paint_layers`); inputs larger than the work size are lifted
    to full resolution with exact recomposition.
 """
 
@@ -20,40 +20,58 @@ from typing import Any
 
 import numpy as np
 
-from ..baselines.cluster import ClusterConfig, at_work_size, layer_masks, named_stack, paint_layers
 from ..contract import Progress, check_num_layers, check_options, image_to_array
 from ..layered import LayeredImage
 from ..registry import DEFAULT_MODEL
-from .features import PAIR_FEATURES, all_pairs, pair_features, region_features, swap_pairs
-from .fragments import absorb_fragments
+from .config import RegionConfig
+from .features import PAIR_FEATURES, REGION_FEATURES, all_pairs, pair_features, region_features, swap_pairs
+from .fragments import LAYER_FEATURES, absorb_fragments
 from .graph import RegionGraph, region_graph
+from .paint import at_work_size, layer_masks, named_stack, paint_layers
 from .solve import assign_layers
 
-__all__ = ["RegionLayerDecomposer", "predict_relations", "layerer_folder"]
+__all__ = ["RegionLayerDecomposer", "check_layerer", "predict_relations", "layerer_folder"]
 
 
 def predict_relations(layerer: Any, graph: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(same (n, n), above (n, n), background (n,)) probabilities of the regions of ``graph``.
 
     ``layerer``: a :class:`~layerdiff.models.region_layerer.RegionLayerer` or a
-    :class:`~layerdiff.layering.runtime.NumpyRegionLayerer` (anything with ``pair_probabilities`` and
+    :class:`~layerdiff.regions.runtime.NumpyRegionLayerer` (anything with ``pair_probabilities`` and
     ``background_probabilities``).
     """
     n = graph.count
-    config = getattr(layerer, "config", None)
-    width = int(config["pair_features"]) if config is not None and "pair_features" in config else PAIR_FEATURES
     regional = region_features(graph)  # (n, R)
     pairs = all_pairs(n)  # (m, 2)
     same = np.eye(n)
     above = np.zeros((n, n))
     if len(pairs):
-        fwd = pair_features(graph, pairs, regional, width)  # (m, P) the features it was trained on
+        fwd = pair_features(graph, pairs, regional)  # (m, P)
         bwd = swap_pairs(fwd)  # (m, P) the same pairs in the other order
         prob = np.asarray(layerer.pair_probabilities(fwd, bwd), np.float64)  # (m, 3)
         i, j = pairs[:, 0], pairs[:, 1]
         same[i, j] = same[j, i] = prob[:, 0]
         above[i, j], above[j, i] = prob[:, 1], prob[:, 2]
     return same, above, np.asarray(layerer.background_probabilities(regional), np.float64)
+
+
+def check_layerer(layerer: Any) -> Any:
+    """``layerer``, after checking that its configuration reads the features this engine computes
+    (REGION_FEATURES, PAIR_FEATURES, and LAYER_FEATURES or 0 for the fragment test); one-line
+    :class:`~layerdiff.errors.LayerdiffError` otherwise. Layerers without a ``config`` pass."""
+    from ..errors import LayerdiffError
+
+    config = getattr(layerer, "config", None)
+    if config is None:
+        return layerer
+    widths = {"region_features": (REGION_FEATURES,), "pair_features": (PAIR_FEATURES,),
+              "layer_features": (0, LAYER_FEATURES)}
+    for key, allowed in widths.items():
+        value = int(config.get(key, allowed[0]))
+        if value not in allowed:
+            raise LayerdiffError(f"region layerer: {key}={value} is not a width this engine computes "
+                                 f"({' or '.join(map(str, allowed))})")
+    return layerer
 
 
 def layerer_folder(name_or_path: str | Path) -> tuple[Path, str, int | None]:
@@ -79,16 +97,16 @@ class RegionLayerDecomposer:
 
     options: frozenset[str] = frozenset()
 
-    def __init__(self, layerer: Any, config: ClusterConfig | None = None, name: str = DEFAULT_MODEL,
+    def __init__(self, layerer: Any, config: RegionConfig | None = None, name: str = DEFAULT_MODEL,
                  max_layers: int = 8, merge_threshold: float = 0.3,
                  min_layer_area: float = 0.003, fragment_threshold: float = 0.7) -> None:
         """``merge_threshold``: P(same layer) above which groups merge; ``min_layer_area``: with an automatic
         count, layers covering less than this fraction of the image are absorbed (see
-        :func:`~layerdiff.layering.solve.assign_layers`); ``fragment_threshold``: with an automatic count,
+        :func:`~layerdiff.regions.solve.assign_layers`); ``fragment_threshold``: with an automatic count,
         proposed layers whose fragment probability exceeds it join their partner (layerers with a
         fragment test only; 1.0 turns it off)."""
-        self.layerer = layerer.eval()
-        self.config = config or ClusterConfig()
+        self.layerer = check_layerer(layerer).eval()
+        self.config = config or RegionConfig()
         self.name = name
         self.max_layers = int(max_layers)
         self.merge_threshold = float(merge_threshold)
@@ -102,7 +120,7 @@ class RegionLayerDecomposer:
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = DEFAULT_MODEL, **kwargs: Any) -> RegionLayerDecomposer:
         """The layerer of a registry preset (its ``layerer/`` weights) or of a pipeline / layerer folder,
-        run in NumPy (:class:`~layerdiff.layering.runtime.NumpyRegionLayerer`): no torch import."""
+        run in NumPy (:class:`~layerdiff.regions.runtime.NumpyRegionLayerer`): no torch import."""
         from .runtime import NumpyRegionLayerer
 
         folder, name, max_layers = layerer_folder(name_or_path)
@@ -138,9 +156,8 @@ class RegionLayerDecomposer:
         graph = region_graph(img, self.config)
         same, _, bg, layer = self.propose(graph, wanted, max_layers)
         if wanted is None and getattr(self.layerer, "has_fragment_test", False) and layer.max() >= 2:
-            width = int(self.layerer.config.get("layer_features", 16))  # the features its head reads
             layer = absorb_fragments(graph, same, bg, layer, self.layerer.fragment_probabilities,
-                                     self.fragment_threshold, width)  # (n,)
+                                     self.fragment_threshold)  # (n,)
         return self.paint(img, graph, layer, wanted)
 
     def propose(self, graph: RegionGraph, wanted: int | None = None, max_layers: int | None = None,
@@ -159,5 +176,5 @@ class RegionLayerDecomposer:
               ) -> np.ndarray:
         """Layers (K, h, w, 4) of ``img`` (h, w, 4) from a layer index (n,) per region of ``graph``."""
         count = int(layer.max()) + 1
-        cover, own = layer_masks(graph.regions, graph.tree, layer, count, graph.hulls)
+        cover, own = layer_masks(graph, layer, count)
         return paint_layers(img[..., :3], cover, own, self.config.matte_radius, wanted)

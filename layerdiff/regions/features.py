@@ -2,27 +2,21 @@
 
 Every quantity is scale-free (fractions of the image, of a region's area or outline; colours in Lab
 / 100), so a model trained at one resolution applies at another. The heuristic enclosure tree of
-cluster-matting (:func:`layerdiff.baselines.cluster.layer_tree`) is part of the input: the network
+cluster-matting (:func:`layerdiff.regions.graph.layer_tree`) is part of the input: the network
 learns when to trust it.
-
-Pair features 58-59 (appended later; a layerer trained on the first 58 still reads those) describe the
-step across a shared boundary: pasted objects meet their surroundings in a sharp step about as large
-as the difference of the two regions' mean colours, while a flat patch inside a photo (a clipped
-highlight, a posterised band) meets the rest of the photo in a gentle ramp.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..baselines.cluster import ancestors
 from .graph import RegionGraph
 
 __all__ = ["REGION_FEATURES", "PAIR_FEATURES", "region_features", "pair_features", "swap_pairs", "all_pairs",
            "boundary_steps", "shared_boundary", "SWAP_INDEX", "SWAP_SIGN"]
 
 REGION_FEATURES = 20
-PAIR_FEATURES = 2 * REGION_FEATURES + 20
+PAIR_FEATURES = 2 * REGION_FEATURES + 18
 
 
 def _swap_layout() -> tuple[np.ndarray, np.ndarray]:
@@ -41,10 +35,8 @@ SWAP_INDEX, SWAP_SIGN = _swap_layout()
 
 
 def swap_pairs(features: np.ndarray) -> np.ndarray:
-    """The features (m, P) of the same pairs in the other order, from those of one order; P may be a
-    leading part of PAIR_FEATURES (the features a layerer was trained on)."""
-    width = features.shape[1]
-    return features[:, SWAP_INDEX[:width]] * SWAP_SIGN[:width]
+    """The features (m, PAIR_FEATURES) of the same pairs in the other order, from those of one order."""
+    return features[:, SWAP_INDEX] * SWAP_SIGN
 
 
 def shared_boundary(graph: RegionGraph) -> np.ndarray:
@@ -68,7 +60,7 @@ def boundary_steps(graph: RegionGraph) -> np.ndarray:
     """(n, n) mean feature step (Lab + 100 alpha) between 4-neighbour pixels across each shared boundary
     (0 where two regions do not touch); on the diagonal, the mean step between 4-neighbour pixels
     inside each region (its texture: about 0 for a flat fill, larger in a photo)."""
-    from ..baselines.segment import pixel_features
+    from .segment import pixel_features
 
     labels = graph.regions.labels
     n = graph.count
@@ -133,7 +125,7 @@ def region_features(graph: RegionGraph) -> np.ndarray:
     f[:, 16] = level == 0
     f[:, 17] = np.arange(n) == root
     f[:, 18] = np.log1p(degree) / 3.0
-    depth = ancestors(graph.tree.parent).sum(0).astype(np.float64)  # (n,) enclosing regions
+    depth = graph.ancestry.sum(0).astype(np.float64)  # (n,) enclosing regions
     f[:, 19] = np.minimum(depth, 8.0) / 8.0
     return f.astype(np.float32)
 
@@ -144,10 +136,8 @@ def all_pairs(n: int) -> np.ndarray:
     return np.stack([i, j], -1).astype(np.int64)
 
 
-def pair_features(graph: RegionGraph, pairs: np.ndarray, regional: np.ndarray | None = None,
-                  width: int = PAIR_FEATURES) -> np.ndarray:
-    """(m, width) float32 features of the ordered pairs (i, j) in ``pairs`` (m, 2); ``width``: the
-    leading features to compute (58 skips the boundary features, for a layerer trained without them).
+def pair_features(graph: RegionGraph, pairs: np.ndarray, regional: np.ndarray | None = None) -> np.ndarray:
+    """(m, PAIR_FEATURES) float32 features of the ordered pairs (i, j) in ``pairs`` (m, 2).
 
     The features of (j, i) are those of (i, j) with the two regions' roles swapped (:func:`swap_pairs`
     derives them), so a model can be made order-consistent by averaging over both orders.
@@ -157,8 +147,6 @@ def pair_features(graph: RegionGraph, pairs: np.ndarray, regional: np.ndarray | 
     n = r.count
     reg = region_features(graph) if regional is None else regional
     m = len(pairs)
-    if not 2 * REGION_FEATURES + 18 <= width <= PAIR_FEATURES:
-        raise ValueError(f"width must be in [{2 * REGION_FEATURES + 18}, {PAIR_FEATURES}], got {width}")
     out = np.zeros((m, PAIR_FEATURES), np.float32)
     if m == 0:
         return out
@@ -184,7 +172,7 @@ def pair_features(graph: RegionGraph, pairs: np.ndarray, regional: np.ndarray | 
         in_i[p] = graph.hulls.inside(a, b) / max(r.area[b], 1.0)  # share of b inside a's hull
         in_j[p] = graph.hulls.inside(b, a) / max(r.area[a], 1.0)
     parent = graph.tree.parent
-    anc = ancestors(parent)  # (n, n) anc[a, b]: a encloses b
+    anc = graph.ancestry  # (n, n) anc[a, b]: a encloses b
     over = np.zeros((n, n), bool)
     for top, low in graph.tree.over:
         over[top, low] = True
@@ -209,8 +197,4 @@ def pair_features(graph: RegionGraph, pairs: np.ndarray, regional: np.ndarray | 
     out[:, k + 15] = parent[i] == parent[j]
     out[:, k + 16] = (level[i] - level[j]) / max(float(level.max()), 1.0)
     out[:, k + 17] = over[i, j].astype(np.float64) - over[j, i]
-    if width > k + 18:
-        step = boundary_steps(graph)[i, j]  # (m,)
-        out[:, k + 18] = np.minimum(step / np.maximum(np.sqrt((d ** 2).sum(1)), 1.0), 2.0) / 2.0  # sharpness
-        out[:, k + 19] = np.minimum(step, 100.0) / 100.0
-    return out[:, :width]
+    return out

@@ -28,7 +28,7 @@ from .solve import group_links
 
 __all__ = ["LAYER_FEATURES", "layer_features", "fragment_targets", "absorb_fragments"]
 
-LAYER_FEATURES = 19  # a head trained on the first 16 (no texture block) reads those
+LAYER_FEATURES = 16
 
 
 def _groups(layer: np.ndarray) -> list[np.ndarray]:
@@ -36,22 +36,17 @@ def _groups(layer: np.ndarray) -> list[np.ndarray]:
 
 
 def layer_features(graph: RegionGraph, same: np.ndarray, background: np.ndarray, layer: np.ndarray,
-                   steps: np.ndarray | None = None, width: int = LAYER_FEATURES) -> tuple[np.ndarray, np.ndarray]:
-    """Features (K, width) float32 of every proposed layer and its partner (K,): the layer it is most
-    linked with. Row 0 (the background) is zeros with partner 0. Features 16-18 (the texture block:
-    texture inside the layer, texture of the partner's regions along their shared outline, and the
-    boundary step relative to that texture) are computed only when ``width`` asks for them.
+                   steps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Features (K, LAYER_FEATURES) float32 of every proposed layer and its partner (K,): the layer it is
+    most linked with. Row 0 (the background) is zeros with partner 0.
 
     Args:
         graph: the regions.
         same: (n, n) P(same layer) of region pairs; background: (n,) P(region in the bottom layer).
         layer: (n,) layer index of every region (0 = background), at least two layers.
         steps: (n, n) mean step across shared boundaries, texture on the diagonal
-            (:func:`~layerdiff.layering.features.boundary_steps`; computed when not given).
-        width: 16, or LAYER_FEATURES with the texture block.
+            (:func:`~layerdiff.regions.features.boundary_steps`; computed when not given).
     """
-    if width not in (16, LAYER_FEATURES):
-        raise ValueError(f"width must be 16 or {LAYER_FEATURES}, got {width}")
     r = graph.regions
     n, total = r.count, float(r.labels.size)
     groups = _groups(layer)
@@ -73,7 +68,6 @@ def layer_features(graph: RegionGraph, same: np.ndarray, background: np.ndarray,
     flat = (member @ (r.flat * area)) / layer_area  # (K,)
     bg = (member @ (background * area)) / layer_area  # (K,)
 
-    texture = np.diag(steps)  # (n,) mean step inside each region
     feats = np.zeros((count, LAYER_FEATURES))
     partner = np.zeros(count, np.int64)
     for k in range(1, count):
@@ -87,22 +81,17 @@ def layer_features(graph: RegionGraph, same: np.ndarray, background: np.ndarray,
             np.log(layer_area[k] / total) / 10.0, np.log(layer_area[j] / total) / 10.0, j == 0,
             bg[k], np.log(len(groups[k])) / 3.0, flat[k], flat[j], gap / 100.0,
             between[k, j] / outline[k], step / 100.0, min(step / max(gap, 1.0), 10.0) / 10.0,
-            count / 6.0, between[k, k] / outline[k], 0.0, 0.0, 0.0,
+            count / 6.0, between[k, k] / outline[k],
         ]
-        if width > 16:  # texture: a patch cut out of a photo meets photo texture about as steep as its edge
-            along = shared[np.ix_(groups[k], groups[j])].sum(0)  # (|j|,) outline shared with each partner region
-            near = float((texture[groups[j]] * along).sum() / max(along.sum(), 1.0))
-            inside = float((texture[groups[k]] * area[groups[k]]).sum() / layer_area[k])
-            feats[k, 16:19] = inside / 100.0, near / 100.0, min(step / max(near, 0.5), 20.0) / 20.0
         partner[k] = j
-    return feats[:, :width].astype(np.float32), partner
+    return feats.astype(np.float32), partner
 
 
 def fragment_targets(layer: np.ndarray, partner: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Training targets (K,) bool: layer k mostly shows the same ground-truth layer as its partner.
 
     ``counts``: (n, L) pixels of each ground-truth layer visible in each region
-    (:func:`~layerdiff.layering.graph.visible_layer_counts`). Row 0 is False.
+    (:func:`~layerdiff.regions.graph.visible_layer_counts`). Row 0 is False.
     """
     groups = _groups(layer)
     shown = [int(np.argmax(counts[g].sum(0))) for g in groups]
@@ -112,19 +101,17 @@ def fragment_targets(layer: np.ndarray, partner: np.ndarray, counts: np.ndarray)
 
 
 def absorb_fragments(graph: RegionGraph, same: np.ndarray, background: np.ndarray, layer: np.ndarray,
-                     probability: Callable[[np.ndarray], np.ndarray], threshold: float = 0.5,
-                     width: int = LAYER_FEATURES) -> np.ndarray:
+                     probability: Callable[[np.ndarray], np.ndarray], threshold: float = 0.5) -> np.ndarray:
     """Step 6: while some layer's fragment probability exceeds ``threshold``, the most certain one joins
     its partner (features recomputed after each merge); two layers always remain.
 
-    ``probability``: features (m, width) -> (m,) P(fragment), e.g. a layerer's
-    ``fragment_probabilities`` (``width``: the features it was trained on). Returns the new (n,) layer
-    indices.
+    ``probability``: features (m, LAYER_FEATURES) -> (m,) P(fragment), e.g. a layerer's
+    ``fragment_probabilities``. Returns the new (n,) layer indices.
     """
     layer = layer.copy()
     steps = boundary_steps(graph)  # (n, n) once; it depends on the regions only
     while layer.max() >= 2:
-        feats, partner = layer_features(graph, same, background, layer, steps, width)
+        feats, partner = layer_features(graph, same, background, layer, steps)
         prob = np.asarray(probability(feats[1:]), np.float64)  # (K - 1,)
         k = int(np.argmax(prob))
         if prob[k] <= threshold:

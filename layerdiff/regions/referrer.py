@@ -2,18 +2,18 @@
 
 The task of RefLade / RefLayer (referring layer decomposition): from one image and a prompt, the
 referred object as a complete RGBA layer plus the rest with the hole filled. Here it runs on the
-region graph (:mod:`layerdiff.layering.graph`):
+region graph (:mod:`layerdiff.regions.graph`):
 
 1. seed regions from the prompt (at the work size): the regions under positive points; the regions
    mostly inside the mask; the regions mostly inside the box's GrabCut-like colour-model cut-out
-   (:func:`layerdiff.baselines.floodfill.box_region`, Rother et al. 2004); for a phrase, the regions
+   (:func:`layerdiff.regions.prompts.box_region`, Rother et al. 2004); for a phrase, the regions
    whose colour is the named vocabulary colour;
 2. grow the seed with the learned relations: a region joins while its average P(same layer) with the
    object exceeds 1/2 (so a multi-colour icon or a word comes out whole); regions under negative
    points, and those closer to them than to the object, are removed;
 3. the object covers its regions (and a mask prompt's pixels), what they enclose, and the hidden parts
    of its convex hull under the regions the layerer puts above it (amodal completion); the rest is
-   everything else, its hidden colours filled (:func:`layerdiff.baselines.cluster.paint_layers`);
+   everything else, its hidden colours filled (:func:`layerdiff.regions.paint.paint_layers`);
    exact recomposition makes the pair composite to the input.
 
 Several prompts peel the image: each is extracted from the previous rest, front objects first
@@ -27,16 +27,17 @@ from typing import Any
 
 import numpy as np
 
-from ..baselines.cluster import ClusterConfig, at_work_size, layer_masks, paint_layers, shrink_to
-from ..baselines.floodfill import box_region, phrase_colour
-from ..baselines.segment import rgb_to_lab
 from ..contract import check_options, image_to_array
 from ..layered import Layer, LayeredImage
 from ..recompose import project_residual
 from ..referring import ReferringPrompt, as_prompts, mask_map
 from ..registry import DEFAULT_MODEL
-from .decomposer import layerer_folder, predict_relations
+from .config import RegionConfig
+from .decomposer import check_layerer, layerer_folder, predict_relations
 from .graph import RegionGraph, region_graph
+from .paint import at_work_size, layer_masks, paint_layers, shrink_to
+from .prompts import box_region, phrase_colour
+from .segment import rgb_to_lab
 
 __all__ = ["RegionReferrer", "object_regions", "ORDERS"]
 
@@ -127,9 +128,9 @@ class RegionReferrer:
 
     options: frozenset[str] = frozenset({"order"})
 
-    def __init__(self, layerer: Any, config: ClusterConfig | None = None, name: str = DEFAULT_MODEL) -> None:
-        self.layerer = layerer.eval()
-        self.config = config or ClusterConfig()
+    def __init__(self, layerer: Any, config: RegionConfig | None = None, name: str = DEFAULT_MODEL) -> None:
+        self.layerer = check_layerer(layerer).eval()
+        self.config = config or RegionConfig()
         self.name = name
 
     @classmethod
@@ -158,7 +159,7 @@ class RegionReferrer:
         r = graph.regions
         over = _mean_link(above, np.sqrt(np.outer(r.area, r.area)), group)  # (n,) P(region above the object)
         layer = np.where(group, 1, np.where(over > 0.5, 2, 0))
-        cover, own = layer_masks(r, graph.tree, layer, 3, graph.hulls)
+        cover, own = layer_masks(graph, layer, 3)
         if prompt.mask is not None:  # the given visible pixels belong to the object whatever the regions say
             given = mask_map(prompt.mask, h, w) > 0.5
             cover[1] |= given
