@@ -18,6 +18,7 @@ OPTIONAL_MODULES = {
     "skimage": ("data", "scikit-image"),
     "cairosvg": ("data", "cairosvg"),
     "ray": ("batch", "ray"),
+    "rapidocr_onnxruntime": ("text", "rapidocr-onnxruntime"),
 }
 
 
