@@ -190,7 +190,7 @@ class DemoBackend:
             out = pipe(prompt or "", num_layers=int(layers), layer_prompts=lines or None,
                        num_inference_steps=int(steps) or None,
                        generator=torch.Generator().manual_seed(int(seed)), output_type="np",
-                       callback_on_step_end=_step_callback(report, _total_steps(pipe, steps, "generate"),
+                       callback_on_step_end=_step_callback(report, _total_steps(pipe, steps),
                                                            "Generating"))
         return out.images[0]
 
@@ -324,11 +324,10 @@ def _progress(report: Report | None, desc: str) -> Callable[[int, int], None] | 
     return lambda step, total: report((int(step), int(total)), desc)
 
 
-def _total_steps(pipe: Any, steps: int, task: str = "") -> int:
-    """``steps``, or the model's default for ``task`` ("generate" has its own) when ``steps`` is 0."""
-    from layerdiff.registry import default_steps
-
-    return int(steps) if steps else default_steps(getattr(pipe, "preset_defaults", {}), task)
+def _total_steps(pipe: Any, steps: int) -> int:
+    """The sampling steps a call of ``pipe`` with ``steps`` (0: the model's default for the pipeline's task)
+    will run, as the pipeline resolves them."""
+    return pipe.sampling(int(steps) or None, None)[0]
 
 
 def _step_callback(report: Report | None, total: int, desc: str) -> Callable[..., dict[str, Any]]:
