@@ -66,6 +66,15 @@ def test_reader_error_caused_by_a_missing_extra_adds_the_install_command() -> No
                          "pip install 'layerdiff[data]'")
 
 
+def test_an_error_that_already_names_the_install_command_gets_no_second_one(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").write_bytes(sample_path("poster.png").read_bytes())
+    proc = run_without("ray", "batch", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--backend", "ray")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("layerdiff batch: error: ") and last.count("pip install 'layerdiff[batch]'") == 1
+
+
 def test_missing_extra_follows_the_exception_chain() -> None:
     assert missing_extra(ModuleNotFoundError("No module named 'ray'", name="ray")) == (
         "the batch extra is not installed (no module 'ray' from ray): pip install 'layerdiff[batch]'")

@@ -55,8 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = args.func(args)
     except (LayerdiffError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
-        hint = missing_extra(err)
-        print(f"layerdiff {args.command}: error: {err}" + (f"; {hint}" if hint else ""), file=sys.stderr)
+        message, hint = str(err), missing_extra(err)
+        if hint and "pip install" not in message:  # unless the error already says what to install
+            message += f"; {hint}"
+        print(f"layerdiff {args.command}: error: {message}", file=sys.stderr)
         return 1
     except (ModuleNotFoundError, OSError) as err:
         hint = missing_extra(err)
