@@ -1,0 +1,476 @@
+"""Caption -> :class:`~layerdiff.planning.plan.LayerPlan`, by rules over the vocabulary (no learned part).
+
+The caption is cut into *parts* at commas, "with", "and" (when the words before it already named
+something) and relation words ("on", "next to", "above", ...). Each part is read on its own:
+
+- a **background** part names a background noun ("background", "backdrop", a colour after "on" /
+  "against" with nothing else, a gradient, stripes, polka dots, a photo or texture background, or a
+  coloured frame noun: "a blue poster");
+- a **text** part holds quoted strings (each one a text layer: its colour and font style are the
+  colour and font words of the part);
+- a **decoration** part ("a white outline", "a soft shadow", "red polka dots") belongs to the part before;
+- a **place** part ("at the top") places the object before it, or the next one when it comes first;
+- any other part with a shape noun, an object noun or a determiner and content words is an **object**
+  part: its count ("two", "a pair of", or one per colour in "red and blue stars") expands into several
+  layers, one colour each.
+
+Relations between an object part and the next one set places ("A next to B": A left, B right; "A above
+B": A top, B bottom) or the stacking ("A on B": B goes under A and A is placed inside B; "A behind B": A
+under B). Layers come bottom to top in the order of the caption, then those moves, then the text
+layers on top. Every synonym maps onto the vocabulary (:mod:`layerdiff.planning.lexicon`), so object
+phrases are the model's own layer captions ("a crimson disc" -> "a red circle"). With no background
+named, the background is solid white. Boxes come from :func:`layerdiff.planning.layout.assign_boxes`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from layerdiff.data.synth_vocab import PHOTOS, article
+
+from .layout import assign_boxes
+from .lexicon import (
+    BACKGROUND_NOUNS,
+    COLOR_PHRASES,
+    COLOR_WORDS,
+    COUNT_WORDS,
+    DETERMINERS,
+    DOT_WORDS,
+    EXTRA_NOUNS,
+    FONT_WORDS,
+    FRAME_NOUNS,
+    GRADIENT_WORDS,
+    OBJECT_NOUNS,
+    PLACE_WORDS,
+    PLURALS,
+    RADIAL_WORDS,
+    RELATIONS,
+    SCENE_WORDS,
+    SHAPE_ADJECTIVES,
+    SHAPE_PHRASES,
+    SHAPE_WORDS,
+    SPLIT_WORDS,
+    STOP_WORDS,
+    STRIPE_WORDS,
+)
+from .plan import Background, LayerPlan, PlanError, PlanLayer
+
+_QUOTE = re.compile(r'"([^"]+)"|\u201c([^\u201d]+)\u201d|\u2018([^\u2019]+)\u2019|(?<![\w])\'([^\']+)\'(?![\w])')
+_PRONOUNS = frozenset({"it", "them", "this", "that", "these", "those"})
+_PLACE_PREPS = r"(?:in|at|on|to|toward|towards|along|near|across)"
+
+
+@dataclass
+class _Part:
+    words: list[str]
+    relation: str | None = None  # the relation word that opened this part ("on", "beside", ...)
+    quotes: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Object:
+    layer: PlanLayer
+    part: int  # index of the caption part it came from
+
+
+def plan_caption(caption: str) -> LayerPlan:
+    """The layer plan of a caption: background, objects and text layers, bottom to top, with boxes.
+
+    Raises :class:`~layerdiff.planning.plan.PlanError` for an empty caption.
+    """
+    if not isinstance(caption, str) or not caption.strip():
+        raise PlanError("caption: empty; describe the image, e.g. 'a red circle on a yellow background'")
+    quotes: list[str] = []
+
+    def keep_quote(m: re.Match[str]) -> str:
+        quotes.append(next(g for g in m.groups() if g is not None).strip())
+        return f" qqq{len(quotes) - 1} "
+
+    text = _QUOTE.sub(keep_quote, caption)
+    parts = _split(_normalise(text))
+    background: Background | None = None
+    objects: list[_Object] = []
+    texts: list[PlanLayer] = []
+    pending_place: str | None = None
+    relations: list[tuple[int, str, int]] = []  # (object part, relation, next part)
+    last_part_kind = ""
+    last_object_part = -1
+    for i, part in enumerate(parts):
+        kind = _classify(part, background is None, last_part_kind)
+        if kind == "background":
+            bg = _background(part.words)
+            if background is None or (not background.colors and background.kind == "solid" and bg.colors):
+                background = bg
+            elif bg.kind != "solid" and background.kind == "solid" and not background.colors:
+                background = bg
+        elif kind == "extra" and background is not None and not background.colors and last_part_kind == "background":
+            background.colors = _colors(part.words)[:1]  # "Background: gray"
+        elif kind == "pattern" and background is not None:
+            _add_pattern(background, part.words)
+        elif kind == "text":
+            texts.extend(_texts(part, quotes))
+        elif kind == "extra":
+            if objects and last_part_kind == "object":
+                _add_extra(objects, last_object_part, part.words)
+            elif texts and last_part_kind == "text":
+                _add_text_extra(texts[-1], part.words)
+        elif kind == "place":
+            place = _places(part.words)[0]
+            prev = [o for o in objects if o.part == i - 1]
+            if prev and all(o.layer.place is None for o in prev):
+                for o in prev:
+                    o.layer.place = place
+            elif texts and last_part_kind == "text" and texts[-1].place is None:
+                texts[-1].place = place
+            else:
+                pending_place = place
+        elif kind == "object":
+            made = _objects(part.words)
+            if pending_place is not None:
+                for lay in made:
+                    lay.place = lay.place or pending_place
+                pending_place = None
+            objects.extend(_Object(lay, i) for lay in made)
+            last_object_part = i
+        if part.relation and kind in ("object", "text") and i > 0:
+            relations.append((i - 1, part.relation, i))
+        elif part.relation and kind == "none" and set(part.words) & _PRONOUNS and last_part_kind == "object":
+            # "..., a ring beside it": "it" is the object part before the last one
+            earlier = [o.part for o in objects if o.part < last_object_part]
+            if earlier:
+                a, b = earlier[-1], last_object_part
+                relations.append((a, "beside", b) if part.relation == "beside" else (b, part.relation, a))
+        last_part_kind = kind if kind != "extra" else last_part_kind
+    layers, nested = _apply_relations(objects, relations)
+    if background is None:
+        background = Background(kind="solid", colors=["white"], phrase="")
+    elif not background.colors and background.kind == "solid":
+        background.colors = ["white"]
+    plan = LayerPlan(background=background, layers=layers + texts, caption=caption)
+    index = {id(lay): k for k, lay in enumerate(plan.layers)}
+    return assign_boxes(plan, {index[id(up)]: index[id(under)] for up, under in nested})
+
+
+# ------------------------------------------------------------------------------------------ words
+def _normalise(text: str) -> str:
+    s = " " + text.lower() + " "
+    s = s.replace("\u2019", "'").replace("centre", "center").replace("colour", "color")
+    s = re.sub(r"(\w)'s\b", r"\1", s)
+    s = re.sub(r"\bpolka[- ]dots?\b", " polkadots ", s)
+    s = re.sub(r"\ba (pair|couple|trio|few) of\b", r" \1 ", s)
+    s = re.sub(r"\b(\w+)-(to)-(\w+)\b", r"\1 \2 \3", s)
+    numbers = "|".join(k for k in COUNT_WORDS if k.isalpha() or k.isdigit())
+    s = re.sub(rf"\b({numbers})-(\w+)", r"\1\2", s)  # "five-pointed", "two-tone": one word, not a count
+    s = re.sub(r"(\w)-(\w)", r"\1 \2", s)
+    for phrase, token in sorted(SHAPE_PHRASES.items(), key=lambda kv: -len(kv[0])):
+        s = re.sub(rf"\b{re.escape(phrase)}(s|es)?\b", lambda m, t=token: f" {t}{'s' if m.group(1) else ''} ", s)
+    for phrase, name in sorted(COLOR_PHRASES.items(), key=lambda kv: -len(kv[0])):
+        s = re.sub(rf"\b{re.escape(phrase)}\b", f" {name} ", s)
+    # places: "in the top left corner", "at the bottom", "on the left side", "top-left", "centered"
+    corner = r"(top|upper|bottom|lower)[ -]?(left|right)|(left|right)[ -](top|bottom)"
+    s = re.sub(rf"\b(?:{_PLACE_PREPS}\s+)?(?:the\s+)?(?:{corner})(?:[ -]hand)?(?:\s+(?:corner|side|area|part|edge))?\b",
+               lambda m: " ppp" + _corner(m.group(0)) + " ", s)
+    single = "|".join(sorted((re.escape(k) for k in PLACE_WORDS if " " not in k or k.split()[1] in
+                              ("part", "half", "side")), key=len, reverse=True))
+    s = re.sub(rf"\b{_PLACE_PREPS}\s+(?:the\s+)?(?:very\s+)?({single})(?:\s+(?:of\s+the\s+(?:image|canvas|picture|"
+               rf"frame|poster|design))|\s+(?:edge|area|corner|region))?\b(?!\s+of\b)",
+               lambda m: " ppp" + PLACE_WORDS[m.group(1)].replace(" ", "_") + " ", s)
+    s = re.sub(r"\b(centered|centred|in the middle|in the center)\b(?!\s+of\b)", " pppcenter ", s)
+    for phrase in sorted((k for k in RELATIONS if " " in k), key=len, reverse=True):
+        s = re.sub(rf"\b{re.escape(phrase)}\b", " rrr" + RELATIONS[phrase].replace(" ", "_") + " ", s)
+    s = re.sub(r"([,;:.!?()])", r" \1 ", s)
+    return s
+
+
+def _corner(text: str) -> str:
+    vert = "top" if re.search(r"top|upper", text) else "bottom"
+    horiz = "left" if "left" in text else "right"
+    return f"{vert}_{horiz}"
+
+
+def _split(text: str) -> list[_Part]:
+    """Cut the normalised caption into parts (see the module docstring)."""
+    parts: list[_Part] = []
+    cur = _Part([])
+
+    def close(relation: str | None = None) -> None:
+        nonlocal cur
+        if cur.words:
+            parts.append(cur)
+            cur = _Part([], relation)
+        elif relation is not None:
+            cur.relation = relation
+
+    for w in text.split():
+        if w in {",", ";", ":", ".", "!", "?", "(", ")"}:
+            close()
+        elif w.startswith("rrr"):
+            close(w[3:].replace("_", " "))
+        elif w in RELATIONS and w not in ("over", "on") or w in ("on", "over", "upon", "onto", "atop"):
+            close(RELATIONS[w])
+        elif w in SPLIT_WORDS:
+            close()
+        elif w == "and" and _has_noun(cur.words):
+            close()
+        elif w in ("is", "are") and cur.words and cur.words[-1] in ("there",):
+            continue
+        else:
+            cur.words.append(w)
+    close()
+    return parts
+
+
+def _singular(w: str) -> str:
+    if w in PLURALS:
+        return PLURALS[w]
+    if w.endswith("s") and w[:-1] in SHAPE_WORDS:
+        return w[:-1]
+    return w
+
+
+def _shape_of(w: str) -> str | None:
+    return SHAPE_WORDS.get(_singular(w))
+
+
+def _shape_adjective(words: list[str]) -> int | None:
+    """Index of a shape adjective ("triangular") in a part that names no shape or object noun, else None."""
+    if any(_shape_of(w) or _singular(w) in OBJECT_NOUNS for w in words):
+        return None
+    return next((i for i, w in enumerate(words) if w in SHAPE_ADJECTIVES), None)
+
+
+def _has_noun(words: list[str]) -> bool:
+    for w in words:
+        if (_shape_of(w) or w in SHAPE_ADJECTIVES or w in ("shape", "shapes") or w in BACKGROUND_NOUNS
+                or w in OBJECT_NOUNS or _singular(w) in OBJECT_NOUNS
+                or w.startswith("qqq") or w in EXTRA_NOUNS or w in GRADIENT_WORDS or w in DOT_WORDS
+                or w in STRIPE_WORDS):
+            return True
+    return False
+
+
+def _colors(words: list[str]) -> list[str]:
+    """The colours a run of words names; adjacent colour words name one ("cherry red", "lime green": the last)."""
+    return [COLOR_WORDS[w] for i, w in enumerate(words)
+            if w in COLOR_WORDS and not (i + 1 < len(words) and words[i + 1] in COLOR_WORDS)]
+
+
+def _places(words: list[str]) -> list[str]:
+    return [w[3:].replace("_", " ") for w in words if w.startswith("ppp")]
+
+
+# ------------------------------------------------------------------------------------------ parts
+def _classify(part: _Part, first_background: bool, last: str) -> str:
+    words = [w for w in part.words if not w.startswith("ppp")]
+    if any(w.startswith("qqq") for w in words):
+        return "text"
+    content = [w for w in words if w not in STOP_WORDS]
+    if not content:
+        return "place" if _places(part.words) else "none"
+    if any(w in BACKGROUND_NOUNS for w in words):
+        return "background"
+    shapes = [w for w in words if _shape_of(w)] or ([] if _shape_adjective(words) is None else ["adjective"])
+    if any(w in EXTRA_NOUNS for w in words) and not shapes:
+        return "extra"
+    if any(w in DOT_WORDS or w in STRIPE_WORDS for w in words) and not shapes:
+        return "pattern" if not first_background else "background"
+    if any(w in GRADIENT_WORDS for w in words) and not shapes and "overlay" not in words:
+        return "background"
+    if not shapes and all(w in COLOR_WORDS or w in ("color", "plain", "solid") for w in content):
+        # a colour alone: "on yellow", "against navy", or "... , red" after an object
+        return "background" if part.relation == "on" or last in ("", "none") or first_background else "extra"
+    if not shapes and any(w in FRAME_NOUNS for w in words) and not any(w in OBJECT_NOUNS for w in words):
+        return "background" if _colors(words) else "none"
+    if shapes or any(_singular(w) in OBJECT_NOUNS for w in words):
+        return "object"
+    if any(w in DETERMINERS or w in COUNT_WORDS for w in part.words) or len(content) >= 1:
+        return "object"
+    return "none"
+
+
+def _background(words: list[str]) -> Background:
+    colors = _colors(words)
+    phrase = " ".join(w for w in words if not w.startswith(("ppp", "rrr")))
+    ws = set(words)
+    if ws & DOT_WORDS and len(colors) >= 2:
+        return Background("dots", colors[:2], phrase)
+    if ws & STRIPE_WORDS and len(colors) >= 2:
+        return Background("stripes", colors[:2], phrase)
+    if ws & GRADIENT_WORDS or ("from" in ws and "to" in ws and len(colors) >= 2):
+        kind = "radial" if ws & RADIAL_WORDS else "linear"
+        if len(colors) == 1:
+            colors = colors + ["white" if colors[0] != "white" else "black"]
+        return Background(kind, colors[:2], phrase, _gradient_angle(words))
+    photo = next((name for name, p in PHOTOS.items() if p.split()[-1] in ws), None)
+    if ws & SCENE_WORDS or photo is not None or (not colors and [w for w in words if w not in STOP_WORDS
+                                                                 and w not in BACKGROUND_NOUNS]):
+        return Background("scene", colors, phrase)
+    return Background("solid", colors[:1], phrase)
+
+
+def _gradient_angle(words: list[str]) -> float:
+    ws = set(words) | {p.split("_")[0] for p in (w[3:] for w in words if w.startswith("ppp"))}
+    ws |= {w[3:] for w in words if w.startswith("ppp")}
+    if "diagonal" in ws or "diagonally" in ws:
+        return 45.0
+    if "horizontal" in ws or "sideways" in ws or ("left" in ws and "right" in ws):
+        return 0.0
+    return 90.0
+
+
+def _add_pattern(bg: Background, words: list[str]) -> None:
+    colors = _colors(words)
+    if not colors:
+        return
+    first = bg.colors[:1] or ["white"]
+    bg.colors = first + [c for c in colors if c != first[0]][:1]
+    bg.kind = "dots" if set(words) & DOT_WORDS else "stripes"
+    bg.phrase = (bg.phrase + " with " + " ".join(words)).strip()
+
+
+def _objects(words: list[str]) -> list[PlanLayer]:
+    """The layers one object part names (several with a count or a list of colours)."""
+    count = 0
+    for i, w in enumerate(words):
+        if w in COUNT_WORDS and not (w == "one" and i + 1 < len(words) and words[i + 1] == "of"):
+            count = max(count, COUNT_WORDS[w])
+    place = (_places(words) or [None])[0]
+    shape_idx = next((i for i, w in enumerate(words) if _shape_of(w)), _shape_adjective(words))
+    extras_from = next((i for i, w in enumerate(words) if w in EXTRA_NOUNS or w in ("outlined", "bordered")), None)
+    main = words if extras_from is None else words[:extras_from]
+    colors = _colors(main)
+    if extras_from is not None and shape_idx is not None and extras_from > shape_idx:
+        # "a red circle white outline" is unusual; colours right before the extra noun are the extra's
+        tail = words[shape_idx + 1:extras_from]
+        colors = _colors(words[:shape_idx + 1]) + ([] if _colors(tail) and _colors(words[:shape_idx + 1]) else
+                                                    _colors(tail))
+    if shape_idx is not None:
+        shape = _shape_of(words[shape_idx]) or SHAPE_ADJECTIVES[words[shape_idx]]
+        dets = sum(1 for w in words[:shape_idx] if w in ("a", "an"))
+        if not count:
+            if len(colors) > 1 and ("and" in words[:shape_idx] or "or" in words[:shape_idx]):
+                count = len(colors)
+            elif dets > 1:
+                count = dets
+            else:
+                count = 1 if not words[shape_idx].endswith("s") or words[shape_idx] in SHAPE_WORDS else 2
+        colors = colors or [None]  # type: ignore[list-item]
+        out = []
+        extra = _extra_phrase(words[extras_from:]) if extras_from is not None else ""
+        for k in range(count):
+            c = colors[k % len(colors)]
+            phrase = article(f"{c} {shape}") if c else article(shape)
+            out.append(PlanLayer(kind="object", phrase=phrase + extra, color=c, shape=shape, place=place))
+        return out
+    phrase = " ".join(w for w in words if not w.startswith(("ppp", "rrr")) and w not in COUNT_WORDS
+                      and w not in ("there", "is", "are"))
+    if not phrase.startswith(("a ", "an ", "the ")):
+        phrase = article(phrase)
+    noun_idx = [i for i, w in enumerate(words) if _singular(w) in OBJECT_NOUNS]
+    is_plural = any(words[i].endswith("s") and words[i] != _singular(words[i]) for i in noun_idx)
+    n = count or (2 if is_plural else 1)
+    color = colors[0] if colors else None
+    if n > 1:
+        phrase = " ".join(_singular(w) for w in phrase.split())
+    return [PlanLayer(kind="object", phrase=phrase, color=color, shape=None, place=place) for _ in range(n)]
+
+
+def _extra_phrase(words: list[str]) -> str:
+    """' with a white outline' from the decoration words of an object part."""
+    colors = _colors(words)
+    noun = next((w for w in words if w in EXTRA_NOUNS), "outline")
+    noun = {"stroke": "outline", "edge": "outline", "edges": "outline", "halo": "glow"}.get(noun, noun)
+    if noun == "shadow":
+        return " with a soft shadow"
+    return f" with {article(colors[0] + ' ' + noun)}" if colors else ""
+
+
+def _add_extra(objects: list[_Object], part: int, words: list[str]) -> None:
+    extra = _extra_phrase(words)
+    if not extra:
+        colors = _colors(words)
+        for o in objects:
+            if o.part == part and o.layer.color is None and colors:
+                o.layer.color = colors[0]
+                if o.layer.shape:
+                    o.layer.phrase = article(f"{colors[0]} {o.layer.shape}")
+        return
+    for o in objects:
+        if o.part == part:
+            joiner = " and " if " with " in o.layer.phrase else ""
+            o.layer.phrase += (joiner + extra.replace(" with ", "", 1)) if joiner else extra
+
+
+def _add_text_extra(layer: PlanLayer, words: list[str]) -> None:
+    extra = _extra_phrase(words)
+    if extra:
+        layer.phrase += extra
+
+
+def _font(words: list[str]) -> str | None:
+    joined = " " + " ".join(words) + " "
+    for phrase in sorted(FONT_WORDS, key=len, reverse=True):
+        if f" {phrase} " in joined:
+            return FONT_WORDS[phrase]
+    return None
+
+
+def _texts(part: _Part, quotes: list[str]) -> list[PlanLayer]:
+    words = part.words
+    extras_from = next((i for i, w in enumerate(words) if w in ("outline", "outlined", "border", "glow", "shadow",
+                                                                 "stroke")), len(words))
+    head = words[:extras_from]
+    # an outline colour right before "outline" is the outline's
+    if extras_from < len(words) and words[extras_from] in ("outline", "border", "glow", "stroke") and head and \
+            head[-1] in COLOR_WORDS:
+        head = head[:-1]
+    colors = _colors(head)
+    style = _font(head)
+    place = (_places(words) or [None])[0]
+    out = []
+    idx = [int(w[3:]) for w in words if w.startswith("qqq") and w[3:].isdigit()]
+    for k, q in enumerate(idx):
+        if q >= len(quotes):
+            continue
+        color = colors[min(k, len(colors) - 1)] if colors else None
+        string = quotes[q]
+        phrase = f'the text "{string}"' + (f" in {color}" if color else "") + (f" {style}" if style else "")
+        out.append(PlanLayer(kind="text", phrase=phrase, color=color, text=string, style=style, place=place))
+    return out
+
+
+def _apply_relations(objects: list[_Object], relations: list[tuple[int, str, int]]
+                     ) -> tuple[list[PlanLayer], list[tuple[PlanLayer, PlanLayer]]]:
+    """Places and stacking from relations between consecutive parts.
+
+    Returns the object layers bottom to top and the (layer, layer it sits on) pairs of "A on B".
+    """
+    nested: list[tuple[PlanLayer, PlanLayer]] = []
+    order = list(range(len(objects)))
+    for a_part, rel, b_part in relations:
+        a = [k for k, o in enumerate(objects) if o.part == a_part]
+        b = [k for k, o in enumerate(objects) if o.part == b_part]
+        if not a or not b:
+            continue
+        spatial = {"beside": ("left", "right"), "left of": ("left", "right"), "right of": ("right", "left"),
+                   "above": ("top", "bottom"), "below": ("bottom", "top")}
+        if rel in spatial:
+            pa, pb = spatial[rel]
+            for k in a:
+                objects[k].layer.place = objects[k].layer.place or pa
+            for k in b:
+                objects[k].layer.place = objects[k].layer.place or pb
+        elif rel in ("on", "behind"):
+            under, over = (b, a) if rel == "on" else (a, b)
+            # move the lower group just before the first of the upper group
+            for k in under:
+                order.remove(k)
+            at = min(order.index(k) for k in over)
+            order[at:at] = under
+            if rel == "on":
+                anchor = objects[b[0]].layer
+                for k in a:
+                    objects[k].layer.place = objects[k].layer.place or anchor.place
+                    nested.append((objects[k].layer, anchor))
+    return [objects[k].layer for k in order], nested
