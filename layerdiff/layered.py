@@ -193,9 +193,10 @@ class LayeredImage:
         ``background``: optional RGB(A) colour in [0, 1] placed under the stack.
 
         Each layer is blended with :func:`~layerdiff.blend.over` only on the box where it has
-        pixels (alpha > 0); elsewhere the result of "over" with a transparent source is applied
-        directly (it leaves alpha as it is and recomputes colour only where alpha is not 1), which
-        gives the same values, bit for bit, as blending the whole canvas.
+        pixels (alpha > 0), in bands of rows (so its temporaries stay small); elsewhere the result
+        of "over" with a transparent source is applied directly (it leaves alpha as it is and
+        recomputes colour only where alpha is not 1). Both give the same values, bit for bit, as
+        blending the whole canvas at once.
         """
         out = np.zeros((self.height, self.width, 4), np.float32)
         if background is not None:
@@ -210,10 +211,13 @@ class LayeredImage:
                 continue
             x0, y0, x1, y1 = box
             ox, oy = layer.offset
-            src = layer.pixels[y0 - oy:y1 - oy, x0 - ox:x1 - ox].copy()  # (h, w, 4)
-            if layer.opacity < 1:
-                src[..., 3] *= layer.opacity
-            out[y0:y1, x0:x1] = over(out[y0:y1, x0:x1], src, layer.blend_mode)
+            band = max(1, _BAND_PIXELS // (x1 - x0))  # rows per band: bounds over()'s temporaries
+            for top in range(y0, y1, band):
+                bottom = min(top + band, y1)
+                src = layer.pixels[top - oy:bottom - oy, x0 - ox:x1 - ox].copy()  # (h, w, 4)
+                if layer.opacity < 1:
+                    src[..., 3] *= layer.opacity
+                out[top:bottom, x0:x1] = over(out[top:bottom, x0:x1], src, layer.blend_mode)
         return out
 
     def composite_pil(self, **kwargs: Any) -> Image.Image:
@@ -338,6 +342,10 @@ class LayeredImage:
         arrays = [np.asarray(pil_to_rgba(im)) for im in images]
         depth = 16 if any(a.dtype == np.uint16 for a in arrays) else 8
         return cls.from_numpy(np.stack([to_float(a) for a in arrays]), names=names, bit_depth=depth)
+
+
+_BAND_PIXELS = 1 << 20
+"""Pixels blended at once by :meth:`LayeredImage.composite`."""
 
 
 def _paint_box(layer: Layer, size: tuple[int, int]) -> tuple[int, int, int, int] | None:

@@ -54,3 +54,16 @@ def test_composite_of_an_opaque_background_and_a_small_layer() -> None:
     dot[1:3, 1:3] = (1, 0, 0, 0.3)
     image = LayeredImage((60, 50), [Layer(bg), Layer(dot, offset=(10, 20)), Layer(dot, offset=(11, 21))])
     assert np.array_equal(image.composite(), reference_composite(image, None))
+
+
+def test_composite_in_bands_of_rows_is_bit_identical(monkeypatch: pytest.MonkeyPatch) -> None:
+    import layerdiff.layered as layered
+
+    rng = np.random.default_rng(7)
+    layers = [Layer(rng.random((30, 25, 4), dtype=np.float32), offset=(-3, 2), blend_mode=mode, opacity=0.8)
+              for mode in ("normal", "multiply", "color", "screen")]
+    image = LayeredImage((24, 28), layers)
+    whole = image.composite()
+    monkeypatch.setattr(layered, "_BAND_PIXELS", 7)  # bands of a row or two
+    assert np.array_equal(image.composite(), whole)
+    assert np.array_equal(whole, reference_composite(image, None))
