@@ -21,8 +21,9 @@ import pytest
 import torch
 from PIL import Image
 
+from layerdiff.contract import Decomposer, LayerLimitError, OptionError
 from layerdiff.layered import LayeredImage, from_float
-from layerdiff.pipelines import LayerDecomposePipeline, PipelineError
+from layerdiff.pipelines import PipelineError
 from layerdiff.pipelines.qwen_layered import (
     HUB_ID,
     PilQwenVLProcessor,
@@ -30,6 +31,7 @@ from layerdiff.pipelines.qwen_layered import (
     component_parameters,
     plan_device,
 )
+from layerdiff.recompose import paint_full_resolution
 
 GIB = 1024 ** 3
 RUN = dict(prompt="a red disc and a blue bar on a gradient", num_inference_steps=2, true_cfg_scale=1.0)
@@ -162,8 +164,23 @@ def test_preset_is_registered() -> None:
 
     preset = get_preset("qwen-image-layered")
     assert preset.kind == "qwen-image-layered" and preset.weights == HUB_ID
-    assert ComponentSpec(preset.pipeline).load_class() is QwenLayeredDecomposePipeline
+    assert ComponentSpec(preset.implementation("decompose")[1]).load_class() is QwenLayeredDecomposePipeline
     assert "qwen-image-layered" in decomposer_names()
+
+
+def test_decomposer_contract(pipe, image: np.ndarray) -> None:
+    """Options, layer limits and progress as every decomposer has them; checks come before any sampling."""
+    assert isinstance(pipe, Decomposer) and pipe.max_layers == 20 and "steps" in pipe.options
+    with pytest.raises(OptionError, match="does not take the option num_inference_steps"):
+        pipe.decompose(image, 2, num_inference_steps=2)
+    with pytest.raises(LayerLimitError, match="20 layers; got num_layers=21"):
+        pipe.decompose(image, 21, prompt="x")
+    with pytest.raises(LayerLimitError, match="20 layers; got max_layers=25"):
+        pipe.decompose(image, "auto", max_layers=25, prompt="x")
+    steps: list = []
+    latent = pipe.decompose(image, 1, seed=0, prompt=RUN["prompt"], steps=1, true_cfg_scale=1.0,
+                            callback=lambda step, total: steps.append((step, total)))
+    assert isinstance(latent, LayeredImage) and len(latent) == 1 and steps == [(1, 1)]
 
 
 @pytest.mark.slow
@@ -184,7 +201,8 @@ def test_batch_of_two_does_not_mix_layers(pipe, image: np.ndarray, run_np) -> No
     other = _design(173, 301, flip=True)
     batch = pipe([image, other], num_layers=2, generator=[_gen(0), _gen(1)], output_type="pt", **RUN)
     assert [tuple(t.shape) for t in batch.layers] == [(2, 4, 173, 301)] * 2
-    single = pipe.decompose(other, num_layers=2, seed=1, **RUN)  # the decomposer interface
+    single = pipe.decompose(other, num_layers=2, seed=1, prompt=RUN["prompt"], steps=2,
+                            true_cfg_scale=1.0)  # the decomposer contract
     assert isinstance(single, LayeredImage)
     np.testing.assert_allclose(batch.layers[0].permute(0, 2, 3, 1).numpy(), run_np.layers[0], atol=1e-6)
     np.testing.assert_allclose(batch.layers[1].permute(0, 2, 3, 1).numpy(), single.to_numpy(), atol=1e-6)
@@ -208,7 +226,7 @@ def test_latent_output_decodes_to_the_same_layers(pipe, image: np.ndarray, run_n
     assert lat.shape == (3, 8, gh // 8, gw // 8)  # 2 layers + the composite frame, last
     low = pipe.decode_latents(lat)
     assert low.shape == (2, gh, gw, 4)
-    full = LayerDecomposePipeline.paint_full_resolution(low, image, True, True)
+    full = paint_full_resolution(low, image, True, True)
     np.testing.assert_allclose(full, run_np.layers[0], atol=1e-6)
 
 
@@ -230,7 +248,7 @@ def test_auto_layer_count_drops_empty_frames(pipe, image: np.ndarray) -> None:
                **RUN).layers[0]
     assert lat.shape[0] == 4  # "auto" samples max_layers layer frames (+ the composite)
     low = pipe.decode_latents(lat[[0, 3]])  # the bottom layer: the only one that covers every pixel
-    expected = LayerDecomposePipeline.paint_full_resolution(low, image, True, True)
+    expected = paint_full_resolution(low, image, True, True)
     assert auto.layers[0].shape[0] == 1
     np.testing.assert_allclose(auto.layers[0], expected, atol=1e-6)
     assert _max_err(auto.images[0], image) <= 1.0 / 255 + 1e-6
