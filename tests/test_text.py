@@ -204,3 +204,15 @@ def test_annotate_without_ocr_warns_once_and_keeps_the_stack(monkeypatch):
         warnings.simplefilter("error")
         detect_mod.annotate_text_layers(stack)  # the second call is silent
     assert stack.layers[0].text is None
+
+
+@pytest.mark.parametrize("face", [FACES[1], FACES[3]])
+def test_restore_spaces_puts_back_dropped_word_spaces(face):
+    from layerdiff.text.analyze import restore_spaces
+
+    truth = "AUTUMN COFFEE SHOW 2026"
+    glyphs, _ = render_mask(truth, face.path, 40)
+    assert restore_spaces("AUTUMNCOFFEESHOW2026", glyphs, face, 40) == truth
+    assert restore_spaces("AUTUMN COFFEE SHOW 2026", glyphs, face, 40) == truth  # nothing missing: unchanged
+    tight, _ = render_mask("Gallery", face.path, 40)
+    assert restore_spaces("Gallery", tight, face, 40) == "Gallery"  # letter gaps are not word gaps

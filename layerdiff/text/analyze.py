@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from .fonts import FontFace, available_fonts, render_mask
+from .fonts import FontFace, available_fonts, load_font, render_mask
 from .info import TextInfo, TextLine
 from .ocr import Detection
 
@@ -164,9 +164,53 @@ def _resize(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(mask.astype(np.float32), "F").resize(size, Image.BILINEAR), np.float32)
 
 
+def _word_gaps(glyphs: np.ndarray, min_width: float) -> list[tuple[int, int]]:
+    """(start, end) columns of the ink-free runs inside a line's glyphs at least ``min_width`` wide."""
+    empty = ~(glyphs > 0.5).any(0)  # (gw,)
+    gaps, start = [], None
+    for x, e in enumerate(empty):
+        if e and start is None:
+            start = x
+        elif not e and start is not None:
+            if x - start >= min_width:
+                gaps.append((start, x))
+            start = None
+    return gaps
+
+
+def restore_spaces(text: str, glyphs: np.ndarray, face: FontFace, size: float) -> str:
+    """Put back word spaces the recogniser dropped (it often reads widely spaced capitals as one word).
+
+    Word gaps are ink-free column runs wider than 0.28 em and 2.2 times the median gap between letters. When
+    there are more of them than spaces in ``text``, the spaces are rebuilt from the gaps: each gap, with the
+    other gaps' widths taken out, is mapped onto the nearest character boundary of ``text`` (without spaces)
+    set in ``face`` at ``size``.
+    """
+    letter_gaps = [e - s for s, e in _word_gaps(glyphs, 1)]
+    gaps = _word_gaps(glyphs, max(0.28 * size, 2.2 * float(np.median(letter_gaps)) if letter_gaps else 0.0))
+    if len(gaps) <= text.count(" ") or len(text.replace(" ", "")) < 2:
+        return text
+    bare = text.replace(" ", "")
+    mask, (left, _) = render_mask(bare, face.path, size)
+    font_px = load_font(face.path, int(round(size)))
+    bounds = np.array([font_px.getlength(bare[:k]) - left for k in range(1, len(bare))])  # (n - 1,) rendered x
+    ink_width = glyphs.shape[1] - sum(e - s for s, e in gaps)
+    scale = mask.shape[1] / max(ink_width, 1)
+    cuts, removed = set(), 0
+    for s, e in gaps:
+        centre = (s - removed) * scale
+        removed += e - s
+        cuts.add(int(np.argmin(np.abs(bounds - centre))) + 1)
+    return "".join((" " if k in cuts else "") + ch for k, ch in enumerate(bare))
+
+
 def fit_line(rgb: np.ndarray, det: Detection, faces: tuple[FontFace, ...] | None = None,
              alpha: np.ndarray | None = None) -> LineFit | None:
-    """Matte one detected line and score every candidate face against it; None when no glyphs are found."""
+    """Matte one detected line and score every candidate face against it; None when no glyphs are found.
+
+    When the best face shows that word spaces are missing from the recognised text (:func:`restore_spaces`),
+    the faces are scored again on the text with the spaces put back, which is kept if it matches better.
+    """
     matte, (mx, my), colour = matte_line(rgb, det.box, alpha)
     matte = own_glyphs(matte, det.box, (mx, my))
     ib = _ink_box(matte)
@@ -174,8 +218,20 @@ def fit_line(rgb: np.ndarray, det: Detection, faces: tuple[FontFace, ...] | None
         return None
     ix0, iy0, ix1, iy1 = ib
     glyphs = matte[iy0:iy1, ix0:ix1]  # (gh, gw)
+    fit = _score_faces(det, glyphs, (mx + ix0, my + iy0, mx + ix1, my + iy1), colour, faces)
+    if fit.best is not None:
+        text = restore_spaces(det.text, glyphs, fit.best, fit.sizes[fit.best])
+        if text != det.text:
+            spaced = _score_faces(Detection(text, det.quad, det.confidence), glyphs, fit.ink_box, colour, faces)
+            if spaced.best is not None and spaced.scores[spaced.best] > fit.scores[fit.best] + 0.02:
+                fit = spaced
+    return fit
+
+
+def _score_faces(det: Detection, glyphs: np.ndarray, ink_box: tuple[int, int, int, int],
+                 colour: tuple[int, int, int], faces: tuple[FontFace, ...] | None) -> LineFit:
     gh, gw = glyphs.shape
-    fit = LineFit(det, (mx + ix0, my + iy0, mx + ix1, my + iy1), colour)
+    fit = LineFit(det, ink_box, colour)
     cmp_w = max(4, int(round(gw * _CMP_HEIGHT / gh)))
     target = _resize(glyphs, (cmp_w, _CMP_HEIGHT))  # (32, cw)
     for face in faces if faces is not None else available_fonts():
