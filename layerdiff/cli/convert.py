@@ -10,13 +10,13 @@ from layerdiff.errors import LayerdiffError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("convert", help="convert a layered image to PSD, ORA, PNG folder or ZIP",
+    p = subparsers.add_parser("convert", help="convert a layered image to PSD, ORA, PNG folder, ZIP or SVG",
                               description="Read any supported input (detected from its content) and write "
                                           "OUT; the output format comes from OUT's extension (.psd, .ora, "
-                                          ".zip, a folder or .png-dir) unless --format is given.")
+                                          ".zip, .svg, a folder or .png-dir) unless --format is given.")
     p.add_argument("input", help="PSD, PSB, ORA, PNG/JPEG/WebP/TIFF, PNG folder or ZIP")
     p.add_argument("output", help="output path")
-    p.add_argument("--format", choices=["psd", "ora", "zip", "png-dir"], default=None,
+    p.add_argument("--format", choices=["psd", "ora", "zip", "png-dir", "svg"], default=None,
                    help="output format (default: from the extension)")
     p.set_defaults(func=run)
 

@@ -11,8 +11,14 @@ named ``.psd`` loads as a PNG. Every failure to read raises
 - ``"not-an-image"``: no known signature;
 - ``"empty"``: a zero-byte file or empty folder.
 
+``load`` refuses a file whose decoded size would pass the budget (``Limits.max_decoded_bytes``,
+``$LAYERDIFF_MAX_DECODED_BYTES``) from the sizes it declares, before decoding; ``load_composite``
+gives the flattened image a file shows (a PSD's embedded composite when it has one).
+
 ``save`` picks the writer from the target's extension (``.psd``, ``.psb``, ``.ora``, ``.zip``,
-``.png-dir`` or an extension-less / existing folder) or from ``format``; every write is atomic.
+``.png-dir`` or an extension-less / existing folder) or from ``format``; every write is atomic,
+and an existing folder is replaced only if layerdiff wrote it. ``save_set`` writes several
+formats as one set (staged, then renamed together), each recording the same run id.
 """
 
 from __future__ import annotations
