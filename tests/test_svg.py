@@ -129,3 +129,15 @@ def test_chromium_renders_text_layers_like_the_composite(tmp_path, chromium):
     without_text = np.asarray(LayeredImage(stack.size, stack.layers[:1]).composite_pil().convert("RGB"))
     assert _psnr(shot, ours) > 21  # glyph edges differ (FreeType hinting in PIL vs Chromium)
     assert _psnr(shot, ours) > _psnr(without_text, ours) + 8  # the live text is really drawn, in place
+
+
+def test_convert_writes_svg_with_live_text(tmp_path):
+    from layerdiff.cli import main
+
+    src = layerdiff.save(_text_stack(), tmp_path / "poster.zip")
+    assert main(["convert", str(src), str(tmp_path / "poster.svg")]) == 0
+    assert main(["convert", str(src), str(tmp_path / "named"), "--format", "svg"]) == 0
+    for out in (tmp_path / "poster.svg", tmp_path / "named"):
+        root = ET.parse(out).getroot()
+        assert [t.text for t in root.iter(f"{SVG}text")] == ["Grand Opening", "Saturday 12 May",
+                                                              "Main street & gallery"]
