@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from layerdiff.registry import DEFAULT_MODEL
+
 
 def design(size: int):
     """A deterministic flat design of size x size (gradient, disc, bar, text-like stripes)."""
@@ -45,14 +47,15 @@ def design(size: int):
 
 def run_one(model: str, size: int, layers: int, repeats: int, threads: int) -> dict:
     import numpy as np
-    import torch
 
-    from layerdiff.registry import load_decomposer
+    from layerdiff.loader import load
 
-    torch.set_num_threads(threads)
     img = design(size)
     t0 = time.perf_counter()
-    dec = load_decomposer(model)
+    dec = load(model, "decompose")
+    torch = sys.modules.get("torch")  # only a model that imported torch pays for it
+    if torch is not None:
+        torch.set_num_threads(threads)
     if hasattr(dec, "set_progress_bar_config"):
         dec.set_progress_bar_config(disable=True)
     load_s = time.perf_counter() - t0
@@ -96,7 +99,7 @@ def _load() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="layerdiff-tiny")
+    p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096])
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--repeats", type=int, default=5)

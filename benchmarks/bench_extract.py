@@ -1,6 +1,6 @@
 """Referring extraction quality on held-out synthetic designs, per prompt type and extractor.
 
-    python benchmarks/bench_extract.py          # floodfill, and layerdiff-tiny if trained
+    python benchmarks/bench_extract.py          # floodfill, and the default model if its weights are here
     python benchmarks/bench_extract.py --models floodfill tiny-random --count 40 --types point box
 
 Designs come from ``SyntheticDesigns(seed=--seed)`` (a seed training does not use; 2-6 layers). For each
@@ -32,13 +32,13 @@ PROMPT_TYPES = ("point", "box", "mask", "phrase")
 
 
 def default_models() -> list[str]:
-    """floodfill, plus layerdiff-tiny when its trained weights are on this machine."""
-    from layerdiff.registry import get_preset
+    """floodfill, plus the default model when its trained weights are on this machine."""
+    from layerdiff.registry import DEFAULT_MODEL, get_preset
 
     models = ["floodfill"]
-    path = get_preset("layerdiff-tiny").weights_path()
+    path = get_preset(DEFAULT_MODEL).weights_path()
     if isinstance(path, Path) and path.is_dir() and (path / "model_index.json").is_file():
-        models.append("layerdiff-tiny")
+        models.append(DEFAULT_MODEL)
     return models
 
 
@@ -78,10 +78,10 @@ def score(result, example: dict) -> dict:
 def run(models: list[str], seed: int, count: int, size: int, types: list[str], steps: int | None,
         start: int = 0) -> list[dict]:
     from layerdiff.data.synthetic import SyntheticDesigns, referring_sample
-    from layerdiff.pipelines.extract import load_extractor
+    from layerdiff.loader import load
 
     designs = SyntheticDesigns(seed=seed, size=size, min_layers=2, max_layers=6)
-    extractors = {name: load_extractor(name) for name in models}
+    extractors = {name: load(name, "extract") for name in models}
     rows = []
     for index in range(start, start + count):
         sample = designs.sample(index)
@@ -95,7 +95,7 @@ def run(models: list[str], seed: int, count: int, size: int, types: list[str], s
             except ValueError:  # a faint target: its visible mask is empty
                 continue
             for name, extractor in extractors.items():
-                kwargs = {} if steps is None or name == "floodfill" else {"num_inference_steps": steps}
+                kwargs = {"steps": steps} if steps is not None and "steps" in extractor.options else {}
                 t0 = time.perf_counter()
                 result = extractor.extract(example["image"], prompt, seed=0, **kwargs)
                 seconds = time.perf_counter() - t0

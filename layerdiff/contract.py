@@ -98,7 +98,7 @@ def check_options(impl: Any, options: Mapping[str, Any]) -> dict[str, Any]:
 
 def layer_limit_message(model: str, limit: int, what: str, value: object) -> str:
     """The one message for a layer count beyond a model's limit."""
-    return f"model {model!r} makes 1 to {limit} layers; got {what}={value}"
+    return f"model {model!r} makes at most {limit} layer{'' if limit == 1 else 's'}; got {what}={value}"
 
 
 def _is_int(value: object) -> bool:

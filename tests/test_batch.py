@@ -47,8 +47,8 @@ class SlowDecomposer:
     def from_pretrained(cls, name: str, **kwargs: Any) -> SlowDecomposer:
         return cls()
 
-    def decompose(self, image: np.ndarray, num_layers: int | str = "auto", max_layers: int | None = None,
-                  ) -> LayeredImage:
+    def decompose(self, image: np.ndarray, num_layers: int | str = "auto", *, max_layers: int | None = None,
+                  seed: int | None = None, callback: Any = None, **options: Any) -> LayeredImage:
         end = time.monotonic() + self.delay
         while time.monotonic() < end:
             time.sleep(0.02)
@@ -62,8 +62,8 @@ class CrashDecomposer:
     def from_pretrained(cls, name: str, **kwargs: Any) -> CrashDecomposer:
         return cls()
 
-    def decompose(self, image: np.ndarray, num_layers: int | str = "auto", max_layers: int | None = None,
-                  ) -> LayeredImage:
+    def decompose(self, image: np.ndarray, num_layers: int | str = "auto", *, max_layers: int | None = None,
+                  seed: int | None = None, callback: Any = None, **options: Any) -> LayeredImage:
         if np.allclose(np.asarray(image)[0, 0, :3], CRASH_MARK, atol=1 / 255):
             os._exit(9)
         return LayeredImage.from_numpy(np.asarray(image)[None], names=["Image"])  # (1, H, W, 4)
@@ -75,7 +75,8 @@ def register_test_presets() -> None:
 
     for name, cls in (("test-slow", SlowDecomposer), ("test-crash", CrashDecomposer)):
         register(ModelPreset(name=name, kind="decomposer", description="test only",
-                             pipeline=f"{__name__}:{cls.__name__}", max_layers=1), overwrite=True)
+                             tasks={"decompose": {"baseline": f"{__name__}:{cls.__name__}"}}, max_layers=1),
+                 overwrite=True)
 
 
 @pytest.fixture()

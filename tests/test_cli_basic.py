@@ -87,9 +87,13 @@ def test_convert_unknown_output_is_an_error(tmp_path: Path, capsys: pytest.Captu
 def test_models_lists_presets(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:3] == ["name", "kind", "native"]
+    assert lines[0].split()[:4] == ["name", "kind", "tasks", "(methods)"]
     tiny = next(line for line in lines if line.startswith("tiny-random"))
     assert "random init (no weights)" in tiny and " 32 " in f" {tiny} "
+    default = next(line for line in lines if line.startswith("layerdiff-tiny")).split()
+    assert "decompose(regions/diffusion)" in default and "6" in default  # the preset's one layer limit
+    flood = next(line for line in lines if line.startswith("floodfill")).split()
+    assert "extract(baseline)" in flood and "-" in flood  # an extractor has no layer limit
 
 
 def test_models_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -97,7 +101,11 @@ def test_models_json(capsys: pytest.CaptureFixture[str]) -> None:
     rows = json.loads(capsys.readouterr().out)
     names = [r["name"] for r in rows]
     assert "tiny-random" in names and "layerdiff-tiny" in names
-    assert set(rows[0]) >= {"name", "kind", "native_resolution", "max_layers", "weights", "license"}
+    assert set(rows[0]) >= {"name", "kind", "tasks", "native_resolution", "max_layers", "weights", "license"}
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["layerdiff-tiny"]["tasks"]["decompose"] == ["regions", "diffusion"]
+    assert main(["models", "--json", "--task", "extract"]) == 0
+    assert {r["name"] for r in json.loads(capsys.readouterr().out)} == {"floodfill", "layerdiff-tiny", "tiny-random"}
 
 
 def test_exit_codes_in_a_real_process(tmp_path: Path) -> None:

@@ -73,6 +73,23 @@ def test_gt_layer_count_mode_asks_for_the_gt_count(data_dir: Path, tmp_path: Pat
     assert calls == [3, 3]
 
 
+def test_gt_mode_scores_deeper_stacks_with_the_model_limit_and_says_so(data_dir: Path, tmp_path: Path):
+    """single-layer makes at most one layer: the 3-layer ground truths are scored with one, and the rows,
+    the log and the summary table say so (instead of an error per sample)."""
+    logged: list[str] = []
+    report = run_eval(folder_samples(data_dir), ["single-layer"], tmp_path / "o", num_layers="gt",
+                      log=logged.append)
+    ran = [r for r in report.rows if not r["error"]]
+    assert len(ran) == 2 and all(r["capped"] and r["num_pred"] == 1 for r in ran)
+    assert sum("3 true layers, more than the model's limit; asked for 1" in line for line in logged) == 2
+    assert report.summary[0]["capped"] == 2 and report.summary[0]["errors"] == 1  # the broken file only
+    note = "single-layer: 2 sample(s) have more true layers than the model makes; scored with its layer limit."
+    assert note in markdown_table(report.summary)
+    assert note in (tmp_path / "o" / "summary.md").read_text()
+    rows = list(csv.DictReader(open(tmp_path / "o" / "results.csv")))
+    assert [r["capped"] for r in rows if not r["error"]] == ["True", "True"]
+
+
 def test_markdown_table_shows_missing_values_as_na():
     summary = [{"model": "m", "samples": 0, "scored": 0, "errors": 2, "psnr": float("nan"),
                 "count_error": float("nan"), "seconds": float("nan"),

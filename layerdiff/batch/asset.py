@@ -36,6 +36,7 @@ import numpy as np
 from ..atomic import atomic_dir
 from ..errors import LayerdiffError, LayeredFileError
 from ..layered import Layer, LayeredImage
+from ..registry import DEFAULT_MODEL
 
 __all__ = ["ASSET_JSON", "AssetTask", "BatchSettings", "AssetProcessor", "AssetTimeout", "sha256_file",
            "fidelity", "is_complete", "load_plugins"]
@@ -50,7 +51,7 @@ _PSNR_CAP = 100.0  # dB reported for identical images (keeps records finite JSON
 class BatchSettings:
     """What a batch does to every asset. ``key()`` is compared with ``asset.json`` to decide a skip."""
 
-    model: str = "layerdiff-tiny"
+    model: str = DEFAULT_MODEL
     layers: int | str = "auto"
     max_layers: int | None = None
     per_layer: bool = False
@@ -232,13 +233,12 @@ class AssetProcessor:
     """
 
     def __init__(self, settings: BatchSettings) -> None:
-        from ..registry import get_preset, load_decomposer
+        from ..loader import load
 
         self.settings = settings
         load_plugins(settings.plugins)
-        self.preset = get_preset(settings.model)
         t0 = time.perf_counter()
-        self.decomposer = load_decomposer(settings.model)
+        self.decomposer = load(settings.model, "decompose")  # the region path loads no torch model
         if callable(getattr(self.decomposer, "set_progress_bar_config", None)):
             self.decomposer.set_progress_bar_config(disable=True)  # the batch shows its own bar
         self.device = self._place(settings.device)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LayerdiffError
+from ..registry import DEFAULT_MODEL
 from .asset import AssetProcessor, AssetTask, BatchSettings, is_complete, load_plugins, sha256_file
 from .manifest import RunManifest
 
@@ -242,7 +243,7 @@ def run_batch(
     in_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
     *,
-    model: str = "layerdiff-tiny",
+    model: str = DEFAULT_MODEL,
     layers: int | str = "auto",
     max_layers: int | None = None,
     per_layer: bool = False,
@@ -277,9 +278,12 @@ def run_batch(
     if out.resolve() == root.resolve() or root.resolve().is_relative_to(out.resolve()):
         raise LayerdiffError(f"{out}: the output folder must not be the input folder or contain it")
     load_plugins(settings.plugins)
-    from ..registry import get_preset
+    from ..contract import check_num_layers
+    from ..loader import resolve
 
-    get_preset(settings.model)  # an unknown name fails now, listing the known ones
+    preset, _ = resolve(settings.model)  # an unknown name fails now, listing the known ones
+    preset.implementation("decompose")  # as does a model that does not decompose
+    check_num_layers(settings.layers, settings.max_layers, preset.max_layers, preset.name)  # the model's limit
 
     summary = BatchSummary(out_dir=out, backend=backend, workers=workers)
     run_id = f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"

@@ -17,13 +17,15 @@ Exit code: 0 if no input failed, 1 if any failed, 130 if interrupted. See docs/b
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from layerdiff.registry import DEFAULT_MODEL
+
     p = sub.add_parser("batch", help="decompose every asset of a folder (restartable; local or Ray)",
                        description="Decompose every PSD, PSB, ORA, PNG, JPEG, WebP and TIFF file "
                                    "under IN_DIR.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("in_dir", metavar="IN_DIR", help="folder of assets (searched recursively)")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder")
-    p.add_argument("--model", default="layerdiff-tiny",
+    p.add_argument("--model", default=DEFAULT_MODEL,
                    help="decomposer from the registry (see `layerdiff models`; default: %(default)s)")
     p.add_argument("--layers", default="auto", help="number of layers per asset, or 'auto' (default)")
     p.add_argument("--max-layers", type=int, default=None, help="upper bound for --layers auto")
@@ -47,15 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from layerdiff.batch import run_batch
+    from layerdiff.cli.decompose import parse_layers
     from layerdiff.errors import LayerdiffError
 
-    layers: int | str = "auto"
-    if args.layers != "auto":
-        try:
-            layers = int(args.layers)
-        except ValueError:
-            raise LayerdiffError(f"--layers must be a positive integer or 'auto', got {args.layers!r}",
-                                 ) from None
+    layers = args.layers if args.layers == "auto" else parse_layers(args.layers)
     try:
         summary = run_batch(args.in_dir, args.output, model=args.model, layers=layers,
                             max_layers=args.max_layers, per_layer=args.per_layer, workers=args.workers,

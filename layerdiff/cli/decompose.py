@@ -5,60 +5,55 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from layerdiff.cli.outputs import add_output_args, write_outputs
 
+if TYPE_CHECKING:
+    from layerdiff.registry import ModelPreset
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from layerdiff.registry import decomposer_names
+    from layerdiff.registry import DEFAULT_MODEL, METHODS, decomposer_names
 
     p = sub.add_parser("decompose", help="decompose an image into RGBA layers (PSD + PNG layers out)",
                        description="Decompose an image into RGBA layers and write them as PSD and PNG layers.")
     p.add_argument("image", help="input image (PNG, JPEG, WebP, TIFF, PSD, ORA)")
-    p.add_argument("--model", default="layerdiff-tiny", choices=decomposer_names(),
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=decomposer_names(),
                    help="decomposer from the registry (default: %(default)s)")
     p.add_argument("--layers", default="auto", help="number of layers, or 'auto' (default)")
     p.add_argument("--max-layers", type=int, default=None, help="upper bound for --layers auto")
-    p.add_argument("--steps", type=int, default=None, help="sampling steps (diffusion models)")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (diffusion methods only)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--prompt", default="", help="optional description of the image")
-    p.add_argument("--method", default="auto", choices=("auto", "regions", "diffusion"),
-                   help="layerdiff models: learned region layering (regions), sampling (diffusion), or auto: "
-                        "regions when the model has a layerer and no prompt/steps are given (default)")
+    p.add_argument("--prompt", default=None, help="optional description of the image (diffusion methods only)")
+    p.add_argument("--method", default="auto", choices=("auto", *METHODS),
+                   help="which of the model's implementations decomposes: auto (the model's first, for "
+                        "layerdiff-tiny the learned region layering), regions, diffusion (sampling) or baseline")
     add_output_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from layerdiff.contract import check_num_layers
     from layerdiff.io import load_composite
-    from layerdiff.registry import get_preset, load_decomposer
+    from layerdiff.loader import load, resolve
 
-    layers = args.layers if args.layers == "auto" else _positive_int(args.layers)
+    layers = args.layers if args.layers == "auto" else parse_layers(args.layers)
+    preset, _ = resolve(args.model)
+    method, _ = preset.implementation("decompose", args.method)  # a method the model lacks fails now
+    check_num_layers(layers, args.max_layers, preset.max_layers, preset.name)  # the model's one limit
     image, source = load_composite(args.image)  # a PSD: its embedded composite, what Photoshop shows
     if source == "embedded composite":
         print(f"{args.image}: decomposing the file's embedded composite (as Photoshop shows it)", file=sys.stderr)
     t0 = time.perf_counter()
-    preset = get_preset(args.model)
-    kwargs = {}
-    sampling = bool(args.prompt) or args.steps is not None
-    if preset.kind == "layerdiff" and "layerer" in preset.components and (
-            args.method == "regions" or (args.method == "auto" and not sampling)):
-        # the region path needs only the layerer: NumPy, no torch / diffusers import (fast cold start)
-        from layerdiff.regions.decomposer import RegionLayerDecomposer
-
-        decomposer = RegionLayerDecomposer.from_pretrained(args.model)
-    else:
-        decomposer = load_decomposer(args.model)
-        if preset.kind != "decomposer":  # diffusion models take sampling options
-            kwargs["seed"] = args.seed
-            kwargs["method"] = "diffusion" if args.method == "auto" else args.method
-            if args.steps is not None:
-                kwargs["num_inference_steps"] = args.steps
-            if args.prompt:
-                kwargs["prompt"] = args.prompt
+    decomposer = load(args.model, "decompose", method=args.method)
     t1 = time.perf_counter()
-    result = decomposer.decompose(image, num_layers=layers, max_layers=args.max_layers, **kwargs)
+    with method_hint(preset, "decompose", method):
+        result = decomposer.decompose(image, num_layers=layers, max_layers=args.max_layers, seed=args.seed,
+                                      **sampling_options(args))
     t2 = time.perf_counter()
     written = write_outputs(result, args, Path(args.image).stem)
     print(f"{args.image}: {len(result)} layers in {t2 - t1:.2f} s (model load {t1 - t0:.2f} s)")
@@ -67,7 +62,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
+def sampling_options(args: argparse.Namespace) -> dict[str, object]:
+    """The contract options of the command line that were given (``steps``, ``prompt``): an implementation
+    that cannot honour one refuses it in one line (see :func:`layerdiff.contract.check_options`)."""
+    options = {"steps": args.steps, "prompt": getattr(args, "prompt", None)}
+    return {k: v for k, v in options.items() if v not in (None, "")}
+
+
+@contextmanager
+def method_hint(preset: ModelPreset, task: str, method: str) -> Iterator[None]:
+    """Refused options (:class:`~layerdiff.contract.OptionError`) name the model's other methods."""
+    from layerdiff.contract import OptionError
+
+    try:
+        yield
+    except OptionError as err:
+        others = [m for m in preset.tasks[task] if m != method]
+        if not others:
+            raise
+        raise OptionError(f"{err}; --method {' or '.join(others)} may take it") from None
+
+
+def parse_layers(text: str) -> int:
+    """``--layers`` as a positive integer; else a one-line :class:`LayerdiffError`."""
     from layerdiff.errors import LayerdiffError
 
     try:

@@ -20,8 +20,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from layerdiff.referring import EXTRACTOR_BASELINES
-    from layerdiff.registry import model_names
+    from layerdiff.registry import DEFAULT_MODEL, METHODS, model_names
 
     p = sub.add_parser("extract", help="extract one object (point, box, mask or phrase) as an RGBA layer",
                        description="Extract the object named by a point, a box, a mask or a phrase as an "
@@ -37,10 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="an image marking the object (white or opaque)")
     p.add_argument("--text", default="", help="a phrase naming the object")
     p.add_argument("--normalized", action="store_true", help="points and box are fractions of the image")
-    p.add_argument("--model", default="layerdiff-tiny",
-                   choices=[*model_names("layerdiff"), *EXTRACTOR_BASELINES],
-                   help="layerdiff model or non-learned baseline (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=None, help="sampling steps (diffusion models)")
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=model_names(task="extract"),
+                   help="extractor from the registry: a layerdiff model or a non-learned baseline "
+                        "(default: %(default)s)")
+    p.add_argument("--method", default="auto", choices=("auto", *METHODS),
+                   help="which of the model's implementations extracts: auto (the model's first, for "
+                        "layerdiff-tiny the learned region layering), regions, diffusion (sampling) or baseline")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (diffusion methods only)")
     p.add_argument("--seed", type=int, default=0)
     add_output_args(p)
     p.set_defaults(func=run)
@@ -82,20 +84,25 @@ def build_prompt(args: argparse.Namespace) -> ReferringPrompt:
 
 
 def run(args: argparse.Namespace) -> int:
+    from layerdiff.cli.decompose import method_hint, sampling_options
     from layerdiff.io import load
-    from layerdiff.pipelines.extract import load_extractor
-    from layerdiff.referring import EXTRACTOR_BASELINES
+    from layerdiff.loader import load as load_model
+    from layerdiff.loader import resolve
+    from layerdiff.referring import PromptError
 
-    prompt = build_prompt(args)
+    prompt = build_prompt(args)  # bad points, boxes and masks fail before anything heavy is imported
+    preset, _ = resolve(args.model)
+    method, _ = preset.implementation("extract", args.method)
     image = load(args.image).composite()  # (H, W, 4)
-    prompt.in_pixels((image.shape[1], image.shape[0]))  # bad prompts fail before the model loads
+    try:
+        prompt.in_pixels((image.shape[1], image.shape[0]))  # prompts outside the image fail before the model
+    except PromptError as err:
+        raise PromptError(f"{args.image}: {err}") from None
     t0 = time.perf_counter()
-    extractor = load_extractor(args.model)
+    extractor = load_model(args.model, "extract", method=args.method)
     t1 = time.perf_counter()
-    kwargs = {}
-    if args.steps is not None and args.model not in EXTRACTOR_BASELINES:
-        kwargs["num_inference_steps"] = args.steps
-    result = extractor.extract(image, prompt, seed=args.seed, **kwargs)
+    with method_hint(preset, "extract", method):
+        result = extractor.extract(image, prompt, seed=args.seed, **sampling_options(args))
     t2 = time.perf_counter()
     obj = result.layers[-1]
     box = obj.content_bbox(threshold=0.5)

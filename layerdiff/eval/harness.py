@@ -26,7 +26,7 @@ from ..layered import LayeredImage, from_float
 from .metric import MAX_EDITS, evaluate_pair
 
 __all__ = ["EvalSample", "as_input", "folder_samples", "synthetic_samples", "run_eval", "summarize", "markdown_table",
-           "LAYERED_SUFFIXES"]
+           "gt_request", "LAYERED_SUFFIXES"]
 
 LAYERED_SUFFIXES = (".psd", ".psb", ".ora", ".zip", ".png-dir")
 """File suffixes taken as ground-truth stacks in a data folder (sub-folders are PNG folders)."""
@@ -87,24 +87,23 @@ def as_input(image: np.ndarray) -> Image.Image:
 def _resolve(models: Sequence[str] | dict[str, Any]) -> dict[str, Any]:
     if isinstance(models, dict):
         return dict(models)
-    from ..registry import get_preset, load_decomposer
+    from ..loader import load, resolve
 
     names = [m.strip() for m in models if m.strip()]
     if not names:
         raise ValueError("no models given")
-    for name in names:
-        get_preset(name)  # unknown names fail before any work, listing the known ones
-    return {name: load_decomposer(name) for name in names}
+    for name in names:  # unknown names and models that do not decompose fail before any work
+        resolve(name)[0].implementation("decompose")
+    return {name: load(name, "decompose") for name in names}
 
 
-def _max_layers(decomposer: Any) -> int:
-    from ..registry import get_preset
-
-    name = getattr(decomposer, "name", None)
-    try:
-        return max(1, int(get_preset(name).max_layers)) if isinstance(name, str) else 8
-    except LayerdiffError:
-        return 8
+def gt_request(n_gt: int, decomposer: Any) -> tuple[int, bool]:
+    """The layer count asked of ``decomposer`` for a ground truth of ``n_gt`` layers, and whether that is
+    the model's limit (``max_layers`` of the contract) rather than the ground truth's count."""
+    limit = getattr(decomposer, "max_layers", None)
+    if isinstance(limit, int) and n_gt > limit:
+        return max(1, limit), True
+    return max(1, n_gt), False
 
 
 def run_eval(samples: Iterable[EvalSample], models: Sequence[str] | dict[str, Any], out_dir: str | Path,
@@ -116,7 +115,8 @@ def run_eval(samples: Iterable[EvalSample], models: Sequence[str] | dict[str, An
     Args:
         models: registry names, or ``{name: decomposer}`` with objects exposing
             ``decompose(image, num_layers=...) -> LayeredImage``.
-        num_layers: "auto", or "gt" to ask each model for the ground truth's layer count.
+        num_layers: "auto", or "gt" to ask each model for the ground truth's layer count (a model whose
+            limit is lower is asked for its limit: the row's ``capped`` is set and ``log`` says so).
     A sample that fails to load, or a model that fails on a sample, gives a row with ``error`` set;
     the run goes on.
     """
@@ -140,7 +140,13 @@ def run_eval(samples: Iterable[EvalSample], models: Sequence[str] | dict[str, An
         target = np.asarray(flat.convert("RGBA"), dtype=np.float32) / 255.0
         n_gt = int(sum(1 for layer in gt_stack if (layer[..., 3] > 0).any()))
         for name, dec in decomposers.items():
-            request: int | str = "auto" if num_layers == "auto" else max(1, min(n_gt, _max_layers(dec)))
+            request: int | str = "auto"
+            capped = False
+            if num_layers == "gt":
+                request, capped = gt_request(n_gt, dec)
+                if capped and log:
+                    log(f"{sample.name} / {name}: {n_gt} true layers, more than the model's limit; "
+                        f"asked for {request} (its limit)")
             try:
                 start = time.perf_counter()
                 pred = dec.decompose(flat, num_layers=request)
@@ -151,7 +157,7 @@ def run_eval(samples: Iterable[EvalSample], models: Sequence[str] | dict[str, An
                 if log:
                     log(f"{sample.name} / {name}: error ({err})")
                 continue
-            report.rows.append(_row(name, sample.name, scores, seconds, max_edits))
+            report.rows.append(_row(name, sample.name, scores, seconds, max_edits, capped=capped))
             if log:
                 log(f"{sample.name} / {name}: L1@0 {scores['l1'][0]:.4f} IoU@0 {scores['iou'][0]:.4f} "
                     f"PSNR {scores['psnr']:.1f} dB, {len(pred)} layers, {seconds:.2f} s")
@@ -161,7 +167,7 @@ def run_eval(samples: Iterable[EvalSample], models: Sequence[str] | dict[str, An
 
 
 def _row(model: str, sample: str, scores: dict[str, Any] | None = None, seconds: float = math.nan,
-         max_edits: int = MAX_EDITS, error: str = "") -> dict[str, Any]:
+         max_edits: int = MAX_EDITS, error: str = "", capped: bool = False) -> dict[str, Any]:
     row: dict[str, Any] = {"model": model, "sample": sample}
     scores = scores or {}
     for key in ("num_gt", "num_pred", "count_error", "psnr"):
@@ -171,6 +177,7 @@ def _row(model: str, sample: str, scores: dict[str, Any] | None = None, seconds:
         row[f"iou@{k}"] = scores["iou"][k] if scores else math.nan
     row["seconds"] = seconds
     row["skipped"] = bool(scores.get("skipped", False)) if scores else False
+    row["capped"] = capped  # asked for the model's layer limit, below the ground truth's count
     row["error"] = error
     return row
 
@@ -189,7 +196,8 @@ def summarize(rows: list[dict[str, Any]], models: Sequence[str], max_edits: int 
         ran = [r for r in rows if r["model"] == name and not r["error"]]
         scored = [r for r in ran if not r["skipped"]]
         entry: dict[str, Any] = {"model": name, "samples": len(ran), "scored": len(scored),
-                                 "errors": sum(1 for r in rows if r["model"] == name and r["error"])}
+                                 "errors": sum(1 for r in rows if r["model"] == name and r["error"]),
+                                 "capped": sum(1 for r in ran if r.get("capped"))}
         for k in range(max_edits + 1):
             entry[f"l1@{k}"] = _mean(r[f"l1@{k}"] for r in scored)
             entry[f"iou@{k}"] = _mean(r[f"iou@{k}"] for r in scored)
@@ -215,7 +223,9 @@ def markdown_table(summary: list[dict[str, Any]], max_edits: int = MAX_EDITS) ->
         lines.append(f"| {e['model']} | {samples} | {f(e['l1@0'], 4)} | {f(e['iou@0'], 4)} | "
                      f"{f(e[f'l1@{k}'], 4)} | {f(e[f'iou@{k}'], 4)} | {f(e['psnr'], 2)} | "
                      f"{f(e['count_error'], 2)} | {f(e['seconds'], 3)} |")
-    return "\n".join(lines) + "\n"
+    notes = [f"{e['model']}: {e['capped']} sample(s) have more true layers than the model makes; "
+             f"scored with its layer limit." for e in summary if e.get("capped")]
+    return "\n".join(lines + notes) + "\n"
 
 
 def _write(report: EvalReport, out: Path, max_edits: int) -> None:
