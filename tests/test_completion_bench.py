@@ -1,0 +1,23 @@
+"""bench_completion runs end to end on a tiny set and reports both figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench_scripts import load_benchmark
+
+
+def test_bench_completion_small(tmp_path: Path) -> None:
+    out = tmp_path / "c.json"
+    summary = load_benchmark("bench_completion").main(
+        ["--designs", "2", "--size", "96", "--json", str(out)])
+    data = json.loads(out.read_text())
+    assert data["summary"]["oracle"]["designs"] == summary["oracle"]["designs"]
+    assert summary["decomposer"] == "layerdiff-tiny"
+    for key in ("today", "completed"):
+        assert set(summary[key]) >= {"occluded_l1", "ghost_rate", "uncovered_share", "samples"}
+    assert len(data["through"]) == 2 and len(data["oracle"]) == 2
+    for row in data["oracle"]:
+        if "completion_l1" in row:
+            assert 0.0 <= row["completion_l1"] <= 1.0 and row["method"]
