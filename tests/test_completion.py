@@ -50,6 +50,15 @@ def test_texture_is_inpainted_by_exemplars() -> None:
     assert (near < 0.1).mean() > 0.8
 
 
+def test_without_exemplars_texture_gets_the_smooth_fill() -> None:
+    rng = np.random.default_rng(2)
+    rgb = rng.random((48, 48, 3)).astype(np.float32)
+    hole = np.zeros((48, 48), bool)
+    hole[10:20, 10:30] = True
+    out = complete_layer_info(rgb, ~hole, hole, exemplar=False)
+    assert out.method == "push-pull" and out.validation == {}
+
+
 @pytest.mark.parametrize("method", ["parametric", "patchmatch", "patchmatch-base", "push-pull"])
 def test_forced_methods_fill_only_the_hole(method: str) -> None:
     rng = np.random.default_rng(0)

@@ -115,11 +115,13 @@ def _choose(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, smooth_margin:
 
 
 def complete_layer_info(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, *, method: str = "auto",
-                        space: str = "srgb", smooth_margin: float = 0.1, seed: int = 0) -> Completion:
+                        space: str = "srgb", smooth_margin: float = 0.1, exemplar: bool = True,
+                        seed: int = 0) -> Completion:
     """:func:`complete_layer` with the method used and the evidence for it.
 
     ``method``: "auto" (the module docstring's rule) or one of :data:`METHODS` to force it ("parametric"
-    then paints from the best fit even when the goodness-of-fit test rejects it).
+    then paints from the best fit even when the goodness-of-fit test rejects it). ``exemplar=False``
+    makes "auto" fall back to push-pull without trying PatchMatch (for a time budget).
     """
     rgb = np.asarray(rgb, np.float32)
     known = np.asarray(known, bool)
@@ -141,7 +143,9 @@ def complete_layer_info(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, *,
     if method == "parametric":  # too few known pixels to fit: the smooth fill
         method = "push-pull"
     scores: dict[str, float] = {}
-    if method == "auto":
+    if method == "auto" and not exemplar:
+        method = "push-pull"
+    elif method == "auto":
         method, scores = _choose(rgb, known, hole, smooth_margin, seed)
     return Completion(_fill(method, rgb, known, hole, seed), method, fit, scores)
 
@@ -157,14 +161,14 @@ def complete_layer(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, **kwarg
 
 
 def complete_stack(stack: np.ndarray, *, hidden_above: float = 1.0 - 0.5 / 255.0, visible: float = 0.99,
-                   method: str = "auto", seed: int = 0) -> tuple[np.ndarray, list[str]]:
+                   method: str = "auto", exemplar: bool = True, seed: int = 0) -> tuple[np.ndarray, list[str]]:
     """Re-paint what each layer of ``stack`` (L, H, W, 4) straight alpha in [0, 1], bottom to top, hides.
 
     For layer k: its hole is where it has alpha > 0 and the layers above cover at least ``hidden_above``
     (so the composite does not change); its known pixels are where its own visibility (its alpha times
     what the layers above let through) is at least ``visible``, less a one-pixel band at their edge (mixed
-    edge colours). Returns the new stack (float32 copy) and the method used per layer ("none" where
-    nothing was hidden).
+    edge colours). ``method`` and ``exemplar`` as :func:`complete_layer_info`. Returns the new stack
+    (float32 copy) and the method used per layer ("none" where nothing was hidden).
     """
     arr = np.asarray(stack, np.float32)
     if arr.ndim != 4 or arr.shape[-1] != 4:
@@ -178,7 +182,7 @@ def complete_stack(stack: np.ndarray, *, hidden_above: float = 1.0 - 0.5 / 255.0
         hole = (alpha[k] > 0) & (cover_above >= hidden_above)
         known = ndimage.binary_erosion(alpha[k] * through >= visible, np.ones((3, 3), bool), border_value=1)
         if hole.any() and known.any():
-            done = complete_layer_info(arr[k, ..., :3], known, hole, method=method, seed=seed)
+            done = complete_layer_info(arr[k, ..., :3], known, hole, method=method, exemplar=exemplar, seed=seed)
             out[k, ..., :3] = done.rgb
             methods[k] = done.method
         through = through * (1.0 - alpha[k])
