@@ -60,11 +60,14 @@ def to_float(array: np.ndarray) -> np.ndarray:
 
 def from_float(array: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     """float [0, 1] -> uint8 (bit_depth 8) or uint16 (bit_depth 16), rounded to nearest."""
-    if bit_depth == 8:
-        return np.round(np.clip(array, 0, 1) * 255.0).astype(np.uint8)
-    if bit_depth == 16:
-        return np.round(np.clip(array, 0, 1) * 65535.0).astype(np.uint16)
-    raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    scaled = np.clip(array, 0, 1)  # the one temporary; the steps below work in place on it
+    if not np.issubdtype(scaled.dtype, np.floating):
+        scaled = scaled.astype(np.float64)  # as ``integer array * 255.0`` would give
+    scaled *= 255.0 if bit_depth == 8 else 65535.0
+    np.round(scaled, out=scaled)
+    return scaled.astype(np.uint8 if bit_depth == 8 else np.uint16)
 
 
 @dataclass

@@ -67,3 +67,15 @@ def test_composite_in_bands_of_rows_is_bit_identical(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(layered, "_BAND_PIXELS", 7)  # bands of a row or two
     assert np.array_equal(image.composite(), whole)
     assert np.array_equal(whole, reference_composite(image, None))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+def test_from_float_in_place_matches_the_plain_formula(dtype: type) -> None:
+    from layerdiff.layered import from_float
+
+    rng = np.random.default_rng(5)
+    values = (rng.random((40, 30, 4)) * 1.4 - 0.2).astype(dtype) if dtype != np.uint8 else \
+        rng.integers(0, 3, (40, 30, 4)).astype(np.uint8)
+    for depth, scale, out in ((8, 255.0, np.uint8), (16, 65535.0, np.uint16)):
+        expected = np.round(np.clip(values, 0, 1) * scale).astype(out)
+        assert np.array_equal(from_float(values, depth), expected)

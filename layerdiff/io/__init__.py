@@ -253,6 +253,6 @@ def save_set(image: LayeredImage, targets: Sequence[tuple[str | os.PathLike, str
             else:
                 writer = {"psd": write_psd_to, "ora": write_ora_to, "zip": write_pngzip_to, "svg": write_svg_to}[fmt]
                 writer(image, outputs.file(p), encoded=encoded, run=run)
-            encoded.release_arrays()
             written.append(p)
+    encoded.release_arrays()
     return written, run

@@ -81,7 +81,7 @@ class EncodedStack:
         missing = [i for i in range(len(self.image.layers)) if i not in self._pngs]
         if missing:
             def one(i: int) -> tuple[int, bytes]:
-                return i, encode_png(from_float(self.image.layers[i].pixels, self.png_depth))
+                return i, encode_png(self.layer_array(i, self.png_depth))
 
             if self.workers > 1 and len(missing) > 1:
                 with ThreadPoolExecutor(self.workers) as pool:
@@ -96,12 +96,19 @@ class EncodedStack:
             self._composite = self.image.composite()
         return self._composite
 
+    def composite_array(self, depth: int = 8) -> np.ndarray:
+        """The composite as uint8 (depth 8) or uint16 (depth 16) RGBA (H, W, 4), computed once."""
+        key = (-1, depth)
+        if key not in self._arrays:
+            self._arrays[key] = from_float(self.composite(), depth)
+        return self._arrays[key]
+
     def composite_png(self) -> bytes:
         """The composite as a PNG (``png_depth`` bits)."""
-        return encode_png(from_float(self.composite(), self.png_depth))
+        return encode_png(self.composite_array(self.png_depth))
 
     def thumbnail_png(self, side: int = 256) -> bytes:
         """An 8-bit PNG of the composite fitted into ``side`` x ``side``."""
-        thumb = Image.fromarray(from_float(self.composite(), 8), "RGBA")
+        thumb = Image.fromarray(self.composite_array(8), "RGBA")
         thumb.thumbnail((side, side))
         return encode_png(np.asarray(thumb))
