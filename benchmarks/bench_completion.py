@@ -12,6 +12,10 @@
    of its layers as they are (today's figure), and after :func:`layerdiff.completion.complete_stack`
    re-paints what each predicted layer hides (the composite is unchanged).
 
+``--spaces`` instead compares the colour space of the parametric fit (sRGB, linear light, per-layer
+choice) on the solid / gradient backgrounds of a validation stream (use a seed other than 31337): RGB L1
+on the hidden background pixels and the share of fits accepted.
+
 Prints markdown tables; ``--json`` writes the per-design rows and the summaries.
 """
 
@@ -74,6 +78,35 @@ def decomposer_row(sample: Any, decomposer: Any) -> dict[str, Any]:
             "today": occlusion_scores(pred, gt), "completed": occlusion_scores(completed, gt)}
 
 
+def space_rows(designs: Any, count: int) -> list[dict[str, Any]]:
+    """Parametric fits of the true background in each colour space, on designs with a parametric one."""
+    from layerdiff.completion import fit_parametric
+    from layerdiff.eval.occlusion import HIDDEN_ABOVE
+
+    rows = []
+    for i in range(count):
+        kind = designs.design(i)["background"]["type"]
+        if kind not in ("solid", "linear", "radial"):
+            continue
+        sample = designs.sample(i)
+        stack = sample.stack()  # (L, H, W, 4)
+        cover = 1.0 - np.prod(1.0 - stack[1:, ..., 3], axis=0)  # (H, W)
+        image = np.round(sample.composite[..., :3] * 255.0) / 255.0  # (H, W, 3)
+        scored = cover >= HIDDEN_ABOVE
+        if not scored.any() or not (cover <= 0).any():
+            continue
+        row: dict[str, Any] = {"index": i, "background": kind}
+        for space in ("srgb", "linear", "auto"):
+            fit = fit_parametric(image, cover <= 0, space=space)
+            if fit is None:
+                continue
+            full = fit.render(cover.shape)  # (H, W, 3)
+            row[f"{space}_l1"] = float(np.abs(full - stack[0, ..., :3]).mean(-1)[scored].mean())
+            row[f"{space}_accepted"] = float(fit.accepted)
+        rows.append(row)
+    return rows
+
+
 def _mean(rows: list[dict[str, Any]], key: str) -> float:
     vals = [r[key] for r in rows if key in r]
     return float(np.mean(vals)) if vals else float("nan")
@@ -87,6 +120,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--min-layers", type=int, default=2)
     p.add_argument("--max-layers", type=int, default=6)
     p.add_argument("--model", default="layerdiff-tiny", help="decomposer for part 2; 'none' skips it")
+    p.add_argument("--spaces", action="store_true", help="compare the parametric fit's colour spaces only")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
 
@@ -96,6 +130,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     designs = SyntheticDesigns(args.seed, size=args.size, min_layers=args.min_layers, max_layers=args.max_layers)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; seed {args.seed}, {args.designs} designs, "
           f"{args.size} px, {args.min_layers}-{args.max_layers} layers")
+    if args.spaces:
+        rows = space_rows(designs, args.designs)
+        print("\n### Parametric fit colour space (RGB L1 on hidden background pixels; share accepted)\n")
+        print("| space | backgrounds | L1 | accepted |")
+        print("|---|---|---|---|")
+        result: dict[str, Any] = {}
+        for space in ("srgb", "linear", "auto"):
+            l1, acc = _mean(rows, f"{space}_l1"), _mean(rows, f"{space}_accepted")
+            result[space] = {"l1": l1, "accepted": acc}
+            print(f"| {space} | {len(rows)} | {l1:.5f} | {acc:.2f} |")
+        if args.json is not None:
+            args.json.write_text(json.dumps({"spaces": result, "rows": rows}, indent=1))
+        return result
     oracle, through = [], []
     decomposer = None
     if args.model != "none":

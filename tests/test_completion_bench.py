@@ -21,3 +21,9 @@ def test_bench_completion_small(tmp_path: Path) -> None:
     for row in data["oracle"]:
         if "completion_l1" in row:
             assert 0.0 <= row["completion_l1"] <= 1.0 and row["method"]
+
+
+def test_bench_completion_spaces() -> None:
+    result = load_benchmark("bench_completion").main(["--spaces", "--seed", "7", "--designs", "6", "--size", "64"])
+    assert set(result) == {"srgb", "linear", "auto"}
+    assert result["srgb"]["l1"] < 0.01  # the synthetic gradients are interpolated in sRGB
