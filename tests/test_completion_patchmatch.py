@@ -85,3 +85,16 @@ def test_empty_hole_and_no_known_pixels() -> None:
 def test_bad_shapes_raise() -> None:
     with pytest.raises(ValueError, match="hole"):
         patchmatch_inpaint(np.zeros((8, 8, 3)), np.ones((8, 8), bool), np.ones((8, 7), bool))
+
+
+def test_a_thin_layer_is_filled_from_its_own_pixels() -> None:
+    n = 128
+    known = np.zeros((n, n), bool)
+    known[::4] = True  # one-pixel lines: no coarse pixel is wholly known
+    hole = np.zeros((n, n), bool)
+    hole[1::4, 20:100] = True
+    img = np.zeros((n, n, 3), np.float32)
+    img[known] = (0.3, 0.7, 0.2)
+    img[~known] = (1.0, 0.0, 1.0)
+    out = patchmatch_inpaint(img, known, hole)
+    np.testing.assert_allclose(out[hole], np.broadcast_to((0.3, 0.7, 0.2), (hole.sum(), 3)), atol=1e-5)

@@ -190,6 +190,8 @@ def patchmatch_inpaint(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, *, 
         c, b, k, h_, a = levels[-1]
         kc = _down2(k.astype(np.float32))  # (h/2, w/2) known children
         n = _down2(np.ones(k.shape, np.float32))  # children inside the canvas
+        if not (kc >= n).any():  # no wholly known pixel at the coarser level: stop here
+            break
         col = _down2(c * k[..., None]) / np.maximum(kc, 1.0)[..., None]
         levels.append((col, _down2(b) / n[..., None], kc >= n, (_down2(h_.astype(np.float32)) > 0) & (kc < n),
                        _down2(a.astype(np.float32)) > 0))
