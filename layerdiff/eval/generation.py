@@ -16,6 +16,11 @@ those figures and no more.
   matter: Freeman and Shapira 1975) sorts it: ``box`` above ``BOX_FILL`` (squares, rectangles,
   rounded rectangles: 0.87-1.0), ``round`` above ``ROUND_FILL`` (circles, ellipses: about pi/4;
   hearts about 0.75), ``pointy`` below (triangles about 0.5, stars about 0.4).
+
+**Caption alone** (:func:`score_plan_image`, ``benchmarks/bench_plan_generate.py``): with no layer prompts
+the image's layers need not come in the caption's order, so the named objects are matched one to one to
+the layers above an opaque bottom layer that carries the named background colour; a caption passes when
+every named object finds a layer of its own with its colour and shape class.
 """
 
 from __future__ import annotations
@@ -165,3 +170,65 @@ def class_rates(counts: dict[str, int]) -> dict[str, dict[str, float]]:
         if n:
             out[cls] = {"rate": counts.get(f"shape_hits_{cls}", 0) / n, "n": n}
     return out
+
+
+# ----------------------------------------------------------------------- caption alone (a plan's image)
+def _matching(ok: list[list[bool]]) -> int:
+    """Size of a maximum matching of rows (named objects) to columns (layers) where ``ok[i][j]``
+    (Kuhn's augmenting paths; a few objects and layers)."""
+    owner: dict[int, int] = {}
+
+    def augment(i: int, seen: set[int]) -> bool:
+        for j, good in enumerate(ok[i]):
+            if good and j not in seen:
+                seen.add(j)
+                if j not in owner or augment(owner[j], seen):
+                    owner[j] = i
+                    return True
+        return False
+
+    return sum(augment(i, set()) for i in range(len(ok)))
+
+
+OPAQUE = 0.99
+"""Mean alpha the bottom layer needs to count as an opaque background."""
+
+
+def score_plan_image(stack: np.ndarray, gold: dict) -> dict:
+    """The caption-alone check: is what the caption names in the image, each object in a layer of its own?
+
+    stack: (L, H, W, 4) straight RGBA, bottom first. ``gold``: what the caption names, as
+    ``{"background": {"colors": [...]}, "layers": [{"kind", "color", "shape"}, ...]}`` (the form of a
+    :class:`~layerdiff.planning.LayerPlan` dict; its ``to_dict()`` works too). The caption passes when
+
+    - the bottom layer is opaque (mean alpha >= ``OPAQUE``) and carries the first named background colour
+      (:func:`carries_colour`), and
+    - the named layers above can be matched one to one to distinct layers above the bottom one such that
+      each matched layer carries the named colour (when one is named) and its shape class is the named
+      shape's (when one is named; :func:`classify_shape`).
+
+    Layers are matched, not read by index, so a plan that stacks the same objects in another order still
+    passes; a named object the image lacks, or two named objects drawn in one layer, fail. Text layers
+    count with their colour. Returns ``pass``, ``background`` (bool) and, per named layer, ``colours`` /
+    ``shapes``: whether a one-to-one matching on that property alone reaches it (lists of bools, for rates).
+    """
+    bg = gold["background"]
+    bottom = stack[0]
+    background = bool(bottom[..., 3].mean() >= OPAQUE and (not bg.get("colors") or
+                                                          carries_colour(bottom, bg["colors"][0])))
+    named = [lay for lay in gold["layers"] if lay.get("color") in COLORS or lay.get("shape") in SHAPE_CLASS]
+    above = list(stack[1:])
+    colour_ok = [[lay.get("color") not in COLORS or carries_colour(layer, lay["color"]) for layer in above]
+                 for lay in named]
+    classes = [classify_shape(layer[..., 3]) for layer in above]
+    shape_ok = [[lay.get("shape") not in SHAPE_CLASS or cls == SHAPE_CLASS[lay["shape"]] for cls in classes]
+                for lay in named]
+    both = [[c and s for c, s in zip(cr, sr)] for cr, sr in zip(colour_ok, shape_ok)]
+    n_colour = [lay for lay in named if lay.get("color") in COLORS]
+    n_shape = [lay for lay in named if lay.get("shape") in SHAPE_CLASS]
+    colour_hits = _matching([row for row, lay in zip(colour_ok, named) if lay.get("color") in COLORS])
+    shape_hits = _matching([row for row, lay in zip(shape_ok, named) if lay.get("shape") in SHAPE_CLASS])
+    objects = _matching(both) == len(named)
+    return {"pass": background and objects, "background": background,
+            "colours": [k < colour_hits for k in range(len(n_colour))],
+            "shapes": [k < shape_hits for k in range(len(n_shape))]}
