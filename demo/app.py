@@ -452,18 +452,23 @@ def build_app(default_model: str | None = None, max_upload_mb: float = 50.0, con
 
 def _wire(h: Handlers, session: gr.State, click_prompt: gr.State, dec: SimpleNamespace, gen: SimpleNamespace,
           edit: SimpleNamespace, ext: SimpleNamespace, extract_tab: gr.Tab, out: SimpleNamespace) -> None:
-    """Connect the events. Every event that changes the stack disables the downloads first and writes them
-    again from the new stack afterwards, so a download is always the stack on the screen."""
+    """Connect the events. Every event that changes the stack disables the downloads first, cancels the
+    download refreshes still pending for earlier stacks, and writes the downloads again from the new stack
+    afterwards, so a download is always the stack on the screen."""
     view = [out.gallery, out.composite, out.status, edit.layer, session]
     downloads = list(out.downloads.values())
     extract_out = [ext.canvas, click_prompt, ext.info]
 
+    triggers: list[Callable[..., Any]] = []
+    refreshes: list[Any] = []
+
     def changes_stack(trigger: Callable[..., Any], fn: Callable[..., Any], inputs: list[Any], outputs: list[Any],
                       **kwargs: Any) -> None:
-        trigger(h.clear_downloads, None, downloads, queue=False, api_visibility="private").then(
+        triggers.append(trigger)
+        refreshes.append(trigger(h.clear_downloads, None, downloads, queue=False, api_visibility="private").then(
             fn, inputs, outputs, **kwargs).then(
             h.downloads, [session], [*downloads, out.undo], concurrency_id="downloads", concurrency_limit=2,
-            api_visibility="private")
+            api_visibility="private"))
 
     changes_stack(dec.upload.change, h.open_upload, [dec.upload], view, api_name="open")
     changes_stack(dec.button.click, h.decompose, [dec.upload, dec.automatic, dec.layers, dec.model, dec.seed,
@@ -481,6 +486,8 @@ def _wire(h: Handlers, session: gr.State, click_prompt: gr.State, dec: SimpleNam
                   api_visibility="private")
     changes_stack(ext.button.click, h.extract, [session, click_prompt, ext.text, ext.model, ext.seed, ext.steps],
                   view + extract_out, api_name="extract")
+    for trigger in triggers:  # a new change cancels the download refreshes of the ones before it
+        trigger(None, None, None, cancels=refreshes, queue=False, api_visibility="private")
     dec.model.change(decompose_model_changed, [dec.model, dec.layers], [dec.layers], api_visibility="private")
     gen.model.change(generative_model_changed, [gen.model, gen.layers], [gen.layers, gen.steps],
                      api_visibility="private")

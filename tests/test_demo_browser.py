@@ -85,13 +85,14 @@ def composite_pixels(page: Page) -> tuple[str, np.ndarray]:
     return src, np.asarray(Image.open(io.BytesIO(body)).convert("RGB"), np.float32) / 255.0
 
 
-def download_stack(page: Page, button: str, suffix: str, path: Path):
-    """Click an export button, download the file it offers (``suffix``: its ending) to ``path``, load it."""
-    page.locator(button).click()
-    link = page.locator(f"#download a[href$='{suffix}']")
-    expect(link).to_be_visible(timeout=30_000)
+def download_stack(page: Page, fmt: str, name: str, path: Path):
+    """One click on a download button (``fmt``: psd, ora or zip) once it offers the current stack; the file
+    must be called ``name``; it is saved to ``path`` and loaded."""
+    button = page.locator(f"#download-{fmt}")
+    expect(button).to_be_enabled(timeout=30_000)
     with page.expect_download() as download:
-        link.click()
+        button.click()
+    assert download.value.suggested_filename == name
     download.value.save_as(path)
     return load(path)
 
@@ -116,8 +117,8 @@ def test_decompose_download_edit_generate(page: Page, tmp_path: Path, artifacts:
     expect(page.locator("#gallery .caption-label").first).to_have_text("0 · Background")
     page.screenshot(path=str(artifacts / "01-decomposed.png"), full_page=True)
 
-    # Download the PSD: it opens with the same 3 layers, which recompose the input.
-    stack = download_stack(page, "#export-psd", "layers.psd", tmp_path / "download.psd")
+    # Download the PSD (one click, named after the input): the same 3 layers, which recompose the input.
+    stack = download_stack(page, "psd", f"{source.stem}_layers.psd", tmp_path / "download.psd")
     width, height = Image.open(source).size
     assert len(stack) == 3 and stack.size == (width, height)
     flat = np.asarray(Image.open(source).convert("RGBA"), np.float32) / 255.0
@@ -140,6 +141,21 @@ def test_decompose_download_edit_generate(page: Page, tmp_path: Path, artifacts:
     expect(page.locator("#gallery .caption-label").nth(k)).to_contain_text("(hidden)")
     page.screenshot(path=str(artifacts / "02-edited.png"), full_page=True)
 
+    # Delete the top layer: the download that follows has one layer fewer; Undo brings it back.
+    page.locator("#layer-select input").click()
+    page.get_by_role("option", name=f"2 · {stack[2].name}").click()
+    page.locator("#edit-delete").click()
+    expect(status).to_contain_text(f"Deleted layer '{stack[2].name}'", timeout=30_000)
+    expect(thumbnails).to_have_count(2)
+    after_delete = download_stack(page, "psd", f"{source.stem}_layers.psd", tmp_path / "deleted.psd")
+    assert [layer.name for layer in after_delete] == [layer.name for layer in stack][:2]
+    expect(page.locator("#undo")).to_be_enabled()
+    page.locator("#undo").click()
+    expect(status).to_contain_text(f"Undid: Deleted layer '{stack[2].name}'", timeout=30_000)
+    expect(thumbnails).to_have_count(3)
+    restored = download_stack(page, "ora", f"{source.stem}_layers.ora", tmp_path / "restored.ora")
+    assert len(restored) == 3 and not restored[k].visible  # the state before the delete: k still hidden
+
     # Generate from a prompt.
     page.get_by_role("tab", name="Generate").click()
     page.locator("#prompt textarea").fill("a red circle on a blue sky")
@@ -149,6 +165,19 @@ def test_decompose_download_edit_generate(page: Page, tmp_path: Path, artifacts:
     expect(thumbnails).to_have_count(3)
     page.screenshot(path=str(artifacts / "03-generated.png"), full_page=True)
     assert time.perf_counter() - t0 < 100
+
+
+def test_a_single_layer_keeps_a_thumbnail_size(page: Page, tmp_path: Path, artifacts: Path) -> None:
+    source = sample_png(tmp_path)
+    page.locator("#upload input[type=file]").set_input_files(str(source))
+    expect(page.locator("#status")).to_contain_text(f"Opened {source.name}", timeout=30_000)
+    thumbnail = page.locator("#gallery .thumbnail-item")
+    expect(thumbnail).to_have_count(1)
+    page.wait_for_timeout(600)  # let the thumbnail fade in
+    panel = page.locator("#gallery").bounding_box()
+    box = thumbnail.first.bounding_box()
+    assert box["width"] < panel["width"] / 2, (box, panel)  # one of four columns, not the whole panel
+    page.screenshot(path=str(artifacts / "08-single-layer.png"), full_page=True)
 
 
 def test_bad_upload_shows_the_reason(page: Page, tmp_path: Path, artifacts: Path) -> None:
@@ -229,7 +258,7 @@ def test_extract_by_clicking_then_peel_again(page: Page, tmp_path: Path, artifac
     expect(thumbnails).to_have_count(3)
 
     # The download holds [background, point object, box object]; the box object is where the box was.
-    stack = download_stack(page, "#export-zip", "layers.zip", tmp_path / "download.zip")
+    stack = download_stack(page, "zip", f"{source.stem}_layers.zip", tmp_path / "download.zip")
     assert [layer.name for layer in stack][1:] == ["object (point)", "object (box)"]
     alpha = stack[2].on_canvas(stack.size)[..., 3]  # (H, W)
     assert alpha[inside[1], inside[0]] > 0.5 and alpha[outside[1], outside[0]] < 0.5
