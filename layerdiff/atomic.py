@@ -153,10 +153,12 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
 
 
 def written_by_layerdiff(folder: str | os.PathLike) -> bool:
-    """Whether ``folder`` holds a top-level ``manifest.json`` or ``asset.json`` whose ``format`` names a
-    layerdiff format (a PNG layer folder, a batch asset): the default test of :func:`atomic_dir`."""
+    """The default test of :func:`atomic_dir`: whether ``folder`` holds a top-level ``manifest.json`` or
+    ``asset.json`` whose ``format`` names a layerdiff format (a PNG layer folder, a batch asset), a
+    training checkpoint's ``state.json`` with its ``step``, or a ``model_index.json`` naming one of
+    layerdiff's pipelines (an exported model)."""
     folder = Path(folder)
-    for name in ("manifest.json", "asset.json"):
+    for name in ("manifest.json", "asset.json", "state.json", "model_index.json"):
         path = folder / name
         try:
             if not path.is_file() or path.stat().st_size > 16 * 1024 * 1024:
@@ -164,9 +166,18 @@ def written_by_layerdiff(folder: str | os.PathLike) -> bool:
             data = json.loads(path.read_text("utf-8"))
         except (OSError, ValueError):
             continue
-        if isinstance(data, dict) and str(data.get("format", "")).startswith("layerdiff"):
+        if not isinstance(data, dict):
+            continue
+        if name in ("manifest.json", "asset.json") and str(data.get("format", "")).startswith("layerdiff"):
+            return True
+        if name == "state.json" and isinstance(data.get("step"), int) and "config" in data:
+            return True
+        if name == "model_index.json" and str(data.get("_class_name", "")) in _PIPELINES:
             return True
     return False
+
+
+_PIPELINES = {"LayerDecomposePipeline", "LayerGeneratePipeline", "LayerEditPipeline", "LayerExtractPipeline"}
 
 
 def check_replaceable(target: str | os.PathLike, owned: Callable[[Path], bool] | None = None) -> None:

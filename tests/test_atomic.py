@@ -111,6 +111,14 @@ def test_atomic_dir_default_recognises_layerdiff_folders_only(tmp_path: Path) ->
     with pytest.raises(FolderNotOursError), atomic_dir(other) as tmp:
         (tmp / "new.txt").write_text("new")
     assert (other / "asset.json").is_file() and not (other / "new.txt").exists()
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model_index.json").write_text(json.dumps({"_class_name": "LayerDecomposePipeline"}))
+    with atomic_dir(model) as tmp:  # an exported layerdiff model folder
+        (tmp / "model_index.json").write_text("{}")
+    (model / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
+    with pytest.raises(FolderNotOursError), atomic_dir(model) as tmp:
+        pass
     with atomic_dir(other, owned=lambda p: True) as tmp:  # the caller vouches for it
         (tmp / "x").write_text("x")
     assert sorted(p.name for p in other.iterdir()) == ["x"]
