@@ -35,11 +35,9 @@ from .errors import LayerdiffError
 
 __all__ = ["PromptError", "ReferringPrompt", "point_radius", "prompt_from_alpha", "referring_prompt_map",
            "as_prompts", "box_map", "mask_map",
-           "PROMPT_KINDS", "EXTRACTOR_BASELINES"]
+           "PROMPT_KINDS"]
 
 PROMPT_KINDS = ("point", "box", "mask", "phrase")
-EXTRACTOR_BASELINES = {"floodfill": "layerdiff.baselines.floodfill:FloodFillExtractor"}
-"""Non-learned referring extractors by name (``"module:Class"``); other names are layerdiff models."""
 
 
 class PromptError(LayerdiffError, ValueError):
