@@ -214,6 +214,26 @@ def test_every_preset_honours_the_contract(name, task, method):
     assert np.abs(out.composite() - img).max() <= 2 / 255  # every implementation recomposes exactly
 
 
+def test_pipelines_of_one_model_share_components():
+    """One VAE, transformer and text encoder per model across decompose, extract, generate and edit."""
+    from layerdiff.pipelines import LayerEditPipeline, LayerGeneratePipeline
+
+    dec = load("tiny-random", "decompose")
+    gen, edit, ext = (load("tiny-random", task) for task in ("generate", "edit", "extract"))
+    assert isinstance(gen, LayerGeneratePipeline) and isinstance(edit, LayerEditPipeline)
+    for pipe in (gen, edit, ext):
+        assert pipe.vae is dec.vae and pipe.transformer is dec.transformer and pipe.text_encoder is dec.text_encoder
+        assert pipe.max_layers == dec.max_layers == get_preset("tiny-random").max_layers
+        assert pipe.native_resolution == dec.native_resolution and pipe.name == "tiny-random"
+
+
+def test_layerdiff_load_is_the_loader_and_import_stays_light():
+    assert layerdiff.load is load and layerdiff.DEFAULT_MODEL == DEFAULT_MODEL
+    code = "import sys, layerdiff; print('HEAVY', [m for m in ('torch', 'diffusers', 'scipy') if m in sys.modules])"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "HEAVY []" in run.stdout, run.stderr
+
+
 def test_clear_cache_builds_afresh():
     first = load()
     clear_cache()
