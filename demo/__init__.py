@@ -1,1 +1,1 @@
-"""layerdiff's Gradio web demo (``layerdiff demo`` or ``python demo/app.py``)."""
+"""layerdiff's Gradio web demo (``layerdiff demo`` or ``python -m demo.app``): app, backend, views, clicks."""
