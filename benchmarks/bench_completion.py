@@ -113,13 +113,15 @@ def _mean(rows: list[dict[str, Any]], key: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from layerdiff.registry import DEFAULT_MODEL
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--designs", type=int, default=50)
     p.add_argument("--seed", type=int, default=31337)
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--min-layers", type=int, default=2)
     p.add_argument("--max-layers", type=int, default=6)
-    p.add_argument("--model", default="layerdiff-tiny", help="decomposer for part 2; 'none' skips it")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="decomposer for part 2; 'none' skips it")
     p.add_argument("--spaces", action="store_true", help="compare the parametric fit's colour spaces only")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)

@@ -76,9 +76,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from layerdiff.data.synthetic import SyntheticDesigns
     from layerdiff.eval.generation import median_outlines, score_layers
+    from layerdiff.registry import DEFAULT_MODEL
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="layerdiff-tiny")
+    p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--count", type=int, default=50)
     p.add_argument("--seed", type=int, default=777)
     p.add_argument("--steps", type=int, default=None)

@@ -121,10 +121,12 @@ def cli_runs(args: argparse.Namespace, image_path: Path, work: Path) -> dict:
 
 
 def main() -> None:
+    from layerdiff.registry import DEFAULT_MODEL
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--model", default="layerdiff-tiny")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cli-repeats", type=int, default=1)
     parser.add_argument("--skip-cli", action="store_true", help="only the in-process figures")

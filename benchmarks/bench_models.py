@@ -60,10 +60,10 @@ def bench_vae(sizes: list[int], batch: int, repeats: int) -> list[dict[str, Any]
     from diffusers import AutoencoderKLQwenImage
 
     from layerdiff.models import RGBAAutoencoder
-    from layerdiff.registry import get_preset
+    from layerdiff.registry import DEFAULT_MODEL, get_preset
 
     torch.manual_seed(0)
-    ours = RGBAAutoencoder(**get_preset("layerdiff-tiny").components["vae"].config).eval()
+    ours = RGBAAutoencoder(**get_preset(DEFAULT_MODEL).components["vae"].config).eval()
     qwen = AutoencoderKLQwenImage(**QWEN_VAE_CONFIG).eval()
     rows = []
     for size in sizes:
@@ -99,9 +99,9 @@ def _build_transformer(variant: str, size: int, layers: int) -> Callable[[], tor
     from diffusers import QwenImageTransformer2DModel
 
     from layerdiff.frames import frame_shapes, pack, predict_velocity
-    from layerdiff.registry import LATENT_CHANNELS, get_preset
+    from layerdiff.registry import DEFAULT_MODEL, LATENT_CHANNELS, get_preset
 
-    config = dict(get_preset("layerdiff-tiny").components["transformer"].config)
+    config = dict(get_preset(DEFAULT_MODEL).components["transformer"].config)
     if variant == "plain":
         config.update(in_channels=4 * LATENT_CHANNELS)
     torch.manual_seed(0)

@@ -33,8 +33,10 @@ from plan_captions import heldout_caption, matches  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
+    from layerdiff.registry import DEFAULT_MODEL
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="layerdiff-tiny")
+    p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--count", type=int, default=50)
     p.add_argument("--seed", type=int, default=777)
     p.add_argument("--split", default="test", choices=["dev", "test"])

@@ -37,10 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     from layerdiff.errors import LayerdiffError
     from layerdiff.eval.harness import as_input
     from layerdiff.io import load
-    from layerdiff.registry import load_decomposer
+    from layerdiff.registry import DEFAULT_MODEL, load_decomposer
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", default=["layerdiff-tiny", "cluster-matting"])
+    p.add_argument("--models", nargs="+", default=[DEFAULT_MODEL, "cluster-matting"])
     p.add_argument("--count", type=int, default=3)
     p.add_argument("--seed", type=int, default=31337)
     p.add_argument("--size", type=int, default=512)

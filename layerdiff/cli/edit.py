@@ -10,7 +10,7 @@ from layerdiff.cli.outputs import add_output_args, write_outputs
 
 def register(sub: argparse._SubParsersAction) -> None:
     from layerdiff.edit_ops import OPERATIONS
-    from layerdiff.registry import model_names
+    from layerdiff.registry import DEFAULT_MODEL, model_names
 
     p = sub.add_parser("edit", help="edit one layer (move, scale, recolor, ..., regenerate, insert)",
                        description="Edit one layer of a PSD/ORA/PNG-stack. Exact operations need no model; "
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--index", type=int, default=None, help="new stack position (--op reorder)")
     p.add_argument("--prompt", default="", help="text for regenerate / insert")
     p.add_argument("--box", default=None, metavar="X0,Y0,X1,Y1", help="where inserted content goes")
-    p.add_argument("--model", default="layerdiff-tiny", choices=model_names("layerdiff"))
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=model_names(task="edit"))
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-refine", action="store_true",
