@@ -496,3 +496,17 @@ def test_cli_does_not_import_gradio_until_the_demo_runs() -> None:
             "print('gradio' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.split() == ["False"]
+
+
+@pytest.mark.slow
+def test_api_refuses_a_file_that_decodes_huge_and_keeps_serving(server, tmp_path) -> None:
+    """A 10 KB ORA that would decode to gigabytes is refused up front; the next requests are served."""
+    from test_demo_session import hostile_ora
+
+    client = Client(server.url, verbose=False, httpx_kwargs={"timeout": 180})
+    bomb = hostile_ora(tmp_path / "bomb.ora")
+    for _ in range(3):
+        _, _, status, _ = client.predict(handle_file(str(bomb)), api_name="/open")
+        assert "Could not open the file" in status and "bomb.ora: too large" in status
+    gallery, _, status, _ = client.predict(handle_file(str(sample_png(tmp_path))), api_name="/open")
+    assert len(gallery) == 1 and "Opened" in status
