@@ -503,10 +503,16 @@ def test_api_refuses_a_file_that_decodes_huge_and_keeps_serving(server, tmp_path
     """A 10 KB ORA that would decode to gigabytes is refused up front; the next requests are served."""
     from test_demo_session import hostile_ora
 
+    def resident_mb() -> float:
+        status = Path(f"/proc/{server.process.pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
+
     client = Client(server.url, verbose=False, httpx_kwargs={"timeout": 180})
     bomb = hostile_ora(tmp_path / "bomb.ora")
+    before = resident_mb()
     for _ in range(3):
         _, _, status, _ = client.predict(handle_file(str(bomb)), api_name="/open")
         assert "Could not open the file" in status and "bomb.ora: too large" in status
+    assert resident_mb() - before < 300  # refused from the declared sizes: nothing big was decoded or kept
     gallery, _, status, _ = client.predict(handle_file(str(sample_png(tmp_path))), api_name="/open")
     assert len(gallery) == 1 and "Opened" in status
