@@ -516,3 +516,14 @@ def test_api_refuses_a_file_that_decodes_huge_and_keeps_serving(server, tmp_path
     assert resident_mb() - before < 300  # refused from the declared sizes: nothing big was decoded or kept
     gallery, _, status, _ = client.predict(handle_file(str(sample_png(tmp_path))), api_name="/open")
     assert len(gallery) == 1 and "Opened" in status
+
+
+def test_demo_without_gradio_names_the_install_command(monkeypatch) -> None:
+    import importlib.util
+
+    from layerdiff.cli import demo as cli_demo
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gradio" else real(name, *a))
+    with pytest.raises(LayerdiffError, match=r"needs Gradio, which is not installed: pip install 'layerdiff\[demo\]'"):
+        cli_demo.load_app_module()
