@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--count", type=int, default=50)
     p.add_argument("--seed", type=int, default=777)
+    p.add_argument("--offset", type=int, default=0,
+                   help="skip this many captions of the stream first (to run shards of one caption set in parallel)")
     p.add_argument("--split", default="test", choices=["dev", "test"])
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--steps", type=int, default=None)
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from layerdiff.planning import plan_caption
 
     rng = np.random.default_rng(args.seed)
-    pairs = [heldout_caption(rng, args.split) for _ in range(args.count)]
+    pairs = [heldout_caption(rng, args.split) for _ in range(args.offset + args.count)][args.offset:]
     plans = [plan_caption(cap) for cap, _ in pairs]
     right = [matches(plan, gold) for plan, (_, gold) in zip(plans, pairs)]
     result: dict = {"split": args.split, "seed": args.seed, "count": args.count,
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         gen = LayerGeneratePipeline.from_pretrained(args.model)
         gen.set_progress_bar_config(disable=True)
         passed, times, parts = [], [], {"background": [], "colour": [], "shape": []}
+        per_caption = []
         for i, (cap, gold) in enumerate(pairs):
             start = time.perf_counter()
             image = generate_from_plan(gen, plan_caption(cap), args.size, args.size, seed=i,
@@ -87,13 +90,16 @@ def main(argv: list[str] | None = None) -> int:
             parts["background"].append(score["background"])
             parts["colour"].extend(score["colours"])
             parts["shape"].extend(score["shapes"])
-            print(f"  {i:3d} {'pass' if score['pass'] else 'MISS'} {times[-1]:5.1f}s {cap}", flush=True)
+            per_caption.append({"index": args.offset + i, "caption": cap, "pass": score["pass"],
+                                "background": score["background"], "colours": score["colours"],
+                                "shapes": score["shapes"], "seconds": times[-1]})
+            print(f"  {args.offset + i:3d} {'pass' if score['pass'] else 'MISS'} {times[-1]:5.1f}s {cap}", flush=True)
         result.update({
             "model": args.model, "size": args.size, "caption_pass_rate": float(np.mean(passed)),
             "background_colour_rate": float(np.mean(parts["background"])),
             "object_colour_rate": float(np.mean(parts["colour"])) if parts["colour"] else None,
             "object_shape_rate": float(np.mean(parts["shape"])) if parts["shape"] else None,
-            "seconds_per_image": float(np.mean(times)), "threads": args.threads,
+            "seconds_per_image": float(np.mean(times)), "threads": args.threads, "per_caption": per_caption,
         })
         print(f"\ncaption alone at {args.size}x{args.size}: {sum(passed)}/{len(passed)} captions pass "
               f"({result['caption_pass_rate']:.0%}); background colour {result['background_colour_rate']:.0%}, "

@@ -76,7 +76,8 @@ def test_generate_and_edit(tmp_path, capsys):
 
 
 def test_generate_layer_prompts(tmp_path, capsys):
-    args = ["generate", "a poster", "--model", "tiny-random", "--layers", "2", "--steps", "2", "--formats", "png"]
+    args = ["generate", "a poster", "--model", "tiny-random", "--layers", "2", "--steps", "2", "--formats", "png",
+            "--no-plan"]  # the model on the whole caption (without layer prompts the CLI plans the caption)
     assert main([*args, "-o", str(tmp_path / "a")]) == 0
     assert main([*args, "--layer-prompt", "a navy background", "--layer-prompt", "a red circle",
                  "-o", str(tmp_path / "b")]) == 0

@@ -142,7 +142,7 @@ def generate_from_plan(pipe, plan: LayerPlan, width: int | None = None, height: 
     layers = [Layer(bg_pixels, name="background", metadata={"caption": bg_caption})]
     objects = [k for k, lay in enumerate(plan.layers) if lay.kind == "object"]
     samples = _object_samples(pipe, [plan.layers[k].phrase for k in objects], seed, num_inference_steps,
-                              guidance_scale, hint)
+                              guidance_scale, hint, refine, refine_passes)
     sample_of = dict(zip(objects, samples))
     for k, lay in enumerate(plan.layers):
         if lay.kind == "object":
@@ -155,13 +155,16 @@ def generate_from_plan(pipe, plan: LayerPlan, width: int | None = None, height: 
 
 
 def _object_samples(pipe, phrases: Sequence[str], seed: int, steps: int | None, guidance: float | None,
-                    hint: Box | None) -> list[torch.Tensor]:
-    """One (4, g, g) straight-RGBA sample per phrase: the top layer of a 2-layer generation prompted by it."""
+                    hint: Box | None, refine: bool = True, refine_passes: int | None = None) -> list[torch.Tensor]:
+    """One (4, g, g) straight-RGBA sample per phrase: the top layer of a 2-layer generation prompted by it.
+
+    The samples come back as latents, before the pipeline's own refiner stage (the refiner runs later, at
+    the output size, in :func:`place_object`); ``refine`` / ``refine_passes`` are passed on as given."""
     if not phrases:
         return []
     gens = [torch.Generator().manual_seed(seed + k) for k in range(len(phrases))]
     res = pipe(list(phrases), num_layers=2, layer_prompts=[["", p] for p in phrases],
                boxes=None if hint is None else [None, hint], num_inference_steps=steps, guidance_scale=guidance,
-               generator=gens, output_type="latent")
+               generator=gens, output_type="latent", refine=refine, refine_passes=refine_passes)
     return [pipe.decode_layers(lat[1:2])[0].cpu() for lat in res.layers]  # (4, g, g) each
 

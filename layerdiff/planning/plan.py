@@ -201,10 +201,11 @@ def _layer(data: Any, where: str) -> PlanLayer:
         raise PlanError(f"{where}: place {place!r} is not one of {', '.join(PLACES)}")
     return PlanLayer(kind=kind, phrase=phrase, color=_colour(data.get("color"), where), shape=shape,
                      text=text if kind == "text" else None, style=style, place=place,
-                     box=_box(data.get("box"), where))
+                     box=check_box(data.get("box"), where))
 
 
-def _box(value: Any, where: str) -> Box | None:
+def check_box(value: Any, where: str) -> Box | None:
+    """A box value as a normalised (x0, y0, x1, y1), or None; else :class:`PlanError` naming ``where``."""
     if value is None:
         return None
     if (not isinstance(value, (list, tuple)) or len(value) != 4
