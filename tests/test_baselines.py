@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from layerdiff.baselines import ClusterMattingDecomposer, SingleLayerDecomposer
+from layerdiff.contract import LayerLimitError
 from layerdiff.eval.metric import evaluate_pair
 from layerdiff.layered import LayeredImage, from_float
 from layerdiff.regions.fill import push_pull_fill
@@ -99,8 +100,10 @@ def test_transparent_input_keeps_its_alpha():
 
 def test_single_layer_returns_the_input():
     image = from_float(LayeredImage.from_numpy(_design(32)).composite(), 8)
-    result = SingleLayerDecomposer().decompose(Image.fromarray(image), num_layers=3)
+    result = SingleLayerDecomposer().decompose(Image.fromarray(image), num_layers=1)
     assert len(result) == 1
+    with pytest.raises(LayerLimitError, match="'single-layer' makes at most 1 layer; got num_layers=3"):
+        SingleLayerDecomposer().decompose(Image.fromarray(image), num_layers=3)  # its one limit, as registered
     np.testing.assert_array_equal(from_float(result.to_numpy()[0], 8), image)
     layered = LayeredImage.from_numpy(_design(32))
     assert SingleLayerDecomposer().decompose(layered).size == (32, 32)

@@ -74,21 +74,18 @@ def check_layerer(layerer: Any) -> Any:
     return layerer
 
 
-def layerer_folder(name_or_path: str | Path) -> tuple[Path, str, int | None]:
-    """(layerer folder, model name, the preset's max_layers or None) of a registry preset with a region
-    layerer, a pipeline folder (its ``layerer/``) or a layerer folder."""
+def layerer_folder(name_or_path: str | Path) -> tuple[Path, str, int]:
+    """(layerer folder, model name, the model's layer limit) of a registry preset with a region layerer,
+    a pipeline folder (its ``layerer/``) or a layerer folder, read as :func:`layerdiff.loader.resolve`
+    reads them."""
     from ..errors import LayerdiffError
-    from ..registry import get_preset
+    from ..loader import resolve
 
-    path = Path(name_or_path).expanduser()
-    name, max_layers = path.name, None
-    if not path.is_dir():
-        preset = get_preset(str(name_or_path))
-        root = preset.weights_path()
-        if "layerer" not in preset.components or not isinstance(root, Path):
-            raise LayerdiffError(f"model {preset.name!r} has no region layerer weights on this machine")
-        path, name, max_layers = root, preset.name, preset.max_layers
-    return (path / "layerer" if (path / "layerer").is_dir() else path), name, max_layers
+    preset, source = resolve(name_or_path)
+    path = source if isinstance(source, Path) else preset.weights_path()
+    if not isinstance(source, Path) and ("layerer" not in preset.components or not isinstance(path, Path)):
+        raise LayerdiffError(f"model {preset.name!r} has no region layerer weights on this machine")
+    return (path / "layerer" if (path / "layerer").is_dir() else path), preset.name, preset.max_layers
 
 
 class RegionLayerDecomposer:
@@ -124,8 +121,7 @@ class RegionLayerDecomposer:
         from .runtime import NumpyRegionLayerer
 
         folder, name, max_layers = layerer_folder(name_or_path)
-        if max_layers is not None:
-            kwargs.setdefault("max_layers", max_layers)
+        kwargs.setdefault("max_layers", max_layers)
         return cls(NumpyRegionLayerer.from_pretrained(folder), name=name, **kwargs)
 
     def decompose(self, image: Any, num_layers: int | str = "auto", *, max_layers: int | None = None,
