@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from plan_captions import heldout_caption, matches  # noqa: E402
+from plan_captions import blind_caption, heldout_caption, matches  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=777)
     p.add_argument("--offset", type=int, default=0,
                    help="skip this many captions of the stream first (to run shards of one caption set in parallel)")
-    p.add_argument("--split", default="test", choices=["dev", "test"])
+    p.add_argument("--split", default="test", choices=["dev", "test", "blind"])
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--parse-only", action="store_true", help="measure the planner alone")
@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     from layerdiff.planning import plan_caption
 
     rng = np.random.default_rng(args.seed)
-    pairs = [heldout_caption(rng, args.split) for _ in range(args.offset + args.count)][args.offset:]
+    draw = blind_caption if args.split == "blind" else (lambda r: heldout_caption(r, args.split))
+    pairs = [draw(rng) for _ in range(args.offset + args.count)][args.offset:]
     plans = [plan_caption(cap) for cap, _ in pairs]
     right = [matches(plan, gold) for plan, (_, gold) in zip(plans, pairs)]
     result: dict = {"split": args.split, "seed": args.seed, "count": args.count,

@@ -142,6 +142,7 @@ STOP_WORDS = frozenset({"a", "an", "the", "some", "of", "is", "are", "there", "i
                         "flat", "simple", "bright", "dark", "light", "pale", "deep", "vivid", "nice", "pretty",
                         "cute", "very", "each", "one", "other", "also", "both", "all", "side", "by", "just", "them",
                         "they", "these", "those", "everything", "me", "us", "draw", "make", "show", "create", "put",
-                        "add", "please", "i", "want", "need", "place",
+                        "add", "please", "i", "want", "need", "place", "front", "foreground", "back", "here",
+                        "like", "would", "d",
                         "form", "object", "objects", "thing", "things", "figure", "figures", "symbol"})
 """Words that alone never make an object."""

@@ -159,6 +159,7 @@ def _normalise(text: str) -> str:
     s = re.sub(r"(\w)'s\b", r"\1", s)
     s = re.sub(r"\bpolka[- ]dots?\b", " polkadots ", s)
     s = re.sub(r"\ba (pair|couple|trio|few) of\b", r" \1 ", s)
+    s = re.sub(r"\s[-\u2013\u2014]+\s", " , ", s)  # a spaced dash separates like a comma
     s = re.sub(r"\b(\w+)-(to)-(\w+)\b", r"\1 \2 \3", s)
     numbers = "|".join(k for k in COUNT_WORDS if k.isalpha() or k.isdigit())
     s = re.sub(rf"\b({numbers})-(\w+)", r"\1\2", s)  # "five-pointed", "two-tone": one word, not a count
@@ -277,7 +278,9 @@ def _classify(part: _Part, first_background: bool, last: str) -> str:
         return "pattern" if not first_background else "background"
     if any(w in GRADIENT_WORDS for w in words) and not shapes and "overlay" not in words:
         return "background"
-    if not shapes and all(w in COLOR_WORDS or w in ("color", "plain", "solid") for w in content):
+    nouns = any(_singular(w) in OBJECT_NOUNS or w in FRAME_NOUNS for w in words)
+    colour_words = all(w in COLOR_WORDS or w in ("color", "plain", "solid") for w in content)
+    if not shapes and not nouns and (colour_words or (content[-1] in COLOR_WORDS and len(content) <= 3)):
         # a colour alone: "on yellow", "against navy", or "... , red" after an object
         return "background" if part.relation == "on" or last in ("", "none") or first_background else "extra"
     if not shapes and any(w in FRAME_NOUNS for w in words) and not any(w in OBJECT_NOUNS for w in words):
