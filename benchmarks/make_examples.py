@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     from layerdiff.errors import LayerdiffError
     from layerdiff.eval.harness import as_input
     from layerdiff.io import load
-    from layerdiff.registry import DEFAULT_MODEL, load_decomposer
+    from layerdiff.loader import load as load_model
+    from layerdiff.registry import DEFAULT_MODEL
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=[DEFAULT_MODEL, "cluster-matting"])
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = generation_rows(args)
         save_picture(rows, args.out)
         return 0
-    models = [load_decomposer(m) for m in args.models]
+    models = [load_model(m, "decompose") for m in args.models]
     for m in models:
         if hasattr(m, "set_progress_bar_config"):
             m.set_progress_bar_config(disable=True)

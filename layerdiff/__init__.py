@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import LayerdiffError, LayeredFileError, UnknownModelError
 from .layered import Layer, LayeredImage
-from .registry import DEFAULT_MODEL, get_preset, list_presets, load_decomposer, model_names
+from .registry import DEFAULT_MODEL, get_preset, list_presets, model_names
 
 __version__ = "0.1.0"
 
@@ -30,7 +30,7 @@ _LAZY = {
 
 __all__ = [
     "Layer", "LayeredImage", "LayerdiffError", "LayeredFileError", "UnknownModelError",
-    "DEFAULT_MODEL", "get_preset", "list_presets", "load_decomposer", "model_names", *_LAZY,
+    "DEFAULT_MODEL", "get_preset", "list_presets", "model_names", *_LAZY,
 ]
 
 

@@ -100,8 +100,8 @@ def load(name_or_path: str | Path = DEFAULT_MODEL, task: str = "decompose", *, m
     if key in _OBJECTS:
         return _OBJECTS[key]
     cls = ComponentSpec(target).load_class()
-    if chosen == "diffusion" and preset.kind == "layerdiff":
-        obj = _pipeline(cls, source, kwargs)
+    if chosen == "diffusion" and sum("diffusion" in m for m in preset.tasks.values()) > 1:
+        obj = _pipeline(cls, source, kwargs)  # several tasks by diffusion: one set of components
     else:
         obj = cls.from_pretrained(source, **kwargs)
     if not isinstance(getattr(obj, "name", None), str):

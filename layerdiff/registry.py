@@ -139,13 +139,6 @@ def decomposer_names() -> list[str]:
     return model_names(task="decompose")
 
 
-def load_decomposer(name: str, **kwargs: Any) -> Any:
-    """``layerdiff.load(name, "decompose", **kwargs)``: the preset's automatic decomposer."""
-    from .loader import load
-
-    return load(name, "decompose", **kwargs)
-
-
 # --------------------------------------------------------------------------- presets
 # Architecture of the layerdiff models (see layerdiff/models): an RGBA VAE (4 -> 4 channels,
 # 8x downsampling, 16 latent channels), diffusers' QwenImageTransformer2DModel with the layer

@@ -11,8 +11,9 @@ from layerdiff.baselines import ClusterMattingDecomposer, SingleLayerDecomposer
 from layerdiff.contract import LayerLimitError
 from layerdiff.eval.metric import evaluate_pair
 from layerdiff.layered import LayeredImage, from_float
+from layerdiff.loader import load
 from layerdiff.regions.fill import push_pull_fill
-from layerdiff.registry import get_preset, load_decomposer
+from layerdiff.registry import get_preset
 
 
 def _design(size: int = 96, transparent_bg: bool = False) -> np.ndarray:
@@ -126,11 +127,11 @@ def test_input_validation(decomposer):
 
 def test_registered_presets_load_with_options():
     assert get_preset("cluster-matting").kind == "decomposer"
-    dec = load_decomposer("cluster-matting", work_size=128)
+    dec = load("cluster-matting", work_size=128)
     assert isinstance(dec, ClusterMattingDecomposer) and dec.config.work_size == 128
-    assert isinstance(load_decomposer("single-layer"), SingleLayerDecomposer)
+    assert isinstance(load("single-layer"), SingleLayerDecomposer)
     with pytest.raises(ValueError, match="unknown options"):
-        load_decomposer("cluster-matting", colours=3)
+        load("cluster-matting", colours=3)
 
 
 def test_push_pull_fill_continues_known_colours():
