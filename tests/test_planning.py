@@ -186,3 +186,22 @@ def test_a_given_box_is_kept():
     from layerdiff.planning import assign_boxes
 
     assert assign_boxes(plan).layers[0].box == (0.1, 0.1, 0.3, 0.3)
+
+
+def test_dash_separates_and_filler_words_make_no_object():
+    plan = plan_caption("a red circle, a blue star - background a green backdrop")
+    assert plan.background.colors == ["green"]
+    assert [(lay.color, lay.shape) for lay in plan.layers] == [("red", "circle"), ("blue", "star")]
+    plan = plan_caption("I'd like, in front, a red heart on kelly green")
+    assert objects(plan) == [("object", "red", "heart", None, None)]
+    assert plan.background.colors == ["green"]
+
+
+def test_a_poster_caption_with_objects_outside_the_vocabulary():
+    plan = plan_caption('A summer sale poster: an orange to yellow gradient background, a big white sun, two palm '
+                        'trees and the words "SUMMER SALE" in navy bold at the top')
+    assert (plan.background.kind, plan.background.colors) == ("linear", ["orange", "yellow"])
+    assert [lay.phrase for lay in plan.layers[:3]] == ["a big white sun", "a palm tree", "a palm tree"]
+    assert plan.layers[0].color == "white" and plan.layers[1].shape is None
+    text = plan.layers[3]
+    assert (text.text, text.color, text.style, text.place) == ("SUMMER SALE", "navy", "bold sans", "top")

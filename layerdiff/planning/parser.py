@@ -225,7 +225,7 @@ def _split(text: str) -> list[_Part]:
 def _singular(w: str) -> str:
     if w in PLURALS:
         return PLURALS[w]
-    if w.endswith("s") and w[:-1] in SHAPE_WORDS:
+    if w.endswith("s") and (w[:-1] in SHAPE_WORDS or w[:-1] in OBJECT_NOUNS):
         return w[:-1]
     return w
 
@@ -242,6 +242,12 @@ def _shape_adjective(words: list[str]) -> int | None:
 
 
 def _has_noun(words: list[str]) -> bool:
+    """Whether a part so far names something ("and" after it starts a new part): a known noun, or a
+    determiner or count followed by words ending in one that is neither a stop word nor a colour."""
+    if (any(w in DETERMINERS or w in COUNT_WORDS for w in words) and words and words[-1] not in STOP_WORDS
+            and words[-1] not in COLOR_WORDS and not words[-1].startswith(("ppp", "rrr"))
+            and words[-1] not in COUNT_WORDS):
+        return True
     for w in words:
         if (_shape_of(w) or w in SHAPE_ADJECTIVES or w in ("shape", "shapes") or w in BACKGROUND_NOUNS
                 or w in OBJECT_NOUNS or _singular(w) in OBJECT_NOUNS
@@ -374,8 +380,12 @@ def _objects(words: list[str]) -> list[PlanLayer]:
     is_plural = any(words[i].endswith("s") and words[i] != _singular(words[i]) for i in noun_idx)
     n = count or (2 if is_plural else 1)
     color = colors[0] if colors else None
-    if n > 1:
-        phrase = " ".join(_singular(w) for w in phrase.split())
+    if n > 1:  # "two palm trees" -> "a palm tree", once per layer
+        head = phrase.split()
+        if head and head[-1].endswith("s") and not head[-1].endswith("ss"):
+            head[-1] = head[-1][:-1]
+        phrase = article(" ".join(w for w in head[1:] if w not in ("a", "an")) if head[0] in ("a", "an")
+                         else " ".join(head))
     return [PlanLayer(kind="object", phrase=phrase, color=color, shape=None, place=place) for _ in range(n)]
 
 
