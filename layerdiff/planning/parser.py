@@ -157,6 +157,7 @@ def _normalise(text: str) -> str:
     s = " " + text.lower() + " "
     s = s.replace("\u2019", "'").replace("centre", "center").replace("colour", "color")
     s = re.sub(r"(\w)'s\b", r"\1", s)
+    s = re.sub(r"(\w)'(\w)", r"\1 \2", s)  # "i'd", "don't": the parts are stop words or harmless
     s = re.sub(r"\bpolka[- ]dots?\b", " polkadots ", s)
     s = re.sub(r"\ba (pair|couple|trio|few) of\b", r" \1 ", s)
     s = re.sub(r"\s[-\u2013\u2014]+\s", " , ", s)  # a spaced dash separates like a comma
