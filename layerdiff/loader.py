@@ -111,27 +111,17 @@ def load(name_or_path: str | Path = DEFAULT_MODEL, task: str = "decompose", *, m
 
 
 def _pipeline(cls: type, source: str | Path, kwargs: dict[str, Any]) -> Any:
-    """A layerdiff diffusion pipeline of ``cls`` sharing the components of the model's first one."""
+    """A diffusion pipeline of ``cls`` on the components (and settings) of the model's first one."""
     shared = (str(source), tuple(sorted((k, _key(v)) for k, v in kwargs.items())))
     base = _PIPELINES.get(shared)
     if base is None:
         pipe = cls.from_pretrained(source, **kwargs)
         _PIPELINES[shared] = pipe
         return pipe
-    return base if type(base) is cls else _rebuild(cls, base)
-
-
-def _rebuild(cls: type, base: Any) -> Any:
-    """``cls`` built on ``base``'s component objects (no copy) and settings (every constructor argument
-    ``base`` has as an attribute)."""
-    import inspect
-
-    params = inspect.signature(cls.__init__).parameters
-    parts = {name: getattr(base, name) for name in params
-             if name != "self" and hasattr(base, name) and params[name].kind is params[name].POSITIONAL_OR_KEYWORD}
-    pipe = cls(**parts)
-    if hasattr(base, "preset_defaults"):
-        pipe.preset_defaults = dict(base.preset_defaults)
+    if type(base) is cls:
+        return base
+    pipe = cls(**base.components)  # the same module objects: nothing is loaded or copied again
+    pipe.name = base.name
     return pipe
 
 
