@@ -87,6 +87,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.write_line(line)
     terminalreporter.write_line(f"emoji: {count} SVGs in {emoji}")
 
+
 @pytest.fixture(scope="session")
 def tiny_components() -> dict:
     """Components of the 'tiny-random' preset (random weights, seeded), shared by pipeline tests."""
