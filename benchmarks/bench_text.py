@@ -38,7 +38,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 KINDS = ("solid", "gradient", "photo", "panel")
-BUILD_FAMILIES = ("DejaVu Sans", "DejaVu Serif", "Liberation Sans", "Liberation Serif")
+BUILD_FAMILIES = ("DejaVu Sans", "DejaVu Serif", "DejaVu Sans Mono", "Liberation Sans", "Liberation Serif",
+                  "Liberation Mono")
 POSTER_FAMILIES = ("Open Sans", "Lato", "Roboto", "Carlito", "Caladea", "FreeSerif", "FreeSans", "Nimbus Roman",
                    "Nimbus Sans", "C059", "P052", "URW Gothic", "Cantarell", "FreeMono", "Nimbus Mono PS")
 CLONES = ({"Liberation Sans", "Nimbus Sans", "FreeSans", "Arimo"}, {"Liberation Serif", "Nimbus Roman", "FreeSerif",
@@ -291,7 +292,7 @@ def run(seed: int, count: int, svg: bool, families: tuple[str, ...] = POSTER_FAM
     """(line rows, poster rows)."""
     import layerdiff
     from layerdiff.layered import from_float
-    from layerdiff.text.analyze import blocks_to_info, fit_line, group_lines
+    from layerdiff.text.analyze import blocks_to_info, fit_line, group_lines, merge_pieces
     from layerdiff.text.fonts import available_fonts
     from layerdiff.text.ocr import recognize
 
@@ -311,12 +312,14 @@ def run(seed: int, count: int, svg: bool, families: tuple[str, ...] = POSTER_FAM
                 w = rgb.shape[1]
                 t0 = time.perf_counter()
                 detections = recognize(from_float(rgb, 8))
-                fits = [f for f in (fit_line(rgb, d, every) for d in detections) if f is not None]
+                fits = merge_pieces(rgb, [f for f in (fit_line(rgb, d, every) for d in detections) if f is not None],
+                                    every)
                 blocks = blocks_to_info(group_lines(fits), w)
                 seconds = time.perf_counter() - t0
                 truth_families = {b.font_family for b in poster["blocks"]}
                 others = tuple(f for f in every if f.family not in truth_families)
-                fits_unseen = [f for f in (fit_line(rgb, d, others) for d in detections) if f is not None]
+                fits_unseen = merge_pieces(
+                    rgb, [f for f in (fit_line(rgb, d, others) for d in detections) if f is not None], others)
                 blocks_unseen = blocks_to_info(group_lines(fits_unseen), w)
                 rows = score_poster(poster, blocks, blocks_unseen)
                 for r in rows:

@@ -216,3 +216,27 @@ def test_restore_spaces_puts_back_dropped_word_spaces(face):
     assert restore_spaces("AUTUMN COFFEE SHOW 2026", glyphs, face, 40) == truth  # nothing missing: unchanged
     tight, _ = render_mask("Gallery", face.path, 40)
     assert restore_spaces("Gallery", tight, face, 40) == "Gallery"  # letter gaps are not word gaps
+
+
+def test_merge_pieces_joins_a_line_split_at_a_wide_gap():
+    from layerdiff.text.analyze import fit_line, merge_pieces
+    from layerdiff.text.ocr import Detection
+
+    im = Image.new("RGB", (520, 120), (240, 240, 230))
+    font = ImageFont.truetype(FACES[5].path, 40)
+    d = ImageDraw.Draw(im)
+    d.text((20, 70), "Market", font=font, fill=(20, 20, 120), anchor="ls")
+    x = 20 + font.getlength("Market") + 30
+    d.text((x, 70), "food", font=font, fill=(20, 20, 120), anchor="ls")
+    d.text((20, 110), "far below", font=font, fill=(20, 20, 120), anchor="ls")
+    rgb = np.asarray(im, np.float32) / 255.0
+
+    def det(text, x0, x1, y0=32, y1=82):
+        return Detection(text, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32), 0.9)
+
+    pieces = [fit_line(rgb, det("Market", 14, int(x) - 20), FACES), fit_line(rgb, det("food", int(x) - 6, 330), FACES),
+              fit_line(rgb, det("far below", 14, 260, 84, 119), FACES)]
+    merged = merge_pieces(rgb, pieces, FACES)
+    assert sorted(f.detection.text for f in merged) == ["Market food", "far below"]
+    joined = next(f for f in merged if f.detection.text == "Market food")
+    assert joined.best.family == "DejaVu Sans Mono" and joined.font_size == pytest.approx(40, rel=0.08)

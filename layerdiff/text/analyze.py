@@ -22,7 +22,8 @@ from .fonts import FontFace, available_fonts, load_font, render_mask
 from .info import TextInfo, TextLine
 from .ocr import Detection
 
-__all__ = ["LineFit", "matte_line", "own_glyphs", "fit_line", "group_lines", "blocks_to_info"]
+__all__ = ["LineFit", "matte_line", "own_glyphs", "fit_line", "merge_pieces", "restore_spaces", "group_lines",
+           "blocks_to_info"]
 
 _REF_SIZE = 40  # px per em of the reference renderings
 _CMP_HEIGHT = 32  # glyph masks are compared at this height
@@ -138,22 +139,23 @@ def _ink_box(matte: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int, 
 
 
 def own_glyphs(matte: np.ndarray, box: tuple[int, int, int, int], corner: tuple[int, int]) -> np.ndarray:
-    """Keep the glyphs of this line: connected ink whose vertical centre lies inside the detector's box and
-    which the crop does not cut at its top or bottom (those belong to the lines above and below)."""
+    """Keep the glyphs of this line: connected ink whose centre lies inside the detector's box and which the
+    crop does not cut at its edges (those belong to the lines or words above, below or beside)."""
     from scipy import ndimage
 
     labels, n = ndimage.label(matte > 0.5, structure=np.ones((3, 3)))  # (h, w)
     if n == 0:
         return matte
     y_lo, y_hi = box[1] - corner[1], box[3] - corner[1]
+    x_lo, x_hi = box[0] - corner[0], box[2] - corner[0]
     found = ndimage.find_objects(labels)
     keep = np.zeros(n + 1, bool)
-    h = matte.shape[0]
+    h, w = matte.shape
     for i, sl in enumerate(found, start=1):
-        ys = sl[0]
-        centre = (ys.start + ys.stop) / 2
-        cut = (ys.start == 0 and corner[1] > 0) or ys.stop == h
-        keep[i] = y_lo <= centre <= y_hi and not cut
+        ys, xs = sl
+        cy, cx = (ys.start + ys.stop) / 2, (xs.start + xs.stop) / 2
+        cut = (ys.start == 0 and corner[1] > 0) or ys.stop == h or (xs.start == 0 and corner[0] > 0) or xs.stop == w
+        keep[i] = y_lo <= cy <= y_hi and x_lo <= cx <= x_hi and not cut
     if not keep.any():
         return matte
     near = ndimage.binary_dilation(keep[labels], iterations=2)  # (h, w): anti-aliased rims of kept glyphs
@@ -181,13 +183,13 @@ def _word_gaps(glyphs: np.ndarray, min_width: float) -> list[tuple[int, int]]:
 def restore_spaces(text: str, glyphs: np.ndarray, face: FontFace, size: float) -> str:
     """Put back word spaces the recogniser dropped (it often reads widely spaced capitals as one word).
 
-    Word gaps are ink-free column runs wider than 0.28 em and 2.2 times the median gap between letters. When
+    Word gaps are ink-free column runs wider than 0.15 em and 2.5 times the median gap between letters. When
     there are more of them than spaces in ``text``, the spaces are rebuilt from the gaps: each gap, with the
     other gaps' widths taken out, is mapped onto the nearest character boundary of ``text`` (without spaces)
     set in ``face`` at ``size``.
     """
     letter_gaps = [e - s for s, e in _word_gaps(glyphs, 1)]
-    gaps = _word_gaps(glyphs, max(0.28 * size, 2.2 * float(np.median(letter_gaps)) if letter_gaps else 0.0))
+    gaps = _word_gaps(glyphs, max(0.15 * size, 2.5 * float(np.median(letter_gaps)) if letter_gaps else 0.0))
     if len(gaps) <= text.count(" ") or len(text.replace(" ", "")) < 2:
         return text
     bare = text.replace(" ", "")
@@ -256,6 +258,42 @@ def _score_faces(det: Detection, glyphs: np.ndarray, ink_box: tuple[int, int, in
         if ref_box is not None and ref_box[3] > ref_box[1]:
             fit.sizes[fit.best] = size * gh / (ref_box[3] - ref_box[1])
     return fit
+
+
+def merge_pieces(rgb: np.ndarray, fits: list[LineFit], faces: tuple[FontFace, ...] | None = None,
+                 alpha: np.ndarray | None = None) -> list[LineFit]:
+    """Join the pieces of one line that the detector split at a wide word gap (monospace and widely spaced
+    display type): a piece and the nearest piece to its right on the same baseline (within 0.15 em), of a
+    similar size (ratio < 1.25) and colour, at most 1.2 em away, are read as one line and fitted again."""
+    fits = list(fits)
+    merged = True
+    while merged:
+        merged = False
+        for a in sorted(fits, key=lambda f: f.ink_box[0]):
+            base_a = a.to_line().baseline
+            partners = []
+            for b in fits:
+                size = max(a.font_size, b.font_size)
+                gap = b.ink_box[0] - a.ink_box[2]
+                ratio = size / max(min(a.font_size, b.font_size), 1e-6)
+                if (b is not a and b.ink_box[0] > a.ink_box[0] and -0.3 * size <= gap <= 1.2 * size and ratio < 1.25
+                        and abs(b.to_line().baseline - base_a) <= 0.15 * size
+                        and _colour_distance(a.color, b.color) < 60):
+                    partners.append((gap, b))
+            if not partners:
+                continue
+            b = min(partners, key=lambda t: t[0])[1]
+            x0, y0 = min(a.detection.box[0], b.detection.box[0]), min(a.detection.box[1], b.detection.box[1])
+            x1, y1 = max(a.detection.box[2], b.detection.box[2]), max(a.detection.box[3], b.detection.box[3])
+            det = Detection(f"{a.detection.text} {b.detection.text}",
+                            np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32),
+                            min(a.detection.confidence, b.detection.confidence))
+            joined = fit_line(rgb, det, faces, alpha)
+            if joined is not None:
+                fits = [f for f in fits if f is not a and f is not b] + [joined]
+                merged = True
+                break
+    return fits
 
 
 def _colour_distance(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ..layered import LayeredImage, from_float, to_float
-from .analyze import LineFit, blocks_to_info, fit_line, group_lines, matte_line, own_glyphs
+from .analyze import LineFit, blocks_to_info, fit_line, group_lines, matte_line, merge_pieces, own_glyphs
 from .fonts import FontFace
 from .info import TextInfo, TextLine
 from .ocr import ocr_available, recognize
@@ -42,7 +42,7 @@ def _rgb(image: Any) -> np.ndarray:
 def _fits(rgb: np.ndarray, faces: tuple[FontFace, ...] | None, min_confidence: float) -> list[LineFit]:
     detections = recognize(from_float(rgb, 8), min_confidence)
     fits = [fit_line(rgb, det, faces) for det in detections]
-    return [f for f in fits if f is not None]
+    return merge_pieces(rgb, [f for f in fits if f is not None], faces)
 
 
 def detect_text(image: Any, *, faces: tuple[FontFace, ...] | None = None,
@@ -111,7 +111,8 @@ def annotate_text_layers(stack: LayeredImage, image: Any = None, *, faces: tuple
             continue
         own = layer.on_canvas(stack.size)[..., :3]  # (H, W, 3): the layer's colours, matted by its alpha
         fits = [fit_line(own, det, faces, alpha=alpha) for det in dets]
-        infos = blocks_to_info(group_lines([f for f in fits if f is not None]), stack.width)
+        fits = merge_pieces(own, [f for f in fits if f is not None], faces, alpha)
+        infos = blocks_to_info(group_lines(fits), stack.width)
         if infos:
             layer.text = _merge(infos) if len(infos) > 1 else infos[0]
     return stack
