@@ -1,5 +1,5 @@
 """Flat-region segmentation of graphics: colour clustering in CIE Lab, connected components, and the
-region adjacency graph that the cluster decomposer orders into layers."""
+region adjacency that :mod:`layerdiff.regions.graph` orders into layers."""
 
 from __future__ import annotations
 
