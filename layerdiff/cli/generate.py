@@ -15,12 +15,12 @@ from layerdiff.cli.outputs import add_output_args, write_outputs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from layerdiff.registry import model_names
+    from layerdiff.registry import DEFAULT_MODEL, model_names
 
     p = sub.add_parser("generate", help="generate a layered image from text",
                        description="Generate RGBA layers from a text prompt and write them as PSD and PNG layers.")
     p.add_argument("prompt", nargs="?", default="", help="description of the image (optional with --plan)")
-    p.add_argument("--model", default="layerdiff-tiny", choices=model_names("layerdiff"))
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=model_names(task="generate"))
     p.add_argument("--layers", default=None,
                    help="number of layers (background included) or 'auto'; with the planner the plan decides "
                         "(default without it: 3)")
