@@ -32,11 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     from layerdiff.atomic import atomic_dir
     from layerdiff.data.synthetic import SyntheticDesigns
     from layerdiff.pipelines import LayerDecomposePipeline
-    from layerdiff.registry import get_preset
+    from layerdiff.registry import DEFAULT_MODEL, get_preset
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", help="pipeline folder written by train_transformer.py (…/final)")
-    p.add_argument("--preset", default="layerdiff-tiny")
+    p.add_argument("--preset", default=DEFAULT_MODEL)
     p.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16")
     p.add_argument("--max-diff", type=float, default=2.0 / 255)
     p.add_argument("--samples", type=int, default=4)

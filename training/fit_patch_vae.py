@@ -41,10 +41,10 @@ def reconstruction_report(vae, engine, count: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     from layerdiff.data.synthetic import SyntheticDesigns
-    from layerdiff.registry import get_preset
+    from layerdiff.registry import DEFAULT_MODEL, get_preset
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="layerdiff-tiny", help="registry preset giving the VAE config")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="registry preset giving the VAE config")
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--max-layers", type=int, default=6)

@@ -148,9 +148,11 @@ def label_designs(jobs: list[tuple], out: Path, metric: bool, workers: int = 1,
 
 
 def main(argv: list[str] | None = None) -> int:
+    from layerdiff.registry import DEFAULT_MODEL
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_args(p)
-    p.add_argument("--layerer", default="layerdiff-tiny",
+    p.add_argument("--layerer", default=DEFAULT_MODEL,
                    help="trained layerer folder (or a pipeline folder / registry preset with one)")
     p.add_argument("--designs", type=int, default=400, help="plain synthetic designs to learn from")
     p.add_argument("--data-seed", type=int, default=11, help="seed of the design stream (not the layerer's)")

@@ -180,9 +180,11 @@ def refiner_loss(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tens
 
 
 def main(argv: list[str] | None = None) -> int:
+    from layerdiff.registry import DEFAULT_MODEL
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_args(p)
-    p.add_argument("--model", default="layerdiff-tiny", help="pipeline whose autoencoder and text encoder to use")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="pipeline whose autoencoder and text encoder to use")
     p.add_argument("--designs", type=int, default=6000)
     p.add_argument("--data-seed", type=int, default=41, help="design stream (held-out benchmarks use 777/778)")
     p.add_argument("--size", type=int, default=128, help="design size in px (the model's native size)")

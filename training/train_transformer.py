@@ -127,8 +127,10 @@ def train_step(pipe, batch, gen: torch.Generator, trainable_text: bool) -> torch
 
 
 def main(argv: list[str] | None = None) -> int:
+    from layerdiff.registry import DEFAULT_MODEL
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="layerdiff-tiny", help="registry preset giving the architecture")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="registry preset giving the architecture")
     p.add_argument("--init", default=None, help="pipeline folder to start from (previous stage)")
     p.add_argument("--vae", default=None, help="trained VAE folder (from train_vae.py)")
     p.add_argument("--stage", choices=sorted(STAGES), default="decompose")
