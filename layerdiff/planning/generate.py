@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from layerdiff.layered import Layer, LayeredImage
-from layerdiff.refine import crop
+from layerdiff.refine import WINDOW_MARGIN, crop
 
 from .draw import draw_background, draw_text, is_exact, rgb
 from .plan import Box, LayerPlan, PlanError
@@ -82,7 +82,8 @@ def place_object(pipe, coarse: torch.Tensor, phrase: str, box: Box, width: int, 
     if refine and getattr(pipe, "refiner", None) is not None:
         text = pipe.refiner_phrases([[phrase]])[0]  # (1, P)
         local = pipe.refine(local, text, None, refine_passes)  # (1, 4, S, S)
-        gain = side / float(pipe.refiner.config.crop_size) / (1 + 2 * CROP_MARGIN) * (1 + 2 * 0.3)
+        # output px per refiner px: the refiner's window is the visible part with WINDOW_MARGIN on each side
+        gain = side / float(pipe.refiner.config.crop_size) / (1 + 2 * CROP_MARGIN) * (1 + 2 * WINDOW_MARGIN)
     local[:, 3:] = sharpen_alpha(local[:, 3:], gain)
     patch = local[0].permute(1, 2, 0).cpu().numpy()  # (S, S, 4)
     px0 = int(round((bx0 + bx1) / 2 - side / 2))
