@@ -194,7 +194,7 @@ def restore_spaces(text: str, glyphs: np.ndarray, face: FontFace, size: float) -
         return text
     bare = text.replace(" ", "")
     mask, (left, _) = render_mask(bare, face.path, size)
-    font_px = load_font(face.path, int(round(size)))
+    font_px = load_font(face.path, size)
     bounds = np.array([font_px.getlength(bare[:k]) - left for k in range(1, len(bare))])  # (n - 1,) rendered x
     ink_width = glyphs.shape[1] - sum(e - s for s, e in gaps)
     scale = mask.shape[1] / max(ink_width, 1)

@@ -142,10 +142,14 @@ def find_face(family: str, weight: int = 400, style: str = "normal", generic: st
     return min(faces, key=distance)
 
 
+def load_font(path: str, size: float) -> ImageFont.FreeTypeFont:
+    """A cached PIL font of ``path`` at ``size`` px per em (to 0.1 px)."""
+    return _load_font(path, max(round(float(size), 1), 1.0))
+
+
 @functools.lru_cache(maxsize=256)
-def load_font(path: str, size: int) -> ImageFont.FreeTypeFont:
-    """A cached PIL font of ``path`` at ``size`` px per em."""
-    return ImageFont.truetype(path, max(int(size), 1))
+def _load_font(path: str, size: float) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size)
 
 
 def render_mask(text: str, path: str, size: float) -> tuple[np.ndarray, tuple[int, int]]:
@@ -155,7 +159,7 @@ def render_mask(text: str, path: str, size: float) -> tuple[np.ndarray, tuple[in
     relative to the pen origin on the baseline (``top`` is negative above the baseline). An empty string gives
     a (1, 1) mask.
     """
-    font = load_font(path, int(round(size)))
+    font = load_font(path, size)
     left, top, right, bottom = font.getbbox(text, anchor="ls")
     w, h = max(int(right - left) + 2, 1), max(int(bottom - top) + 2, 1)
     im = Image.new("L", (w, h), 0)

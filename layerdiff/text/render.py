@@ -22,7 +22,7 @@ def face_for(info: TextInfo) -> FontFace:
 def render_text(info: TextInfo, size: tuple[int, int], name: str | None = None) -> Layer:
     """``info`` drawn on a transparent ``size = (W, H)`` canvas, cropped to its ink, as a text layer."""
     face = face_for(info)
-    font = load_font(face.path, int(round(info.font_size)))
+    font = load_font(face.path, info.font_size)
     mask = Image.new("L", size, 0)
     draw = ImageDraw.Draw(mask)
     for line in info.lines:
@@ -73,7 +73,7 @@ def retypeset(info: TextInfo, text: str | None = None, *, color: tuple[int, int,
     words = info.text if text is None else text
     texts = words.split("\n")
     face = face_for(out)
-    font = load_font(face.path, int(round(out.font_size)))
+    font = load_font(face.path, out.font_size)
     x0, _, x1, _ = info.box
     anchor = {"left": x0, "center": (x0 + x1) / 2, "right": x1}[info.alignment]
     lines = []
