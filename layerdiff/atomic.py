@@ -70,7 +70,9 @@ def remove_stale_temporaries(target: str | os.PathLike) -> int:
     """Delete the temporaries of ``target`` (files or folders beside it) whose writing process is gone.
 
     Temporaries of a live process (including this one) are kept; ones without a process id are
-    removed once older than :data:`LEGACY_STALE_SECONDS`. Returns how many were removed.
+    removed once older than :data:`LEGACY_STALE_SECONDS`. A replaced folder that was moved aside
+    (``*.old``) by a process killed before the new one took its place is moved back instead.
+    Returns how many were removed or restored.
     """
     target = Path(target)
     try:
@@ -95,6 +97,15 @@ def remove_stale_temporaries(target: str | os.PathLike) -> int:
             except OSError:
                 continue
         path = Path(entry.path)
+        if entry.name.endswith(".old") and not os.path.lexists(target):
+            # killed between moving the old folder aside and moving the new one in: put the old one back
+            try:
+                os.replace(path, target)
+            except OSError:
+                pass
+            else:
+                removed += 1
+                continue
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(path, ignore_errors=True)
         else:

@@ -227,3 +227,12 @@ def test_killed_decompose_outputs_stay_one_set_and_leave_no_temporaries(tmp_path
     assert set(_runs(out).values()) == {"run40"}
     assert sorted(p.name for p in out.iterdir()) == ["png", "x.ora", "x.psd"]  # stale temporaries gone
     assert int(np.asarray(load(out / "png").layers[0].pixels)[0, 0, 0] * 255 + 0.5) == 40
+
+
+def test_a_folder_moved_aside_by_a_killed_swap_is_restored(tmp_path: Path) -> None:
+    target = tmp_path / "png"
+    save(small_image(), target)
+    aside = tmp_path / f".png.{_dead_pid()}-k1l2.old"
+    os.replace(target, aside)  # what a kill between the two renames of a swap leaves
+    assert remove_stale_temporaries(target) == 1
+    assert not aside.exists() and len(load(target)) == 2
