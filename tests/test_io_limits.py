@@ -334,6 +334,22 @@ def test_decomposing_a_psd_uses_its_embedded_composite(tmp_path: Path) -> None:
     assert source == "layers" and np.array_equal(rgba, load(png).composite())
 
 
+def test_psd_written_by_layerdiff_embeds_its_transparent_composite(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    base = (rng.random((20, 30, 4)) * 255).astype(np.uint8)
+    base[:5, :5, 3] = 0
+    dot = np.zeros((10, 10, 4), np.uint8)
+    dot[..., 1], dot[..., 3] = 200, 128
+    image = LayeredImage((30, 20), [Layer(base), Layer(dot, offset=(5, 5))])
+    save(image, tmp_path / "t.psd")
+    rgba, source = load_composite(tmp_path / "t.psd")
+    expected = image.composite()  # (20, 30, 4)
+    assert source == "embedded composite"
+    assert np.abs(rgba[..., 3] - expected[..., 3]).max() <= 1 / 255 + 1e-6
+    visible = expected[..., 3] > 0.25  # colour is stored over white in 8 bits: exact to a few levels
+    assert np.abs(rgba - expected)[visible].max() <= 3 / 255 + 1e-6
+
+
 # ------------------------------------------------------------------------------ item 13: animated images
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
 def test_animated_images_warn_that_only_the_first_frame_is_read(tmp_path: Path, fmt: str) -> None:

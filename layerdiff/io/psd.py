@@ -802,13 +802,16 @@ def write_psd_to(image: LayeredImage, file: Path, *, encoded: Any = None, run: s
         created.name = _psd_name(layer.name)
         if not layer.visible:
             created.visible = False
-    # The merged preview, as psd-tools' save() would render it (colour over white, alpha apart), from
-    # layerdiff's own composite: computed once per image and shared with the ORA writer.
+    # The merged image, from layerdiff's own composite (computed once per image, shared with the ORA
+    # writer) instead of psd-tools compositing the layers again in save(). A negative layer count
+    # marks the fourth channel as the composite's transparency (PSD spec, layer info section), so
+    # readers show the transparent composite; encode_image_data stores the colour over white, as
+    # Photoshop does.
+    layer_info = psd._record._get_layer_info()
+    layer_info.layer_count = -abs(layer_info.layer_count)
+    psd._merged_alpha = True
     rgba = encoded.composite()  # (H, W, 4)
-    alpha = rgba[..., 3:4]  # (H, W, 1)
-    color = rgba[..., :3] * alpha + (1.0 - alpha)  # (H, W, 3)
-    psd._record.image_data.set_data(encode_image_data(psd, color, alpha), psd._record.header)
-    del color
+    psd._record.image_data.set_data(encode_image_data(psd, rgba[..., :3], rgba[..., 3:4]), psd._record.header)
     if run is not None:
         psd._record.image_resources[Resource.XMP_METADATA] = ImageResource(
             key=Resource.XMP_METADATA, data=_xmp_packet(run))
