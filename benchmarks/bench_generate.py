@@ -140,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     gen = LayerGeneratePipeline.from_pretrained(args.model)
     if args.refiner:
         from layerdiff.models import LayerRefiner
+        from layerdiff.models.weights import load_component
 
-        gen.register_modules(refiner=LayerRefiner.from_pretrained(args.refiner).eval())
+        gen.register_modules(refiner=load_component(LayerRefiner, args.refiner).eval())
     gen.set_progress_bar_config(disable=True)
     refine = not args.no_refine
     engine = SyntheticDesigns(seed=args.seed, size=gen.native_resolution, min_layers=2,
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             counts.update(score_layers(out.layers[0], s.colors, s.shapes))
             _gather(drawn[mode], out.layers[0], s.shapes)
 
-    edit = LayerEditPipeline(**gen.components, native_resolution=gen.native_resolution, max_layers=gen.max_layers)
+    edit = LayerEditPipeline(**gen.components)  # the components carry the model's settings
     edit.set_progress_bar_config(disable=True)
     identical, inside, drawn_inside = [], [], []
     for i in range(min(10, args.count)):

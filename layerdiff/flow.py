@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 
@@ -44,6 +45,18 @@ def flow_loss(pred: torch.Tensor, x0: torch.Tensor, noise: torch.Tensor, known: 
         weight = weight * valid.to(pred.dtype)
     err = (pred - (noise - x0)).pow(2).mean(dim=(2, 3, 4))  # (B, F)
     return (err * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def get_schedule(num_steps: int, shift: float = 1.0) -> torch.Tensor:
+    """Noise levels of an Euler sampling run: ``num_steps`` evenly spaced levels from 1 down (1 included,
+    0 not), each time-shifted as SD3 does (``shift * s / (1 + (shift - 1) * s)``, Esser et al. 2024,
+    section 5.3.2), then the final 0: a float32 tensor (num_steps + 1,). A pure function of its arguments
+    (the values diffusers' ``FlowMatchEulerDiscreteScheduler.set_timesteps(sigmas=...)`` computes)."""
+    if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
+        raise ValueError(f"num_inference_steps must be an integer >= 1, got {num_steps!r}")
+    sigmas = np.linspace(1.0, 0.0, int(num_steps) + 1)[:-1].astype(np.float32)  # (steps,)
+    sigmas = shift * sigmas / (1 + (shift - 1) * sigmas)
+    return torch.cat([torch.from_numpy(sigmas).to(torch.float32), torch.zeros(1)])  # (steps + 1,)
 
 
 def euler_sample(

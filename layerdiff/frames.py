@@ -163,6 +163,20 @@ def predict_velocity(
     return unpack(out, f, h, w)  # (B, F, C, h, w)
 
 
+def resize_rgba(rgba: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize (N, 4, H, W) straight RGBA to (h, w) = size in premultiplied space (no colour fringes): area
+    averaging when shrinking, bilinear otherwise."""
+    rgb, a = rgba[:, :3], rgba[:, 3:4]
+    h, w = size
+    big = rgba.shape[-2] * rgba.shape[-1] > h * w
+    mode = "area" if big else "bilinear"
+    kw = {} if big else {"align_corners": False}
+    pre = F.interpolate(torch.cat([rgb * a, a], dim=1), size=(h, w), mode=mode, **kw)  # (N, 4, h, w)
+    a2 = pre[:, 3:4].clamp(0, 1)
+    rgb2 = torch.where(a2 > 1e-6, pre[:, :3] / a2.clamp_min(1e-6), torch.zeros_like(pre[:, :3]))
+    return torch.cat([rgb2.clamp(0, 1), a2], dim=1)
+
+
 def region_maps(masks: torch.Tensor, latent_hw: tuple[int, int]) -> torch.Tensor:
     """Pixel-space hint maps (B, F, H, W) in [0, 1] -> latent-grid maps (B, F, 1, h, w) by area pooling."""
     b, f = masks.shape[:2]
@@ -171,4 +185,4 @@ def region_maps(masks: torch.Tensor, latent_hw: tuple[int, int]) -> torch.Tensor
 
 
 __all__ = ["PATCH", "SIGNAL_CHANNELS", "encode_phrases", "frame_shapes", "model_input", "pack", "phrase_dim",
-           "predict_velocity", "region_maps", "unpack", "with_phrases"]
+           "predict_velocity", "region_maps", "resize_rgba", "unpack", "with_phrases"]

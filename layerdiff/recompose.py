@@ -27,8 +27,8 @@ from scipy import ndimage
 from .blend import visibility_weights
 from .layered import to_float
 
-__all__ = ["project_residual", "refine_alpha", "upsample_layers", "guided_filter", "colour_line_matte",
-           "match_alpha"]
+__all__ = ["project_residual", "refine_alpha", "upsample_layers", "paint_full_resolution", "guided_filter",
+           "colour_line_matte", "match_alpha"]
 
 _TINY = 1e-12
 _PROJECT_BAND_PX = 1 << 17  # (layers x pixels) per band of the projection: temporaries stay in cache-sized blocks
@@ -638,3 +638,24 @@ def upsample_layers(layers_low: np.ndarray, image_full: np.ndarray, iterations: 
     if not project:
         return out
     return project_residual(out, img, iterations=iterations, bit_depth=bit_depth, copy=False)
+
+
+def paint_full_resolution(layers_low: np.ndarray, image_full: np.ndarray, exact: bool = True,
+                          refine: bool = True) -> np.ndarray:
+    """Layers a model made on its native grid (L, h, w, 4) -> the same layers at the input's resolution
+    (L, H, W, 4) for the (H, W, 3|4) input ``image_full``.
+
+    ``refine``: :func:`upsample_layers` (alphas refined against the input); else a plain premultiplied
+    resize (torch). ``exact``: project the residual so that the layers composite to the input
+    (:func:`project_residual`).
+    """
+    if refine:
+        return upsample_layers(layers_low, image_full, project=exact)
+    import torch
+
+    from .frames import resize_rgba
+
+    h, w = image_full.shape[:2]
+    low = torch.from_numpy(layers_low).permute(0, 3, 1, 2)  # (L, 4, h, w)
+    up = resize_rgba(low, (h, w)).permute(0, 2, 3, 1).numpy()  # (L, H, W, 4)
+    return project_residual(up, image_full) if exact else up

@@ -165,17 +165,6 @@ def _transformer_config(width_heads: int, head_dim: int, depth: int, text_dim: i
     )
 
 
-def _vae_config(blocks: tuple[int, ...], layers_per_block: int) -> dict[str, Any]:
-    return dict(
-        in_channels=4,
-        out_channels=4,
-        latent_channels=LATENT_CHANNELS,
-        block_out_channels=blocks,
-        layers_per_block=layers_per_block,
-        norm_num_groups=min(8, blocks[0]),
-    )
-
-
 def _diffusion_tasks(regions: bool = False) -> dict[str, dict[str, str]]:
     """The task table of a layerdiff model; with ``regions`` its region layerer serves decomposition and
     extraction first (NumPy, no torch import), the diffusion pipelines second."""
@@ -192,14 +181,20 @@ def _diffusion_tasks(regions: bool = False) -> dict[str, dict[str, str]]:
 register(ModelPreset(
     name="tiny-random",
     kind="layerdiff",
-    description="Tiny randomly initialised layerdiff model for tests (no weights).",
+    description="Tiny randomly initialised layerdiff model for tests (no weights): layerdiff-tiny's classes at "
+                "tiny sizes.",
     tasks=_diffusion_tasks(),
     components={
-        "vae": ComponentSpec("layerdiff.models.rgba_vae:RGBAAutoencoder", _vae_config((8, 8, 16, 16), 1)),
+        # 2x2 RGBA patches, 16 latent channels: the unfitted patch autoencoder is the identity (lossless)
+        "vae": ComponentSpec("layerdiff.models.patch_vae:PatchAutoencoder",
+                             dict(patch_size=2, latent_channels=LATENT_CHANNELS)),
         "transformer": ComponentSpec("diffusers:QwenImageTransformer2DModel", _transformer_config(2, 16, 2, 32)),
-        "text_encoder": ComponentSpec("layerdiff.models.text_encoder:HashTextEncoder",
-                                      dict(embed_dim=32, vocab_size=1024, max_length=16)),
+        "text_encoder": ComponentSpec("layerdiff.models.text_encoder:MiniLMTextEncoder", dict(
+            max_length=16, bert_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                            intermediate_size=64))),
         "scheduler": ComponentSpec("diffusers:FlowMatchEulerDiscreteScheduler", dict(shift=1.0)),
+        "refiner": ComponentSpec("layerdiff.models.layer_refiner:LayerRefiner",
+                                 dict(text_dim=32, widths=(8, 16), crop_size=16)),
     },
     weights=None,
     license="Apache-2.0 (code only; random weights)",
@@ -229,10 +224,9 @@ register(ModelPreset(
     license="Apache-2.0 (weights trained by the layerdiff authors; text encoder all-MiniLM-L6-v2, Apache-2.0)",
     native_resolution=128,
     max_layers=6,
-    # Generation samples with classifier-free guidance 6 and 40 Euler steps (both chosen on validation
-    # captions, seed 778; see MODEL_CARD.md); decomposition and edits sample without guidance, 8 steps.
-    # The layer refiner redraws each prompted layer three times, each pass from the last (chosen on the
-    # same validation captions: shape 36 / 60 / 62 / 62 of 68 with 1 / 2 / 3 / 4 passes).
+    # The pipelines' settings (layerdiff.pipelines.PipelineSettings; the embedded folder's settings/ holds
+    # the same, tested): generation with guidance 6 and 40 steps, decomposition and edits without guidance
+    # in 8 steps, three refiner passes (how they were chosen: MODEL_CARD.md).
     defaults=dict(num_inference_steps=8, guidance_scale=1.0, generate_guidance_scale=6.0,
                   generate_num_inference_steps=40, refine_passes=3),
 ))

@@ -1,63 +1,46 @@
-"""Shared machinery of the layerdiff pipelines: loading, prompts, the denoising loop, outputs.
+"""The base of the layerdiff pipelines: loading, prompts, the denoising loop.
 
-Every pipeline holds the same four components (an RGBA VAE, the layer-aware transformer, a text
-encoder and a flow-matching scheduler) and differs only in which frames are known
-(see :mod:`layerdiff.frames`).
+Every pipeline holds the same components (an RGBA VAE, the layer-aware transformer, a text encoder,
+a flow-matching scheduler, the :class:`~layerdiff.pipelines.settings.PipelineSettings` and optionally the
+layer refiner) and differs only in which frames are known (see :mod:`layerdiff.frames`). Sampling is
+stateless (:func:`layerdiff.flow.get_schedule` and :func:`layerdiff.flow.euler_sample`): the scheduler
+component only carries the time shift in its config, so one set of components may serve several calls
+at once.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from diffusers import DiffusionPipeline
-from diffusers.utils import BaseOutput
 
-from layerdiff.errors import LayerdiffError
-from layerdiff.flow import euler_sample, guidance_combine
+from layerdiff.flow import euler_sample, get_schedule, guidance_combine
 from layerdiff.frames import encode_phrases, phrase_dim, predict_velocity
-from layerdiff.layered import Layer, LayeredImage
-from layerdiff.refine import REFINE_PASSES, refine_layers
-from layerdiff.registry import ComponentSpec, ModelPreset, get_preset
+from layerdiff.models.weights import WeightsError, load_component
+from layerdiff.refine import refine_layers
+from layerdiff.registry import ModelPreset, get_preset
 
-OUTPUT_TYPES = ("pil", "np", "pt", "latent")
+from .common import PipelineError
+from .settings import PipelineSettings
+
 COMPONENTS = ("vae", "transformer", "text_encoder", "scheduler")
-# the region layerer: decomposition of flat graphics (layerdiff.layering); the layer refiner: the outline
-# stage of generation (layerdiff.refine)
-OPTIONAL_COMPONENTS = ("layerer", "refiner")
+OPTIONAL_COMPONENTS = ("settings", "refiner")
+CONFIG_ONLY = ("scheduler", "settings")  # saved as a config file only
 _ALLOWED_LIBRARIES = ("diffusers", "layerdiff")
 GRID = 16  # pixel multiple of the native grid: 8x VAE downsampling x 2x2 patches
-
-
-@dataclass
-class LayeredPipelineOutput(BaseOutput):
-    """Result of a layerdiff pipeline.
-
-    images: one :class:`LayeredImage` per input (empty for ``output_type="latent"``).
-    layers: per input, the layers bottom to top as ``output_type`` asks: a list of RGBA PIL images
-        ("pil"), an (L, H, W, 4) float array ("np"), an (L, 4, H, W) tensor ("pt") or the final
-        (F, C, h, w) frame latents ("latent", composite frame last).
-    """
-
-    images: list[LayeredImage] = field(default_factory=list)
-    layers: list[Any] = field(default_factory=list)
-
-
-class PipelineError(LayerdiffError, ValueError):
-    """Bad arguments to a pipeline call."""
+_UNSUPPORTED_SCHEDULES = ("use_dynamic_shifting", "shift_terminal", "use_karras_sigmas", "use_exponential_sigmas",
+                          "use_beta_sigmas", "invert_sigmas", "stochastic_sampling")
 
 
 def _resolve_class(library: str, name: str) -> type:
     """Component class from a model_index.json entry: only classes of diffusers and layerdiff (no remote code)."""
-    import importlib
-
     root = library.split(".")[0]
     if root not in _ALLOWED_LIBRARIES:
         raise PipelineError(f"component class {library}.{name} is not allowed (only {_ALLOWED_LIBRARIES})")
@@ -72,130 +55,155 @@ def _resolve_class(library: str, name: str) -> type:
 
 def build_components(preset: ModelPreset, seed: int = 0, torch_dtype: torch.dtype | None = None,
                      ) -> dict[str, Any]:
-    """Components of a registry preset: loaded from its weights, or randomly initialised (seeded)."""
+    """Components of a registry preset: loaded from its weight folder, or randomly initialised (seeded)
+    from its component configs with settings from its ``native_resolution``, ``max_layers`` and ``defaults``."""
     root = preset.weights_path()
     if isinstance(root, str):
         raise PipelineError(
             f"model {preset.name!r}: weights {root!r} are not on this machine; download them to a folder and pass "
             f"its path to from_pretrained")
-    if root is not None and not Path(root).is_dir():
-        raise PipelineError(f"model {preset.name!r}: weight folder {root} is missing; reinstall layerdiff or train "
-                            f"the model (see MODEL_CARD.md)")
+    if root is not None:
+        if not Path(root).is_dir():
+            raise PipelineError(f"model {preset.name!r}: weight folder {root} is missing; reinstall layerdiff or "
+                                f"train the model (see MODEL_CARD.md)")
+        return load_folder(Path(root), torch_dtype)
     comps: dict[str, Any] = {}
     for name, spec in preset.components.items():
-        comps[name] = _load_component(spec, name, root, seed, torch_dtype)
+        if name in COMPONENTS + OPTIONAL_COMPONENTS:
+            comps[name] = _random_component(spec.load_class(), spec.config, name, seed, torch_dtype)
+    comps["settings"] = PipelineSettings.from_preset(preset.native_resolution, preset.max_layers, preset.defaults)
     return comps
 
 
-def _load_component(spec: ComponentSpec, name: str, root: Path | None, seed: int,
-                    torch_dtype: torch.dtype | None) -> Any:
-    cls = spec.load_class()
-    if name == "scheduler":
-        if root is not None and (Path(root) / name).is_dir():
-            return cls.from_pretrained(root, subfolder=name)
-        return cls(**spec.config)
-    if root is not None:
-        if not (Path(root) / name).is_dir():
-            raise PipelineError(f"{root}: the weights of component {name!r} are missing (no {name}/ folder)")
-        # Shipped weights may be stored in half precision; compute in float32 unless told otherwise.
-        model = cls.from_pretrained(Path(root) / name, torch_dtype=torch_dtype or torch.float32)
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = cls(**spec.config)
-        if torch_dtype is not None:
-            model = model.to(torch_dtype)
+def _random_component(cls: type, config: dict[str, Any], name: str, seed: int,
+                      torch_dtype: torch.dtype | None) -> Any:
+    if name in CONFIG_ONLY:
+        return cls(**config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = cls(**config)
+    if torch_dtype is not None:
+        model = model.to(torch_dtype)
     return model.eval()
 
 
+def load_folder(path: Path, torch_dtype: torch.dtype | None = None) -> dict[str, Any]:
+    """Components of a pipeline folder written by ``save_pretrained`` (its ``model_index.json``), weights from
+    safetensors only. Half-precision weights compute in float32 unless ``torch_dtype`` says otherwise."""
+    index_file = path / "model_index.json"
+    if not index_file.is_file():
+        raise PipelineError(f"{path}: not a layerdiff pipeline folder (model_index.json missing)")
+    try:
+        index = json.loads(index_file.read_text())
+    except (OSError, ValueError) as err:
+        raise PipelineError(f"{index_file}: not a readable pipeline index ({err})") from None
+    comps: dict[str, Any] = {}
+    for name in COMPONENTS + OPTIONAL_COMPONENTS:
+        library, class_name = index.get(name) or (None, None)
+        if library is None or class_name is None:
+            if name in COMPONENTS:
+                raise PipelineError(f"{path}: model_index.json has no component {name!r}")
+            continue
+        cls = _resolve_class(library, class_name)
+        if name in CONFIG_ONLY:
+            if not (path / name).is_dir():
+                raise PipelineError(f"{path}: the {name} of the pipeline are missing (no {name}/ folder)")
+            comps[name] = cls.from_pretrained(path, subfolder=name)
+        else:
+            comps[name] = load_component(cls, path / name, torch_dtype=torch_dtype or torch.float32).eval()
+    if "settings" not in comps:  # a folder saved before the settings were a component kept them in the index
+        comps["settings"] = PipelineSettings.from_preset(index.get("native_resolution", 128),
+                                                         index.get("max_layers", 8), index.get("defaults", {}))
+    return comps
+
+
 class LayerPipelineBase(DiffusionPipeline):
-    """Base of the decomposition, generation, editing and extraction pipelines."""
+    """Base of the decomposition, generation, editing and extraction pipelines.
+
+    ``name`` is the model's registry or folder name (for messages); ``task`` the task whose default steps
+    and guidance a call uses; ``options`` the keyword options of the task's contract method.
+    """
 
     model_cpu_offload_seq = "text_encoder->transformer->vae"
     _optional_components: list[str] = list(OPTIONAL_COMPONENTS)
+    task = "decompose"
+    name: str | None = None
+    options: frozenset[str] = frozenset()
 
-    def __init__(self, vae: Any, transformer: Any, text_encoder: Any, scheduler: Any, layerer: Any = None,
-                 refiner: Any = None, native_resolution: int = 128, max_layers: int = 8) -> None:
+    def __init__(self, vae: Any, transformer: Any, text_encoder: Any, scheduler: Any,
+                 settings: PipelineSettings | None = None, refiner: Any = None) -> None:
         super().__init__()
+        unsupported = [k for k in _UNSUPPORTED_SCHEDULES if scheduler.config.get(k)]
+        if unsupported:
+            raise PipelineError(f"scheduler: layerdiff samples a fixed time-shifted schedule; "
+                                f"{', '.join(unsupported)} is not supported")
         self.register_modules(vae=vae, transformer=transformer, text_encoder=text_encoder, scheduler=scheduler,
-                              layerer=layerer, refiner=refiner)
-        self._native_resolution = int(native_resolution)
-        self._max_layers = int(max_layers)
-        self.preset_defaults: dict[str, Any] = {}
+                              settings=settings if settings is not None else PipelineSettings(), refiner=refiner)
 
     # ------------------------------------------------------------------ loading
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, seed: int = 0, torch_dtype: torch.dtype | None = None,
-                        **kwargs: Any) -> LayerPipelineBase:
-        """Load from a registry name (see ``layerdiff models``) or a folder written by ``save_pretrained``."""
+                        **components: Any) -> LayerPipelineBase:
+        """Load from a registry name (see ``layerdiff models``) or a folder written by ``save_pretrained``.
+
+        ``seed`` initialises a preset without weights; ``components`` replace loaded ones (e.g.
+        ``refiner=None``).
+        """
+        known = COMPONENTS + OPTIONAL_COMPONENTS
+        unknown = sorted(set(components) - set(known))
+        if unknown:
+            raise PipelineError(f"from_pretrained: unknown argument(s) {unknown} (components: {', '.join(known)})")
         path = Path(name_or_path).expanduser()
         if path.is_dir():
-            return cls._from_folder(path, torch_dtype=torch_dtype, **kwargs)
-        preset = get_preset(str(name_or_path))
-        if preset.kind != "layerdiff":
-            raise PipelineError(f"model {preset.name!r} is a {preset.kind!r} model, not a layerdiff diffusion model")
-        comps = build_components(preset, seed=seed, torch_dtype=torch_dtype)
-        kwargs.setdefault("native_resolution", preset.native_resolution)
-        kwargs.setdefault("max_layers", preset.max_layers)
-        pipe = cls(**comps, **kwargs)
-        pipe.preset_defaults = dict(preset.defaults)
+            comps, name = load_folder(path, torch_dtype), path.name
+        else:
+            preset = get_preset(str(name_or_path))
+            if preset.kind != "layerdiff":
+                raise PipelineError(f"model {preset.name!r} is a {preset.kind!r} model, not a layerdiff diffusion "
+                                    f"model")
+            comps, name = build_components(preset, seed=seed, torch_dtype=torch_dtype), preset.name
+        pipe = cls(**{**comps, **components})
+        pipe.name = name
         return pipe
 
-    @classmethod
-    def _from_folder(cls, path: Path, torch_dtype: torch.dtype | None = None, **kwargs: Any) -> LayerPipelineBase:
-        index_file = path / "model_index.json"
-        if not index_file.is_file():
-            raise PipelineError(f"{path}: not a layerdiff pipeline folder (model_index.json missing)")
-        index = json.loads(index_file.read_text())
-        comps = {}
-        for name in COMPONENTS:
-            if name not in index:
-                raise PipelineError(f"{path}: model_index.json has no component {name!r}")
-            library, class_name = index[name]
-            comp_cls = _resolve_class(library, class_name)
-            if name == "scheduler":
-                comps[name] = comp_cls.from_pretrained(path, subfolder=name)
-            else:
-                comps[name] = comp_cls.from_pretrained(path / name, torch_dtype=torch_dtype or torch.float32).eval()
-        for name in OPTIONAL_COMPONENTS:
-            library, class_name = index.get(name) or (None, None)
-            if library is not None and class_name is not None:
-                comps[name] = _resolve_class(library, class_name).from_pretrained(
-                    path / name, torch_dtype=torch_dtype or torch.float32).eval()
-        for key in ("native_resolution", "max_layers"):
-            if key in index:
-                kwargs.setdefault(key, index[key])
-        pipe = cls(**comps, **kwargs)
-        pipe.preset_defaults = dict(index.get("defaults", {}))
-        return pipe
+    def save_pretrained(self, save_directory: str | Path, **kwargs: Any) -> None:
+        """Save every component (weights as safetensors; the scheduler and settings as configs) and
+        ``model_index.json`` (diffusers writes both)."""
+        if kwargs.get("safe_serialization") is False:
+            raise WeightsError(f"{save_directory}: layerdiff saves weights as safetensors only")
+        kwargs["safe_serialization"] = True
+        super().save_pretrained(save_directory, **kwargs)
 
-    def use_regions(self, method: str, output_type: str) -> bool:
-        """Whether a call with ``method`` ("auto", "regions", "diffusion") runs the region layerer."""
-        if method not in ("auto", "regions", "diffusion"):
-            raise PipelineError(f"method must be 'auto', 'regions' or 'diffusion', got {method!r}")
-        if method == "regions" and self.layerer is None:
-            raise PipelineError("method='regions' needs a layerer component; this pipeline has none")
-        if method == "regions" and output_type == "latent":
-            raise PipelineError("output_type='latent' needs method='diffusion'")
-        return method == "regions" or (method == "auto" and self.layerer is not None and output_type != "latent")
-
-    def _default(self, name: str, value: Any, fallback: Any) -> Any:
-        if value is not None:
-            return value
-        return self.preset_defaults.get(name, fallback)
-
-    # ------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------------ settings
     @property
     def native_resolution(self) -> int:
-        return self._native_resolution
+        return int(self.settings.config.native_resolution)
 
     @property
     def max_layers(self) -> int:
-        return self._max_layers
+        return int(self.settings.config.max_layers)
 
+    @property
+    def model_name(self) -> str:
+        """The model's name for messages."""
+        return self.name or type(self).__name__
+
+    def sampling(self, num_inference_steps: int | None, guidance_scale: float | None) -> tuple[int, float]:
+        """Steps and guidance of a call: the given ones, else the settings' defaults for :attr:`task`."""
+        steps = self.settings.steps(self.task) if num_inference_steps is None else num_inference_steps
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise PipelineError(f"num_inference_steps must be an integer >= 1, got {num_inference_steps!r}")
+        scale = self.settings.guidance(self.task) if guidance_scale is None else guidance_scale
+        return int(steps), float(scale)
+
+    # ------------------------------------------------------------------ helpers
     @property
     def _dtype(self) -> torch.dtype:
         return next(self.transformer.parameters()).dtype
+
+    @property
+    def _dtype_vae(self) -> torch.dtype:
+        return next(self.vae.parameters()).dtype
 
     def native_grid(self, width: int, height: int) -> tuple[int, int]:
         """(w, h) in pixels, multiples of 16, with about native_resolution^2 area and the input's aspect."""
@@ -234,9 +242,9 @@ class LayerPipelineBase(DiffusionPipeline):
     def refine(self, layers: torch.Tensor, text: torch.Tensor, select: torch.Tensor | None = None,
                passes: int | None = None) -> torch.Tensor:
         """The layer refiner on one stack: layers (L, 4, H, W) straight RGBA, text (L, P) from
-        :meth:`refiner_phrases`, ``passes`` passes (default: the model's ``refine_passes``, else 1);
-        see :func:`layerdiff.refine.refine_layers`."""
-        passes = self._default("refine_passes", passes, REFINE_PASSES)
+        :meth:`refiner_phrases`, ``passes`` passes (default: the settings' ``refine_passes``); see
+        :func:`layerdiff.refine.refine_layers`."""
+        passes = self.settings.config.refine_passes if passes is None else passes
         if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) or passes < 1:
             raise PipelineError(f"refine_passes must be an int >= 1, got {passes!r}")
         return refine_layers(self.refiner, layers, text, select, passes=int(passes))
@@ -256,13 +264,9 @@ class LayerPipelineBase(DiffusionPipeline):
         """Sample the unknown frames. clean: (B, F, C, h, w) with known frames filled; known: (B, F);
         phrases: (B, F, P) layer-phrase embeddings or None. With guidance the unconditional branch drops
         both the prompt and the phrases."""
-        if int(num_inference_steps) < 1:
-            raise PipelineError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
-        noise = _randn(clean.shape, generator, clean.device, clean.dtype)  # (B, F, C, h, w)
-        # Evenly spaced noise levels 1 -> 0 (the scheduler applies its time shift and appends 0).
-        self.scheduler.set_timesteps(sigmas=np.linspace(1.0, 0.0, num_inference_steps + 1)[:-1].tolist(),
-                                     device="cpu")
-        sigmas = self.scheduler.sigmas.to(device=clean.device, dtype=torch.float32)  # (steps + 1,)
+        noise = randn(clean.shape, generator, clean.device, clean.dtype)  # (B, F, C, h, w)
+        shift = float(self.scheduler.config.shift)
+        sigmas = get_schedule(num_inference_steps, shift).to(clean.device)  # (steps + 1,)
         emb, mask, neg, neg_mask = text
 
         def velocity(x: torch.Tensor, sigma: torch.Tensor, step: int) -> torch.Tensor:
@@ -294,25 +298,9 @@ class LayerPipelineBase(DiffusionPipeline):
         with torch.no_grad():
             return self.vae.decode_rgba(latents.to(self._dtype_vae)).float().clamp(0, 1)
 
-    @property
-    def _dtype_vae(self) -> torch.dtype:
-        return next(self.vae.parameters()).dtype
 
-    def save_pretrained(self, save_directory: str | Path, **kwargs: Any) -> None:
-        """Save components (safetensors) and model_index.json (with native resolution and max layers)."""
-        kwargs.setdefault("safe_serialization", True)
-        super().save_pretrained(save_directory, **kwargs)
-        index_file = Path(save_directory) / "model_index.json"
-        index = json.loads(index_file.read_text())
-        index["native_resolution"] = self.native_resolution
-        index["max_layers"] = self.max_layers
-        index["defaults"] = dict(self.preset_defaults)
-        index_file.write_text(json.dumps(index, indent=2, sort_keys=True))
-
-
-# ---------------------------------------------------------------------- utilities
-def _randn(shape: Sequence[int], generator: torch.Generator | list[torch.Generator] | None,
-           device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+def randn(shape: Sequence[int], generator: torch.Generator | list[torch.Generator] | None,
+          device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """Gaussian noise; a list of generators gives one per batch element (diffusers convention)."""
     if isinstance(generator, list):
         if len(generator) != shape[0]:
@@ -322,62 +310,14 @@ def _randn(shape: Sequence[int], generator: torch.Generator | list[torch.Generat
     return torch.randn(tuple(shape), generator=generator, dtype=torch.float32).to(device, dtype)
 
 
-def resize_rgba(rgba: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize (N, 4, H, W) straight RGBA to (h, w) = size in premultiplied space (no colour fringes)."""
-    rgb, a = rgba[:, :3], rgba[:, 3:4]
-    h, w = size
-    big = rgba.shape[-2] * rgba.shape[-1] > h * w
-    mode = "area" if big else "bilinear"
-    kw = {} if big else {"align_corners": False}
-    pre = F.interpolate(torch.cat([rgb * a, a], dim=1), size=(h, w), mode=mode, **kw)  # (N, 4, h, w)
-    a2 = pre[:, 3:4].clamp(0, 1)
-    rgb2 = torch.where(a2 > 1e-6, pre[:, :3] / a2.clamp_min(1e-6), torch.zeros_like(pre[:, :3]))
-    return torch.cat([rgb2.clamp(0, 1), a2], dim=1)
+def progress_callback(callback: Callable[[int, int], None] | None, total: int
+                      ) -> Callable[..., dict[str, Any]] | None:
+    """A contract ``callback(step, total)`` as diffusers' ``callback_on_step_end`` of a run of ``total`` steps."""
+    if callback is None:
+        return None
 
+    def on_step_end(pipe: Any, i: int, sigma: torch.Tensor, tensors: dict[str, Any]) -> dict[str, Any]:
+        callback(i + 1, total)
+        return {}
 
-def as_rgba_array(image: Any, what: str = "image") -> np.ndarray:
-    """PIL / numpy / torch / LayeredImage -> (H, W, 4) float32 straight RGBA in [0, 1]."""
-    from PIL import Image
-
-    from layerdiff.layered import pil_to_rgba, to_float
-
-    if isinstance(image, LayeredImage):
-        return image.composite()
-    if isinstance(image, Image.Image):
-        return to_float(np.asarray(pil_to_rgba(image)))
-    if isinstance(image, torch.Tensor):
-        t = image.detach().cpu().float()
-        if t.ndim != 3 or t.shape[0] not in (1, 3, 4):
-            raise PipelineError(f"{what}: expected a (C, H, W) tensor with 1, 3 or 4 channels, got {tuple(t.shape)}")
-        return to_float(t.permute(1, 2, 0).numpy())
-    if isinstance(image, np.ndarray):
-        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (1, 2, 3, 4)):
-            raise PipelineError(f"{what}: expected an (H, W[, C]) array with 1-4 channels, got {image.shape}")
-        return to_float(image)
-    raise PipelineError(f"{what}: unsupported type {type(image).__name__} (use a PIL image, array, tensor or "
-                        f"LayeredImage)")
-
-
-def format_layers(stacks: list[np.ndarray], output_type: str) -> list[Any]:
-    """Per-image (L, H, W, 4) float stacks -> the requested output type."""
-    from PIL import Image
-
-    from layerdiff.layered import from_float
-
-    if output_type == "np":
-        return stacks
-    if output_type == "pt":
-        return [torch.from_numpy(s).permute(0, 3, 1, 2).contiguous() for s in stacks]
-    return [[Image.fromarray(from_float(layer, 8), "RGBA") for layer in s] for s in stacks]
-
-
-def stack_to_layered(stack: np.ndarray, names: Sequence[str] | None = None) -> LayeredImage:
-    """(L, H, W, 4) float -> LayeredImage with default names 'Background', 'Layer 1', ..."""
-    n = stack.shape[0]
-    names = list(names) if names is not None else ["Background"] + [f"Layer {i}" for i in range(1, n)]
-    return LayeredImage((stack.shape[2], stack.shape[1]), [Layer(stack[i], name=names[i]) for i in range(n)])
-
-
-def check_output_type(output_type: str) -> None:
-    if output_type not in OUTPUT_TYPES:
-        raise PipelineError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+    return on_step_end

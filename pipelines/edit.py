@@ -19,21 +19,25 @@ from layerdiff import edit_ops
 from layerdiff.frames import region_maps
 from layerdiff.layered import Layer, LayeredImage
 
-from .base import (
+from .base import LayerPipelineBase
+from .common import (
+    Box,
     LayeredPipelineOutput,
-    LayerPipelineBase,
     PipelineError,
+    box_maps,
     check_output_type,
     format_layers,
+    normalise_box,
     resize_rgba,
 )
-from .generate import Box, box_maps, normalise_box
 
 GENERATIVE = ("regenerate", "insert")
 
 
 class LayerEditPipeline(LayerPipelineBase):
     """Edit a chosen layer by text (generative) or by an operation (exact)."""
+
+    task = "edit"
 
     @torch.no_grad()
     def __call__(
@@ -71,36 +75,18 @@ class LayerEditPipeline(LayerPipelineBase):
             refine_passes: how many times the refiner redraws the outline, each pass from the last
                 (default: the model's ``refine_passes``, else 1).
         """
-        # 1. Check inputs.
+        # 1. Check inputs; exact operations are done here.
         check_output_type(output_type)
         if not isinstance(image, LayeredImage):
             raise PipelineError(f"image must be a LayeredImage, got {type(image).__name__}")
         if len(image) == 0:
             raise PipelineError("image has no layers")
         if operation not in GENERATIVE:
-            try:
-                edited = edit_ops.apply(image, layer, operation, **op_kwargs)
-            except (KeyError, IndexError, ValueError) as err:
-                raise PipelineError(_message(err)) from None
-            return self._output(edited, None, output_type)
+            return self._output(_exact_edit(image, layer, operation, op_kwargs), None, output_type)
         if op_kwargs:
             raise PipelineError(f"unexpected arguments for {operation!r}: {sorted(op_kwargs)}")
-        n = len(image)
-        if operation == "insert":
-            target = n if layer == -1 else int(layer)
-            if not 0 <= target <= n:
-                raise PipelineError(f"insert position must be in [0, {n}], got {layer}")
-            if n + 1 > self.max_layers:
-                raise PipelineError(f"the model handles at most {self.max_layers} layers; the image has {n}")
-        else:
-            try:
-                target = image.index_of(layer)
-            except (KeyError, IndexError) as err:
-                raise PipelineError(_message(err)) from None
-            if n > self.max_layers:
-                raise PipelineError(f"the model handles at most {self.max_layers} layers; the image has {n}")
-        steps = int(self._default("num_inference_steps", num_inference_steps, 8))
-        scale = float(self._default("guidance_scale", guidance_scale, 1.0))
+        n, target = len(image), self.target_index(image, layer, operation)
+        steps, scale = self.sampling(num_inference_steps, guidance_scale)
         box = normalise_box(box, image.width, image.height)  # pixels of the canvas -> fractions
 
         # 2. Encode the prompt; it is also the target frame's layer phrase, and the fixed layers keep the
@@ -160,12 +146,42 @@ class LayerEditPipeline(LayerPipelineBase):
         # 8. Output.
         return self._output(edited, target, output_type)
 
+    def target_index(self, image: LayeredImage, layer: int | str, operation: str) -> int:
+        """The stack index a generative edit samples: the new layer's position (``insert``; -1 = on top) or
+        the layer to regenerate; the edited stack must fit the model's layer limit."""
+        n = len(image)
+        if operation == "insert":
+            try:
+                target = n if layer == -1 else int(layer)
+            except (TypeError, ValueError):
+                raise PipelineError(f"insert position must be an integer, got {layer!r}") from None
+            if not 0 <= target <= n:
+                raise PipelineError(f"insert position must be in [0, {n}], got {layer}")
+        else:
+            try:
+                target = image.index_of(layer)
+            except (KeyError, IndexError) as err:
+                raise PipelineError(_message(err)) from None
+        total = n + 1 if operation == "insert" else n
+        if total > self.max_layers:
+            raise PipelineError(f"model {self.model_name!r} makes at most {self.max_layers} layers; the edited image "
+                                f"would have {total}")
+        return target
+
     @staticmethod
     def _output(edited: LayeredImage, target: int | None, output_type: str) -> LayeredPipelineOutput:
         stack = edited.to_numpy(include_hidden=True)
         if output_type == "latent":
             raise PipelineError("output_type='latent' is only available for generative edits")
         return LayeredPipelineOutput(images=[edited], layers=format_layers([np.asarray(stack)], output_type))
+
+
+def _exact_edit(image: LayeredImage, layer: int | str, operation: str, arguments: dict[str, Any]) -> LayeredImage:
+    """An exact operation of :mod:`layerdiff.edit_ops`, its errors as :class:`PipelineError`."""
+    try:
+        return edit_ops.apply(image, layer, operation, **arguments)
+    except (KeyError, IndexError, ValueError) as err:
+        raise PipelineError(_message(err)) from None
 
 
 def _caption(layer: Layer) -> str:

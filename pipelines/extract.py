@@ -6,7 +6,7 @@ The model runs the ``refer`` task it was trained on (``training/tasks.py``): fra
 phrase is the text prompt. It samples the object layer *amodally* (parts hidden behind other content
 completed where the model can; the object's own shadow or glow belongs to its layer) and the rest of
 the image with the hole filled. The pair is then painted at the input's resolution and projected so
-that it recomposes to the input within 1/255 (as in :mod:`pipelines.decompose`).
+that it recomposes to the input within 1/255 (:func:`layerdiff.recompose.paint_full_resolution`).
 
 Because the object sits on top of the rest, exact recomposition makes its colour equal what is
 visible wherever something of the rest lies over it: its alpha stays amodal, its occluded colours do
@@ -21,10 +21,8 @@ are extracted first. The first extracted object is the top layer: the result is
 ``[background, last extracted, ..., first extracted]``. ``order="given"`` keeps the prompts' order.
 Negative points remove from the extracted object the connected parts (alpha > 0.5) they fall on.
 
-With the optional ``layerer`` component (``method="regions"``, the default when one is loaded) the
-extraction runs on flat-colour regions grouped by the learned layerer instead of sampling
-(:class:`layerdiff.layering.referrer.RegionReferrer`): deterministic, and far more accurate at this
-model size (BENCHMARKS.md).
+The region referrer (:mod:`layerdiff.regions`) is another implementation of the same extractor contract;
+:func:`layerdiff.load` chooses between them.
 """
 
 from __future__ import annotations
@@ -36,31 +34,35 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from layerdiff.contract import check_options
 from layerdiff.frames import region_maps
 from layerdiff.layered import Layer, LayeredImage
-from layerdiff.recompose import project_residual
-from layerdiff.referring import EXTRACTOR_BASELINES, ReferringPrompt, as_prompts
+from layerdiff.recompose import paint_full_resolution, project_residual
+from layerdiff.referring import ReferringPrompt, as_prompts
 
-from .base import (
+from .base import LayerPipelineBase, progress_callback
+from .common import (
     LayeredPipelineOutput,
-    LayerPipelineBase,
     PipelineError,
-    as_rgba_array,
+    check_images,
     check_output_type,
     format_layers,
     resize_rgba,
 )
-from .decompose import MAX_PIXELS, MIN_SIDE, LayerDecomposePipeline
 
 __all__ = ["LayerExtractPipeline", "occlusion_order", "remove_negative_parts", "peel", "bottom_pixels",
-           "load_extractor", "EXTRACTOR_BASELINES", "MAX_PROMPTS"]
+           "MAX_PROMPTS"]
 
 MAX_PROMPTS = 32
 ORDERS = ("auto", "given")
 
 
 class LayerExtractPipeline(LayerPipelineBase):
-    """Extract prompted objects as RGBA layers: ``[background (filled), objects...]``, bottom to top."""
+    """Extract prompted objects as RGBA layers: ``[background (filled), objects...]``, bottom to top; an
+    :class:`~layerdiff.contract.Extractor`."""
+
+    task = "extract"
+    options = frozenset({"steps", "guidance_scale", "exact_recomposition", "refine", "order"})
 
     @torch.no_grad()
     def __call__(
@@ -75,7 +77,6 @@ class LayerExtractPipeline(LayerPipelineBase):
         refine: bool = True,
         order: str = "auto",
         callback_on_step_end: Callable[..., dict[str, Any]] | None = None,
-        method: str = "auto",
     ) -> LayeredPipelineOutput:
         """Extract one object per prompt.
 
@@ -87,8 +88,6 @@ class LayerExtractPipeline(LayerPipelineBase):
             exact_recomposition: project so that the layers composite to the input within 1/255.
             refine: refine alpha edges against the full-resolution input.
             order: "auto" (by predicted occlusion) or "given" (see the module docstring).
-            method: "auto", "regions" (needs the ``layerer`` component) or "diffusion"; sampling options
-                apply to "diffusion" only.
 
         Returns:
             :class:`LayeredPipelineOutput` whose ``images[0]`` is the :class:`LayeredImage`
@@ -102,23 +101,12 @@ class LayerExtractPipeline(LayerPipelineBase):
             if len(generator) != 1:
                 raise PipelineError(f"extraction takes one generator, got a list of {len(generator)}")
             generator = generator[0]
-        rgba = as_rgba_array(image)  # (H, W, 4)
+        rgba = check_images(image, batch=False)[0]  # (H, W, 4)
         h, w = rgba.shape[:2]
-        if min(h, w) < MIN_SIDE:
-            raise PipelineError(f"image: {w}x{h} is too small (each side must be >= {MIN_SIDE} px)")
-        if h * w > MAX_PIXELS:
-            raise PipelineError(f"image: {w}x{h} exceeds the {MAX_PIXELS} pixel limit")
         items = [p.in_pixels((w, h)) for p in as_prompts(prompts)]
         if len(items) > MAX_PROMPTS:
             raise PipelineError(f"at most {MAX_PROMPTS} prompts per call, got {len(items)}")
-        if self.use_regions(method, output_type):
-            # 2-8. Regions: seed, grow with the layerer, paint, peel (layerdiff.layering.referrer).
-            from layerdiff.layering.referrer import RegionReferrer
-
-            result = RegionReferrer(self.layerer).extract(rgba, items, order=order)
-            return LayeredPipelineOutput(images=[result], layers=format_layers([result.to_numpy()], output_type))
-        steps = int(self._default("num_inference_steps", num_inference_steps, 8))
-        scale = float(self._default("guidance_scale", guidance_scale, 1.0))
+        steps, scale = self.sampling(num_inference_steps, guidance_scale)
         sample = dict(steps=steps, scale=scale, generator=generator, callback=callback_on_step_end)
 
         # 2-6. First pass: every prompt on the input (one batch); it fixes the order.
@@ -191,18 +179,26 @@ class LayerExtractPipeline(LayerPipelineBase):
                refine: bool) -> np.ndarray:
         """Frame latents (3, C, h, w) -> the full-resolution pair [background, object] (2, H, W, 4)."""
         low = self.decode_layers(latents[:2]).permute(0, 2, 3, 1).cpu().numpy()  # (2, h', w', 4)
-        pair = LayerDecomposePipeline.paint_full_resolution(low, full, exact, refine)  # (2, H, W, 4)
+        pair = paint_full_resolution(low, full, exact, refine)  # (2, H, W, 4)
         if remove_negative_parts(pair, prompt.negative_points) and exact:
             pair = project_residual(pair, full)
         return pair
 
     # ------------------------------------------------------------ conveniences
-    def extract(self, image: Any, prompts: ReferringPrompt | str | Sequence[ReferringPrompt | str],
-                seed: int | None = 0, **kwargs: Any) -> LayeredImage:
-        """Extract; returns the :class:`LayeredImage` ``[background, objects...]`` (extractor interface)."""
-        if seed is not None:
-            kwargs["generator"] = torch.Generator().manual_seed(int(seed))
-        return self(image, prompts, output_type="np", **kwargs).images[0]
+    def extract(self, image: Any, prompt: ReferringPrompt | str | Sequence[ReferringPrompt | str], *,
+                seed: int | None = 0, callback: Callable[[int, int], None] | None = None,
+                **options: Any) -> LayeredImage:
+        """The :class:`~layerdiff.contract.Extractor` method: the :class:`LayeredImage`
+        ``[background, objects...]``. ``seed`` seeds the sampling (None: unseeded); ``callback(step, total)``
+        follows each sampling run; options: ``steps``, ``guidance_scale``, ``exact_recomposition``,
+        ``refine``, ``order`` (see :meth:`__call__`)."""
+        opts = check_options(self, options)
+        if "steps" in opts:
+            opts["num_inference_steps"] = opts.pop("steps")
+        generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        steps, _ = self.sampling(opts.get("num_inference_steps"), opts.get("guidance_scale"))
+        return self(image, prompt, generator=generator, output_type="np",
+                    callback_on_step_end=progress_callback(callback, steps), **opts).images[0]
 
     def peel(self, layered: LayeredImage, prompt: ReferringPrompt | str, seed: int | None = 0,
              **kwargs: Any) -> LayeredImage:
@@ -288,16 +284,3 @@ def peel(extractor: Any, layered: LayeredImage, prompt: ReferringPrompt | str, s
     out.layers[0].name = bottom.name
     out.add_layer(pair.layers[1], 1)
     return out
-
-
-def load_extractor(name: str, **kwargs: Any) -> Any:
-    """An extractor by name: a baseline of :data:`EXTRACTOR_BASELINES` or a layerdiff model (registry name
-    or pipeline folder) as a :class:`LayerExtractPipeline`."""
-    if name in EXTRACTOR_BASELINES:
-        from layerdiff.registry import ComponentSpec
-
-        return ComponentSpec(EXTRACTOR_BASELINES[name]).load_class().from_pretrained(name, **kwargs)
-    pipe = LayerExtractPipeline.from_pretrained(name, **kwargs)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-

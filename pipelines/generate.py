@@ -12,46 +12,22 @@ from typing import Any
 import numpy as np
 import torch
 
+from layerdiff.contract import check_num_layers
 from layerdiff.frames import region_maps
-from layerdiff.registry import default_steps
 
-from .base import (
+from .base import LayerPipelineBase
+from .common import (
+    Box,
     LayeredPipelineOutput,
-    LayerPipelineBase,
     PipelineError,
+    box_maps,
     check_output_type,
+    drop_empty_layers,
     format_layers,
+    normalise_box,
     resize_rgba,
     stack_to_layered,
 )
-from .decompose import drop_empty_layers
-
-Box = tuple[float, float, float, float]
-
-
-def normalise_box(box: Box | None, width: int, height: int) -> Box | None:
-    """A box in pixels of a width x height canvas (any coordinate > 1) as fractions of it; a normalised
-    box (or None) is returned as it is."""
-    if box is None or len(box) != 4 or max(float(v) for v in box) <= 1.0:
-        return box
-    x0, y0, x1, y1 = (float(v) for v in box)
-    return x0 / width, y0 / height, x1 / width, y1 / height
-
-
-def box_maps(boxes: Sequence[Box | None], width: int, height: int) -> torch.Tensor:
-    """Boxes (x0, y0, x1, y1) in [0, 1] (or pixels of width x height) -> (L, H, W) binary maps (None = 0)."""
-    maps = torch.zeros(len(boxes), height, width)
-    for i, box in enumerate(boxes):
-        if box is None:
-            continue
-        if len(box) != 4:
-            raise PipelineError(f"box {i}: expected (x0, y0, x1, y1), got {box!r}")
-        x0, y0, x1, y1 = (float(v) for v in normalise_box(box, width, height))
-        if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
-            raise PipelineError(f"box {i}: {box!r} is empty or outside the image")
-        maps[i, int(y0 * height) : max(int(y0 * height) + 1, int(round(y1 * height))),
-             int(x0 * width) : max(int(x0 * width) + 1, int(round(x1 * width)))] = 1.0
-    return maps
 
 
 def layer_prompt_rows(layer_prompts: Sequence[str] | Sequence[Sequence[str]] | None, batch: int, layers: int
@@ -75,6 +51,8 @@ def layer_prompt_rows(layer_prompts: Sequence[str] | Sequence[Sequence[str]] | N
 
 class LayerGeneratePipeline(LayerPipelineBase):
     """Generate layered images from text."""
+
+    task = "generate"
 
     @torch.no_grad()
     def __call__(
@@ -122,30 +100,14 @@ class LayerGeneratePipeline(LayerPipelineBase):
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if not prompts:
             raise PipelineError("prompt: got an empty list")
-        auto = num_layers == "auto"
-        if not auto and (isinstance(num_layers, bool) or not isinstance(num_layers, (int, np.integer))
-                         or not 1 <= int(num_layers) <= self.max_layers):
-            raise PipelineError(f"num_layers must be 'auto' or an int in [1, {self.max_layers}], got {num_layers!r}")
-        frames_l = self.max_layers if auto else int(num_layers)
-        out_w = int(width or self.native_resolution)
-        out_h = int(height or self.native_resolution)
-        if min(out_w, out_h) < 8 or out_w * out_h > 16384 * 16384:
-            raise PipelineError(f"output size {out_w}x{out_h} is outside [8 px, 16384^2 pixels]")
+        wanted, _ = check_num_layers(num_layers, None, self.max_layers, self.model_name)
+        frames_l = self.max_layers if wanted is None else wanted
+        out_w, out_h = check_size(self.native_resolution if width is None else width,
+                                  self.native_resolution if height is None else height)
         gw, gh = self.native_grid(out_w, out_h)
-        region = None
-        if boxes is not None:
-            if len(boxes) != frames_l:
-                raise PipelineError(f"got {len(boxes)} boxes for {frames_l} layers")
-            boxes = [normalise_box(b, out_w, out_h) for b in boxes]  # pixels of the output size
-            maps = torch.cat([box_maps(boxes, gw, gh), torch.zeros(1, gh, gw)])  # (F, H, W)
-            h, w = gh // self.vae.spatial_scale, gw // self.vae.spatial_scale
-            region = region_maps(maps[None].expand(len(prompts), -1, -1, -1), (h, w))
-            region = region.to(self._execution_device, self._dtype)  # (B, F, 1, h, w)
+        region = self.layout(boxes, frames_l, len(prompts), (out_w, out_h), (gw, gh))  # (B, F, 1, h, w) or None
         rows = layer_prompt_rows(layer_prompts, len(prompts), frames_l)
-        steps = int(default_steps(self.preset_defaults, "generate") if num_inference_steps is None
-                    else num_inference_steps)
-        scale = float(self._default("generate_guidance_scale", guidance_scale,
-                                    self.preset_defaults.get("guidance_scale", 1.0)))
+        steps, scale = self.sampling(num_inference_steps, guidance_scale)
 
         # 2. Encode the prompts and the layer phrases.
         text = self.encode_prompt(prompts, scale)
@@ -173,16 +135,41 @@ class LayerGeneratePipeline(LayerPipelineBase):
                 select = torch.tensor([k > 0 and bool(rows[i][k]) for k in range(frames_l)])
                 full = self.refine(full, refine_text[i, :frames_l], select, refine_passes)
             full = full.permute(0, 2, 3, 1).cpu().numpy()  # (L, H, W, 4)
-            stacks.append(drop_empty_layers(full, min_layer_coverage) if auto else full)
+            stacks.append(drop_empty_layers(full, min_layer_coverage) if wanted is None else full)
 
         # 8. Output: with layer prompts (and a fixed count) each layer is named after its prompt and carries
         #    it as its caption, which later edits read as that layer's phrase.
         images = []
         for stack, row in zip(stacks, rows):
             image = stack_to_layered(stack)
-            if not auto:
+            if wanted is not None:
                 for lay, text in zip(image.layers, row):
                     if text:
                         lay.name, lay.metadata["caption"] = text[:40], text
             images.append(image)
         return LayeredPipelineOutput(images=images, layers=format_layers(stacks, output_type))
+
+    def layout(self, boxes: Sequence[Box | None] | None, layers: int, batch: int, size: tuple[int, int],
+               grid: tuple[int, int]) -> torch.Tensor | None:
+        """Layout boxes (one per layer, in pixels of ``size`` = (w, h) or normalised) -> the region hints
+        (B, F, 1, h, w) of the frames on the native ``grid`` (composite frame empty), or None."""
+        if boxes is None:
+            return None
+        if len(boxes) != layers:
+            raise PipelineError(f"got {len(boxes)} boxes for {layers} layers")
+        gw, gh = grid
+        boxes = [normalise_box(b, *size) for b in boxes]  # pixels of the output size -> fractions
+        maps = torch.cat([box_maps(boxes, gw, gh), torch.zeros(1, gh, gw)])  # (F, H, W)
+        h, w = gh // self.vae.spatial_scale, gw // self.vae.spatial_scale
+        region = region_maps(maps[None].expand(batch, -1, -1, -1), (h, w))  # (B, F, 1, h, w)
+        return region.to(self._execution_device, self._dtype)
+
+
+def check_size(width: Any, height: Any) -> tuple[int, int]:
+    """The output size (width, height): integers of at least 8 px and at most 16384^2 pixels."""
+    for what, value in (("width", width), ("height", height)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise PipelineError(f"{what} must be an integer number of pixels, got {value!r}")
+    if min(width, height) < 8 or width * height > 16384 * 16384:
+        raise PipelineError(f"output size {width}x{height} is outside [8 px, 16384^2 pixels]")
+    return int(width), int(height)

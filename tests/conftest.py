@@ -94,7 +94,7 @@ def tiny_components() -> dict:
     from layerdiff.pipelines import LayerDecomposePipeline
 
     pipe = LayerDecomposePipeline.from_pretrained("tiny-random", seed=0)
-    return {**pipe.components, "native_resolution": pipe.native_resolution, "max_layers": pipe.max_layers}
+    return dict(pipe.components)
 
 
 @pytest.fixture()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 
 from layerdiff.flow import euler_sample, flow_loss, guidance_combine, noise_frames
@@ -101,3 +103,20 @@ def test_predict_velocity_reads_the_phrases(tiny_components):
         zeros = predict_velocity(transformer, lat, known, sigma, text, mask, phrases=torch.zeros(1, 3, 32))
         some = predict_velocity(transformer, lat, known, sigma, text, mask, phrases=torch.randn(1, 3, 32, generator=g))
     assert torch.equal(none, zeros) and not torch.allclose(none, some)
+
+
+@pytest.mark.parametrize("shift", [1.0, 3.0])
+@pytest.mark.parametrize("steps", [1, 8, 40])
+def test_get_schedule_is_the_schedulers_schedule_without_its_state(steps, shift):
+    """The pure schedule equals what diffusers' scheduler computes (the pipelines used to step that object)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from layerdiff.flow import get_schedule
+
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=shift)
+    scheduler.set_timesteps(sigmas=np.linspace(1.0, 0.0, steps + 1)[:-1].tolist(), device="cpu")
+    sigmas = get_schedule(steps, shift)
+    assert sigmas.dtype == torch.float32 and sigmas.shape == (steps + 1,)
+    assert torch.equal(sigmas, scheduler.sigmas.to(torch.float32))
+    with pytest.raises(ValueError, match="integer >= 1"):
+        get_schedule(0)

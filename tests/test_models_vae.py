@@ -19,12 +19,14 @@ from layerdiff.models.losses import (
     rgba_vae_loss,
     ssim_loss,
 )
-from layerdiff.registry import get_preset
+
+TINY_CONFIG = dict(in_channels=4, out_channels=4, latent_channels=16, block_out_channels=(8, 8, 16, 16),
+                   layers_per_block=1, norm_num_groups=8)
 
 
 def tiny_vae(seed: int = 0, **overrides) -> RGBAAutoencoder:
     torch.manual_seed(seed)
-    config = {**get_preset("tiny-random").components["vae"].config, **overrides}
+    config = {**TINY_CONFIG, **overrides}
     return RGBAAutoencoder(**config).eval()
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from layerdiff.errors import LayerdiffError
 from layerdiff.layered import LayeredImage, from_float
 from layerdiff.pipelines import LayerDecomposePipeline, LayeredPipelineOutput, PipelineError
 
@@ -15,7 +16,6 @@ from layerdiff.pipelines import LayerDecomposePipeline, LayeredPipelineOutput, P
 def pipe(tiny_components) -> LayerDecomposePipeline:
     p = LayerDecomposePipeline(**tiny_components)
     p.set_progress_bar_config(disable=True)
-    p.preset_defaults = {"num_inference_steps": 2}
     return p
 
 
@@ -121,16 +121,16 @@ def test_guidance_runs_the_unconditional_branch(pipe, design):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"num_layers": 0}, "num_layers must be in"),
-        ({"num_layers": 99}, "num_layers must be in"),
-        ({"num_layers": "many"}, "num_layers must be an int or 'auto'"),
-        ({"max_layers": 50}, "max_layers must be in"),
+        ({"num_layers": 0}, "makes at most 6 layers; got num_layers=0"),
+        ({"num_layers": 99}, "makes at most 6 layers; got num_layers=99"),
+        ({"num_layers": "many"}, "num_layers must be 'auto' or an integer"),
+        ({"max_layers": 50}, "makes at most 6 layers; got max_layers=50"),
         ({"output_type": "jpg"}, "output_type must be one of"),
-        ({"num_inference_steps": 0}, "num_inference_steps must be >= 1"),
+        ({"num_inference_steps": 0}, "num_inference_steps must be an integer >= 1"),
     ],
 )
 def test_bad_arguments(pipe, design, kwargs, message):
-    with pytest.raises(PipelineError, match=message):
+    with pytest.raises(LayerdiffError, match=message):
         pipe(design, **kwargs)
 
 
@@ -146,7 +146,7 @@ def test_bad_images(pipe):
 
 
 def test_huge_image_refused_before_work(pipe, monkeypatch):
-    import layerdiff.pipelines.decompose as mod
+    import layerdiff.pipelines.common as mod
 
     monkeypatch.setattr(mod, "MAX_PIXELS", 100 * 100)
     with pytest.raises(PipelineError, match="pixel limit"):
@@ -181,3 +181,13 @@ def test_folder_with_foreign_component_class_is_refused(pipe, tmp_path):
     (tmp_path / "p" / "model_index.json").write_text(json.dumps(index))
     with pytest.raises(PipelineError, match="not allowed"):
         LayerDecomposePipeline.from_pretrained(tmp_path / "p")
+
+
+def test_expected_output_slice(pipe, design):
+    """A fixed seed gives fixed layers (tiny-random from the shipped classes, as diffusers' pipeline tests pin)."""
+    out = pipe(design, num_layers=3, output_type="np", generator=_gen()).layers[0]
+    expected = [0.9529, 0.8745, 0.8627, 0.8392, 0.5569, 0.4941, 0.6471, 0.2118, 0.2353]
+    np.testing.assert_allclose(out[-1, 20:23, 20:23, 3].ravel(), expected, atol=5e-3)  # top layer's alpha
+    latents = pipe(design, num_layers=3, output_type="latent", generator=_gen()).layers[0]  # (F, C, h, w)
+    expected = [-0.6317, -1.8598, -0.2039, 0.395, 1.0603, 1.6983, 0.4813, -2.1987, 1.0859]
+    np.testing.assert_allclose(latents[0, 0, 0, :9].numpy(), expected, atol=1e-3)

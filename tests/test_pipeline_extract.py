@@ -13,7 +13,6 @@ from layerdiff.layered import LayeredImage, from_float
 from layerdiff.pipelines import LayeredPipelineOutput, PipelineError
 from layerdiff.pipelines.extract import (
     LayerExtractPipeline,
-    load_extractor,
     occlusion_order,
     peel,
     remove_negative_parts,
@@ -25,7 +24,6 @@ from layerdiff.referring import PromptError, ReferringPrompt
 def pipe(tiny_components) -> LayerExtractPipeline:
     p = LayerExtractPipeline(**tiny_components)
     p.set_progress_bar_config(disable=True)
-    p.preset_defaults = {"num_inference_steps": 2}
     return p
 
 
@@ -205,6 +203,16 @@ def test_remove_negative_parts():
     assert pair[1, 2:8, 12:18, 3].max() == 0 and pair[1, 2:8, 2:8, 3].min() == 1
 
 
-def test_load_extractor():
-    assert isinstance(load_extractor("floodfill"), FloodFillExtractor)
-    assert isinstance(load_extractor("tiny-random"), LayerExtractPipeline)
+def test_the_loader_serves_extraction_by_this_pipeline():
+    import layerdiff
+
+    assert isinstance(layerdiff.load("floodfill", "extract"), FloodFillExtractor)
+    pipe = layerdiff.load("tiny-random", "extract")
+    assert isinstance(pipe, LayerExtractPipeline) and pipe.name == "tiny-random"
+
+
+def test_expected_output_slice(pipe, design):
+    """A fixed seed gives a fixed object layer (tiny-random from the shipped classes)."""
+    out = pipe(design, ReferringPrompt(points=[(25, 20)]), output_type="np", generator=_gen()).layers[0]
+    expected = [0.6235, 0.698, 0.6157, 0.2902, 0.5647, 0.2627, 0.1804, 0.3569, 0.1647]
+    np.testing.assert_allclose(out[1, 20:23, 30:33, 3].ravel(), expected, atol=5e-3)  # the object's alpha

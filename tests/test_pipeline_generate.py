@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
+from layerdiff.errors import LayerdiffError
 from layerdiff.pipelines import LayerGeneratePipeline, PipelineError
-from layerdiff.pipelines.generate import box_maps, normalise_box
+from layerdiff.pipelines.common import box_maps, normalise_box
 
 
 @pytest.fixture()
 def pipe(tiny_components) -> LayerGeneratePipeline:
     p = LayerGeneratePipeline(**tiny_components)
     p.set_progress_bar_config(disable=True)
-    p.preset_defaults = {"num_inference_steps": 2}
     return p
 
 
@@ -67,8 +67,10 @@ def test_box_maps_pixels_and_normalised():
 
 
 def test_bad_inputs(pipe):
-    with pytest.raises(PipelineError, match="num_layers"):
+    with pytest.raises(LayerdiffError, match="makes at most 6 layers; got num_layers=0"):
         pipe("x", num_layers=0)
+    with pytest.raises(PipelineError, match="output size 0x32"):  # 0 is not "the default size"
+        pipe("x", num_layers=2, width=0)
     with pytest.raises(PipelineError, match="empty list"):
         pipe([], num_layers=2)
     with pytest.raises(PipelineError, match="output size"):
@@ -99,11 +101,18 @@ def test_layer_prompts_change_their_layers_and_are_validated(pipe):
         pipe("x", num_layers=2, layer_prompts=["a", 3])
 
 
+def _with_settings(pipe: LayerGeneratePipeline, **changes) -> LayerGeneratePipeline:
+    """The pipeline on the same components with some settings changed."""
+    other = LayerGeneratePipeline(**{**pipe.components, "settings": pipe.settings.replace(**changes)})
+    other.set_progress_bar_config(disable=True)
+    return other
+
+
 def test_generation_guidance_default_comes_from_the_model(pipe):
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     explicit = pipe("a poster", num_layers=2, guidance_scale=3.0, output_type="latent", generator=g()).layers[0]
     plain = pipe("a poster", num_layers=2, output_type="latent", generator=g()).layers[0]
-    pipe.preset_defaults = {"num_inference_steps": 2, "guidance_scale": 1.0, "generate_guidance_scale": 3.0}
+    pipe = _with_settings(pipe, generate_guidance_scale=3.0)
     default = pipe("a poster", num_layers=2, output_type="latent", generator=g()).layers[0]
     torch.testing.assert_close(default, explicit)
     assert not torch.allclose(default, plain)
@@ -121,9 +130,17 @@ def test_generation_steps_default_comes_from_the_model(pipe):
     pipe("a poster", num_layers=2, output_type="latent", callback_on_step_end=count)
     assert len(calls) == 2  # the model's num_inference_steps
     calls.clear()
-    pipe.preset_defaults = {"num_inference_steps": 2, "generate_num_inference_steps": 3}
+    pipe = _with_settings(pipe, generate_num_inference_steps=3)
     pipe("a poster", num_layers=2, output_type="latent", callback_on_step_end=count)
     assert len(calls) == 3  # generation's own default wins over the shared one
     calls.clear()
     pipe("a poster", num_layers=2, num_inference_steps=1, output_type="latent", callback_on_step_end=count)
     assert len(calls) == 1  # an explicit count wins over both
+
+
+def test_expected_output_slice(pipe):
+    """A fixed seed gives fixed layers (tiny-random from the shipped classes, its refiner included)."""
+    out = pipe("a red circle", num_layers=3, layer_prompts=["blue", "a red circle", "a ring"], output_type="np",
+               generator=torch.Generator().manual_seed(0)).layers[0]
+    expected = [0.1131, 0.1222, 0.1314, 0.1615, 0.1657, 0.1553, 0.2435, 0.2306, 0.1859]
+    np.testing.assert_allclose(out[-1, 20:23, 20:23, 3].ravel(), expected, atol=5e-3)  # top layer's alpha

@@ -10,8 +10,7 @@ from model_mixin import ModelTesterMixin
 
 from layerdiff.layered import Layer, LayeredImage
 from layerdiff.models import LayerRefiner
-from layerdiff.pipelines import LayerEditPipeline, LayerGeneratePipeline
-from layerdiff.pipelines.base import PipelineError
+from layerdiff.pipelines import LayerEditPipeline, LayerGeneratePipeline, PipelineError
 from layerdiff.refine import crop, layer_window, paste, push_pull_fill, refine_layers
 
 
@@ -156,7 +155,6 @@ def refiner() -> LayerRefiner:
 def _generate(components, refiner, **kwargs):
     pipe = LayerGeneratePipeline(**{**components, "refiner": refiner})
     pipe.set_progress_bar_config(disable=True)
-    pipe.preset_defaults = {"num_inference_steps": 2}
     return pipe("a red square", num_layers=3, layer_prompts=["a blue background", "a red square", "a ring"],
                 output_type="np", generator=torch.Generator().manual_seed(0), **kwargs).layers[0]
 
@@ -174,7 +172,6 @@ def test_generation_leaves_layers_without_a_layer_prompt_as_decoded(tiny_compone
     """Without a phrase there is no outline to draw (on validation captions it only cost colour and shape)."""
     pipe = LayerGeneratePipeline(**{**tiny_components, "refiner": refiner})
     pipe.set_progress_bar_config(disable=True)
-    pipe.preset_defaults = {"num_inference_steps": 2}
 
     def run(**kwargs):
         return pipe("a red square", num_layers=3, output_type="np", generator=torch.Generator().manual_seed(0),
@@ -187,10 +184,9 @@ def test_generation_leaves_layers_without_a_layer_prompt_as_decoded(tiny_compone
 
 
 def _editor(components, refiner) -> tuple[LayerEditPipeline, LayeredImage]:
-    """An edit pipeline with ``refiner`` (2 sampling steps) and a random 3-layer image to edit."""
+    """An edit pipeline with ``refiner`` (tiny-random: 2 sampling steps) and a random 3-layer image."""
     edit = LayerEditPipeline(**{**components, "refiner": refiner})
     edit.set_progress_bar_config(disable=True)
-    edit.preset_defaults = {"num_inference_steps": 2}
     rng = np.random.default_rng(0)
     return edit, LayeredImage((32, 32), [Layer(rng.random((32, 32, 4)).astype(np.float32)) for _ in range(3)])
 
@@ -211,14 +207,14 @@ def test_refine_passes_redraw_from_the_previous_pass(tiny_components, refiner):
     twice = _generate(tiny_components, refiner, refine_passes=2)
     assert not np.array_equal(once, twice)
     np.testing.assert_array_equal(once[0], twice[0])  # the background is never refined
-    pipe = LayerGeneratePipeline(**{**tiny_components, "refiner": refiner})
+    settings = tiny_components["settings"].replace(refine_passes=2)
+    pipe = LayerGeneratePipeline(**{**tiny_components, "refiner": refiner, "settings": settings})
     phrases = pipe.refiner_phrases([["a blue background", "a red square", "a ring"]])[0]  # (3, P)
     select = torch.tensor([False, True, True])
     layers = torch.from_numpy(once).permute(0, 3, 1, 2)  # (3, 4, H, W) after the first pass
     again = refine_layers(refiner, layers, phrases, select).permute(0, 2, 3, 1).numpy()
     np.testing.assert_allclose(twice, again, atol=1e-6)
     pipe.set_progress_bar_config(disable=True)
-    pipe.preset_defaults = {"num_inference_steps": 2, "refine_passes": 2}
     by_default = pipe("a red square", num_layers=3, layer_prompts=["a blue background", "a red square", "a ring"],
                       output_type="np", generator=torch.Generator().manual_seed(0)).layers[0]
     np.testing.assert_array_equal(by_default, twice)

