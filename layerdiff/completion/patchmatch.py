@@ -30,7 +30,7 @@ __all__ = ["patchmatch_inpaint"]
 
 _GRID = np.array([(dy, dx) for dy in (-2, 0, 2) for dx in (-2, 0, 2)])  # (9, 2) descriptor sample offsets
 _RADIUS = 3  # footprint radius of a patch (grid offset 2 + box filter 1)
-_VOTE = np.array([(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)])  # (25, 2) voting window
+_VOTE = np.array([(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)])  # (49, 2) every patch covering a pixel
 _JUMPS = (1, 3, 9)
 _DIRS = ((0, 1), (0, -1), (1, 0), (-1, 0))
 
