@@ -206,7 +206,7 @@ _KILLER = textwrap.dedent("""
 def _run_killer(out: Path, value: int, where: str) -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-c", _KILLER, str(out), str(value), where], env=env,
-                          timeout=120).returncode
+                          timeout=600).returncode
 
 
 def _runs(out: Path) -> dict[str, str]:
