@@ -53,7 +53,8 @@ class _Level:
         self.base = base.astype(np.float32)  # (h, w, 3) smooth component; votes carry rgb - base
         self.known, self.hole, self.care = known, hole, care
         valid = ndimage.binary_erosion(known, np.ones((2 * _RADIUS + 1,) * 2, bool), border_value=0)
-        if not valid.any():  # thin layers: any known pixel may be a source
+        self.whole = bool(valid.any())  # source patches lie wholly on known pixels inside the canvas
+        if not self.whole:  # thin layers: any known pixel may be a source
             valid = known.copy()
         self.valid = valid
         # nearest valid source of every pixel (flat index), for snapping random candidates
@@ -69,6 +70,12 @@ class _Level:
         inside = (sy >= 0) & (sy < self.h) & (sx >= 0) & (sx < self.w)
         self.weight = (inside & care[np.clip(sy, 0, self.h - 1), np.clip(sx, 0, self.w - 1)]).astype(np.float32)
         self.hy, self.hx = np.nonzero(hole)  # (M,) each
+        # the target patches covering each hole pixel, one row per voting offset (-1: none)
+        qy = self.hy[None] - _VOTE[:, :1]  # (V, M)
+        qx = self.hx[None] - _VOTE[:, 1:]  # (V, M)
+        inside = (qy >= 0) & (qy < self.h) & (qx >= 0) & (qx < self.w)
+        cover = self.tindex[np.clip(qy, 0, self.h - 1) * self.w + np.clip(qx, 0, self.w - 1)]  # (V, M)
+        self.cover = np.where(inside, cover, -1)
 
     def descriptors(self) -> np.ndarray:
         """(h*w, 27) descriptor of every pixel's patch from the current image (edges replicated)."""
@@ -122,22 +129,22 @@ def _search(lv: _Level, nnf: np.ndarray, iterations: int, rng: np.random.Generat
 def _vote(lv: _Level, nnf: np.ndarray, dist: np.ndarray) -> None:
     """Paint the hole pixels of ``lv.rgb`` with the weighted vote of the patches that cover them."""
     scale = 2.0 * max(float(np.percentile(dist, 75)), 1e-6)
-    wt = np.exp(-np.minimum(dist / scale, 20.0))  # (N,) floored: products must not underflow to 0
-    acc = np.zeros((len(lv.hy), 3), np.float64)
-    total = np.zeros(len(lv.hy), np.float64)
+    wt = np.exp(-np.minimum(dist / scale, 20.0)).astype(np.float32)  # (N,) floored: no underflow to 0
+    detail = (lv.rgb - lv.base).reshape(-1, 3)  # (h*w, 3) what the votes carry
+    acc = np.zeros((len(lv.hy), 3), np.float32)
+    total = np.zeros(len(lv.hy), np.float32)
     src_y, src_x = nnf // lv.w, nnf % lv.w  # (N,)
-    for dy, dx in _VOTE:
-        qy, qx = lv.hy - dy, lv.hx - dx  # patch centres covering the hole pixel
-        inside = (qy >= 0) & (qy < lv.h) & (qx >= 0) & (qx < lv.w)
-        t = lv.tindex[np.clip(qy, 0, lv.h - 1) * lv.w + np.clip(qx, 0, lv.w - 1)]  # (M,)
-        ok = inside & (t >= 0)
-        t = np.where(ok, t, 0)
-        py = np.clip(src_y[t] + dy, 0, lv.h - 1)
-        px = np.clip(src_x[t] + dx, 0, lv.w - 1)
-        w = np.where(ok, wt[t], 0.0)  # (M,)
-        acc += w[:, None] * (lv.rgb[py, px] - lv.base[py, px])
+    for (dy, dx), cover in zip(_VOTE, lv.cover):
+        ok = cover >= 0  # (M,)
+        t = np.where(ok, cover, 0)
+        if lv.whole:  # a source patch's footprint is inside the canvas: flat offsets are exact
+            pix = nnf[t] + (dy * lv.w + dx)  # (M,)
+        else:
+            pix = np.clip(src_y[t] + dy, 0, lv.h - 1) * lv.w + np.clip(src_x[t] + dx, 0, lv.w - 1)
+        w = np.where(ok, wt[t], 0.0).astype(np.float32)  # (M,)
+        acc += w[:, None] * detail[pix]
         total += w
-    painted = lv.base[lv.hy, lv.hx] + acc / np.maximum(total, 1e-12)[:, None]  # (M, 3)
+    painted = lv.base[lv.hy, lv.hx] + acc / np.maximum(total, 1e-20)[:, None]  # (M, 3)
     keep = total > 0
     lv.rgb[lv.hy[keep], lv.hx[keep]] = painted[keep]
 
