@@ -165,12 +165,14 @@ def test_atomic_set_leaves_the_old_set_whole_when_a_write_fails(tmp_path: Path) 
     assert (tmp_path / "a.txt").read_text() == "old a"
 
 
-def test_save_set_records_one_run_id_in_every_output(tmp_path: Path) -> None:
+def test_save_set_records_one_run_id_in_every_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     targets = [(tmp_path / "x.psd", None), (tmp_path / "png", "png-dir"), (tmp_path / "x.ora", None),
                (tmp_path / "x.zip", None)]
     written, run = save_set(small_image(), targets)
     assert written == [p for p, _ in targets]
     assert {load(p).metadata["run"] for p in written} == {run}
+    assert main(["info", str(tmp_path / "x.psd")]) == 0
+    assert f"written by run {run}" in capsys.readouterr().out.splitlines()[0]
     _, run2 = save_set(small_image(90), targets)
     assert run2 != run and {load(p).metadata["run"] for p in written} == {run2}
 

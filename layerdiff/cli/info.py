@@ -38,8 +38,9 @@ def describe(image: LayeredImage) -> dict[str, Any]:
 
 def format_table(path: str, info: dict[str, Any]) -> str:
     fmt = info["metadata"].get("format", "?")
+    run = info["metadata"].get("run")
     lines = [f"{path}: {fmt}, {info['width']}x{info['height']}, {len(info['layers'])} layer(s), "
-             f"{info['bit_depth']}-bit"]
+             f"{info['bit_depth']}-bit" + (f", written by run {run}" if run else "")]
     header = ("#", "name", "size", "offset", "opacity", "visible", "blend", "group")
     rows = [header]
     for layer in reversed(info["layers"]):  # top first, as editors show them
