@@ -27,8 +27,8 @@ from pathlib import Path
 
 from .errors import LayerdiffError
 
-__all__ = ["atomic_path", "atomic_dir", "AtomicSet", "FolderNotOursError", "remove_stale_temporaries",
-           "written_by_layerdiff"]
+__all__ = ["atomic_path", "atomic_dir", "AtomicSet", "FolderNotOursError", "check_replaceable",
+           "remove_stale_temporaries", "written_by_layerdiff"]
 
 LEGACY_STALE_SECONDS = 3600.0
 """Temporaries without a process id (written by older versions) count as stale after this age."""

@@ -87,13 +87,22 @@ def test_an_existing_file_is_not_replaced_by_a_folder(tmp_path: Path) -> None:
     assert target.read_text() == "a file"
 
 
-def test_decompose_output_png_folder_of_a_user_is_refused(tmp_path: Path) -> None:
+def test_decompose_output_png_folder_of_a_user_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import layerdiff.io as io_module
+
     out = tmp_path / "out"
     (out / "png").mkdir(parents=True)
     (out / "png" / "logo.png").write_bytes(b"user data")
     args = argparse.Namespace(output=str(out), formats="psd,png,ora")
+    written = []
+
+    def spy(*a: object, **k: object) -> None:
+        written.append(a)
+
+    monkeypatch.setattr(io_module, "write_psd_to", spy)
     with pytest.raises(FolderNotOursError):
         write_outputs(small_image(), args, "poster")
+    assert written == []  # refused before any output was encoded
     assert (out / "png" / "logo.png").read_bytes() == b"user data"
     assert sorted(p.name for p in out.iterdir()) == ["png"]  # refused before anything was written
 

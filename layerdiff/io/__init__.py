@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import AtomicSet
+from ..atomic import AtomicSet, check_replaceable
 from ..errors import LayeredFileError
 from ..layered import LayeredImage
 from .encode import EncodedStack
@@ -244,10 +244,13 @@ def save_set(image: LayeredImage, targets: Sequence[tuple[str | os.PathLike, str
     """
     run = run or new_run_id()
     planned = [_check_save(image, path, fmt) for path, fmt in targets]
+    for p, fmt in planned:  # refuse a folder that is not ours before any work
+        if fmt == "png-dir":
+            check_replaceable(p, is_png_stack_folder)
     encoded = EncodedStack(image)
     written = []
     with AtomicSet() as outputs:
-        for p, fmt in planned:  # folders first checked here, before anything is written
+        for p, fmt in planned:
             if fmt == "png-dir":
                 write_pngdir_into(image, outputs.folder(p, owned=is_png_stack_folder), encoded=encoded, run=run)
             else:
