@@ -354,3 +354,12 @@ def test_animated_images_warn_that_only_the_first_frame_is_read(tmp_path: Path, 
     with pytest.warns(UserWarning, match="2 frames .* only the first"):
         image = load(path)
     assert image.layers[0].pixels[0, 0, 0] == 1.0
+
+
+def test_16bit_psd_read_with_8_bit_precision_says_so(tmp_path: Path) -> None:
+    from psd_tools import PSDImage
+
+    PSDImage.new("RGB", (4, 4), depth=16).save(tmp_path / "flat16.psd")  # no layers: only a merged image
+    with pytest.warns(UserWarning, match="16-bit document read with 8-bit precision"):
+        image = load(tmp_path / "flat16.psd")
+    assert image.bit_depth == 8

@@ -659,6 +659,9 @@ def _to_layered(psd: Any, path: str, limits: Limits, adjustments: str) -> Layere
     if flat.baked:
         metadata["baked_adjustments"] = flat.baked
     depth = 16 if flat.convert.keeps_precision and not metadata.get("merged_only") else 8
+    if psd.depth >= 16 and depth == 8:
+        reason = "its merged image" if metadata.get("merged_only") else "colour conversion to sRGB"
+        warnings.warn(f"{path}: {psd.depth}-bit document read with 8-bit precision ({reason})", stacklevel=3)
     for problem in attach_psd_text(psd.image_resources.get_data(PSD_RESOURCE_ID), layers):
         warnings.warn(f"{path}: {problem}", stacklevel=3)
     return LayeredImage(psd.size, layers, bit_depth=depth, metadata=metadata)
