@@ -350,6 +350,8 @@ def table(line_rows: list[dict], poster_rows: list[dict]) -> str:
     for kind in [*KINDS, "all"]:
         rows = [r for r in line_rows if kind == "all" or r["kind"] == kind]
         prows = [r for r in poster_rows if kind == "all" or r["kind"] == kind]
+        if not prows:
+            continue
         svg_s = [r["svg_psnr_stack"] for r in prows if "svg_psnr_stack" in r]
         svg_p = [r["svg_psnr_poster"] for r in prows if "svg_psnr_poster" in r]
         out.append(f"| {kind} | {len(prows)} | {len(rows)} | {pct(rows, 'read')} | {pct(rows, 'colour_ok')} | "
