@@ -199,3 +199,21 @@ def test_score_plan_image_needs_an_opaque_bottom_layer():
     stack = _stack([("red", "round")])
     stack[0, :32, :, 3] = 0.0
     assert not score_plan_image(stack, gold)["background"]
+
+
+# ------------------------------------------------------------------------------------ the benchmark
+def test_bench_plan_generate_parse_oracle_and_generation(tmp_path):
+    import json
+
+    from bench_scripts import load_benchmark
+
+    bench = load_benchmark("bench_plan_generate")
+    out = tmp_path / "parse.json"
+    assert bench.main(["--parse-only", "--count", "40", "--split", "dev", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["parsed_exactly"] >= 0.9
+    assert bench.main(["--oracle", "--count", "6", "--size", "96", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["oracle_caption_pass_rate"] >= 0.8  # exact drawings pass the check
+    assert bench.main(["--model", "tiny-random", "--count", "2", "--size", "48", "--steps", "1", "--offset", "3",
+                       "--threads", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [c["index"] for c in result["per_caption"]] == [3, 4] and result["seconds_per_image"] > 0
