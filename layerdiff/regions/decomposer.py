@@ -10,7 +10,12 @@
 4. each layer covers its regions, what they enclose and what layers above hide of them, with matted
    edges and push-pull filled hidden colours
    (:func:`layerdiff.regions.paint.paint_layers`); inputs larger than the work size are lifted
-   to full resolution with exact recomposition.
+   to full resolution with exact recomposition;
+5. with the ``text`` extra, regions inside one detected text line join one layer before painting
+   (:func:`layerdiff.regions.text_lines.keep_lines_whole`); after painting, what each layer hides is
+   completed from its own visible pixels and the layer over it unblended
+   (:func:`layerdiff.regions.hidden.complete_hidden`: parametric fits for flat and gradient fills,
+   PatchMatch for texture), so no layer keeps a copy of what lies above it.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ from .config import RegionConfig
 from .features import PAIR_FEATURES, REGION_FEATURES, all_pairs, pair_features, region_features, swap_pairs
 from .fragments import LAYER_FEATURES, absorb_fragments
 from .graph import RegionGraph, region_graph
+from .hidden import complete_hidden
 from .paint import at_work_size, layer_masks, named_stack, paint_layers
 from .solve import assign_layers
+from .text_lines import keep_lines_whole, line_boxes
 
 __all__ = ["RegionLayerDecomposer", "check_layerer", "predict_relations", "layerer_folder"]
 
@@ -96,12 +103,15 @@ class RegionLayerDecomposer:
 
     def __init__(self, layerer: Any, config: RegionConfig | None = None, name: str = DEFAULT_MODEL,
                  max_layers: int = 8, merge_threshold: float = 0.3,
-                 min_layer_area: float = 0.003, fragment_threshold: float = 0.7) -> None:
+                 min_layer_area: float = 0.003, fragment_threshold: float = 0.7, keep_text: bool = True,
+                 complete: bool = True) -> None:
         """``merge_threshold``: P(same layer) above which groups merge; ``min_layer_area``: with an automatic
         count, layers covering less than this fraction of the image are absorbed (see
         :func:`~layerdiff.regions.solve.assign_layers`); ``fragment_threshold``: with an automatic count,
         proposed layers whose fragment probability exceeds it join their partner (layerers with a
-        fragment test only; 1.0 turns it off)."""
+        fragment test only; 1.0 turns it off); ``keep_text``: keep each detected text line in one layer
+        (:mod:`layerdiff.regions.text_lines`, needs the ``text`` extra); ``complete``: re-paint what each
+        layer hides with :func:`layerdiff.regions.hidden.complete_hidden` (no copies of the layers above)."""
         self.layerer = check_layerer(layerer).eval()
         self.config = config or RegionConfig()
         self.name = name
@@ -113,6 +123,8 @@ class RegionLayerDecomposer:
         if not 0.0 <= fragment_threshold <= 1.0:
             raise ValueError(f"fragment_threshold must be a probability in [0, 1], got {fragment_threshold}")
         self.fragment_threshold = float(fragment_threshold)
+        self.keep_text = bool(keep_text)
+        self.complete = bool(complete)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = DEFAULT_MODEL, **kwargs: Any) -> RegionLayerDecomposer:
@@ -154,7 +166,11 @@ class RegionLayerDecomposer:
         if wanted is None and getattr(self.layerer, "has_fragment_test", False) and layer.max() >= 2:
             layer = absorb_fragments(graph, same, bg, layer, self.layerer.fragment_probabilities,
                                      self.fragment_threshold)  # (n,)
-        return self.paint(img, graph, layer, wanted)
+        boxes = line_boxes(img) if self.keep_text else None
+        if boxes:
+            graph, layer = keep_lines_whole(graph, layer, boxes, self.config.merge_delta_e)  # (n,)
+        stack = self.paint(img, graph, layer, wanted)  # (K, h, w, 4)
+        return complete_hidden(stack, img[..., :3]) if self.complete else stack
 
     def propose(self, graph: RegionGraph, wanted: int | None = None, max_layers: int | None = None,
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

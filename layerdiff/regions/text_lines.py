@@ -1,0 +1,125 @@
+"""Keep detected text lines whole: every letter of a line lands in one layer.
+
+The region layerer judges regions pair by pair, so a line of text can split across layers (a letter left
+in the background, a word cut in two). A text detector sees the line as a whole: the PP-OCRv4 detector
+and recogniser of ``rapidocr-onnxruntime`` (the ``text`` extra, :mod:`layerdiff.text.ocr`) give a box
+per line. Inside each box:
+
+1. the line's *ink* regions are those lying (almost) entirely inside the box whose colour is nearer the
+   line's main ink colour (the largest region inside that differs from the surroundings) than every
+   region that makes up a large part of the box's surroundings (its frame);
+2. the other regions inside the box are *counters* (the holes of "A", "e", the gaps between letters),
+   which show what lies under the text;
+3. the ink regions all join the layer that holds most ink above the surroundings' layer (or most ink
+   overall when none is above it); counters in a layer below the surroundings' layer, or in the text's
+   layer when the text lies above its surroundings, join the surroundings' layer;
+4. when the text lies above its surroundings, pixels of ink regions inside the box that have the
+   surroundings' colour (counters too small to be regions of their own, merged into a letter by the
+   segmentation) are relabelled as the main surrounding region, so the text's layer holds only ink.
+
+Layers left empty are dropped and the others renumbered in order. Without the engine
+:func:`line_boxes` warns once and returns None, and the decomposition is unchanged.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+
+from .graph import RegionGraph
+from .segment import rgb_to_lab
+
+__all__ = ["line_boxes", "keep_lines_whole"]
+
+Box = tuple[int, int, int, int]
+_INSIDE = 0.9  # fraction of a region's pixels inside a line's box for it to belong to the line
+_FRAME = 3  # width (px) of the frame around a box that samples the line's surroundings
+_MAJOR = 0.15  # share of the frame's pixels that makes a region part of the surroundings
+_warned = False
+
+
+def line_boxes(img: np.ndarray, min_confidence: float = 0.5) -> list[Box] | None:
+    """Boxes (x0, y0, x1, y1), end-exclusive, of the text lines the detector reads in ``img`` (h, w, 3|4)
+    float in [0, 1] (transparency over white); None, with a one-time warning, without the ``text`` extra."""
+    global _warned
+    from ..text.ocr import ocr_available, recognize
+
+    if not ocr_available():
+        if not _warned:
+            warnings.warn("text lines not kept whole: pip install 'layerdiff[text]' (rapidocr-onnxruntime)",
+                          stacklevel=2)
+            _warned = True
+        return None
+    rgb = np.asarray(img, np.float32)[..., :3]  # (h, w, 3)
+    if img.shape[-1] == 4:
+        a = img[..., 3:4]
+        rgb = rgb * a + (1.0 - a)
+    u8 = (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)  # (h, w, 3)
+    return [det.box for det in recognize(u8, min_confidence)]
+
+
+def _lab_distance(colour: np.ndarray, i: np.ndarray, j: int) -> np.ndarray:
+    """CIE76 distance between regions ``i`` (k,) and region ``j`` on the Lab part of ``colour`` (n, D)."""
+    return np.linalg.norm(colour[i, :3] - colour[j, :3], axis=-1)
+
+
+def _line(graph: RegionGraph, labels: np.ndarray, layer: np.ndarray, box: Box, delta_e: float) -> None:
+    """Apply steps 1-4 of the module docstring to one box, changing ``labels`` (h, w) and ``layer`` (n,)
+    in place."""
+    h, w = labels.shape
+    x0, y0, x1, y1 = max(box[0], 0), max(box[1], 0), min(box[2], w), min(box[3], h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    n = graph.count
+    inside_px = np.bincount(labels[y0:y1, x0:x1].ravel(), minlength=n)  # (n,)
+    inside = np.nonzero(inside_px >= _INSIDE * graph.regions.area)[0]
+    fy0, fx0, fy1, fx1 = max(y0 - _FRAME, 0), max(x0 - _FRAME, 0), min(y1 + _FRAME, h), min(x1 + _FRAME, w)
+    frame = np.ones((fy1 - fy0, fx1 - fx0), bool)
+    frame[y0 - fy0:y1 - fy0, x0 - fx0:x1 - fx0] = False
+    if not frame.any() or not len(inside):
+        return
+    frame_px = np.bincount(labels[fy0:fy1, fx0:fx1][frame], minlength=n)  # (n,)
+    around = [int(r) for r in np.nonzero(frame_px >= _MAJOR * frame_px.sum())[0]]
+    if not around:
+        around = [int(np.argmax(frame_px))]
+    colour = graph.regions.colour
+    to_around = np.min([_lab_distance(colour, inside, r) for r in around], axis=0)  # (k,)
+    distinct = inside[to_around > delta_e]
+    if not len(distinct):
+        return
+    main = int(distinct[np.argmax(graph.regions.area[distinct])])  # the line's main ink colour
+    ink_mask = _lab_distance(colour, inside, main) < to_around  # (k,) nearer the ink than the surroundings
+    ink, counters = inside[ink_mask], inside[~ink_mask]
+    base = around[int(np.argmax(frame_px[around]))]  # the main region around the line
+    under = int(layer[base])
+    ink_area = np.bincount(layer[ink], weights=graph.regions.area[ink], minlength=int(layer.max()) + 1)  # (K,)
+    top = int(np.argmax(ink_area[under + 1:])) + under + 1 if ink_area[under + 1:].sum() > 0 else int(
+        np.argmax(ink_area))
+    layer[ink] = top
+    back = layer[counters] < under
+    if top > under:
+        back |= layer[counters] == top
+    layer[counters[back]] = under
+    if top > under:  # 4. counter pixels the segmentation gave to a letter go back to the surroundings
+        crop = labels[y0:y1, x0:x1]  # (bh, bw) view
+        lab = rgb_to_lab(graph.image[y0:y1, x0:x1, :3])  # (bh, bw, 3)
+        near = np.linalg.norm(lab - colour[base, :3], axis=-1) < delta_e
+        crop[near & np.isin(crop, ink)] = base
+
+
+def keep_lines_whole(graph: RegionGraph, layer: np.ndarray, boxes: list[Box], delta_e: float = 10.0,
+                     ) -> tuple[RegionGraph, np.ndarray]:
+    """``graph`` (a copy with new pixel labels where step 4 moved counter pixels; the input is not changed)
+    and the layer (n,) of every region after keeping each text line of ``boxes`` in one layer (module
+    docstring), renumbered 0..K-1 without empty layers. ``delta_e``: Lab distance above which a region
+    inside a box differs in colour from the line's surroundings."""
+    out = np.asarray(layer, np.int64).copy()
+    labels = graph.regions.labels.copy()  # (h, w)
+    for box in boxes:
+        _line(graph, labels, out, box, delta_e)
+    used = np.unique(out)  # sorted layer indices still holding regions
+    if not np.array_equal(labels, graph.regions.labels):
+        graph = replace(graph, regions=replace(graph.regions, labels=labels))
+    return graph, np.searchsorted(used, out).astype(np.int64)
