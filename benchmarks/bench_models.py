@@ -1,8 +1,9 @@
 """Benchmarks of layerdiff's model components on CPU.
 
-(a) ``vae``: encode / decode throughput (images/s) of the ``layerdiff-tiny`` RGBA VAE
-    (2D ``AutoencoderKL`` base) against ``AutoencoderKLQwenImage(input_channels=4)`` of about the same
-    parameter count, at 128 and 256 px, with the ratio.
+(a) ``vae``: encode / decode throughput (images/s) of the convolutional RGBA VAE
+    (:class:`~layerdiff.models.RGBAAutoencoder` in its default configuration, 2D ``AutoencoderKL`` base)
+    against ``AutoencoderKLQwenImage(input_channels=4)`` of about the same parameter count, at 128 and
+    256 px, with the ratio.
 (b) ``transformer``: median step time of the ``layerdiff-tiny`` transformer as the pipelines call it
     (``layerdiff.frames.predict_velocity``: signal channels + 2x2 packing + forward + unpacking) for
     4 layers + composite, against a plain ``QwenImageTransformer2DModel`` of the same config but
@@ -60,10 +61,9 @@ def bench_vae(sizes: list[int], batch: int, repeats: int) -> list[dict[str, Any]
     from diffusers import AutoencoderKLQwenImage
 
     from layerdiff.models import RGBAAutoencoder
-    from layerdiff.registry import DEFAULT_MODEL, get_preset
 
     torch.manual_seed(0)
-    ours = RGBAAutoencoder(**get_preset(DEFAULT_MODEL).components["vae"].config).eval()
+    ours = RGBAAutoencoder().eval()  # the default configuration (blocks 32, 64, 128, 128)
     qwen = AutoencoderKLQwenImage(**QWEN_VAE_CONFIG).eval()
     rows = []
     for size in sizes:

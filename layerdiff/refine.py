@@ -9,8 +9,8 @@ layer keeps its colours. Training crops come from the same :func:`crop_windows` 
 
 The refiner may run several passes, each on the previous pass's layer with a window taken anew: the
 iterative refinement of a coarse mask by one network (as in CascadePSP, Cheng et al. 2020). Each pass
-commits the outline further toward the class the phrase names (layerdiff-tiny's refiner on validation
-captions: 36 of 68 named shape classes after one pass, 62 after three; MODEL_CARD.md).
+commits the outline further toward the class the phrase names (the effect of the pass count is in
+MODEL_CARD.md).
 """
 
 from __future__ import annotations
@@ -80,8 +80,7 @@ def push_pull_fill(rgb: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     their own colour; the rest take the finest coarser level that saw any weight, upsampled. Unlike
     :func:`layerdiff.regions.fill.push_pull_fill` (NumPy, one image), which blends every level
     with the coarser ones, a level here keeps its own average wherever it saw any weight, so new alpha
-    takes the colour of the nearest trusted pixels, not a smooth mix of farther ones (with that fill
-    instead, the refined validation generations lost 3 of 200 colour hits).
+    takes the colour of the nearest trusted pixels, not a smooth mix of farther ones.
     """
     levels = [(rgb * weight, weight)]
     while min(levels[-1][1].shape[-2:]) > 1:

@@ -297,23 +297,6 @@ def test_layered_image_from_sample_is_plain() -> None:
     assert all(layer.blend_mode == "normal" and layer.offset == (0, 0) for layer in s.layers)
 
 
-def test_busy_backgrounds_are_opt_in_mosaics():
-    from layerdiff.data.synthetic import SyntheticDesigns
-
-    plain = SyntheticDesigns(seed=5, size=64, min_layers=2, max_layers=3)
-    same = SyntheticDesigns(seed=5, size=64, min_layers=2, max_layers=3, busy_backgrounds=0.0)
-    np.testing.assert_array_equal(plain.sample(2).composite, same.sample(2).composite)  # streams unchanged
-    busy = SyntheticDesigns(seed=5, size=64, min_layers=2, max_layers=3, busy_backgrounds=1.0)
-    spec = busy.design(2)["background"]
-    assert spec["type"] == "mosaic" and "mosaic" in spec["caption"]
-    bg = busy.sample(2).layers[0].pixels  # (64, 64, 4)
-    assert bg[..., 3].min() == 1.0
-    colours = np.unique((bg[..., :3] * 255).round().astype(np.uint8).reshape(-1, 3), axis=0)
-    assert 3 <= len(colours) <= 8  # flat cells of a few palette colours
-    with pytest.raises(ValueError, match="busy_backgrounds"):
-        SyntheticDesigns(seed=5, busy_backgrounds=1.5)
-
-
 def test_adjusted_photos_are_opt_in_and_flatten_parts_of_the_photo():
     from layerdiff.data.synth_backgrounds import adjust_photo
     from layerdiff.data.synthetic import SyntheticDesigns

@@ -270,8 +270,7 @@ def _cfg(tmp_path: Path, steps: int, name: str = "run"):
     cfg = RunConfig(output_dir=str(tmp_path / name), steps=steps, batch_size=64, lr=1e-3, warmup_steps=1,
                     checkpoint_every=2, log_every=1, ema_decay=0.9)
     cfg.extra = {"designs": 3, "data_seed": 1, "size": 64, "max_layers": 4, "width": 16, "depth": 1,
-                 "background_weight": 0.5, "busy_designs": 1, "busy_seed": 3, "adjusted_designs": 1, "adjusted_seed": 4,
-                 "workers": 2}
+                 "background_weight": 0.5, "workers": 2}
     return cfg
 
 
@@ -287,8 +286,6 @@ def test_train_layerer_runs_resumes_and_exports(tmp_path):
     assert train_layerer.train(full) == 0
     run = Path(full.output_dir)
     assert len(list((run / "segments").glob("*.npz"))) == 3 and (run / "features.npz").is_file()
-    assert len(list((run / "segments-busy").glob("*.npz"))) == 1  # the busy-background stream
-    assert len(list((run / "segments-adjusted").glob("*.npz"))) == 1  # the adjusted-photo stream
     model = RegionLayerer.from_pretrained(run / "final" / "layerer")
     assert model.config.width == 16 and model.config.pair_features == PAIR_FEATURES
     expected = _losses(run)

@@ -34,21 +34,6 @@ def test_degrade_is_seeded_and_leaves_the_layer_near_its_place():
     assert float(a[:, 3][:, far].max()) < 0.5
 
 
-def test_add_distractors_pastes_the_next_layer_beside_some_layers():
-    layers = torch.zeros(3, 4, 32, 32)
-    for i in range(3):
-        layers[i, i] = 1.0  # red, green, blue
-        layers[i, 3, 4 * i : 4 * i + 4, 10:14] = 1.0
-    g = torch.Generator().manual_seed(0)
-    assert torch.equal(train_refiner.add_distractors(layers, g, 0.0), layers)
-    out = train_refiner.add_distractors(layers, torch.Generator().manual_seed(0), 1.0)
-    for i in range(3):
-        assert bool((out[i, 3] >= layers[i, 3]).all())  # the layer's own outline stays
-        extra = (out[i, 3] > 0.5) & (layers[i, 3] < 0.5)
-        assert 0 < int(extra.sum()) <= 16  # (part of) the next layer's 4x4 outline, in the next layer's colour
-        assert bool((out[i, (i + 1) % 3][extra] == 1.0).all())
-
-
 def test_flip_turn_covers_the_eight_symmetries_and_hflip_only_mirrors():
     x = torch.arange(16.0).view(1, 1, 4, 4)
     outs = {tuple(train_refiner.flip_turn(x, code).flatten().tolist()) for code in range(8)}
@@ -62,7 +47,7 @@ def test_a_short_run_writes_a_refiner_and_resumes(tmp_path: Path):
     out = tmp_path / "ref"
     args = ["--model", "tiny-random", "--designs", "3", "--size", "32", "--max-layers", "3", "--crop-size", "16",
             "--widths", "8", "16", "--batch-size", "4", "--warmup-steps", "1", "--log-every", "1",
-            "--checkpoint-every", "2", "--augment", "hflip", "--distractor", "0.5", "--output-dir", str(out)]
+            "--checkpoint-every", "2", "--augment", "hflip", "--output-dir", str(out)]
     assert train_refiner.main([*args, "--steps", "2"]) == 0
     table = np.load(out / "layers.npz")
     assert table["rgba"].dtype == np.uint8 and table["rgba"].shape[1:] == (32, 32, 4)

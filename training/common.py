@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -248,23 +247,6 @@ def run_config_from(args, extra: dict[str, Any]) -> RunConfig:
     cfg = RunConfig(**{k: getattr(args, k) for k in asdict(RunConfig()) if k != "extra"})
     cfg.extra = dict(extra)
     return cfg
-
-
-def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
-    """``key=value`` strings -> dict (values parsed as JSON where possible)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
-def world_info() -> tuple[int, int]:
-    """(rank, world size) from the environment accelerate sets."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
 def map_tables(fn: Callable[[Any], dict[str, np.ndarray]], items: Sequence[Any], out: Path | None, workers: int = 1,

@@ -1,6 +1,6 @@
 """Fit the linear patch autoencoder (layerdiff.models.PatchAutoencoder) by PCA on synthetic designs.
 
-    python training/fit_patch_vae.py --samples 1000 --size 128 --output-dir runs/patchvae
+    python -m training.fit_patch_vae --samples 1000 --size 128 --output-dir runs/patchvae
 
 Patches come from every layer and the composite of ``--samples`` designs (seeded); a further
 ``--eval`` held-out designs (another seed) measure the reconstruction: composite PSNR and the mean
@@ -18,9 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def reconstruction_report(vae, engine, count: int) -> dict[str, float]:

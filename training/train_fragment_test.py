@@ -1,6 +1,6 @@
 """Train the fragment test of a region layerer (the ``layer_net`` head, :mod:`layerdiff.regions.fragments`).
 
-    python training/train_fragment_test.py --layerer runs/layerer/final/layerer --designs 400 \
+    python -m training.train_fragment_test --layerer runs/layerer/final/layerer --designs 400 \
         --adjusted-designs 200 --output-dir runs/fragments
 
 The pair and background heads of ``--layerer`` stay as they are; only the new head is trained, on
@@ -26,16 +26,12 @@ Writes ``<output-dir>/final/layerer`` (the input layerer plus the head, config +
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from training.common import (  # noqa: E402
+from training.common import (
     EMA,
     LossLog,
     RunConfig,
@@ -47,7 +43,7 @@ from training.common import (  # noqa: E402
     setup_run,
     write_final,
 )
-from training.train_layerer import segment_designs  # noqa: E402
+from training.train_layerer import segment_designs
 
 BUDGETS = (0, 5)  # merge budgets of the metric targets
 SCORES = ("l1@0", "l1@5", "iou@0", "iou@5")  # the change of each when a layer joins its partner
@@ -175,9 +171,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _load_layerer(name_or_path: str):
     from layerdiff.models.region_layerer import RegionLayerer
+    from layerdiff.models.weights import load_component
     from layerdiff.regions.decomposer import layerer_folder
 
-    return RegionLayerer.from_pretrained(layerer_folder(name_or_path)[0], torch_dtype=torch.float32)
+    return load_component(RegionLayerer, layerer_folder(name_or_path)[0], torch_dtype=torch.float32)
 
 
 def train(cfg: RunConfig) -> int:

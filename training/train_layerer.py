@@ -1,12 +1,10 @@
 """Train the region layerer (layerdiff.models.RegionLayerer) on synthetic designs, with accelerate.
 
-    python training/train_layerer.py --designs 2000 --size 512 --steps 3000 --output-dir runs/layerer
+    python -m training.train_layerer --designs 2000 --size 512 --steps 3000 --output-dir runs/layerer
 
 Three resumable phases:
 
-1. *segment*: each design of ``SyntheticDesigns(seed, size, 2..max_layers layers)`` (and, with
-   ``--busy-designs`` / ``--adjusted-designs``, of further streams whose backgrounds are all busy mosaics
-   / adjusted photos) is segmented into
+1. *segment*: each design of ``SyntheticDesigns(seed, size, 2..max_layers layers)`` is segmented into
    flat-colour regions exactly as at inference (:func:`layerdiff.regions.graph.region_graph`), and
    the count of pixels of each region showing each ground-truth layer is stored,
    ``<output-dir>/segments/<seed>-<index>.npz`` (written atomically; existing files are kept);
@@ -23,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -31,10 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from training.common import (  # noqa: E402
+from training.common import (
     EMA,
     LossLog,
     RunConfig,
@@ -51,14 +45,11 @@ from training.common import (  # noqa: E402
     write_final,
 )
 
-# extra design streams: (name, SyntheticDesigns option set to 1.0 for every design of the stream)
-EXTRA_STREAMS = (("busy", "busy_backgrounds"), ("adjusted", "adjusted_photos"))
-
 
 def segment_designs(out: Path, data_seed: int, count: int, size: int, max_layers: int, log_every: int = 50,
                     start: int = 0, **stream: float) -> list[Path]:
     """Phase 1: segment designs ``start`` to ``count - 1`` of the stream into ``out`` (skipping those
-    already there); ``stream``: SyntheticDesigns options of the stream (``busy_backgrounds``,
+    already there); ``stream``: further SyntheticDesigns options of the stream (the fragment test's
     ``adjusted_photos``)."""
     from layerdiff.data.synthetic import SyntheticDesigns
     from layerdiff.regions.graph import region_graph, visible_layer_counts
@@ -120,12 +111,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-seed", type=int, default=1, help="seed of the design stream (eval uses 31337)")
     p.add_argument("--size", type=int, default=512, help="design size in px (the decomposer's work size)")
     p.add_argument("--max-layers", type=int, default=6)
-    p.add_argument("--busy-designs", type=int, default=0,
-                   help="further designs from a stream with busy mosaic backgrounds only (--busy-seed)")
-    p.add_argument("--busy-seed", type=int, default=3)
-    p.add_argument("--adjusted-designs", type=int, default=0,
-                   help="further designs from a stream whose backgrounds are all adjusted photos (--adjusted-seed)")
-    p.add_argument("--adjusted-seed", type=int, default=4)
     p.add_argument("--workers", type=int, default=1, help="processes computing the features")
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--depth", type=int, default=3)
@@ -134,8 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                    warmup_steps=100, ema_decay=0.999, checkpoint_every=500, log_every=50)
     args = p.parse_args(argv)
     cfg = run_config_from(args, {k: getattr(args, k) for k in (
-        "designs", "data_seed", "size", "max_layers", "width", "depth", "background_weight", "busy_designs",
-        "busy_seed", "adjusted_designs", "adjusted_seed", "workers")})
+        "designs", "data_seed", "size", "max_layers", "width", "depth", "background_weight", "workers")})
     return train(cfg)
 
 
@@ -148,10 +132,6 @@ def train(cfg: RunConfig) -> int:
     ex = cfg.extra
     run_dir = setup_run(cfg, "train_layerer")
     files = segment_designs(run_dir / "segments", ex["data_seed"], ex["designs"], ex["size"], ex["max_layers"])
-    for name, option in EXTRA_STREAMS:
-        if ex.get(f"{name}_designs", 0):
-            files += segment_designs(run_dir / f"segments-{name}", ex[f"{name}_seed"], ex[f"{name}_designs"],
-                                     ex["size"], ex["max_layers"], **{option: 1.0})
     table = gather_features(files, run_dir / "features.npz", workers=ex.get("workers", 1))
     acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
     pair = torch.from_numpy(np.ascontiguousarray(table["pair"]))

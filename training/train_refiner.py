@@ -1,6 +1,6 @@
 """Train the layer refiner (layerdiff.models.LayerRefiner) on synthetic layers, with accelerate.
 
-    python training/train_refiner.py --model layerdiff-tiny --designs 6000 --steps 4000 --output-dir runs/refiner
+    python -m training.train_refiner --model layerdiff-tiny --designs 6000 --steps 4000 --output-dir runs/refiner
 
 Three resumable phases:
 
@@ -14,9 +14,7 @@ Three resumable phases:
    around the degraded layer's visible part as at inference (:mod:`layerdiff.refine`), flips and
    turns them (``--augment``), and fits the true alpha in the crop by binary cross-entropy plus a soft
    Dice term.
-   A share ``--drop-phrase`` of the phrases is blanked, as a caption-only generation has none, and a
-   share ``--distractor`` of the coarse layers gets another layer's coarse outline beside it
-   (:func:`add_distractors`), as the transformer sometimes draws a second object in a layer.
+   A share ``--drop-phrase`` of the phrases is blanked, as a caption-only generation has none.
 
 Writes ``<output-dir>/final/refiner`` (config + safetensors, EMA weights) and ``final/training.json``.
 Seeds: designs from ``--data-seed``; the batches and degradations of step s from (``--seed``, s).
@@ -26,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -34,10 +31,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from training.common import (  # noqa: E402
+from training.common import (
     EMA,
     LossLog,
     RunConfig,
@@ -119,22 +113,6 @@ def degrade(vae: torch.nn.Module, layers: torch.Tensor, gen: torch.Generator, no
     return torch.cat([out[:, :3], torch.where(use, rounded, alpha)], 1)  # (N, 4, H, W)
 
 
-def add_distractors(coarse: torch.Tensor, gen: torch.Generator, share: float) -> torch.Tensor:
-    """Coarse layers (N, 4, H, W) straight RGBA, a ``share`` of them with the next layer's coarse outline
-    (and colour) pasted beside, shifted by up to 40% of the canvas each way, wherever it is more opaque."""
-    n, _, h, w = coarse.shape
-    u = torch.rand(n, 3, generator=gen)  # (N, 3)
-    out = coarse.clone()
-    for i in range(n if n > 1 else 0):  # a lone layer has no other to borrow from
-        if float(u[i, 0]) >= share:
-            continue
-        other = torch.roll(coarse[(i + 1) % n], (int((u[i, 1] - 0.5) * 0.8 * h), int((u[i, 2] - 0.5) * 0.8 * w)),
-                           dims=(1, 2))  # (4, H, W)
-        over = other[3:] > out[i, 3:]  # (1, H, W) where the distractor shows
-        out[i] = torch.where(over, other, out[i])
-    return out
-
-
 def _extent(alpha: torch.Tensor) -> torch.Tensor:
     """(N, H, W) -> (N,) the shorter side in pixels of each alpha's box of alpha > 0.5 (1 when empty)."""
     mask = alpha > 0.5
@@ -193,7 +171,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128])
     p.add_argument("--drop-phrase", type=float, default=0.15)
     p.add_argument("--dice-weight", type=float, default=0.5)
-    p.add_argument("--distractor", type=float, default=0.0, help="share of coarse layers given a second outline")
     p.add_argument("--augment", choices=sorted(AUGMENT_CODES), default="dihedral",
                    help="crop augmentation: all flips and quarter turns, or horizontal mirroring only")
     p.add_argument("--workers", type=int, default=1, help="processes rendering the designs")
@@ -202,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cfg = run_config_from(args, {k: getattr(args, k) for k in (
         "model", "designs", "data_seed", "size", "max_layers", "crop_size", "widths", "drop_phrase",
-        "dice_weight", "workers", "distractor", "augment")})
+        "dice_weight", "workers", "augment")})
     return train(cfg)
 
 
@@ -260,8 +237,6 @@ def train(cfg: RunConfig) -> int:
         idx = torch.randint(len(rgba_t), (cfg.batch_size,), generator=gen)
         true = rgba_t[idx].permute(0, 3, 1, 2).float() / 255  # (B, 4, S, S) straight RGBA
         coarse = degrade(pipe.vae, true, gen)  # (B, 4, S, S)
-        if ex.get("distractor", 0.0) > 0:
-            coarse = add_distractors(coarse, gen, ex["distractor"])
         windows, ok = jittered_windows(coarse[:, 3], gen)  # (B, 3), (B,)
         premult = torch.cat([coarse[:, :3] * coarse[:, 3:], coarse[:, 3:]], 1)  # (B, 4, S, S)
         x = crop(premult, windows, size)[ok]  # (b, 4, c, c)

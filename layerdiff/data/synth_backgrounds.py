@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from .synth_raster import pixel_grid, resize_gray
-from .synth_vocab import COLORS, PHOTOS, article, jitter_color, pick_colors
+from .synth_vocab import PHOTOS, article, jitter_color, pick_colors
 
 BACKGROUND_TYPES = ("solid", "linear", "radial", "noise", "stripes", "dots", "photo")
 _TYPE_WEIGHTS = np.array([0.18, 0.18, 0.1, 0.12, 0.1, 0.1, 0.22])
@@ -100,23 +100,6 @@ def sample_background(rng: np.random.Generator, photos: bool = True) -> dict[str
         spec["crop"] = sample_photo_crop(rng, name)
         spec["color"] = None
         spec["caption"] = f"a background photo of {PHOTOS[name]}"
-    return spec
-
-
-def sample_mosaic(rng: np.random.Generator) -> dict[str, Any]:
-    """A busy background spec: a Voronoi mosaic of 12-90 cells in 3-8 vocabulary colours, sometimes
-    crossed by diagonal colour bands (patterned wallpapers, test charts, posterised art). Drawn only
-    when a design stream asks for busy backgrounds, so other streams are unchanged."""
-    names = pick_colors(rng, int(rng.integers(3, 9)))
-    cells = int(rng.integers(12, 91))
-    spec: dict[str, Any] = {
-        "type": "mosaic", "color": names[0], "rgb": [jitter_color(names[0], rng), jitter_color(names[1], rng)],
-        "sites": rng.random((cells, 2), dtype=np.float32),
-        "palette": np.stack([jitter_color(c, rng) for c in names]).astype(np.float32),
-        "colour_of": rng.integers(0, len(names), size=cells),
-        "bands": float(rng.uniform(0.04, 0.15)) if rng.random() < 0.4 else 0.0,
-        "caption": f"a busy {names[0]} and {names[1]} mosaic background",
-    }
     return spec
 
 
@@ -217,23 +200,8 @@ def render_background(spec: dict[str, Any], n: int) -> np.ndarray:
         rgb = render_photo_crop(spec["photo"], spec["crop"], (n, n))
         if spec.get("adjust"):
             rgb = _adjusted(rgb, spec)
-    elif kind == "mosaic":
-        sites = spec["sites"]  # (K, 2)
-        d = (u[..., None] - sites[:, 0]) ** 2 + (v[..., None] - sites[:, 1]) ** 2  # (n, n, K)
-        rgb = spec["palette"][spec["colour_of"][np.argmin(d, axis=-1)]]  # (n, n, 3)
-        if spec["bands"] > 0:
-            band = np.floor((u + v) / spec["bands"]).astype(np.int64) % len(spec["palette"])  # (n, n)
-            on = np.mod((u + v) / spec["bands"], 1.0) < 0.35
-            rgb = np.where(on[..., None], spec["palette"][band], rgb)
     else:
         raise ValueError(f"unknown background type {kind!r}; known: {BACKGROUND_TYPES}")
     out = np.ones((n, n, 4), np.float32)
     out[..., :3] = np.clip(rgb, 0, 1)
     return out
-
-
-def mean_color_name(rgb: np.ndarray) -> str:
-    """The vocabulary colour nearest to ``rgb`` (3,) in [0, 1]."""
-    names = list(COLORS)
-    table = np.asarray([COLORS[c] for c in names], np.float32) / 255.0
-    return names[int(np.argmin(((table - rgb) ** 2).sum(axis=1)))]

@@ -31,7 +31,6 @@ from .synth_vocab import (
     pick_colors,
 )
 
-ELEMENT_KINDS = ("shape", "text", "icon", "photo", "overlay")
 KIND_DEPTH = {"overlay": 0.0, "photo": 1.0, "shape": 2.0, "icon": 3.0, "text": 4.0}
 """Typical stacking order of element kinds (lower is further back); designs perturb it."""
 

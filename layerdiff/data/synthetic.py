@@ -22,7 +22,7 @@ import numpy as np
 from ..blend import visibility_weights
 from ..layered import Layer, LayeredImage
 from .emoji import EmojiLibrary, emoji_library
-from .synth_backgrounds import render_background, sample_adjusted_photo, sample_background, sample_mosaic
+from .synth_backgrounds import render_background, sample_adjusted_photo, sample_background
 from .synth_elements import (
     KIND_DEPTH,
     render_element,
@@ -87,7 +87,6 @@ class SyntheticDesigns:
         emoji: allow emoji icons (skipped silently when the emoji folder is missing).
         kind_weights: relative frequency of element kinds (shape, text, icon, photo, overlay).
         emoji_dir: folder of Noto emoji SVGs (default: ``../shared/data/noto-emoji-svg``).
-        busy_backgrounds: share of designs whose background is a busy colour mosaic (opt-in).
         adjusted_photos: share of designs whose background is a photo under editor adjustments, whole or
             in strips (:func:`~layerdiff.data.synth_backgrounds.sample_adjusted_photo`; opt-in).
     """
@@ -95,17 +94,13 @@ class SyntheticDesigns:
     def __init__(self, seed: int, size: int = 128, min_layers: int = 1, max_layers: int = 6,
                  render_size: int | None = None, overlap_prob: float = 0.5, photos: bool = True,
                  emoji: bool = True, kind_weights: dict[str, float] | None = None,
-                 emoji_dir: str | None = None, busy_backgrounds: float = 0.0,
-                 adjusted_photos: float = 0.0) -> None:
+                 emoji_dir: str | None = None, adjusted_photos: float = 0.0) -> None:
         if size < 16:
             raise ValueError(f"size must be at least 16 pixels, got {size}")
         if not 1 <= min_layers <= max_layers:
             raise ValueError(f"need 1 <= min_layers <= max_layers, got {min_layers}, {max_layers}")
         if not 0.0 <= overlap_prob <= 1.0:
             raise ValueError(f"overlap_prob must be in [0, 1], got {overlap_prob}")
-        if not 0.0 <= busy_backgrounds <= 1.0:
-            raise ValueError(f"busy_backgrounds must be in [0, 1], got {busy_backgrounds}")
-        self.busy_backgrounds = float(busy_backgrounds)
         if not 0.0 <= adjusted_photos <= 1.0:
             raise ValueError(f"adjusted_photos must be in [0, 1], got {adjusted_photos}")
         self.adjusted_photos = float(adjusted_photos)
@@ -143,10 +138,8 @@ class SyntheticDesigns:
         rng = self.rng(index)
         n_layers = int(rng.integers(self.min_layers, self.max_layers + 1))
         background = sample_background(rng, photos=self.photos)
-        if self.busy_backgrounds > 0 and rng.random() < self.busy_backgrounds:  # no draw otherwise: streams
-            background = sample_mosaic(rng)  # without busy backgrounds stay as they were
-        if self.adjusted_photos > 0 and rng.random() < self.adjusted_photos:  # likewise
-            background = sample_adjusted_photo(rng)
+        if self.adjusted_photos > 0 and rng.random() < self.adjusted_photos:  # no draw otherwise: streams
+            background = sample_adjusted_photo(rng)  # without adjusted photos stay as they were
         elements: list[list[dict[str, Any]]] = []  # groups: an icon split in parts stays together
         slots = n_layers - 1
         has_full_overlay = False

@@ -2,16 +2,14 @@
 
 Why a second autoencoder
 ------------------------
-On this project's 2-core CPU the convolutional :class:`~layerdiff.models.rgba_vae.RGBAAutoencoder`
-(``AutoencoderKL``, 3.9 M parameters) reached only 15.7 dB composite PSNR on held-out synthetic
-designs after 1,500 steps (25 minutes; see MODEL_CARD.md). The best rank-16 linear map of 8x8x4
-premultiplied patches, found by principal component analysis in under a minute on the same data,
-reached 25.2 dB with half the alpha error (0.008 vs 0.013 mean absolute error per layer), and its
-encode/decode are two matrix products (the conv decoder took about 1 s for five 128 px frames).
-A linear latent is what "patchify" pixel-space diffusion transformers use (Peebles & Xie 2023,
-DiT, sec. 3.2, with the projection fixed by PCA instead of learned); the transformer above it
-supplies all the non-linearity. The convolutional VAE stays the architecture for presets trained
-on bigger hardware.
+The best rank-``k`` linear map of premultiplied patches is found by principal component analysis in
+closed form, in a minute on a CPU, where the convolutional
+:class:`~layerdiff.models.rgba_vae.RGBAAutoencoder` needs long training; its encode/decode are two
+matrix products. On small hardware it reconstructs layers better than a briefly trained convolutional
+VAE (the comparison is in MODEL_CARD.md). A linear latent is what "patchify" pixel-space diffusion
+transformers use (Peebles & Xie 2023, DiT, sec. 3.2, with the projection fixed by PCA instead of
+learned); the transformer above it supplies all the non-linearity. The convolutional VAE stays the
+architecture for presets trained on bigger hardware.
 
 Conventions (the same public API as RGBAAutoencoder)
 ----------------------------------------------------

@@ -8,23 +8,10 @@ Latent Diffusion Models", sec. 3). Qwen-Image-Layered (sec. "RGBA-VAE") widens t
 and the last decoder convolution of an RGB VAE from 3 to 4 channels; :meth:`RGBAAutoencoder.from_rgb`
 does the same here. The alternative base, ``AutoencoderKLQwenImage(input_channels=4)``, is a
 causal 3D (video) autoencoder: on still images it pays for 3D convolutions and its feature cache.
-Measured with ``benchmarks/bench_models.py --only vae`` (CPU, 1 thread, batch 1, median of 7,
-round-robin timing; ours: ``layerdiff-tiny`` config, 3.93 M parameters; Qwen:
-``base_dim=20, num_res_blocks=1, input_channels=4``, 4.00 M parameters), encode + decode images/s:
-
-======  ====================  ===========================  ===========
-size    AutoencoderKL (ours)  AutoencoderKLQwenImage(4)    ours / Qwen
-======  ====================  ===========================  ===========
-128 px  3.1                   1.0                          2.96x
-256 px  0.8                   0.2                          3.53x
-======  ====================  ===========================  ===========
-
-(absolute figures from a shared, loaded 2-core machine; the ratio is the robust part: a second run
-gave 3.88x at 128 px and 3.42x at 256 px.)
-
-The 2D ``AutoencoderKL`` is 3-4x faster at equal size, which decides the choice for a model
-that must run on a laptop CPU. The upstream Qwen-Image-Layered VAE is a different class with its
-own weights; it is not wrapped here.
+The 2D ``AutoencoderKL`` is the faster of the two at equal size on a CPU (``benchmarks/bench_models.py
+--only vae`` compares them; the figures are in BENCHMARKS.md), which decides the choice for a model that
+must run on a laptop CPU. The upstream Qwen-Image-Layered VAE is a different class with its own weights;
+it is not wrapped here.
 
 Alpha convention
 ----------------
