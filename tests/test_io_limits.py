@@ -345,6 +345,21 @@ def test_psd_written_by_layerdiff_embeds_its_transparent_composite(tmp_path: Pat
     assert np.abs(rgba - expected)[visible].max() <= 3 / 255 + 1e-6
 
 
+def test_decompose_cli_says_it_uses_the_embedded_composite(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from psd_tools import PSDImage
+
+    psd = PSDImage.new("RGBA", (32, 32), color=0)
+    disc = Image.new("RGBA", (32, 32), (30, 60, 200, 255))
+    disc.paste((240, 200, 20, 255), (8, 8, 24, 24))
+    psd.create_pixel_layer(disc, name="art")
+    psd.save(tmp_path / "art.psd")
+    out = tmp_path / "out"
+    assert main(["decompose", str(tmp_path / "art.psd"), "--layers", "2", "--formats", "psd", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "decomposing the file's embedded composite" in err
+    assert (out / "art.psd").is_file()
+
+
 # ------------------------------------------------------------------------------ item 13: animated images
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
 def test_animated_images_warn_that_only_the_first_frame_is_read(tmp_path: Path, fmt: str) -> None:
