@@ -45,12 +45,12 @@ def test_the_training_size_becomes_the_saved_native_resolution(tmp_path):
     first = _tf_cfg(tmp_path, "generate_edit", steps=1)
     train_transformer.train(first)
     final = Path(first.output_dir) / "final"
-    assert json.loads((final / "model_index.json").read_text())["native_resolution"] == 64
+    assert json.loads((final / "settings" / "config.json").read_text())["native_resolution"] == 64
     second = replace(first, output_dir=str(tmp_path / "continued"))
     second.extra = {**first.extra, "init": str(final), "size": 48}
     train_transformer.train(second)
-    index = json.loads((Path(second.output_dir) / "final" / "model_index.json").read_text())
-    assert index["native_resolution"] == 48
+    settings = json.loads((Path(second.output_dir) / "final" / "settings" / "config.json").read_text())
+    assert settings["native_resolution"] == 48
 
 
 def test_vae_one_step_and_export(tmp_path):
