@@ -9,8 +9,10 @@
    layers above cover at least 0.5), against the true background. Broken down by background type, with
    the method chosen and the CPU time of each fill.
 2. **Through the decomposer** (``--model``, true layer count): :func:`layerdiff.eval.occlusion.occlusion_scores`
-   of its layers as they are (today's figure), and after :func:`layerdiff.completion.complete_stack`
-   re-paints what each predicted layer hides (the composite is unchanged).
+   of its layers with the push-pull fill (``complete=False`` where the decomposer has that switch), after
+   :func:`layerdiff.completion.complete_stack` re-paints what each of those layers hides (post hoc, the
+   composite unchanged), and as the decomposer paints them by default (its built-in completion, where it
+   has one).
 
 ``--spaces`` instead compares the colour space of the parametric fit (sRGB, linear light, per-layer
 choice) on the solid / gradient backgrounds of a validation stream (use a seed other than 31337): RGB L1
@@ -61,21 +63,28 @@ def oracle_row(sample: Any, design: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def decomposer_row(sample: Any, decomposer: Any) -> dict[str, Any]:
-    """Occlusion scores of the decomposer's layers, as they are and completed, for one design."""
+def decomposer_row(sample: Any, plain: Any, default: Any | None) -> dict[str, Any]:
+    """Occlusion scores of the decomposer's layers for one design: ``plain`` (push-pull fill) as painted
+    and completed post hoc, and ``default`` (its built-in completion) when given."""
     from layerdiff.completion import complete_stack
     from layerdiff.eval.occlusion import occlusion_scores
 
     gt = sample.stack()  # (L, H, W, 4)
     image = (np.round(sample.composite * 255.0)).astype(np.uint8)  # (H, W, 4) 8-bit input
     t = time.process_time()
-    pred = decomposer.decompose_stack(image[..., :3], len(gt))  # (L, H, W, 4)
+    pred = plain.decompose_stack(image[..., :3], len(gt))  # (L, H, W, 4)
     decompose_s = time.process_time() - t
     t = time.process_time()
     completed, methods = complete_stack(pred)
     complete_s = time.process_time() - t
-    return {"index": sample.index, "decompose_s": decompose_s, "complete_s": complete_s, "methods": methods,
-            "today": occlusion_scores(pred, gt), "completed": occlusion_scores(completed, gt)}
+    row = {"index": sample.index, "decompose_s": decompose_s, "complete_s": complete_s, "methods": methods,
+           "today": occlusion_scores(pred, gt), "completed": occlusion_scores(completed, gt)}
+    if default is not None:
+        t = time.process_time()
+        built_in = default.decompose_stack(image[..., :3], len(gt))  # (L, H, W, 4)
+        row["default_s"] = time.process_time() - t
+        row["default"] = occlusion_scores(built_in, gt)
+    return row
 
 
 def space_rows(designs: Any, count: int) -> list[dict[str, Any]]:
@@ -122,6 +131,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--min-layers", type=int, default=2)
     p.add_argument("--max-layers", type=int, default=6)
     p.add_argument("--model", default=DEFAULT_MODEL, help="decomposer for part 2; 'none' skips it")
+    p.add_argument("--skip-oracle", action="store_true", help="only the figures through the decomposer")
     p.add_argument("--spaces", action="store_true", help="compare the parametric fit's colour spaces only")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
@@ -146,34 +156,42 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             args.json.write_text(json.dumps({"spaces": result, "rows": rows}, indent=1))
         return result
     oracle, through = [], []
-    decomposer = None
+    plain = default = None
     if args.model != "none":
+        import inspect
+
         from layerdiff.regions.decomposer import RegionLayerDecomposer
 
-        decomposer = RegionLayerDecomposer.from_pretrained(args.model)
+        if "complete" in inspect.signature(RegionLayerDecomposer.__init__).parameters:
+            plain = RegionLayerDecomposer.from_pretrained(args.model, complete=False)
+            default = RegionLayerDecomposer.from_pretrained(args.model)
+        else:
+            plain = RegionLayerDecomposer.from_pretrained(args.model)
     for i in range(args.designs):
         sample = designs.sample(i)
-        oracle.append(oracle_row(sample, designs.design(i)))
-        if decomposer is not None:
-            through.append(decomposer_row(sample, decomposer))
-        print(f"  design {i}: {oracle[-1]}", flush=True)
+        if not args.skip_oracle:
+            oracle.append(oracle_row(sample, designs.design(i)))
+        if plain is not None:
+            through.append(decomposer_row(sample, plain, default))
+        print(f"  design {i} done", flush=True)
 
     scored = [r for r in oracle if "completion_l1" in r]
-    print("\n### Background completion, oracle masks (RGB L1 on hidden background pixels)\n")
-    print("| background | designs | push-pull L1 | completion L1 | methods chosen |")
-    print("|---|---|---|---|---|")
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in scored:
-        groups[r["background"]].append(r)
-    for name, rows in sorted(groups.items()) + [("all", scored)]:
-        methods = defaultdict(int)
-        for r in rows:
-            methods[r["method"]] += 1
-        chosen = ", ".join(f"{m} {n}" for m, n in sorted(methods.items()))
-        print(f"| {name} | {len(rows)} | {_mean(rows, 'push_pull_l1'):.4f} | {_mean(rows, 'completion_l1'):.4f} "
-              f"| {chosen} |")
-    print(f"\nCPU time per background (mean): push-pull {_mean(scored, 'push_pull_s'):.3f} s, "
-          f"completion {_mean(scored, 'completion_s'):.2f} s")
+    if scored:
+        print("\n### Background completion, oracle masks (RGB L1 on hidden background pixels)\n")
+        print("| background | designs | push-pull L1 | completion L1 | methods chosen |")
+        print("|---|---|---|---|---|")
+        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in scored:
+            groups[r["background"]].append(r)
+        for name, rows in sorted(groups.items()) + [("all", scored)]:
+            methods = defaultdict(int)
+            for r in rows:
+                methods[r["method"]] += 1
+            chosen = ", ".join(f"{m} {n}" for m, n in sorted(methods.items()))
+            print(f"| {name} | {len(rows)} | {_mean(rows, 'push_pull_l1'):.4f} | {_mean(rows, 'completion_l1'):.4f} "
+                  f"| {chosen} |")
+        print(f"\nCPU time per background (mean): push-pull {_mean(scored, 'push_pull_s'):.3f} s, "
+              f"completion {_mean(scored, 'completion_s'):.2f} s")
     summary: dict[str, Any] = {"oracle": {"push_pull_l1": _mean(scored, "push_pull_l1"),
                                           "completion_l1": _mean(scored, "completion_l1"),
                                           "designs": len(scored)}}
@@ -184,12 +202,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"\n### Occluded regions through {args.model} (true count)\n")
         print("| layers | occluded L1 (mean) | occluded L1 (pooled) | ghost rate | uncovered share |")
         print("|---|---|---|---|---|")
-        for name, s in (("as decomposed", today), ("+ complete_stack", completed)):
+        rows = [("push-pull fill", today), ("push-pull fill + complete_stack", completed)]
+        if default is not None:
+            built_in = summarize_occlusion(r["default"] for r in through)
+            summary["built_in"] = built_in
+            rows.append(("built-in completion (default)", built_in))
+        for name, s in rows:
             print(f"| {name} | {s['occluded_l1']:.4f} | {s['occluded_l1_pooled']:.4f} | {s['ghost_rate']:.4f} "
                   f"| {s['uncovered_share']:.4f} |")
         print(f"\n{int(today['samples'])} designs scored, {int(today['with_hidden'])} with hidden pixels; "
               f"CPU time per design: decompose {_mean(through, 'decompose_s'):.2f} s, "
-              f"complete_stack {_mean(through, 'complete_s'):.2f} s")
+              f"complete_stack {_mean(through, 'complete_s'):.2f} s, default decomposer "
+              f"{_mean(through, 'default_s'):.2f} s")
     if args.json is not None:
         args.json.write_text(json.dumps({"summary": summary, "oracle": oracle, "through": through}, indent=1,
                                         default=float))
