@@ -279,3 +279,23 @@ def test_layers_under_an_opaque_layer_are_skipped_and_only_there(top_alpha):
     _refine_into(everywhere, image, 8, 1e-4, 0.02, "colour")
     np.testing.assert_allclose(limited, everywhere, atol=1e-5)
     assert (np.abs(everywhere[1] - full_res[1]).max() > 0.05) == (top_alpha < 1.0)
+
+
+def test_paint_full_resolution_refines_or_resizes_and_recomposes_exactly():
+    import torch
+
+    from layerdiff.frames import resize_rgba
+    from layerdiff.recompose import paint_full_resolution
+
+    rng = np.random.default_rng(3)
+    low = rng.random((3, 8, 10, 4)).astype(np.float32)  # (L, h, w, 4) a model's layers on its grid
+    low[0, ..., 3] = 1.0
+    full = rng.random((32, 40, 3)).astype(np.float32)  # (H, W, 3) the input
+    np.testing.assert_array_equal(paint_full_resolution(low, full, exact=True, refine=True),
+                                  upsample_layers(low, full, project=True))
+    plain = paint_full_resolution(low, full, exact=False, refine=False)  # (L, H, W, 4)
+    expected = resize_rgba(torch.from_numpy(low).permute(0, 3, 1, 2), (32, 40)).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_array_equal(plain, expected)
+    exact = paint_full_resolution(low, full, exact=True, refine=False)
+    comp = LayeredImage.from_numpy(exact).composite()
+    assert np.abs(comp[..., :3] - full).max() <= 1.5 / 255  # within 8-bit snapping
