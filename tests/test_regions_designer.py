@@ -16,6 +16,7 @@ import layerdiff
 from layerdiff.regions import text_lines
 from layerdiff.regions.config import RegionConfig
 from layerdiff.regions.graph import region_graph
+from layerdiff.regions.hidden import complete_hidden
 from layerdiff.regions.text_lines import keep_lines_whole, line_boxes
 from layerdiff.text.ocr import ocr_available
 
@@ -184,3 +185,24 @@ def test_hiding_text_shows_panel_and_background_continues(poster, decomposer):
     truth = _gradient()[PANEL[1] + 20:PANEL[3] - 20, PANEL[0] + 20:PANEL[2] - 20]
     assert np.abs(under - truth).mean() < 6.0
     assert np.abs(under - truth).max() < 30.0
+
+
+def test_complete_hidden_repaints_under_soft_edges_and_keeps_the_composite():
+    h, w = 48, 64
+    panel = np.array([0.9, 0.5, 0.1], np.float32)
+    stack = np.zeros((2, h, w, 4), np.float32)
+    stack[0, ..., :3], stack[0, ..., 3] = panel, 1.0
+    disc = (np.arange(h)[:, None] - 24.0) ** 2 + (np.arange(w)[None] - 32.0) ** 2
+    stack[1, ..., 3] = np.clip(12.5 - np.sqrt(disc), 0.0, 1.0)  # (h, w) disc with a 1-px soft edge
+    stack[1, ..., :3] = 1.0
+    rgb = _over(stack)  # (h, w, 3)
+    ghost = stack.copy()
+    ghost[0, stack[1, ..., 3] > 0, :3] = (0.2, 0.9, 0.2)  # a copy of the disc in the panel
+    ghost[1, ..., :3] = np.where(stack[1, ..., 3:] > 0,
+                                 (rgb - ghost[0, ..., :3] * (1 - stack[1, ..., 3:])) / np.maximum(
+                                     stack[1, ..., 3:], 1e-6), 1.0).clip(0, 1)
+    done = complete_hidden(ghost, rgb)
+    covered = stack[1, ..., 3] >= 0.05
+    assert np.abs(done[0, covered, :3] - panel).max() < 1e-3  # the panel continues, no disc copy
+    assert np.array_equal(done[..., 3], ghost[..., 3])
+    assert np.abs(_over(done) - rgb).max() < 1e-4

@@ -15,7 +15,7 @@
    (:func:`layerdiff.regions.text_lines.keep_lines_whole`); after painting, what each layer hides is
    completed from its own visible pixels and the layer over it unblended
    (:func:`layerdiff.regions.hidden.complete_hidden`: parametric fits for flat and gradient fills,
-   PatchMatch for texture), so no layer keeps a copy of what lies above it.
+   push-pull otherwise), so no layer keeps a copy of what lies above it.
 """
 
 from __future__ import annotations

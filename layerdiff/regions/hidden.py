@@ -6,7 +6,7 @@ hiding the top layer shows faint outlines of it. Here:
 
 1. :func:`layerdiff.completion.complete_stack` re-paints every pixel of a layer that the layers above
    cover at least ``reveal`` (not only the fully hidden ones), from the layer's own fully visible pixels
-   (parametric fits for flat and gradient fills, PatchMatch for texture);
+   (parametric fits for flat and gradient fills; otherwise push-pull, or PatchMatch with ``exemplar``);
 2. where that changed a pixel, the topmost layer there is unblended against the new composite of the
    layers below it (LayerD's colour unblending, Suzuki et al. 2025): its colour becomes
    ``(C - B (1 - a)) / a`` for the input colour C, the composite B below and its alpha a, clipped to
@@ -24,12 +24,14 @@ __all__ = ["complete_hidden"]
 
 
 def complete_hidden(stack: np.ndarray, rgb: np.ndarray, reveal: float = 0.05, min_alpha: float = 0.05,
-                    ) -> np.ndarray:
+                    exemplar: bool = False) -> np.ndarray:
     """``stack`` (L, H, W, 4) straight alpha with what each layer hides re-painted and the top layer's
     colours unblended where that changed the layers below (module docstring); ``rgb`` (H, W, 3) is the
-    image the stack recomposes to. Alphas are unchanged."""
+    image the stack recomposes to. Alphas are unchanged. ``exemplar``: layers no parametric model fits
+    are inpainted with PatchMatch (several times the decomposition's own time on these CPUs) instead of
+    push-pull."""
     arr = np.asarray(stack, np.float32)
-    done, _ = complete_stack(arr, hidden_above=reveal)  # (L, H, W, 4)
+    done, _ = complete_stack(arr, hidden_above=reveal, exemplar=exemplar)  # (L, H, W, 4)
     changed = np.abs(done[..., :3] - arr[..., :3]).max(-1) > 1e-6  # (L, H, W)
     alpha = done[..., 3]  # (L, H, W)
     count = len(done)
