@@ -217,3 +217,19 @@ def test_bench_plan_generate_parse_oracle_and_generation(tmp_path):
                        "--threads", "1", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert [c["index"] for c in result["per_caption"]] == [3, 4] and result["seconds_per_image"] > 0
+
+
+def test_smooth_colour_removes_a_patch_grid_but_not_the_outline():
+    from layerdiff.planning.generate import smooth_colour
+
+    rgba = torch.zeros(1, 4, 64, 64)
+    rgba[:, 3, 8:56, 8:56] = 1.0
+    checker = ((torch.arange(64)[:, None] // 8 + torch.arange(64)[None] // 8) % 2).float()  # (64, 64) 8-px blocks
+    rgba[:, 0] = 0.6 + 0.2 * checker  # red channel alternates 0.6 / 0.8 in blocks
+    rgba[:, 2, :, :8] = 1.0  # blue where the layer is transparent: must not bleed in
+    out = smooth_colour(rgba, 4.0)
+    assert torch.equal(out[:, 3], rgba[:, 3])
+    inside = out[0, :, 16:48, 16:48]
+    assert float(inside[0].max() - inside[0].min()) < 0.03  # the blocks are gone
+    assert abs(float(inside[0].mean()) - 0.7) < 0.02  # the mean colour stays
+    assert float(out[0, 2, 8:56, 8:56].max()) < 1e-6  # no colour from transparent pixels

@@ -9,9 +9,10 @@
    so the object takes most of the model's full grid whatever its size in the output (the spirit of
    ART's layer-wise region crop, Pu et al. 2025: a small object gets the whole grid). The object's visible
    part is then cropped from the grid and resampled into its plan box at the output size (its aspect kept,
-   centred), the layer refiner redraws its outline there from the phrase, and the edge is sharpened to
-   about one output pixel (:func:`sharpen_alpha`), so ``512 x 512`` gets 512-pixel outlines, not an
-   enlarged 128-pixel grid. Nothing of the layer reaches outside its box.
+   centred), the layer refiner redraws its outline there from the phrase, the edge is sharpened to
+   about one output pixel (:func:`sharpen_alpha`) and the colours are smoothed at the scale of the enlarged
+   VAE patch (:func:`smooth_colour`, so the patch grid does not show inside the object), so ``512 x 512``
+   gets 512-pixel outlines, not an enlarged 128-pixel grid. Nothing of the layer reaches outside its box.
 3. Text layers are typeset in a real font (:func:`~layerdiff.planning.draw.draw_text`).
 """
 
@@ -34,6 +35,31 @@ OBJECT_HINT: Box = (0.2, 0.2, 0.8, 0.8)
 CROP_MARGIN = 0.25
 """Margin around an object's visible part when it is cropped from the grid, as a share of its longer side."""
 MAX_SIDE = 8192
+SMOOTH_PATCHES = 0.5
+"""Colour smoothing inside a placed object: Gaussian sigma in units of the VAE's patch (as enlarged to the
+output), so the patch grid of the coarse sample does not show in the object's colours."""
+
+
+def smooth_colour(rgba: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(1, 4, H, W) straight RGBA with its colour blurred by normalised convolution: each pixel takes the
+    alpha-weighted Gaussian average (``sigma`` px) of the colours around it, so transparent pixels lend no
+    colour and edges keep the inside's colour. Alpha is unchanged."""
+    if sigma < 0.5:
+        return rgba
+    radius = int(math.ceil(3 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    k = (k / k.sum()).to(rgba.dtype)
+    a = rgba[:, 3:]
+    stack = torch.cat([rgba[:, :3] * a, a], 1)  # (1, 4, H, W) premultiplied
+    kx = k.view(1, 1, 1, -1).repeat(4, 1, 1, 1)
+    ky = k.view(1, 1, -1, 1).repeat(4, 1, 1, 1)
+    stack = torch.nn.functional.conv2d(torch.nn.functional.pad(stack, (radius, radius, 0, 0), mode="replicate"),
+                                       kx, groups=4)
+    stack = torch.nn.functional.conv2d(torch.nn.functional.pad(stack, (0, 0, radius, radius), mode="replicate"),
+                                       ky, groups=4)
+    rgb = torch.where(stack[:, 3:] > 1e-6, stack[:, :3] / stack[:, 3:].clamp_min(1e-6), rgba[:, :3])
+    return torch.cat([rgb.clamp(0, 1), a], 1)
 
 
 def _visible_box(alpha: torch.Tensor) -> tuple[float, float, float, float] | None:
@@ -85,6 +111,8 @@ def place_object(pipe, coarse: torch.Tensor, phrase: str, box: Box, width: int, 
         # output px per refiner px: the refiner's window is the visible part with WINDOW_MARGIN on each side
         gain = side / float(pipe.refiner.config.crop_size) / (1 + 2 * CROP_MARGIN) * (1 + 2 * WINDOW_MARGIN)
     local[:, 3:] = sharpen_alpha(local[:, 3:], gain)
+    patch_px = float(getattr(getattr(pipe, "vae", None), "spatial_scale", 8)) * scale  # a VAE patch, in output px
+    local = smooth_colour(local, SMOOTH_PATCHES * patch_px)
     patch = local[0].permute(1, 2, 0).cpu().numpy()  # (S, S, 4)
     px0 = int(round((bx0 + bx1) / 2 - side / 2))
     py0 = int(round((by0 + by1) / 2 - side / 2))
