@@ -206,3 +206,22 @@ def test_complete_hidden_repaints_under_soft_edges_and_keeps_the_composite():
     assert np.abs(done[0, covered, :3] - panel).max() < 1e-3  # the panel continues, no disc copy
     assert np.array_equal(done[..., 3], ghost[..., 3])
     assert np.abs(_over(done) - rgb).max() < 1e-4
+
+
+def test_keep_lines_whole_keeps_the_fill_of_outlined_letters_with_the_text():
+    img = np.zeros((96, 160, 4), np.float32)
+    img[..., :3], img[..., 3] = (0.1, 0.2, 0.8), 1.0
+    outline = np.zeros((96, 160), bool)
+    fill = np.zeros((96, 160), bool)
+    for x in (20, 60, 100):
+        outline[30:66, x:x + 30] = True
+        fill[34:62, x + 4:x + 26] = True
+    img[outline, :3] = (0.1, 0.7, 0.2)
+    img[fill, :3] = (0.55, 0.6, 0.95)  # light blue fill: nearer the surroundings than the outline, yet not theirs
+    graph = region_graph(img, RegionConfig())
+    fills = _ink_regions(graph, fill)
+    outlines = _ink_regions(graph, outline & ~fill)
+    layer = np.zeros(graph.count, np.int64)
+    layer[fills + outlines] = 1
+    _, out = keep_lines_whole(graph, layer, [(10, 20, 150, 76)])
+    assert {int(out[r]) for r in fills + outlines} == {1}

@@ -11,8 +11,9 @@ per line. Inside each box:
 2. the other regions inside the box are *counters* (the holes of "A", "e", the gaps between letters),
    which show what lies under the text;
 3. the ink regions all join the layer that holds most ink above the surroundings' layer (or most ink
-   overall when none is above it); counters in a layer below the surroundings' layer, or in the text's
-   layer when the text lies above its surroundings, join the surroundings' layer;
+   overall when none is above it); counters of the surroundings' colour (within ``delta_e``: not the
+   fill of outlined letters) in a layer below the surroundings' layer, or in the text's layer when the
+   text lies above its surroundings, join the surroundings' layer;
 4. when the text lies above its surroundings, pixels of ink regions inside the box that have the
    surroundings' colour (counters too small to be regions of their own, merged into a letter by the
    segmentation) are relabelled as the main surrounding region, so the text's layer holds only ink.
@@ -98,6 +99,7 @@ def _line(graph: RegionGraph, labels: np.ndarray, layer: np.ndarray, box: Box, d
     top = int(np.argmax(ink_area[under + 1:])) + under + 1 if ink_area[under + 1:].sum() > 0 else int(
         np.argmax(ink_area))
     layer[ink] = top
+    counters = counters[_lab_distance(colour, counters, base) < delta_e]  # only those showing the surroundings
     back = layer[counters] < under
     if top > under:
         back |= layer[counters] == top
