@@ -155,3 +155,21 @@ def test_generate_and_edit_pipelines_share_the_components(tiny_components):
     gen = LayerGeneratePipeline(**tiny_components)
     edit = LayerEditPipeline(**gen.components)
     assert all(getattr(edit, k) is v for k, v in gen.components.items())
+
+
+def test_every_component_class_refuses_pickled_weights(tmp_path):
+    """Loaded on their own, too: no class falls back to a pickled checkpoint."""
+    from layerdiff.models import HashTextEncoder, LayerRefiner, PatchAutoencoder, RegionLayerer, RGBAAutoencoder
+
+    for cls, config in ((PatchAutoencoder, {}), (LayerRefiner, dict(text_dim=8, widths=(8, 16), crop_size=16)),
+                        (RegionLayerer, {}), (HashTextEncoder, dict(embed_dim=8, num_heads=2)),
+                        (RGBAAutoencoder, dict(block_out_channels=(8, 8, 16, 16)))):
+        folder = tmp_path / cls.__name__
+        model = cls(**config)
+        model.save_pretrained(folder)
+        assert isinstance(cls.from_pretrained(folder), cls)  # safetensors load
+        (folder / "diffusion_pytorch_model.safetensors").rename(folder / "diffusion_pytorch_model.bin")
+        with pytest.raises(WeightsError, match="pickled; layerdiff loads safetensors only"):
+            cls.from_pretrained(folder)
+        with pytest.raises(WeightsError, match="use_safetensors=False refused"):
+            cls.from_pretrained(folder, use_safetensors=False)

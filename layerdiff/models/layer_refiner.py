@@ -21,6 +21,8 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 from torch.nn import functional as F
 
+from .weights import SafetensorsOnly
+
 
 class _FiLMBlock(nn.Module):
     """Two 3x3 convolutions with group norm; the text scales and shifts the normalised features."""
@@ -43,7 +45,7 @@ class _FiLMBlock(nn.Module):
         return F.silu(h) + self.skip(x)
 
 
-class LayerRefiner(ModelMixin, ConfigMixin):
+class LayerRefiner(SafetensorsOnly, ModelMixin, ConfigMixin):
     """Crop of a coarse layer (premultiplied RGBA) + phrase embedding -> alpha logits of the refined layer.
 
     Args:

@@ -33,6 +33,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from torch import nn
 
 from .rgba_vae import DEFAULT_ALPHA_SNAP, check_rgba, premultiply, unpremultiply
+from .weights import SafetensorsOnly
 
 __all__ = ["PatchAutoencoder", "patchify", "unpatchify"]
 
@@ -51,7 +52,7 @@ def unpatchify(y: torch.Tensor, p: int, c: int) -> torch.Tensor:
     return y.reshape(n, c, h * p, w * p)
 
 
-class PatchAutoencoder(ModelMixin, ConfigMixin):
+class PatchAutoencoder(SafetensorsOnly, ModelMixin, ConfigMixin):
     """Linear RGBA patch autoencoder (see the module docstring).
 
     Args:

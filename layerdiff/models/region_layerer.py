@@ -26,6 +26,8 @@ from diffusers import ModelMixin
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from torch import nn
 
+from .weights import SafetensorsOnly
+
 __all__ = ["RegionLayerer", "SAME", "FIRST_ABOVE", "SECOND_ABOVE"]
 
 SAME, FIRST_ABOVE, SECOND_ABOVE = 0, 1, 2
@@ -41,7 +43,7 @@ def _mlp(dim_in: int, width: int, depth: int, dim_out: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class RegionLayerer(ModelMixin, ConfigMixin):
+class RegionLayerer(SafetensorsOnly, ModelMixin, ConfigMixin):
     """Pair relation and background classifier over region features.
 
     Args:

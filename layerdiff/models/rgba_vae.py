@@ -41,6 +41,8 @@ from diffusers import AutoencoderKL
 from diffusers.configuration_utils import register_to_config
 from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
+from .weights import SafetensorsOnly
+
 __all__ = ["RGBAAutoencoder", "RGBAReconstruction", "premultiply", "unpremultiply"]
 
 DEFAULT_ALPHA_SNAP = 0.5 / 255.0
@@ -97,7 +99,7 @@ def check_rgba(x: torch.Tensor, scale: int) -> None:
                          f"got range [{float(x.min()):.4g}, {float(x.max()):.4g}]")
 
 
-class RGBAAutoencoder(AutoencoderKL):
+class RGBAAutoencoder(SafetensorsOnly, AutoencoderKL):
     """KL autoencoder for straight-alpha RGBA images (see the module docstring for conventions).
 
     The constructor arguments are the config (saved beside the safetensors weights). They are

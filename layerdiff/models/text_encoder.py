@@ -34,6 +34,8 @@ from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
+from .weights import SafetensorsOnly
+
 __all__ = ["HashTextEncoder", "MiniLMTextEncoder", "hash_tokenize", "mean_pool"]
 
 PAD_ID = 0
@@ -98,7 +100,7 @@ def mean_pool(embeddings: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (embeddings * m).sum(1) / m.sum(1).clamp(min=1.0)  # (B, D)
 
 
-class HashTextEncoder(ModelMixin, ConfigMixin):
+class HashTextEncoder(SafetensorsOnly, ModelMixin, ConfigMixin):
     """Small trainable text encoder with a hashing tokeniser (see the module docstring).
 
     Args:

@@ -44,3 +44,19 @@ def load_component(cls: type, folder: str | Path, **kwargs: Any) -> Any:
     except OSError as err:  # diffusers: "no file named diffusion_pytorch_model.safetensors found in ..."
         problem = " ".join(str(err).split())
         raise WeightsError(f"{folder}: cannot load {cls.__name__} weights ({problem})") from None
+
+
+class SafetensorsOnly:
+    """Mixin (first base, before diffusers' ``ModelMixin``) whose ``from_pretrained`` loads safetensors only:
+    a local folder holding pickled weights only is refused with :class:`WeightsError`, and diffusers is told
+    ``use_safetensors=True`` so it never falls back to unpickling."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs: Any) -> Any:
+        folder = Path(pretrained_model_name_or_path) / (kwargs.get("subfolder") or "")
+        if kwargs.get("use_safetensors") is False:
+            raise WeightsError(f"{folder}: layerdiff loads safetensors only (use_safetensors=False refused)")
+        if folder.is_dir():
+            check_safetensors_folder(folder)
+        kwargs["use_safetensors"] = True
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)  # type: ignore[misc]
