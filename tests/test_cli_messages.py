@@ -164,3 +164,13 @@ def test_text_encoder_loads_without_the_float32_warning(capfd: pytest.CaptureFix
     assert isinstance(encoder, MiniLMTextEncoder) and encoder.bert.dtype == torch.float32
     captured = capfd.readouterr()
     assert "should be kept in float32" not in captured.err + captured.out
+
+
+def test_warnings_print_as_one_line(tmp_path: Path) -> None:
+    """A warning during a command (here: the text extra blocked, so text lines are not kept whole) is one
+    line naming the command, without Python's source-file line."""
+    out = run_without("rapidocr_onnxruntime", "decompose", str(sample_path("poster.png")), "-o", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    warned = [line for line in out.stderr.splitlines() if "warning" in line.lower()]
+    assert warned and all(line.startswith("layerdiff decompose: warning: ") for line in warned), out.stderr
+    assert ".py:" not in out.stderr, out.stderr

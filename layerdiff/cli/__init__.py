@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 # Subcommand modules, in the order --help lists them.
 SUBCOMMANDS = ["info", "convert", "models", "decompose", "generate", "edit", "extract", "batch", "eval",
@@ -53,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        code = args.func(args)
+        with one_line_warnings(args.command):
+            code = args.func(args)
     except (LayerdiffError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
         message, hint = str(err), missing_extra(err)
         if hint and "pip install" not in message:  # unless the error already says what to install
@@ -70,6 +73,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"layerdiff {args.command}: interrupted", file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+@contextmanager
+def one_line_warnings(command: str) -> Iterator[None]:
+    """Warnings print as one line, ``layerdiff COMMAND: warning: MESSAGE``, not Python's two-line form with the
+    source file; the previous formatter comes back afterwards."""
+    previous = warnings.formatwarning
+
+    def formatwarning(message, category, filename, lineno, line=None) -> str:
+        return f"layerdiff {command}: warning: {message}\n"
+
+    warnings.formatwarning = formatwarning
+    try:
+        yield
+    finally:
+        warnings.formatwarning = previous
 
 
 def missing_extra(err: BaseException) -> str | None:
