@@ -62,6 +62,19 @@ def _snap8(x: np.ndarray) -> np.ndarray:
     return (np.round(np.clip(x, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
 
 
+def checked_pair(pred: Any, gt: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(prediction, ground truth) as (L, H, W, 4) stacks snapped to 8-bit levels; empty stacks and
+    different canvases raise ``ValueError``."""
+    p = _snap8(stack_array(pred, "prediction"))
+    g = _snap8(stack_array(gt, "ground truth"))
+    if len(p) == 0 or len(g) == 0:
+        raise ValueError(f"empty stack: prediction has {len(p)} layers, ground truth {len(g)}")
+    if p.shape[1:3] != g.shape[1:3]:
+        raise ValueError(f"prediction canvas {p.shape[2]}x{p.shape[1]} differs from ground truth "
+                         f"{g.shape[2]}x{g.shape[1]}")
+    return p, g
+
+
 def _over(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
     """``src`` over ``dst``, both (H, W, 4) straight alpha on the 8-bit grid, by Pillow's
     ``Image.alpha_composite``: the operation the reference implementation (LayerD's
@@ -235,13 +248,7 @@ def evaluate_pair(pred: LayeredImage | np.ndarray, gt: LayeredImage | np.ndarray
     """
     if max_edits < 0:
         raise ValueError(f"max_edits must be >= 0, got {max_edits}")
-    p = _snap8(stack_array(pred, "prediction"))
-    g = _snap8(stack_array(gt, "ground truth"))
-    if len(p) == 0 or len(g) == 0:
-        raise ValueError(f"empty stack: prediction has {len(p)} layers, ground truth {len(g)}")
-    if p.shape[1:3] != g.shape[1:3]:
-        raise ValueError(f"prediction canvas {p.shape[2]}x{p.shape[1]} differs from ground truth "
-                         f"{g.shape[2]}x{g.shape[1]}")
+    p, g = checked_pair(pred, gt)
     if image is None:
         target = _premultiplied_composite(g)
     else:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..layered import LayeredImage
-from .metric import _grouped, _snap8, dtw_path, rgb_l1, soft_iou, stack_array
+from .metric import _grouped, checked_pair, dtw_path, rgb_l1, soft_iou
 
 __all__ = ["occlusion_scores", "hidden_masks", "summarize_occlusion", "HIDDEN_ABOVE", "GHOST_TOL"]
 
@@ -67,13 +67,7 @@ def occlusion_scores(pred: LayeredImage | np.ndarray, gt: LayeredImage | np.ndar
     """
     if not 0.0 < hidden_above <= 1.0:
         raise ValueError(f"hidden_above must be in (0, 1], got {hidden_above}")
-    p = _snap8(stack_array(pred, "prediction"))
-    g = _snap8(stack_array(gt, "ground truth"))
-    if len(p) == 0 or len(g) == 0:
-        raise ValueError(f"empty stack: prediction has {len(p)} layers, ground truth {len(g)}")
-    if p.shape[1:3] != g.shape[1:3]:
-        raise ValueError(f"prediction canvas {p.shape[2]}x{p.shape[1]} differs from ground truth "
-                         f"{g.shape[2]}x{g.shape[1]}")
+    p, g = checked_pair(pred, gt)
     out: dict[str, Any] = {"occluded_l1": float("nan"), "ghost_rate": float("nan"),
                            "uncovered_share": float("nan"), "hidden_pixels": 0, "ghost_pixels": 0,
                            "distinguishable_pixels": 0, "uncovered_pixels": 0, "l1_sum": 0.0, "skipped": True}
