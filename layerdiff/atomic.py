@@ -102,10 +102,9 @@ def remove_stale_temporaries(target: str | os.PathLike) -> int:
             try:
                 os.replace(path, target)
             except OSError:
-                pass
-            else:
-                removed += 1
-                continue
+                continue  # it could not be moved back: keep it under its .old name rather than delete it
+            removed += 1
+            continue
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(path, ignore_errors=True)
         else:

@@ -247,3 +247,18 @@ def test_a_folder_moved_aside_by_a_killed_swap_is_restored(tmp_path: Path) -> No
     os.replace(target, aside)  # what a kill between the two renames of a swap leaves
     assert remove_stale_temporaries(target) == 1
     assert not aside.exists() and len(load(target)) == 2
+
+
+def test_a_folder_moved_aside_that_cannot_be_restored_is_kept(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "png"
+    save(small_image(), target)
+    aside = tmp_path / f".png.{_dead_pid()}-k1l2.old"
+    os.replace(target, aside)
+
+    def refuse(src: object, dst: object) -> None:
+        raise PermissionError("read-only folder")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    assert remove_stale_temporaries(target) == 0
+    assert aside.is_dir() and len(load(aside)) == 2  # the user's previous output is not deleted
