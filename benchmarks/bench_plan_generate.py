@@ -18,6 +18,17 @@ colour and shape are in one layer of their own. Time per image is the wall time 
 + writing nothing, on this machine's ``--threads`` CPU threads. ``--oracle`` scores exact drawings of the
 plans instead (each named shape drawn by the synthetic engine's renderer in its planned box, at 80% of its
 side): what a perfect object generator would score under the check.
+
+``--captions FILE`` reads a hand-written caption set instead (``benchmarks/data/captions_blind_s17.json``:
+80 captions, each with its expected plan) and scores the planner field by field (:func:`field_scores`):
+background (kind and colours; a scene by its kind), count (layers and text layers), every layer's colour,
+shape, text and place (each matched one to one, in any order, a null in the expected plan counting as any
+value), and the exact plan (all of them at once, bottom to top where the set marks a caption ``ordered``).
+``--generation-only`` keeps the set's captions marked ``generation`` for the generation modes.
+
+    python benchmarks/bench_plan_generate.py --captions benchmarks/data/captions_blind_s17.json --parse-only
+    python benchmarks/bench_plan_generate.py --captions benchmarks/data/captions_blind_s17.json \\
+        --generation-only --size 512 --threads 1
 """
 
 from __future__ import annotations
@@ -40,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=DEFAULT_MODEL)
-    p.add_argument("--count", type=int, default=50)
+    p.add_argument("--count", type=int, default=None,
+                   help="captions to take (templates: 50 unless given; --captions: all unless given)")
     p.add_argument("--seed", type=int, default=777)
     p.add_argument("--offset", type=int, default=0,
                    help="skip this many captions of the stream first (to run shards of one caption set in parallel)")
@@ -51,20 +63,45 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--show-misses", type=int, default=0, help="print this many misparsed captions")
     p.add_argument("--oracle", action="store_true", help="score exact drawings of the plans (the check's ceiling)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--captions", default=None,
+                   help="a caption set (JSON, as benchmarks/data/captions_blind_s17.json) instead of the templates")
+    p.add_argument("--generation-only", action="store_true",
+                   help="with --captions: only the captions the set marks for the generation check")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
 
     from layerdiff.planning import plan_caption
 
-    rng = np.random.default_rng(args.seed)
-    draw = blind_caption if args.split == "blind" else (lambda r: heldout_caption(r, args.split))
-    pairs = [draw(rng) for _ in range(args.offset + args.count)][args.offset:]
+    if args.captions:
+        entries = read_caption_set(args.captions)
+        if args.generation_only:
+            entries = [e for e in entries if e.get("generation")]
+        entries = entries[args.offset:] if args.count is None else entries[args.offset:args.offset + args.count]
+        pairs = [(e["caption"], e["gold"]) for e in entries]
+        ids = [int(e.get("id", args.offset + i)) for i, e in enumerate(entries)]
+    else:
+        args.count = 50 if args.count is None else args.count
+        rng = np.random.default_rng(args.seed)
+        draw = blind_caption if args.split == "blind" else (lambda r: heldout_caption(r, args.split))
+        pairs = [draw(rng) for _ in range(args.offset + args.count)][args.offset:]
+        entries = [{"caption": cap, "gold": gold, "ordered": True} for cap, gold in pairs]
+        ids = list(range(args.offset, args.offset + len(pairs)))
     plans = [plan_caption(cap) for cap, _ in pairs]
-    right = [matches(plan, gold) for plan, (_, gold) in zip(plans, pairs)]
-    result: dict = {"split": args.split, "seed": args.seed, "count": args.count,
-                    "parsed_exactly": float(np.mean(right))}
-    print(f"planner, held-out {args.split} captions (seed {args.seed}): {sum(right)}/{len(right)} parsed exactly "
-          f"({result['parsed_exactly']:.0%})")
+    result: dict
+    if args.captions:
+        scores = [field_scores(plan, e["gold"], bool(e.get("ordered"))) for plan, e in zip(plans, entries)]
+        right = [sc["exact"] for sc in scores]
+        result = {"captions": str(args.captions), "count": len(pairs), "parsed_exactly": float(np.mean(right)),
+                  "fields": {k: float(np.mean([sc[k] for sc in scores])) for k in FIELDS},
+                  "misses": [{"id": i, "caption": cap, "wrong": [k for k in FIELDS if not sc[k]]}
+                             for i, sc, (cap, _) in zip(ids, scores, pairs) if not sc["exact"]]}
+        print(f"planner, {args.captions}: {sum(right)}/{len(right)} parsed exactly ({result['parsed_exactly']:.0%}); "
+              + ", ".join(f"{k} {sum(sc[k] for sc in scores)}/{len(scores)}" for k in FIELDS if k != "exact"))
+    else:
+        right = [matches(plan, gold) for plan, (_, gold) in zip(plans, pairs)]
+        result = {"split": args.split, "seed": args.seed, "count": args.count, "parsed_exactly": float(np.mean(right))}
+        print(f"planner, held-out {args.split} captions (seed {args.seed}): {sum(right)}/{len(right)} parsed exactly "
+              f"({result['parsed_exactly']:.0%})")
     shown = 0
     for ok, plan, (cap, gold) in zip(right, plans, pairs):
         if not ok and shown < args.show_misses:
@@ -102,10 +139,10 @@ def main(argv: list[str] | None = None) -> int:
             parts["background"].append(score["background"])
             parts["colour"].extend(score["colours"])
             parts["shape"].extend(score["shapes"])
-            per_caption.append({"index": args.offset + i, "caption": cap, "pass": score["pass"],
+            per_caption.append({"index": ids[i], "caption": cap, "pass": score["pass"],
                                 "background": score["background"], "colours": score["colours"],
                                 "shapes": score["shapes"], "seconds": times[-1]})
-            print(f"  {args.offset + i:3d} {'pass' if score['pass'] else 'MISS'} {times[-1]:5.1f}s {cap}", flush=True)
+            print(f"  {ids[i]:3d} {'pass' if score['pass'] else 'MISS'} {times[-1]:5.1f}s {cap}", flush=True)
         result.update({
             "model": args.model, "size": args.size, "caption_pass_rate": float(np.mean(passed)),
             "background_colour_rate": float(np.mean(parts["background"])),
@@ -124,6 +161,73 @@ def main(argv: list[str] | None = None) -> int:
         with atomic_path(args.json) as tmp, open(tmp, "w") as fh:
             json.dump(result, fh, indent=2)
     return 0
+
+
+FIELDS = ("background", "count", "colours", "shapes", "text", "places", "exact")
+"""What :func:`field_scores` reports per caption."""
+
+
+def read_caption_set(path: str | Path) -> list[dict]:
+    """The ``captions`` entries of a caption set file, each ``{"caption", "gold", "ordered", ...}``."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    entries = data["captions"] if isinstance(data, dict) else data
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict) or not isinstance(e.get("caption"), str) or not isinstance(e.get("gold"), dict):
+            raise ValueError(f"{path}: captions[{i}] needs a 'caption' string and a 'gold' plan")
+    return entries
+
+
+def _agree(got: dict, want: dict, key: str) -> bool:
+    """Whether a planned layer agrees with an expected one on ``key`` (a null expected value: any)."""
+    if got.get("kind") != want.get("kind"):
+        return False
+    if key == "text":
+        return got.get("text") == want.get("text")
+    return want.get(key) is None or got.get(key) == want.get(key)
+
+
+def _perfect(ok: list[list[bool]]) -> bool:
+    """Whether every row (expected layer) can be matched to a distinct column (planned layer)."""
+    match: dict[int, int] = {}
+
+    def augment(i: int, seen: set[int]) -> bool:
+        for j, good in enumerate(ok[i]):
+            if good and j not in seen:
+                seen.add(j)
+                if j not in match or augment(match[j], seen):
+                    match[j] = i
+                    return True
+        return False
+
+    return all(augment(i, set()) for i in range(len(ok)))
+
+
+def field_scores(plan, gold: dict, ordered: bool = False) -> dict[str, bool]:
+    """Per field, whether ``plan`` (a LayerPlan or its dict) reads the caption as ``gold`` does.
+
+    background: kind and colours (a scene: its kind); count: as many layers, and text layers, as the gold;
+    colours / shapes / text / places: every expected layer matched one to one to a planned layer of its kind
+    that agrees on that field (a null expected colour, shape or place agrees with anything; text must be
+    equal); exact: all of these at once, and with ``ordered`` each layer compared at its place bottom to top.
+    """
+    d = plan if isinstance(plan, dict) else plan.to_dict()
+    got_bg, want_bg = d["background"], gold["background"]
+    background = got_bg["kind"] == want_bg["kind"] and (
+        want_bg["kind"] == "scene" or list(got_bg["colors"]) == list(want_bg["colors"]))
+    got, want = d["layers"], gold["layers"]
+
+    def texts(layers: list[dict]) -> int:
+        return sum(lay.get("kind") == "text" for lay in layers)
+
+    count = len(got) == len(want) and texts(got) == texts(want)
+    keys = ("color", "shape", "text", "place")
+    per = {k: _perfect([[_agree(g, w, k) for g in got] for w in want]) for k in keys}
+    if ordered:
+        layers_right = count and all(all(_agree(g, w, k) for k in keys) for g, w in zip(got, want))
+    else:
+        layers_right = count and _perfect([[all(_agree(g, w, k) for k in keys) for g in got] for w in want])
+    return {"background": background, "count": count, "colours": per["color"], "shapes": per["shape"],
+            "text": per["text"], "places": per["place"], "exact": background and layers_right}
 
 
 def _exact_image(plan, size: int) -> np.ndarray:
