@@ -20,7 +20,7 @@ COLOR_WORDS.update({
     "indigo": "navy",
     "violet": "purple", "lavender": "purple", "plum": "purple", "lilac": "purple", "mauve": "purple",
     "magenta": "pink", "fuchsia": "pink", "rose": "pink", "salmon": "pink", "blush": "pink",
-    "chocolate": "brown", "tan": "brown", "beige": "brown", "bronze": "brown", "caramel": "brown",
+    "chocolate": "brown", "tan": "brown", "beige": "white", "bronze": "brown", "caramel": "brown",
     "ebony": "black", "jet": "black", "onyx": "black",
     "ivory": "white", "snow": "white", "cream": "white", "pearl": "white",
     "chestnut": "brown", "khaki": "brown", "ochre": "yellow", "saffron": "yellow", "coral": "pink",
@@ -49,6 +49,7 @@ SHAPE_WORDS.update({
     "donut": "ring", "doughnut": "ring", "hoop": "ring", "annulus": "ring", "loop": "ring",
     "roundrect": "rounded rectangle", "pill": "rounded rectangle",
     "wedge": "triangle", "pyramid": "triangle",
+    "banner": "rectangle", "strip": "rectangle", "button": "rounded rectangle",
 })
 """Shape noun (singular) -> vocabulary shape name."""
 
@@ -64,7 +65,7 @@ SHAPE_ADJECTIVES: dict[str, str] = {"triangular": "triangle", "rectangular": "re
                                     "oval": "ellipse", "elliptical": "ellipse", "starry": "star"}
 """Shape adjectives ("a triangular shape"): read as the shape when the part names no shape or object noun."""
 
-PLURALS: dict[str, str] = {"ellipses": "ellipse", "boxes": "box", "discs": "disc", "disks": "disk",
+PLURALS: dict[str, str] = {"ellipses": "ellipse", "boxes": "box", "discs": "disc", "disks": "disk", "strips": "strip",
                            "loops": "loop", "hoops": "hoop", "cubes": "cube", "pyramids": "pyramid"}
 
 COUNT_WORDS: dict[str, int] = {
@@ -80,8 +81,8 @@ FRAME_NOUNS = frozenset({"poster", "image", "picture", "design", "graphic", "ill
                          "thumbnail", "sticker sheet", "ad", "advert"})
 """Words for the whole image: "a blue poster with a star" names the background's colour."""
 
-OBJECT_NOUNS = frozenset({"emoji", "sticker", "photo", "photograph", "panel", "banner", "overlay", "vignette",
-                          "icon", "logo", "badge", "frame", "button", "arrow", "cloud", "sun", "moon", "tree",
+OBJECT_NOUNS = frozenset({"emoji", "sticker", "photo", "photograph", "panel", "overlay", "vignette",
+                          "icon", "logo", "badge", "frame", "arrow", "cloud", "sun", "moon", "tree",
                           "flower", "cat", "dog", "bird", "fish", "house", "car", "leaf", "planet", "rocket",
                           "shadow box"})
 """Nouns of objects outside the shape vocabulary: planned with the words as written as their phrase."""
@@ -96,7 +97,14 @@ STRIPE_WORDS = frozenset({"striped", "stripes", "stripy", "stripe", "pinstripe",
 DOT_WORDS = frozenset({"polkadot", "polkadots", "dotted", "spotted", "dots", "spots"})
 SCENE_WORDS = frozenset({"photo", "photograph", "texture", "textured", "mottled", "mosaic", "noise", "scene",
                          "landscape", "pattern", "marble", "wood", "paper", "sky", "sunset", "beach", "forest",
-                         "grass", "gravel", "brick", "space", "galaxy", "city"})
+                         "grass", "gravel", "brick", "space", "galaxy", "city", "skyline", "wall", "table", "wooden",
+                         "desk", "floor", "ocean", "sea", "lake", "mountain", "mountains", "desert", "field", "meadow",
+                         "garden", "park", "jungle", "street", "clouds", "underwater"})
+"""Words of a photo or texture background ("on a wooden table", "over a photo of a brick wall")."""
+
+SCENE_PLACES = frozenset({"space", "forest", "sky", "city", "beach", "garden", "park", "ocean", "sea", "lake",
+                          "desert", "field", "meadow", "jungle", "street", "galaxy", "clouds", "mountains"})
+"""Scenes an object can be *in* ("floating in outer space", "in a forest"): "in" before them reads as "on"."""
 
 FONT_WORDS: dict[str, str] = {name: name for name in FONTS}
 FONT_WORDS.update({

@@ -14,7 +14,17 @@ something) and relation words ("on", "next to", "above", ...). Each part is read
   part: its count ("two", "a pair of", or one per colour in "red and blue stars") expands into several
   layers, one colour each.
 
-Relations between an object part and the next one set places ("A next to B": A left, B right; "A above
+Before cutting, misspelt colour, shape and background words are corrected (:func:`_typo`: a doubled or
+undoubled letter, two swapped neighbours, or one edit in words of six letters or more, only for words the
+lexicon does not know), "red -> blue" reads as "red to blue", and "in outer space" / "in a forest" as
+"on" a scene. A part that only names colours right after an object part ("a star, bright yellow, on
+...") or hands them out ("two stars ..., one red and one white") colours the uncoloured objects of the
+last object part, in order. A gradient's colours may come in a part of their own ("a radial gradient,
+white in the center fading to blue"); a gradient or pattern named without two colours is completed (its
+colour or white, to black or white). A scene part ("a photo of a brick wall", "a wooden table") after
+"on" / "over" / "in front of" is the background.
+
+Relations between an object or text part and the next one set places ("A next to B": A left, B right; "A above
 B": A top, B bottom) or the stacking ("A on B": B goes under A and A is placed inside B; "A behind B": A
 under B). Layers come bottom to top in the order of the caption, then those moves, then the text
 layers on top. Every synonym maps onto the vocabulary (:mod:`layerdiff.planning.lexicon`), so object
@@ -25,6 +35,7 @@ named, the background is solid white. Boxes come from :func:`layerdiff.planning.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from layerdiff.data.synth_vocab import PHOTOS, article
@@ -46,6 +57,7 @@ from .lexicon import (
     PLURALS,
     RADIAL_WORDS,
     RELATIONS,
+    SCENE_PLACES,
     SCENE_WORDS,
     SHAPE_ADJECTIVES,
     SHAPE_PHRASES,
@@ -96,20 +108,34 @@ def plan_caption(caption: str) -> LayerPlan:
     relations: list[tuple[int, str, int]] = []  # (object part, relation, next part)
     last_part_kind = ""
     last_object_part = -1
+    thing_parts: list[int] = []  # object and text parts, in caption order
+    text_part: dict[int, int] = {}  # id of a text layer -> its part
     for i, part in enumerate(parts):
         kind = _classify(part, background is None, last_part_kind)
+        uncoloured = [o.layer for o in objects if o.part == last_object_part and o.layer.color is None]
+        if kind in ("background", "extra") and uncoloured and _colour_list(part, last_part_kind):
+            # "a star, bright yellow, on ...", "two stars ..., one red and one white": the colours of the
+            # uncoloured objects of the last object part, in order
+            for lay, colour in zip(uncoloured, _colors(part.words)):
+                lay.color = colour
+                lay.phrase = article(f"{colour} {lay.shape}") if lay.shape else f"{lay.phrase} in {colour}"
+            continue
         if kind == "background":
             bg = _background(part.words)
             if background is None or (not background.colors and background.kind == "solid" and bg.colors):
                 background = bg
             elif bg.kind != "solid" and background.kind == "solid" and not background.colors:
                 background = bg
+            elif background.kind in ("linear", "radial") and not background.colors and len(bg.colors) >= 2:
+                background.colors = bg.colors[:2]  # "a radial gradient, white in the center fading to blue"
         elif kind == "extra" and background is not None and not background.colors and last_part_kind == "background":
             background.colors = _colors(part.words)[:1]  # "Background: gray"
         elif kind == "pattern" and background is not None:
             _add_pattern(background, part.words)
         elif kind == "text":
-            texts.extend(_texts(part, quotes))
+            made_texts = _texts(part, quotes)
+            texts.extend(made_texts)
+            text_part.update((id(lay), i) for lay in made_texts)
         elif kind == "extra":
             if objects and last_part_kind == "object":
                 _add_extra(objects, last_object_part, part.words)
@@ -134,19 +160,26 @@ def plan_caption(caption: str) -> LayerPlan:
             objects.extend(_Object(lay, i) for lay in made)
             last_object_part = i
         if part.relation and kind in ("object", "text") and i > 0:
-            relations.append((i - 1, part.relation, i))
-        elif part.relation and kind == "none" and set(part.words) & _PRONOUNS and last_part_kind == "object":
-            # "..., a ring beside it": "it" is the object part before the last one
-            earlier = [o.part for o in objects if o.part < last_object_part]
-            if earlier:
-                a, b = earlier[-1], last_object_part
-                relations.append((a, "beside", b) if part.relation == "beside" else (b, part.relation, a))
+            # the part before: the last object or text part when only its colour came in between
+            before = thing_parts[-1] if thing_parts and last_part_kind in ("object", "text") else i - 1
+            relations.append((before, part.relation, i))
+        elif (part.relation and kind == "none" and set(part.words) & _PRONOUNS and last_part_kind in ("object", "text")
+              and len(thing_parts) >= 2):
+            # "..., a ring beside it": "it" is the object or text part before the last one
+            a, b = thing_parts[-2], thing_parts[-1]
+            relations.append((a, "beside", b) if part.relation == "beside" else (b, part.relation, a))
+        if kind in ("object", "text"):
+            thing_parts.append(i)
         last_part_kind = kind if kind != "extra" else last_part_kind
-    layers, nested = _apply_relations(objects, relations)
+    layers, nested = _apply_relations(objects, relations, [(lay, text_part[id(lay)]) for lay in texts])
     if background is None:
         background = Background(kind="solid", colors=["white"], phrase="")
     elif not background.colors and background.kind == "solid":
         background.colors = ["white"]
+    elif background.kind in ("linear", "radial", "stripes", "dots") and len(background.colors) < 2:
+        # a gradient or pattern named without (both) colours: from its colour, or white, to a contrast
+        first = background.colors[0] if background.colors else "white"
+        background.colors = [first, "black" if first in ("white", "yellow", "pink") else "white"]
     plan = LayerPlan(background=background, layers=layers + texts, caption=caption)
     index = {id(lay): k for k, lay in enumerate(plan.layers)}
     return assign_boxes(plan, {index[id(up)]: index[id(under)] for up, under in nested})
@@ -156,6 +189,8 @@ def plan_caption(caption: str) -> LayerPlan:
 def _normalise(text: str) -> str:
     s = " " + text.lower() + " "
     s = s.replace("\u2019", "'").replace("centre", "center").replace("colour", "color")
+    s = re.sub(r"\s*(?:\u2192|->|=>|\u27f6)\s*", " to ", s)  # "pink→orange", "red -> blue"
+    s = re.sub(r"[a-z]+", lambda m: _typo(m.group(0)), s)
     s = re.sub(r"(\w)'s\b", r"\1", s)
     s = re.sub(r"(\w)'(\w)", r"\1 \2", s)  # "i'd", "don't": the parts are stop words or harmless
     s = re.sub(r"\bpolka[- ]dots?\b", " polkadots ", s)
@@ -164,6 +199,7 @@ def _normalise(text: str) -> str:
     s = re.sub(r"\b(\w+)-(to)-(\w+)\b", r"\1 \2 \3", s)
     numbers = "|".join(k for k in COUNT_WORDS if k.isalpha() or k.isdigit())
     s = re.sub(rf"\b({numbers})-(\w+)", r"\1\2", s)  # "five-pointed", "two-tone": one word, not a count
+    s = re.sub(rf"\b({numbers}) (pointed|point|sided|tone|toned)\b", r"\1\2", s)  # "a five pointed star"
     s = re.sub(r"(\w)-(\w)", r"\1 \2", s)
     for phrase, token in sorted(SHAPE_PHRASES.items(), key=lambda kv: -len(kv[0])):
         s = re.sub(rf"\b{re.escape(phrase)}(s|es)?\b", lambda m, t=token: f" {t}{'s' if m.group(1) else ''} ", s)
@@ -178,11 +214,65 @@ def _normalise(text: str) -> str:
     s = re.sub(rf"\b{_PLACE_PREPS}\s+(?:the\s+)?(?:very\s+)?({single})(?:\s+(?:of\s+the\s+(?:image|canvas|picture|"
                rf"frame|poster|design))|\s+(?:edge|area|corner|region))?\b(?!\s+of\b)",
                lambda m: " ppp" + PLACE_WORDS[m.group(1)].replace(" ", "_") + " ", s)
+    s = re.sub(r"\b(?:in|at) the (?:center|middle) of\b", " pppcenter rrron ", s)  # "... of a blue background"
     s = re.sub(r"\b(centered|centred|in the middle|in the center)\b(?!\s+of\b)", " pppcenter ", s)
+    # "floating in outer space", "in a forest": a scene the object is in, read as "on" it
+    scenes = "|".join(sorted(SCENE_PLACES, key=len, reverse=True))
+    s = re.sub(rf"\bin\s+((?:(?:a|an|the)\s+)?(?:[a-z]+\s+){{0,2}}?(?:{scenes}))\b", r" rrron \1", s)
     for phrase in sorted((k for k in RELATIONS if " " in k), key=len, reverse=True):
         s = re.sub(rf"\b{re.escape(phrase)}\b", " rrr" + RELATIONS[phrase].replace(" ", "_") + " ", s)
     s = re.sub(r"([,;:.!?()])", r" \1 ", s)
     return s
+
+
+def _known_words() -> frozenset[str]:
+    words: set[str] = set()
+    tables = (COLOR_WORDS, COLOR_PHRASES, SHAPE_WORDS, SHAPE_PHRASES, SHAPE_ADJECTIVES, PLURALS, COUNT_WORDS,
+              DETERMINERS, BACKGROUND_NOUNS, FRAME_NOUNS, OBJECT_NOUNS, EXTRA_NOUNS, GRADIENT_WORDS, RADIAL_WORDS,
+              STRIPE_WORDS, DOT_WORDS, SCENE_WORDS, SCENE_PLACES, FONT_WORDS, PLACE_WORDS, RELATIONS, SPLIT_WORDS,
+              STOP_WORDS)
+    for table in tables:
+        for key in table:
+            words.update(re.findall(r"[a-z]+", key))
+    return frozenset(words)
+
+
+_KNOWN = _known_words()
+_TYPO_TARGETS = tuple(sorted({w for w in (*COLOR_WORDS, *SHAPE_WORDS, *BACKGROUND_NOUNS, *GRADIENT_WORDS)
+                              if w.isalpha() and len(w) >= 3}))
+
+
+def _squeeze(w: str) -> str:
+    return re.sub(r"(.)\1+", r"\1", w)
+
+
+def _one_edit(a: str, b: str, swaps_only: bool) -> bool:
+    """Whether ``a`` becomes ``b`` by swapping two neighbouring letters or (unless ``swaps_only``) by one
+    insertion, deletion or substitution."""
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]:
+            return True
+        return not swaps_only and len(diff) == 1
+    if swaps_only or abs(len(a) - len(b)) != 1:
+        return False
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = next((k for k in range(len(short)) if short[k] != long_[k]), len(short))
+    return short[i:] == long_[i + 1:]
+
+
+def _typo(word: str) -> str:
+    """A misspelt colour, shape or background word as the word meant ("yelow", "sqaure", "backgound"),
+    else ``word``. Only words the lexicon does not know, of 4 letters or more, are corrected, by a doubled
+    or undoubled letter, two swapped neighbours or, from 6 letters, one other edit; a word that could be
+    two different targets stays as written."""
+    if len(word) < 4 or word in _KNOWN or _singular(word) in _KNOWN:
+        return word
+    squeezed = _squeeze(word)
+    hits = {t for t in _TYPO_TARGETS if _squeeze(t) == squeezed}
+    if not hits:
+        hits = {t for t in _TYPO_TARGETS if _one_edit(word, t, swaps_only=len(word) < 6)}
+    return hits.pop() if len(hits) == 1 else word
 
 
 def _corner(text: str) -> str:
@@ -258,6 +348,17 @@ def _has_noun(words: list[str]) -> bool:
     return False
 
 
+def _colour_list(part: _Part, last: str) -> bool:
+    """Whether a part only lists colours for the objects before it: "bright yellow" right after an object
+    part (not after "on" / "against": that is a background), or "one red and one white", "one gold" after
+    an object part with a count."""
+    words = [w for w in part.words if not w.startswith("ppp")]
+    content = [w for w in words if w not in STOP_WORDS and w not in ("and", "or", "other", "another", "one")]
+    if not content or not all(w in COLOR_WORDS for w in content) or part.relation is not None:
+        return False
+    return last == "object" or words[0] in ("one", "the", "another")
+
+
 def _colors(words: list[str]) -> list[str]:
     """The colours a run of words names; adjacent colour words name one ("cherry red", "lime green": the last)."""
     return [COLOR_WORDS[w] for i, w in enumerate(words)
@@ -285,6 +386,8 @@ def _classify(part: _Part, first_background: bool, last: str) -> str:
         return "pattern" if not first_background else "background"
     if any(w in GRADIENT_WORDS for w in words) and not shapes and "overlay" not in words:
         return "background"
+    if not shapes and part.relation == "on" and first_background and set(words) & SCENE_WORDS:
+        return "background"  # "on a wooden table", "over a photo of a brick wall": a scene behind the objects
     nouns = any(_singular(w) in OBJECT_NOUNS or w in FRAME_NOUNS for w in words)
     colour_words = all(w in COLOR_WORDS or w in ("color", "plain", "solid") for w in content)
     if not shapes and not nouns and (colour_words or (content[-1] in COLOR_WORDS and len(content) <= 3)):
@@ -303,9 +406,10 @@ def _background(words: list[str]) -> Background:
     colors = _colors(words)
     phrase = " ".join(w for w in words if not w.startswith(("ppp", "rrr")))
     ws = set(words)
-    if ws & DOT_WORDS and len(colors) >= 2:
+    named = len(colors) >= 2 or bool(ws & BACKGROUND_NOUNS)  # fewer than two colours: completed by plan_caption
+    if ws & DOT_WORDS and named:
         return Background("dots", colors[:2], phrase)
-    if ws & STRIPE_WORDS and len(colors) >= 2:
+    if ws & STRIPE_WORDS and named:
         return Background("stripes", colors[:2], phrase)
     if ws & GRADIENT_WORDS or ("from" in ws and "to" in ws and len(colors) >= 2):
         kind = "radial" if ws & RADIAL_WORDS else "linear"
@@ -454,28 +558,35 @@ def _texts(part: _Part, quotes: list[str]) -> list[PlanLayer]:
     return out
 
 
-def _apply_relations(objects: list[_Object], relations: list[tuple[int, str, int]]
+def _apply_relations(objects: list[_Object], relations: list[tuple[int, str, int]],
+                     texts: Sequence[tuple[PlanLayer, int]] = ()
                      ) -> tuple[list[PlanLayer], list[tuple[PlanLayer, PlanLayer]]]:
     """Places and stacking from relations between consecutive parts.
 
-    Returns the object layers bottom to top and the (layer, layer it sits on) pairs of "A on B".
+    texts: the text layers with their parts; the places of "A next to / above / below B" apply to them too
+    (text stays on top, so stacking relations skip them). Returns the object layers bottom to top and the
+    (layer, layer it sits on) pairs of "A on B".
     """
     nested: list[tuple[PlanLayer, PlanLayer]] = []
     order = list(range(len(objects)))
+    spatial = {"beside": ("left", "right"), "left of": ("left", "right"), "right of": ("right", "left"),
+               "above": ("top", "bottom"), "below": ("bottom", "top")}
     for a_part, rel, b_part in relations:
         a = [k for k, o in enumerate(objects) if o.part == a_part]
         b = [k for k, o in enumerate(objects) if o.part == b_part]
+        if rel in spatial:
+            la = [objects[k].layer for k in a] + [lay for lay, part in texts if part == a_part]
+            lb = [objects[k].layer for k in b] + [lay for lay, part in texts if part == b_part]
+            if la and lb:
+                pa, pb = spatial[rel]
+                for lay in la:
+                    lay.place = lay.place or pa
+                for lay in lb:
+                    lay.place = lay.place or pb
+            continue
         if not a or not b:
             continue
-        spatial = {"beside": ("left", "right"), "left of": ("left", "right"), "right of": ("right", "left"),
-                   "above": ("top", "bottom"), "below": ("bottom", "top")}
-        if rel in spatial:
-            pa, pb = spatial[rel]
-            for k in a:
-                objects[k].layer.place = objects[k].layer.place or pa
-            for k in b:
-                objects[k].layer.place = objects[k].layer.place or pb
-        elif rel in ("on", "behind"):
+        if rel in ("on", "behind"):
             under, over = (b, a) if rel == "on" else (a, b)
             # move the lower group just before the first of the upper group
             for k in under:

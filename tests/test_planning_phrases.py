@@ -1,0 +1,129 @@
+"""Phrase classes the planner reads since the blind caption set of session 17 (captions_blind_s17.json):
+misspelt colour and shape words, arrows in gradients, "five pointed", a colour after its object,
+"one red and one white", a gradient's colours in a part of their own, scene backgrounds after "on" / "in",
+banner and button shapes, and places between text and objects."""
+
+from __future__ import annotations
+
+import pytest
+
+from layerdiff.planning import LayerPlan, plan_caption
+from layerdiff.planning.parser import _typo
+
+
+def objects(plan: LayerPlan) -> list[tuple]:
+    return [(lay.kind, lay.color, lay.shape, lay.text, lay.place) for lay in plan.layers]
+
+
+def bg(plan: LayerPlan) -> tuple:
+    return plan.background.kind, plan.background.colors
+
+
+# ------------------------------------------------------------------------------------------- typos
+def test_misspelt_colour_shape_and_background_words_are_read():
+    plan = plan_caption("an oragne trinagle on a balck backgound")
+    assert bg(plan) == ("solid", ["black"])
+    assert objects(plan) == [("object", "orange", "triangle", None, None)]
+    assert [lay.phrase for lay in plan.layers] == ["an orange triangle"]
+    plan = plan_caption("two whtie rign on a pinnk background")
+    assert bg(plan) == ("solid", ["pink"]) and objects(plan) == [("object", "white", "ring", None, None)] * 2
+
+
+@pytest.mark.parametrize("word", ["crown", "dream", "write", "bring", "start", "heard", "plate", "read", "blak"])
+def test_real_words_and_short_words_are_not_corrected(word):
+    assert _typo(word) == word
+
+
+def test_quoted_text_is_never_corrected():
+    plan = plan_caption('the words "Yelow Sqaure" in red on a white background')
+    assert [lay.text for lay in plan.layers] == ["Yelow Sqaure"] and plan.layers[0].color == "red"
+
+
+# ---------------------------------------------------------------------------- gradients and counts
+@pytest.mark.parametrize("arrow", ["\u2192", " -> ", "=>"])
+def test_an_arrow_between_two_colours_is_a_gradient_from_one_to_the_other(arrow):
+    plan = plan_caption(f"a white circle on a red{arrow}yellow gradient")
+    assert bg(plan) == ("linear", ["red", "yellow"])
+    assert objects(plan) == [("object", "white", "circle", None, None)]
+
+
+@pytest.mark.parametrize("caption", ["a blue five pointed star on white", "a blue 5 point star on white"])
+def test_five_pointed_is_not_a_count(caption):
+    assert objects(plan_caption(caption)) == [("object", "blue", "star", None, None)]
+
+
+def test_gradient_colours_named_in_a_part_of_their_own():
+    plan = plan_caption("a linear gradient, navy at the top fading to pink, with a white star")
+    assert bg(plan) == ("linear", ["navy", "pink"])
+    assert objects(plan) == [("object", "white", "star", None, None)]
+
+
+@pytest.mark.parametrize("caption", ["a radial gradient", "a striped background with a red star",
+                                     "a polka dot backdrop", "a red striped background"])
+def test_a_gradient_or_pattern_without_colours_still_makes_a_valid_plan(caption):
+    plan = plan_caption(caption)
+    assert len(plan.background.colors) == 2
+    assert LayerPlan.from_dict(plan.to_dict()).background.colors == plan.background.colors
+
+
+# ------------------------------------------------------------------------------ colours after objects
+def test_a_colour_after_its_object_is_the_objects_not_the_background():
+    plan = plan_caption("a circle, deep purple, on white")
+    assert bg(plan) == ("solid", ["white"])
+    assert objects(plan) == [("object", "purple", "circle", None, None)]
+    assert plan.layers[0].phrase == "a purple circle"
+
+
+def test_a_colour_after_a_coloured_object_is_still_the_background():
+    plan = plan_caption("a yellow star, navy")
+    assert bg(plan) == ("solid", ["navy"]) and objects(plan) == [("object", "yellow", "star", None, None)]
+
+
+def test_one_colour_each_for_a_counted_object():
+    plan = plan_caption("three hearts on a gray background, one red, one blue and one green")
+    assert bg(plan) == ("solid", ["gray"])
+    assert objects(plan) == [("object", c, "heart", None, None) for c in ("red", "blue", "green")]
+    plan = plan_caption("rings: one teal, one orange, on a black backdrop")
+    assert bg(plan) == ("solid", ["black"])
+    assert objects(plan) == [("object", "teal", "ring", None, None), ("object", "orange", "ring", None, None)]
+
+
+def test_a_relation_after_an_appositive_colour_places_both_objects():
+    plan = plan_caption("a heart, pink, to the left of a star, blue, on yellow")
+    assert bg(plan) == ("solid", ["yellow"])
+    assert objects(plan) == [("object", "pink", "heart", None, "left"), ("object", "blue", "star", None, "right")]
+
+
+# ------------------------------------------------------------------------------------------ scenes
+@pytest.mark.parametrize("caption", ["a green star over a photo of a lake", "a red square in a dark forest",
+                                     "a pink circle on a wooden desk", "a blue heart in front of a mountain meadow"])
+def test_a_scene_after_on_over_or_in_is_the_background(caption):
+    plan = plan_caption(caption)
+    assert plan.background.kind == "scene" and plan.background.phrase
+    assert len(plan.layers) == 1 and plan.layers[0].shape is not None and plan.layers[0].color is not None
+
+
+def test_a_scene_word_does_not_turn_an_object_or_a_coloured_background_into_a_scene():
+    plan = plan_caption("a cat on a red background")
+    assert bg(plan) == ("solid", ["red"]) and plan.layers[0].phrase == "a cat"
+    plan = plan_caption("a red circle in the center of a blue background")
+    assert bg(plan) == ("solid", ["blue"]) and objects(plan) == [("object", "red", "circle", None, "center")]
+
+
+# ------------------------------------------------------------------------------ shape and colour words
+def test_banner_and_button_are_shapes_and_beige_is_white():
+    plan = plan_caption("a yellow banner and a navy button on beige")
+    assert bg(plan) == ("solid", ["white"])
+    assert objects(plan) == [("object", "yellow", "rectangle", None, None),
+                             ("object", "navy", "rounded rectangle", None, None)]
+
+
+# ------------------------------------------------------------------------------- text and objects
+def test_text_above_or_below_an_object_places_both():
+    plan = plan_caption('"SALE" in red below a yellow circle, on white')
+    assert sorted(objects(plan), key=str) == sorted([("object", "yellow", "circle", None, "top"),
+                                                     ("text", "red", None, "SALE", "bottom")], key=str)
+    plan = plan_caption('"Hi" in white at the top, a black star beneath it, on a teal background')
+    assert sorted(objects(plan), key=str) == sorted([("object", "black", "star", None, "bottom"),
+                                                     ("text", "white", None, "Hi", "top")], key=str)
+    assert plan.layers[-1].kind == "text"  # text stays on top
