@@ -48,6 +48,7 @@ from ..errors import LayeredFileError
 from ..layered import Layer, LayeredImage, to_float
 from ..text.store import PSD_RESOURCE_ID, attach_psd_text, psd_text_payload
 from .limits import Limits, resolve, too_large
+from .psd_text import add_type_layer
 
 __all__ = ["read_psd", "read_psd_composite", "write_psd", "write_psd_to", "psd_reference_composite",
            "read_psd_header", "group_path", "PSD_SIGNATURE"]
@@ -765,7 +766,8 @@ def _check_geometry(image: LayeredImage, target: Path) -> None:
                                    "(32-bit coordinates)", "unsupported")
 
 
-def write_psd_to(image: LayeredImage, file: Path, *, encoded: Any = None, run: str | None = None) -> None:
+def write_psd_to(image: LayeredImage, file: Path, *, encoded: Any = None, run: str | None = None,
+                 type_layers: bool = True) -> None:
     """Write the PSD document to ``file`` directly (see :func:`write_psd`)."""
     from psd_tools import PSDImage
     from psd_tools.api.numpy_io import encode_image_data
@@ -803,6 +805,8 @@ def write_psd_to(image: LayeredImage, file: Path, *, encoded: Any = None, run: s
                 Image.fromarray(encoded.layer_array(index, 8), "RGBA"), name="Layer", left=layer.offset[0],
                 top=layer.offset[1], opacity=int(round(layer.opacity * 255)), blend_mode=BlendMode[mode_name])
         created.name = _psd_name(layer.name)
+        if type_layers and layer.text is not None:
+            add_type_layer(created, layer.text)  # a Photoshop type layer over the same pixels (io.psd_text)
         if not layer.visible:
             created.visible = False
     # The merged image, from layerdiff's own composite (computed once per image, shared with the ORA
@@ -825,19 +829,22 @@ def write_psd_to(image: LayeredImage, file: Path, *, encoded: Any = None, run: s
         psd._record.write(fh)  # not psd.save(): it would composite the layers again for the preview
 
 
-def write_psd(image: LayeredImage, path: str | os.PathLike, *, run: str | None = None) -> Path:
+def write_psd(image: LayeredImage, path: str | os.PathLike, *, run: str | None = None,
+              type_layers: bool = True) -> Path:
     """Write ``image`` as an RGB PSD (PSB when a side exceeds 30,000 px), atomically.
 
     8-bit with RLE channels, or 16-bit with ZIP-with-prediction channels when ``image.bit_depth``
     is 16. One pixel layer per :class:`Layer`; ``metadata["group"]`` (a list of names) rebuilds
     groups. Blend modes psd-tools does not know are written as "normal" with a warning. ``run`` is
-    recorded in the XMP metadata (``layerdiff:run``).
+    recorded in the XMP metadata (``layerdiff:run``). With ``type_layers``, a layer with ``text`` is also
+    a Photoshop type layer (its wording and style in a ``TySh`` block, see :mod:`layerdiff.io.psd_text`)
+    whose pixels stay the rendered text.
     Offsets outside PSD's 32-bit range raise :class:`LayeredFileError`.
     """
     target = Path(path)
     _check_geometry(image, target)
     with atomic_path(target) as tmp:
-        write_psd_to(image, tmp, run=run)
+        write_psd_to(image, tmp, run=run, type_layers=type_layers)
     return target
 
 
