@@ -55,7 +55,16 @@ from .backend import (
     safe_stem,
 )
 from .clicks import CLICK_MODES, ClickPrompt
-from .views import describe, extract_canvas, fresh_folder, layer_label, render_stack, write_png
+from .views import (
+    describe,
+    extract_canvas,
+    fresh_folder,
+    layer_label,
+    plan_table,
+    render_stack,
+    text_summary,
+    write_png,
+)
 
 INPUT_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".psd", ".psb", ".ora", ".zip"]
 EDIT_BUTTONS = {"toggle": "Hide / show", "delete": "Delete", "up": "Up ↑", "down": "Down ↓"}
@@ -124,6 +133,17 @@ def _skips(n: int) -> tuple[Any, ...]:
     return (gr.skip(),) * n
 
 
+def _plan_of(image: Any) -> Any:
+    """The :class:`~layerdiff.planning.LayerPlan` a stack was generated from (its ``metadata["plan"]``), or None."""
+    from layerdiff.planning import LayerPlan, PlanError
+
+    data = image.metadata.get("plan") if isinstance(getattr(image, "metadata", None), dict) else None
+    try:
+        return LayerPlan.from_dict(data) if data is not None else None
+    except PlanError:
+        return None
+
+
 class Handlers:
     """The functions the UI's events call: Gradio in and out, the work done by :class:`DemoBackend`.
 
@@ -178,12 +198,55 @@ class Handlers:
 
     @_user_errors
     def generate(self, prompt: str, layers: float, model: str, seed: float, steps: float, layer_prompts: str = "",
+                 use_plan: bool = True, plan_text: str = "", width: float = 0, height: float = 0,
                  progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+        """A view of the generated stack, then [plan JSON, plan table]. With ``use_plan`` and no layer prompts
+        the layers come from the plan in ``plan_text`` (blank: the caption's plan), as ``layerdiff generate
+        --plan``; the plan as used (boxes filled in) goes back to the plan box. A bad plan leaves the stack as
+        it is and says why in one line. Otherwise the model draws all layers from the whole caption."""
         t0 = time.perf_counter()
+        lines = [line for line in (layer_prompts or "").splitlines() if line.strip()]
+        if use_plan and not lines:
+            try:
+                plan = self.backend.read_plan(plan_text, prompt)
+                self.backend.output_size(width, height)  # a bad size is said before anything runs
+            except LayerdiffError as err:
+                gr.Warning(str(err))
+                return *_skips(self.VIEW + 1), f"**Could not use the plan.** {err}"
+            image = self.backend.generate_plan(plan, model, int(seed or 0), int(steps or 0), int(width or 0),
+                                               int(height or 0), _progress(progress))
+            used = _plan_of(image) or plan
+            caption = prompt.strip() or plan.caption or "the plan"
+            return (*self.view(Session.start(image, safe_stem(caption, "generated")),
+                               f"Generated {caption!r} from its plan ({plan.num_layers} layers) with {model} in "
+                               f"{time.perf_counter() - t0:.1f} s."), used.to_json(), plan_table(used))
         image = self.backend.generate(prompt, int(layers), model, int(seed or 0), int(steps or 0),
-                                      _progress(progress), layer_prompts=layer_prompts or "")
-        return self.view(Session.start(image, safe_stem(prompt, "generated")),
-                         f"Generated {prompt!r} with {model} in {time.perf_counter() - t0:.1f} s.")
+                                      _progress(progress), layer_prompts=layer_prompts or "",
+                                      width=int(width or 0), height=int(height or 0))
+        how = "with layer prompts" if lines else "from the whole caption"
+        return (*self.view(Session.start(image, safe_stem(prompt, "generated")),
+                           f"Generated {prompt!r} {how} with {model} in {time.perf_counter() - t0:.1f} s."),
+                *_skips(2))
+
+    # ------------------------------------------------------------------ plans
+    @_user_errors
+    def show_plan(self, prompt: str) -> tuple[str, str]:
+        """[plan JSON, plan table] of the caption ``prompt``; an empty or unplannable caption empties the
+        plan box and says why."""
+        if not (prompt or "").strip():
+            return "", "Type a caption: its layer plan shows here."
+        try:
+            plan = self.backend.plan(prompt)
+        except LayerdiffError as err:
+            return "", f"**Could not plan the caption.** {err}"
+        return plan.to_json(), plan_table(plan)
+
+    def plan_edited(self, plan_text: str, prompt: str) -> str:
+        """The plan table of the edited JSON, or a one-line reason it cannot be used."""
+        try:
+            return plan_table(self.backend.read_plan(plan_text, prompt))
+        except LayerdiffError as err:
+            return f"**Could not use the plan.** {err}"
 
     # ----------------------------------------------------------------- edits
     def edit_handler(self, operation: str) -> Callable[..., tuple[Any, ...]]:
@@ -199,6 +262,35 @@ class Handlers:
 
         edit.__name__ = f"edit_{operation}"
         return edit
+
+    @_user_errors
+    def edit_text(self, session: Session | None, layer: int | None, words: str, color: str, font_size: float,
+                  font_family: str) -> tuple[Any, ...]:
+        """Re-render the selected text layer with the words, colour, size and font in the text fields."""
+        session = session or Session()
+        edited, selected, message = self.backend.edit_text(session.image, layer, words, color, font_size,
+                                                           font_family)
+        return self.view(self.remember(session, edited, message), f"{message}; *Undo* takes it back.", selected)
+
+    def text_fields(self, session: Session | None, layer: int | None) -> tuple[Any, ...]:
+        """[text group, words, colour, size, family, text info] for the selected layer: the fields of its
+        :class:`~layerdiff.text.TextInfo`, or the group hidden when it has none."""
+        image = session.image if session is not None else None
+        info = self.backend.text_of(image, layer)
+        if info is None:
+            return gr.Group(visible=False), *_skips(4), text_summary(None) if image is not None else ""
+        families = list(self.font_families)
+        if info.font_family not in families:
+            families = sorted([*families, info.font_family])
+        return (gr.Group(visible=True), info.text, info.color_hex, info.font_size,
+                gr.Dropdown(choices=families, value=info.font_family), text_summary(info, int(layer)))
+
+    @functools.cached_property
+    def font_families(self) -> tuple[str, ...]:
+        """The font families installed here (what a text layer's font can be changed to)."""
+        from layerdiff.text.fonts import available_fonts
+
+        return tuple(sorted({face.family for face in available_fonts()}))
 
     def remember(self, session: Session, image: Any, message: str) -> Session:
         settings = self.backend.settings
@@ -312,16 +404,30 @@ def _decompose_tab(decomposers: list[str], default_model: str) -> SimpleNamespac
 
 def _generate_tab(generative: list[str], gen_default: str | None) -> SimpleNamespace:
     ui = SimpleNamespace()
-    ui.prompt = gr.Textbox(label="Prompt", elem_id="prompt", placeholder="a poster with a red circle on a blue sky")
-    top = max_layers_of(gen_default)
-    ui.layers = gr.Slider(1, top, value=min(3, top), step=1, label="Layers (background included)")
-    # the placeholder is an example shown in the empty box, not a default value
-    ui.layer_prompts = gr.Textbox(label="Layer prompts (optional: one per line, bottom layer first)", lines=3,
-                                  elem_id="layer-prompts", placeholder="a navy background\na red circle")
+    ui.prompt = gr.Textbox(label="Caption", elem_id="prompt",
+                           placeholder='a red circle and "Grand Opening" in white on a blue background')
+    ui.use_plan = gr.Checkbox(True, label="Plan the layers (caption → plan → layers; the plan shows below)",
+                              elem_id="use-plan")
+    with gr.Group():
+        ui.plan_info = gr.Markdown("Type a caption: its layer plan shows here.", elem_id="plan-info")
+        with gr.Accordion("The plan as JSON: edit it, then Generate", open=True):
+            ui.plan = gr.Code("", language="json", interactive=True, lines=8, max_lines=24, show_label=False,
+                              elem_id="plan")
+            ui.plan_again = gr.Button("Plan the caption again", size="sm", elem_id="plan-again")
+    with gr.Accordion("Without the plan: whole caption or one prompt per layer", open=False):
+        top = max_layers_of(gen_default)
+        ui.layers = gr.Slider(1, top, value=min(3, top), step=1, label="Layers (background included)")
+        # the placeholder is an example shown in the empty box, not a default value
+        ui.layer_prompts = gr.Textbox(label="Layer prompts (one per line, bottom layer first; given, they are used "
+                                            "instead of the plan)", lines=3, elem_id="layer-prompts",
+                                      placeholder="a navy background\na red circle")
     ui.model = gr.Dropdown(generative, value=gen_default, label="Model")
     with gr.Row():
         ui.seed = gr.Number(0, precision=0, label="Seed")
         ui.steps = gr.Slider(1, 50, value=steps_of(gen_default, "generate"), step=1, label="Steps")
+    with gr.Row():
+        ui.width = gr.Number(0, precision=0, minimum=0, label="Width (px, 0 = the model's)", elem_id="gen-width")
+        ui.height = gr.Number(0, precision=0, minimum=0, label="Height (px, 0 = the model's)", elem_id="gen-height")
     ui.button = gr.Button("Generate", variant="primary", elem_id="generate")
     return ui
 
@@ -330,6 +436,14 @@ def _edit_tab(generative: list[str], gen_default: str | None) -> SimpleNamespace
     ui = SimpleNamespace()
     ui.layer = gr.Dropdown([], label="Layer (0 = bottom; or click a thumbnail)", type="value",
                            elem_id="layer-select")
+    ui.text_info = gr.Markdown("", elem_id="text-info")
+    with gr.Group(visible=False, elem_id="text-edit") as ui.text_group:
+        ui.text_words = gr.Textbox(label="Text (one line per line)", lines=2, elem_id="text-words")
+        with gr.Row(equal_height=True):
+            ui.text_color = gr.ColorPicker("#ffffff", label="Text colour", elem_id="text-color")
+            ui.text_size = gr.Number(24, minimum=1, label="Font size (px)", elem_id="text-size")
+            ui.text_family = gr.Dropdown([], label="Font family", elem_id="text-family")
+        ui.buttons_text = gr.Button("Apply to the text layer", variant="primary", elem_id="edit-text")
     with gr.Row():
         ui.buttons = {op: gr.Button(label, variant="stop" if op == "delete" else "secondary", elem_id=f"edit-{op}")
                       for op, label in EDIT_BUTTONS.items()}
@@ -428,7 +542,7 @@ def build_app(default_model: str | None = None, max_upload_mb: float = 50.0, con
     extractors = offered_models(sorted(model_names(task="extract"), key=lambda n: n != "floodfill"), default_model)
     with gr.Blocks(title="layerdiff demo", delete_cache=(900, 3600)) as app:
         gr.Markdown("# layerdiff\nTurn a flat image into editable RGBA layers, generate layers from text, "
-                    "edit one layer, and download the stack as PSD, ORA or PNGs.")
+                    "edit one layer or its text, and download the stack as PSD, ORA, SVG or PNGs.")
         session = gr.State(Session(), time_to_live=3600)
         click_prompt = gr.State(ClickPrompt(), time_to_live=3600)
         with gr.Row():
@@ -458,6 +572,7 @@ def _wire(h: Handlers, session: gr.State, click_prompt: gr.State, dec: SimpleNam
     view = [out.gallery, out.composite, out.status, edit.layer, session]
     downloads = list(out.downloads.values())
     extract_out = [ext.canvas, click_prompt, ext.info]
+    text_out = [edit.text_group, edit.text_words, edit.text_color, edit.text_size, edit.text_family, edit.text_info]
 
     triggers: list[Callable[..., Any]] = []
     refreshes: list[Any] = []
@@ -465,20 +580,24 @@ def _wire(h: Handlers, session: gr.State, click_prompt: gr.State, dec: SimpleNam
     def changes_stack(trigger: Callable[..., Any], fn: Callable[..., Any], inputs: list[Any], outputs: list[Any],
                       **kwargs: Any) -> None:
         triggers.append(trigger)
-        refreshes.append(trigger(h.clear_downloads, None, downloads, queue=False, api_visibility="private").then(
-            fn, inputs, outputs, **kwargs).then(
-            h.downloads, [session], [*downloads, out.undo], concurrency_id="downloads", concurrency_limit=2,
-            api_visibility="private"))
+        changed = trigger(h.clear_downloads, None, downloads, queue=False, api_visibility="private").then(
+            fn, inputs, outputs, **kwargs)
+        changed.then(h.text_fields, [session, edit.layer], text_out, queue=False, api_visibility="private")
+        refreshes.append(changed.then(h.downloads, [session], [*downloads, out.undo], concurrency_id="downloads",
+                                      concurrency_limit=2, api_visibility="private"))
 
     changes_stack(dec.upload.change, h.open_upload, [dec.upload], view, api_name="open")
     changes_stack(dec.button.click, h.decompose, [dec.upload, dec.automatic, dec.layers, dec.model, dec.seed,
                                                   dec.steps], view, api_name="decompose")
     changes_stack(gen.button.click, h.generate, [gen.prompt, gen.layers, gen.model, gen.seed, gen.steps,
-                                                 gen.layer_prompts], view, api_name="generate")
+                                                 gen.layer_prompts, gen.use_plan, gen.plan, gen.width, gen.height],
+                  [*view, gen.plan, gen.plan_info], api_name="generate")
     edit_inputs = [session, edit.layer, edit.dx, edit.dy, edit.color, edit.regen_prompt, edit.model, edit.seed,
                    edit.steps]
     for operation, button in edit.buttons.items():
         changes_stack(button.click, h.edit_handler(operation), edit_inputs, view, api_name=f"edit_{operation}")
+    changes_stack(edit.buttons_text.click, h.edit_text, [session, edit.layer, edit.text_words, edit.text_color,
+                                                         edit.text_size, edit.text_family], view, api_name="edit_text")
     changes_stack(out.undo.click, h.undo, [session], view, api_name="undo")
     for fmt, trigger in out.api_exports.items():
         trigger.click(h.export_handler(fmt), [session], [out.api_file], api_name=f"export_{fmt}")
@@ -492,6 +611,12 @@ def _wire(h: Handlers, session: gr.State, click_prompt: gr.State, dec: SimpleNam
     gen.model.change(generative_model_changed, [gen.model, gen.layers], [gen.layers, gen.steps],
                      api_visibility="private")
     out.gallery.select(select_layer, None, [edit.layer], api_visibility="private")
+    edit.layer.change(h.text_fields, [session, edit.layer], text_out, queue=False, api_visibility="private")
+    gen.prompt.input(h.show_plan, [gen.prompt], [gen.plan, gen.plan_info], queue=False, trigger_mode="always_last",
+                     api_visibility="private")
+    gen.plan_again.click(h.show_plan, [gen.prompt], [gen.plan, gen.plan_info], queue=False, api_name="plan")
+    gen.plan.input(h.plan_edited, [gen.plan, gen.prompt], [gen.plan_info], queue=False, trigger_mode="always_last",
+                   api_visibility="private")
     extract_tab.select(h.extract_opened, [session, click_prompt], extract_out, api_visibility="private")
     ext.canvas.select(h.extract_click, [session, click_prompt, ext.mode], extract_out, api_visibility="private")
     ext.clear.click(h.extract_clear, [session], extract_out, api_visibility="private")

@@ -13,6 +13,7 @@ alive). A new upload, decomposition or generation starts a new session, which dr
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import threading
@@ -28,13 +29,17 @@ from layerdiff.layered import LayeredImage
 from .views import fresh_folder, parse_css_color
 
 if TYPE_CHECKING:
+    from layerdiff.planning import LayerPlan
     from layerdiff.referring import ReferringPrompt
+    from layerdiff.text import TextInfo
 
-EXPORT_FORMATS = {"psd": "PSD", "ora": "ORA", "zip": "ZIP of PNGs"}
+EXPORT_FORMATS = {"psd": "PSD", "ora": "ORA", "zip": "ZIP of PNGs", "svg": "SVG"}
 EDIT_OPERATIONS = ("toggle", "delete", "up", "down", "move", "recolor", "regenerate")
 DEFAULT_MAX_PIXELS = 4096 * 4096
 DEFAULT_MAX_FILE_LAYERS = 256
 DEFAULT_MAX_DECODED_MB = 1024.0  # one upload, decoded (the library's decoded-size budget)
+MAX_PLAN_LAYERS = 16  # a plan's layers, background included (each object is sampled on its own)
+MAX_PLAN_CHARS = 100_000  # the JSON of an edited plan
 UNDO_STEPS = 10
 UNDO_BYTES = 512 * 1024**2  # pixels kept alive only by the undo history
 EXPORT_MAX_AGE_S = 3600.0
@@ -163,24 +168,32 @@ class DemoBackend:
                   steps: int = 0, report: Report | None = None) -> LayeredImage:
         """Decompose the flattened upload with model ``model`` into ``layers`` layers (or automatically,
         at most ``layers``)."""
-        image = self.open(path).composite()  # (H, W, 4)
+        from layerdiff.contract import keep_bit_depth
+
+        opened = self.open(path)
+        image, depth = opened.composite(), opened.bit_depth  # (H, W, 4)
+        del opened
         _report(report, 0.0, f"Loading {model}")
         decomposer = self.model(model, "decompose")
         count: int | str = "auto" if automatic else int(layers)
         options = {"steps": int(steps)} if steps and "steps" in decomposer.options else {}
         _report(report, 0.0, "Decomposing")
         with self.running(model):
-            return decomposer.decompose(image, count, max_layers=int(layers) if automatic else None,
-                                        seed=int(seed), callback=_progress(report, "Decomposing"), **options)
+            result = decomposer.decompose(image, count, max_layers=int(layers) if automatic else None,
+                                          seed=int(seed), callback=_progress(report, "Decomposing"), **options)
+        return keep_bit_depth(result, image, depth)  # a 16-bit upload gives 16-bit downloads
 
     def generate(self, prompt: str, layers: int, model: str, seed: int = 0, steps: int = 0,
-                 report: Report | None = None, layer_prompts: str = "") -> LayeredImage:
-        """Text -> ``layers`` layers with the model's generation pipeline.
+                 report: Report | None = None, layer_prompts: str = "", width: int = 0,
+                 height: int = 0) -> LayeredImage:
+        """Text -> ``layers`` layers with the model's generation pipeline, from the whole caption (no plan).
 
         ``layer_prompts``: optional captions of the layers, one per line, bottom first (blank lines: none).
+        ``width`` x ``height``: the output size (0 x 0: the model's own).
         """
         import torch
 
+        size = self.output_size(width, height)
         lines = [line.strip() for line in (layer_prompts or "").splitlines()]
         while lines and not lines[-1]:
             lines.pop()
@@ -188,11 +201,69 @@ class DemoBackend:
         pipe = self.model(model, "generate")
         with self.running(model):
             out = pipe(prompt or "", num_layers=int(layers), layer_prompts=lines or None,
-                       num_inference_steps=int(steps) or None,
+                       width=size[0], height=size[1], num_inference_steps=int(steps) or None,
                        generator=torch.Generator().manual_seed(int(seed)), output_type="np",
                        callback_on_step_end=_step_callback(report, _total_steps(pipe, steps),
                                                            "Generating"))
         return out.images[0]
+
+    def output_size(self, width: int | float | None, height: int | float | None) -> tuple[int | None, int | None]:
+        """A requested output size as (width, height) for the pipelines: (None, None) for 0 x 0 (the model's
+        own size); a size over the settings' pixel limit, or only one side given, is a one-line error."""
+        w, h = int(width or 0), int(height or 0)
+        if w == 0 and h == 0:
+            return None, None
+        if w < 8 or h < 8:
+            raise LayerdiffError(f"size {w}x{h}: give a width and a height of at least 8 px, or 0 x 0 for the "
+                                 "model's own size")
+        if w * h > self.settings.max_pixels:
+            raise LayerdiffError(f"size {w}x{h} is larger than this server's {self.settings.max_pixels} pixels")
+        return w, h
+
+    # -------------------------------------------------------------- plans
+    def plan(self, caption: str) -> LayerPlan:
+        """The layer plan of ``caption`` (:func:`layerdiff.planning.plan_caption`, as ``layerdiff generate
+        --show-plan`` prints it): the background, then one layer per object or quoted string, with boxes."""
+        from layerdiff.planning import plan_caption
+
+        if not (caption or "").strip():
+            raise LayerdiffError("the caption is empty: describe the image, e.g. 'a red circle on a blue "
+                                 "background'")
+        return plan_caption(caption)
+
+    def read_plan(self, text: str | None, caption: str = "") -> LayerPlan:
+        """The plan in the JSON ``text`` (the form :meth:`LayerPlan.to_json` writes, as ``--plan`` reads it);
+        blank ``text``: the plan of ``caption``.
+
+        Raises:
+            PlanError: not JSON, a bad field (named), too long, or more than :data:`MAX_PLAN_LAYERS` layers.
+        """
+        from layerdiff.planning import LayerPlan, PlanError
+
+        if not (text or "").strip():
+            return self.plan(caption)
+        if len(text) > MAX_PLAN_CHARS:
+            raise PlanError(f"plan: longer than {MAX_PLAN_CHARS} characters")
+        plan = LayerPlan.from_json(text, "plan")
+        if plan.num_layers > MAX_PLAN_LAYERS:
+            raise PlanError(f"plan: {plan.num_layers} layers; this demo generates at most {MAX_PLAN_LAYERS} "
+                            "(background included)")
+        return plan
+
+    def generate_plan(self, plan: LayerPlan, model: str, seed: int = 0, steps: int = 0, width: int = 0,
+                      height: int = 0, report: Report | None = None) -> LayeredImage:
+        """The layers of ``plan`` (as ``layerdiff generate --plan``): the background drawn exactly, each
+        object generated in its own box, quoted text typeset as text layers. The plan is not changed; the
+        result's ``metadata["plan"]`` is the plan as used, every box filled in."""
+        from layerdiff.planning import generate_from_plan
+
+        size = self.output_size(width, height)
+        _report(report, 0.0, f"Loading {model}")
+        pipe = self.model(model, "generate")
+        _report(report, 0.0, f"Generating {plan.num_layers} layers from the plan")
+        with self.running(model):
+            return generate_from_plan(pipe, copy.deepcopy(plan), size[0], size[1], seed=int(seed),
+                                      num_inference_steps=int(steps) or None)
 
     # ----------------------------------------------------------------- edits
     def edit(self, image: LayeredImage | None, layer: int | None, operation: str, dx: int = 0, dy: int = 0,
@@ -233,7 +304,14 @@ class DemoBackend:
         else:
             op, args = "recolor", {"color": parse_css_color(color)}
             message = f"Recoloured layer {name!r} to {args['color']}"
-        return edit_ops.apply(image, index, op, **args), selected, message
+            if image[index].text is not None:  # typeset again: the layer's text keeps its colour (SVG, edits)
+                from layerdiff.text.edit import edit_text_layer
+
+                return edit_text_layer(image, index, color=_rgb(args["color"])), index, message
+        edited = edit_ops.apply(image, index, op, **args)
+        if op == "move" and edited[index].text is not None:  # the text's place moves with its pixels
+            edited.layers[index].text = _shifted_text(edited[index].text, args["dx"], args["dy"])
+        return edited, selected, message
 
     def _regenerate(self, image: LayeredImage, index: int, prompt: str, model: str | None, seed: int,
                     steps: int, report: Report | None) -> tuple[LayeredImage, int, str]:
@@ -250,6 +328,59 @@ class DemoBackend:
                        generator=torch.Generator().manual_seed(int(seed)), output_type="np",
                        callback_on_step_end=_step_callback(report, _total_steps(pipe, steps), "Regenerating"))
         return out.images[0], index, f"Regenerated layer {image[index].name!r} from {prompt!r}"
+
+    @staticmethod
+    def text_of(image: LayeredImage | None, layer: int | None) -> TextInfo | None:
+        """The :class:`~layerdiff.text.TextInfo` of layer ``layer`` (None: no such layer, or not a text layer)."""
+        if image is None or layer is None or layer == "" or not -len(image) <= int(layer) < len(image):
+            return None
+        return image[int(layer)].text
+
+    def edit_text(self, image: LayeredImage | None, layer: int | None, words: str | None = None,
+                  color: str | None = None, font_size: float | None = None,
+                  font_family: str | None = None) -> tuple[LayeredImage, int, str]:
+        """Re-render text layer ``layer`` with the fields that differ from its :class:`~layerdiff.text.TextInfo`
+        (new words, one line per line; a CSS colour; the size in px; an installed family) through
+        :func:`layerdiff.text.edit.edit_text_layer`, as ``layerdiff edit IN --layer N --text ...`` does.
+
+        Returns the new stack, the layer's index and a one-line description.
+
+        Raises:
+            LayerdiffError: no stack, no such layer, not a text layer, nothing changed, an unknown family.
+        """
+        from layerdiff.text.edit import edit_text_layer
+
+        if image is None or len(image) == 0:
+            raise LayerdiffError("nothing to edit yet: open, decompose or generate an image first")
+        if layer is None or layer == "":
+            raise LayerdiffError("choose a layer to edit")
+        index = image.index_of(int(layer))
+        info, name = image[index].text, image[index].name
+        if info is None:
+            raise LayerdiffError(f"layer {index} ({name!r}) is not a text layer")
+        text = info.text if words is None else words.replace("\r\n", "\n")
+        rgb = _rgb(parse_css_color(color)) if color else info.color
+        size = float(font_size) if font_size else info.font_size
+        family = (font_family or "").strip() or info.font_family
+        changes = {"text": text if text != info.text else None,
+                   "color": rgb if tuple(rgb) != tuple(info.color) else None,
+                   "font_size": size if abs(size - info.font_size) > 0.005 else None,
+                   "font_family": family if family != info.font_family else None}
+        if all(value is None for value in changes.values()):
+            raise LayerdiffError(f"text layer {name!r} already has these words, colour, size and font: change one "
+                                 "of them first")
+        if changes["font_size"] is not None and not 1 <= size <= 2 * max(image.size):
+            raise LayerdiffError(f"font size {size:g} px is outside 1 to {2 * max(image.size)} px")
+        try:
+            edited = edit_text_layer(image, index, changes["text"], color=changes["color"],
+                                     font_size=changes["font_size"], font_family=changes["font_family"])
+        except LookupError as err:  # no fonts on this machine
+            raise LayerdiffError(str(err.args[0]) if err.args else str(err)) from None
+        said = [f"to {text!r}" if changes["text"] is not None else "",
+                f"colour {parse_css_color(color)}" if changes["color"] is not None else "",
+                f"{size:g} px" if changes["font_size"] is not None else "",
+                f"font {family}" if changes["font_family"] is not None else ""]
+        return edited, index, f"Changed text layer {name!r}: " + ", ".join(part for part in said if part)
 
     # --------------------------------------------------------------- extract
     def extract(self, image: LayeredImage | None, prompt: ReferringPrompt, model: str, seed: int = 0,
@@ -274,6 +405,11 @@ class DemoBackend:
         _report(report, 0.0, "Extracting")
         with self.running(model):
             out = peel(extractor, image, prompt, seed=int(seed), **options)
+        if image.bit_depth == 16:  # the new pair, in place: it recomposes to the old bottom layer at 16 bits
+            from layerdiff.contract import keep_bit_depth
+            from layerdiff.pipelines.extract import bottom_pixels
+
+            keep_bit_depth(LayeredImage(image.size, out.layers[:2]), bottom_pixels(image), 16)
         obj = out[1]
         box = obj.content_bbox(threshold=0.5)
         if box is None:
@@ -310,6 +446,21 @@ class DemoBackend:
         for child in work_dir.iterdir() if work_dir.is_dir() else ():
             if child.is_dir() and now - child.stat().st_mtime > max_age_s:
                 shutil.rmtree(child, ignore_errors=True)
+
+
+def _shifted_text(info: TextInfo, dx: int, dy: int) -> TextInfo:
+    """``info`` placed ``(dx, dy)`` px away: its box, baselines and pen origins moved."""
+
+    def box(b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        return b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy
+
+    lines = [replace(line, box=box(line.box), baseline=line.baseline + dy, x=line.x + dx) for line in info.lines]
+    return replace(info, box=box(info.box), baseline=info.baseline + dy, lines=lines)
+
+
+def _rgb(hex_color: str) -> tuple[int, int, int]:
+    """'#rrggbb' -> (r, g, b) in 0-255."""
+    return int(hex_color[1:3], 16), int(hex_color[3:5], 16), int(hex_color[5:7], 16)
 
 
 def _report(report: Report | None, value: Any, desc: str) -> None:

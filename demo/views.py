@@ -14,6 +14,7 @@ import re
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -22,6 +23,10 @@ from layerdiff.atomic import atomic_path
 from layerdiff.layered import LayeredImage, from_float
 
 from .clicks import ClickPrompt
+
+if TYPE_CHECKING:
+    from layerdiff.planning import LayerPlan
+    from layerdiff.text import TextInfo
 
 PREVIEW_SIDE = 1024  # longest side of the composite preview sent to the browser
 PREVIEW_MIN_SIDE = 256  # smaller composites are enlarged (nearest neighbour) to at least this
@@ -92,6 +97,41 @@ def parse_css_color(color: str | None) -> str:
         values = [min(255, round(float(v))) for v in m.groups()]
         return "#" + "".join(f"{v:02x}" for v in values)
     raise ValueError(f"colour {color!r} is not '#rrggbb' or 'rgb(r, g, b)'")
+
+
+def _cell(text: str, limit: int = 60) -> str:
+    """``text`` as one Markdown table cell: one line, at most ``limit`` characters, ``|`` escaped."""
+    flat = " ".join(str(text).split())
+    flat = flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return flat.replace("\\", "\\\\").replace("|", "\\|") or "–"
+
+
+def plan_table(plan: LayerPlan) -> str:
+    """A layer plan as Markdown: a count line, then one table row per layer, bottom (the background) first."""
+    bg = plan.background
+    rows = [f"**Plan: {plan.num_layers} layer{'s' if plan.num_layers != 1 else ''}**, bottom to top",
+            "", "| # | layer | colour | shape / font | place | box (0–1) |", "|---|---|---|---|---|---|",
+            f"| 0 | {bg.kind} background: {_cell(bg.phrase)} | {_cell(', '.join(bg.colors))} | – | – | all |"]
+    for i, layer in enumerate(plan.layers, 1):
+        what = f'text "{layer.text}"' if layer.kind == "text" else layer.phrase
+        style = layer.style if layer.kind == "text" else layer.shape
+        box = "layout" if layer.box is None else ", ".join(f"{v:.2f}" for v in layer.box)
+        rows.append(f"| {i} | {_cell(what)} | {_cell(layer.color or '')} | {_cell(style or '')} | "
+                    f"{_cell(layer.place or '')} | {box} |")
+    return "\n".join(rows)
+
+
+def text_summary(info: TextInfo | None, index: int | None = None) -> str:
+    """One Markdown line on the text of the selected layer (or that it has none)."""
+    if info is None:
+        return ("The selected layer is not a text layer (text layers come from a caption with a quoted string on "
+                "*Generate*, or from files that carry text).")
+    lines = len(info.text.split("\n"))
+    style = " ".join(part for part in (info.font_family, "Bold" if info.font_weight >= 600 else "",
+                                       "Italic" if info.font_style == "italic" else "") if part)
+    where = f"Layer {index}" if index is not None else "The layer"
+    return (f"**{where} is a text layer**: {lines} line{'s' if lines != 1 else ''} in {style}, "
+            f"{info.font_size:g} px, {info.color_hex}, aligned {info.alignment}.")
 
 
 # --------------------------------------------------------------------------- files for the browser

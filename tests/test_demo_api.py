@@ -219,7 +219,8 @@ def test_export_writes_loadable_files_named_after_the_input(backend, stack) -> N
     assert backend.export(stack, "psd").name == "layers.psd"  # no input name
     assert backend.export(stack, "psd", "../my poster (1)").name == "my_poster_1_layers.psd"
     paths = backend.exports(stack, "poster")
-    assert sorted(paths) == ["ora", "psd", "zip"] and len({p.parent for p in paths.values()}) == 1
+    assert sorted(paths) == ["ora", "psd", "svg", "zip"] and len({p.parent for p in paths.values()}) == 1
+    assert paths["svg"].name == "poster_layers.svg" and paths["svg"].read_text("utf-8").count("<image") == 2
     with pytest.raises(LayerdiffError, match="nothing to download"):
         backend.export(None, "psd")
 
@@ -457,11 +458,12 @@ def test_api_edit_and_generate(server, tmp_path) -> None:
     assert "Hid layer" in status and "1 hidden" in status
     after = load(client.predict(api_name="/export_zip"))
     assert not after[1].visible and load(before)[1].visible
-    gallery, _, status, _ = client.predict("a red circle on blue", 2, TEST_MODEL, 0, 2, "", api_name="/generate")
-    assert len(gallery) == 2 and "Generated" in status
-    gallery, _, status, _ = client.predict("a red circle on blue", 2, TEST_MODEL, 0, 2, "a blue sky\na red circle",
-                                           api_name="/generate")
-    assert len(gallery) == 2 and "Generated" in status
+    gallery, _, status, _, plan, _ = client.predict("a red circle on blue", 2, TEST_MODEL, 0, 2, "",
+                                                    api_name="/generate")  # the caption's plan: 2 layers
+    assert len(gallery) == 2 and "from its plan (2 layers)" in status and '"circle"' in plan
+    gallery, _, status, _, _, _ = client.predict("a red circle on blue", 2, TEST_MODEL, 0, 2,
+                                                 "a blue sky\na red circle", api_name="/generate")
+    assert len(gallery) == 2 and "Generated" in status and "with layer prompts" in status
     with pytest.raises(Exception, match="3 layer prompts for 2 layers"):  # gr.Error reaches the client
         client.predict("x", 2, TEST_MODEL, 0, 2, "a\nb\nc", api_name="/generate")
 

@@ -45,20 +45,32 @@ def button_value(update: gr.DownloadButton) -> str | None:
     return update.value["path"] if update.value is not None else None
 
 
+def svg_layer_names(path: str) -> list[str]:
+    """The Inkscape layer labels of a layered SVG, bottom to top."""
+    import xml.etree.ElementTree as ET
+
+    label = "{http://www.inkscape.org/namespaces/inkscape}label"
+    return [g.get(label) for g in ET.parse(path).getroot().iter("{http://www.w3.org/2000/svg}g") if g.get(label)]
+
+
 def test_download_after_delete_serves_the_current_stack_named_after_the_input(app, tmp_path) -> None:
-    """Delete "Sun", download: the PSD (and ORA, ZIP) have one layer fewer, named poster_layers.*."""
+    """Delete "Sun", download: the PSD (and ORA, ZIP, SVG) have one layer fewer, named poster_layers.*."""
     delete, downloads = handler(app, "edit_delete"), handler(app, "downloads")
     session = Session.start(poster(), "poster")
     *offers, undo = downloads(session)
     assert [Path(button_value(o)).name for o in offers] == ["poster_layers.psd", "poster_layers.ora",
-                                                             "poster_layers.zip"]
-    assert [len(load(button_value(o))) for o in offers] == [3, 3, 3] and not undo.interactive
+                                                             "poster_layers.zip", "poster_layers.svg"]
+    *layered, svg = offers
+    assert [len(load(button_value(o))) for o in layered] == [3, 3, 3] and not undo.interactive
+    assert svg_layer_names(button_value(svg)) == ["Sky", "Sun", "Title"]
     _, _, status, _, session = delete(session, 1, 0, 0, "#000000", "", TEST_MODEL, 0, 0)
     assert "Deleted layer 'Sun'" in status and "Undo" in status
     *offers, undo = downloads(session)
-    for offer in offers:
+    *layered, svg = offers
+    for offer in layered:
         stack = load(button_value(offer))
         assert [layer.name for layer in stack] == ["Sky", "Title"], offer
+    assert svg_layer_names(button_value(svg)) == ["Sky", "Title"]
     assert undo.interactive and undo.value == "Undo (1)"
     # While a change is under way the buttons offer nothing (a click cannot fetch the old stack).
     cleared = handler(app, "clear_downloads")()
