@@ -25,8 +25,8 @@ from ..errors import LayerdiffError
 from ..layered import LayeredImage, from_float
 from .metric import MAX_EDITS, evaluate_pair
 
-__all__ = ["EvalSample", "as_input", "folder_samples", "synthetic_samples", "run_eval", "summarize", "markdown_table",
-           "gt_request", "LAYERED_SUFFIXES"]
+__all__ = ["EvalSample", "as_input", "folder_samples", "synthetic_samples", "emoji_samples", "run_eval", "summarize",
+           "markdown_table", "gt_request", "LAYERED_SUFFIXES"]
 
 LAYERED_SUFFIXES = (".psd", ".psb", ".ora", ".zip", ".png-dir")
 """File suffixes taken as ground-truth stacks in a data folder (sub-folders are PNG folders)."""
@@ -74,6 +74,22 @@ def synthetic_samples(count: int, seed: int = 0, size: int = 512, min_layers: in
     designs = SyntheticDesigns(seed, size=size, min_layers=min_layers, max_layers=max_layers)
     return [EvalSample(f"synthetic-{seed}-{i:05d}", (lambda i=i: designs.sample(i).layers))
             for i in range(count)]
+
+
+def emoji_samples(count: int = 100, seed: int = 28, size: int = 512, max_layers: int = 6,
+                  min_visible: float = 0.005, folder: str | Path | None = None) -> list[EvalSample]:
+    """``count`` held-out emoji split per element (:func:`layerdiff.data.emoji.heldout_selection`:
+    emoji the training data never drew), each a transparent ``size``-px stack of element layers."""
+    from ..data.emoji import default_emoji_dir, element_layers, heldout_selection
+
+    root = Path(folder) if folder is not None else default_emoji_dir()
+    stems = heldout_selection(count, seed, root, max_layers, min_visible)
+
+    def load(stem: str) -> LayeredImage:
+        layers, _ = element_layers((root / f"{stem}.svg").read_bytes(), size, max_layers, min_visible, stem)
+        return LayeredImage.from_numpy(np.stack(layers), names=[f"{stem} part {i + 1}" for i in range(len(layers))])
+
+    return [EvalSample(f"emoji-{stem}", (lambda stem=stem: load(stem))) for stem in stems]
 
 
 def as_input(image: np.ndarray) -> Image.Image:

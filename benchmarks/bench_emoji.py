@@ -1,0 +1,129 @@
+"""Held-out emoji split per element: build the set, score decomposers on it (issue 28, item 1).
+
+    python benchmarks/bench_emoji.py -o runs/eval-emoji                    # 100 emoji, auto and true count
+    python benchmarks/bench_emoji.py --list                                # the chosen emoji and their layers
+    python benchmarks/bench_emoji.py --write-set runs/emoji-set            # PNG folders for `layerdiff eval`
+
+The set: ``--count`` emoji of ``../shared/data/noto-emoji-svg`` (or ``$LAYERDIFF_EMOJI_DIR``) that the
+training data never drew (:func:`layerdiff.data.emoji.never_trained`: zero-width-joiner sequences,
+keycaps and tag sequences; training draws single-codepoint emoji only), in the order of a permutation
+drawn with ``--seed``. Each is split into ground-truth layers by :func:`layerdiff.data.emoji.element_layers`
+(consecutive elements of one paint are one layer; the layer of smallest visible area joins the one drawn
+before it while it shows less than ``--min-visible`` of the canvas or there are more than ``--max-layers``
+layers), rendered by cairosvg at ``--size`` px on a transparent canvas. Emoji whose layers do not
+composite back to the whole render are skipped.
+
+Scoring: :func:`layerdiff.eval.harness.run_eval` (the LayerD metric of ``layerdiff eval``) once per
+``--num-layers`` mode, into ``OUT/<mode>/`` (``results.csv``, ``summary.md``, ``summary.json``);
+``OUT/set.json`` records the emoji, their element groups, the options and the git commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def git_commit() -> str:
+    """The checkout's commit (short hash, ``+dirty`` when tracked files differ), or "unknown"."""
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%h"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-o", "--output", help="output folder of the scores (OUT/<mode>/)")
+    ap.add_argument("--models", default="layerdiff-tiny,cluster-matting,single-layer",
+                    help="comma-separated model names (see `layerdiff models`)")
+    ap.add_argument("--num-layers", nargs="+", choices=("auto", "gt"), default=["auto", "gt"],
+                    help="count modes to run: auto (each model chooses) and/or gt (the true count)")
+    ap.add_argument("--count", type=int, default=100, help="number of emoji in the set")
+    ap.add_argument("--seed", type=int, default=28, help="seed of the permutation that picks the emoji")
+    ap.add_argument("--size", type=int, default=512, help="canvas side in pixels")
+    ap.add_argument("--max-layers", type=int, default=6, help="most ground-truth layers per emoji")
+    ap.add_argument("--min-visible", type=float, default=0.005,
+                    help="smallest visible area of a ground-truth layer, as a share of the canvas")
+    ap.add_argument("--emoji-dir", help="folder of Noto emoji SVGs (default: $LAYERDIFF_EMOJI_DIR or "
+                    "../shared/data/noto-emoji-svg next to the checkout)")
+    ap.add_argument("--list", action="store_true", help="print the chosen emoji and their layer counts, then stop")
+    ap.add_argument("--write-set", metavar="DIR",
+                    help="also write each ground truth as a PNG layer folder DIR/emoji-<stem> (input of "
+                         "`layerdiff eval DIR`)")
+    ap.add_argument("--quiet", action="store_true", help="print only the summary tables")
+    args = ap.parse_args(argv)
+    if not (args.output or args.list or args.write_set):
+        ap.error("give -o OUT to score, --list, or --write-set DIR")
+    if args.count < 1 or args.size < 8 or args.max_layers < 2 or not 0.0 <= args.min_visible < 1.0:
+        ap.error("need --count >= 1, --size >= 8, --max-layers >= 2 and 0 <= --min-visible < 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from layerdiff.data.emoji import default_emoji_dir, element_groups
+    from layerdiff.eval.harness import emoji_samples, markdown_table, run_eval
+
+    folder = Path(args.emoji_dir) if args.emoji_dir else default_emoji_dir()
+    if not folder.is_dir():
+        print(f"bench_emoji: emoji folder not found: {folder} (the held-out set is built from "
+              "../shared/data/noto-emoji-svg next to the checkout; set LAYERDIFF_EMOJI_DIR or --emoji-dir)",
+              file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    samples = emoji_samples(args.count, args.seed, args.size, args.max_layers, args.min_visible, folder)
+    stems = [s.name.removeprefix("emoji-") for s in samples]
+    if len(samples) < args.count:
+        print(f"bench_emoji: only {len(samples)} held-out emoji in {folder} can be split; using them all",
+              file=sys.stderr)
+    groups = {stem: element_groups((folder / f"{stem}.svg").read_bytes(), args.max_layers, args.min_visible, stem)
+              for stem in stems}
+    if args.list or not args.quiet:
+        counts = [len(g) for g in groups.values()]
+        print(f"{len(stems)} emoji (seed {args.seed}), {sum(counts)} layers, "
+              f"{min(counts)}-{max(counts)} per emoji, built in {time.perf_counter() - start:.1f} s")
+    if args.list:
+        for stem, g in groups.items():
+            print(f"{stem}\t{len(g)} layers\telements {g}")
+        return 0
+    record: dict[str, Any] = {"commit": git_commit(), "emoji_dir": str(folder), "count": len(stems),
+                              "seed": args.seed, "size": args.size, "max_layers": args.max_layers,
+                              "min_visible": args.min_visible, "emoji": groups}
+    if args.write_set:
+        from layerdiff.io.pngdir import write_pngdir
+
+        out_set = Path(args.write_set)
+        out_set.mkdir(parents=True, exist_ok=True)
+        for sample in samples:
+            write_pngdir(sample.load(), out_set / sample.name)
+        (out_set / "set.json").write_text(json.dumps(record, indent=1) + "\n")
+        print(f"wrote {len(samples)} PNG layer folders to {out_set}")
+    if not args.output:
+        return 0
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "set.json").write_text(json.dumps(record, indent=1) + "\n")
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    for mode in args.num_layers:
+        log = None if args.quiet else (lambda msg: print(msg, flush=True))
+        report = run_eval(samples, models, out / mode, num_layers=mode, log=log)
+        print(f"\n## emoji held-out set, {len(stems)} emoji, count {mode} (commit {record['commit']})\n")
+        print(markdown_table(report.summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
