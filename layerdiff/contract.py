@@ -13,7 +13,9 @@ Shared rules:
 - ``callback(step, total)`` is called as work progresses (sampling steps; deterministic
   implementations call it once when done);
 - any other keyword is an *option* from the implementation's ``options``; :func:`check_options`
-  refuses the rest with one line naming the model and the option, so nothing is dropped silently.
+  refuses the rest with one line naming the model and the option, so nothing is dropped silently;
+- implementations recompose to the input on the 8-bit grid; :func:`keep_bit_depth` lifts a result to
+  the 16-bit grid of a 16-bit input (the CLI and the demo call it), so 16-bit data stays 16-bit.
 
 This module imports NumPy and Pillow only (no torch), so that the region path stays light.
 """
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
     from .referring import ReferringPrompt
 
 __all__ = ["Decomposer", "Extractor", "ImageLike", "LayerLimitError", "OptionError", "Progress",
-           "check_options", "check_num_layers", "image_to_array", "layer_limit_message"]
+           "check_options", "check_num_layers", "image_bit_depth", "image_to_array", "keep_bit_depth",
+           "layer_limit_message"]
 
 ImageLike = Image.Image | np.ndarray | LayeredImage
 """What decomposers and extractors take: a PIL image, an (H, W, 3|4) array or a LayeredImage
@@ -151,3 +154,53 @@ def image_to_array(image: Any) -> tuple[np.ndarray, bool]:
             raise ValueError("image: array contains NaN or infinite values")
         return to_float(image), image.shape[-1] == 4
     raise ValueError(f"image: expected a PIL image, numpy array or LayeredImage, got {type(image).__name__}")
+
+
+def image_bit_depth(image: Any) -> int:
+    """The precision an input holds: 16 for a 16-bit :class:`LayeredImage`, a uint16 array or a 16-bit
+    grayscale PIL image (modes ``I;16*``, ``I``), else 8 (float arrays included: they carry no depth)."""
+    if isinstance(image, LayeredImage):
+        return image.bit_depth
+    if isinstance(image, Image.Image):
+        return 16 if image.mode in ("I;16", "I;16B", "I;16L", "I") else 8
+    if isinstance(image, np.ndarray):
+        return 16 if image.dtype == np.uint16 else 8
+    return 8
+
+
+def keep_bit_depth(result: LayeredImage, target: Any, bit_depth: int | None = None) -> LayeredImage:
+    """``result`` (a decomposition or extraction of ``target``) on the grid of ``target``'s bit depth.
+
+    ``bit_depth``: the precision of ``target`` (default :func:`image_bit_depth`; give it for float
+    images read from 16-bit files). At 8 bits ``result`` is returned untouched. At 16 bits its layers
+    (full-canvas, "normal", opaque as decomposers and extractors make them) are projected onto the
+    16-bit grid with :func:`layerdiff.recompose.project_residual`, in place: the smallest change that
+    makes their composite equal ``target`` within half a 16-bit step (alphas first, then colours where
+    they are visible), and ``result.bit_depth`` becomes 16, so writers keep 16 bits. A stack of any
+    other shape keeps 8 bits, with a warning.
+    """
+    import warnings
+
+    depth = image_bit_depth(target) if bit_depth is None else int(bit_depth)
+    if depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    if depth == 8 or len(result) == 0:
+        return result
+    plain = all(layer.offset == (0, 0) and (layer.width, layer.height) == result.size and layer.visible
+                and layer.opacity == 1.0 and layer.blend_mode == "normal" for layer in result.layers)
+    if not plain:
+        warnings.warn("16-bit input: the result's layers are not full-canvas normal layers; they keep "
+                      "8-bit precision", stacklevel=2)
+        return result
+    from .recompose import project_residual
+
+    rgba, _ = image_to_array(target)  # (H, W, 4) float32
+    if rgba.shape[:2] != (result.height, result.width):
+        raise ValueError(f"target size {rgba.shape[1]}x{rgba.shape[0]} differs from the result's "
+                         f"{result.width}x{result.height}")
+    stack = np.stack([layer.pixels for layer in result.layers])  # (L, H, W, 4)
+    stack = project_residual(stack, rgba, bit_depth=16, copy=False)  # (L, H, W, 4) on the 16-bit grid
+    for layer, pixels in zip(result.layers, stack):
+        layer.pixels = pixels
+    result.bit_depth = 16
+    return result

@@ -37,15 +37,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from layerdiff.contract import check_num_layers
-    from layerdiff.io import load_composite
+    from layerdiff.contract import check_num_layers, keep_bit_depth
+    from layerdiff.io import load_composite_with_depth
     from layerdiff.loader import load, resolve
 
     layers = args.layers if args.layers == "auto" else parse_layers(args.layers)
     preset, _ = resolve(args.model)
     method, _ = preset.implementation("decompose", args.method)  # a method the model lacks fails now
     check_num_layers(layers, args.max_layers, preset.max_layers, preset.name)  # the model's one limit
-    image, source = load_composite(args.image)  # a PSD: its embedded composite, what Photoshop shows
+    image, source, depth = load_composite_with_depth(args.image)  # a PSD: its embedded composite, as shown
     if source == "embedded composite":
         print(f"{args.image}: decomposing the file's embedded composite (as Photoshop shows it)", file=sys.stderr)
     t0 = time.perf_counter()
@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     with method_hint(preset, "decompose", method):
         result = decomposer.decompose(image, num_layers=layers, max_layers=args.max_layers, seed=args.seed,
                                       **sampling_options(args))
+        result = keep_bit_depth(result, image, depth)  # a 16-bit input gives 16-bit layers
     t2 = time.perf_counter()
     written = write_outputs(result, args, Path(args.image).stem)
     print(f"{args.image}: {len(result)} layers in {t2 - t1:.2f} s (model load {t1 - t0:.2f} s)")

@@ -85,6 +85,7 @@ def build_prompt(args: argparse.Namespace) -> ReferringPrompt:
 
 def run(args: argparse.Namespace) -> int:
     from layerdiff.cli.decompose import method_hint, sampling_options
+    from layerdiff.contract import keep_bit_depth
     from layerdiff.io import load
     from layerdiff.loader import load as load_model
     from layerdiff.loader import resolve
@@ -93,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     prompt = build_prompt(args)  # bad points, boxes and masks fail before anything heavy is imported
     preset, _ = resolve(args.model)
     method, _ = preset.implementation("extract", args.method)
-    image = load(args.image).composite()  # (H, W, 4)
+    layered = load(args.image)
+    image, depth = layered.composite(), layered.bit_depth  # (H, W, 4)
+    del layered
     try:
         prompt.in_pixels((image.shape[1], image.shape[0]))  # prompts outside the image fail before the model
     except PromptError as err:
@@ -103,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     t1 = time.perf_counter()
     with method_hint(preset, "extract", method):
         result = extractor.extract(image, prompt, seed=args.seed, **sampling_options(args))
+        result = keep_bit_depth(result, image, depth)  # a 16-bit input gives 16-bit layers
     t2 = time.perf_counter()
     obj = result.layers[-1]
     box = obj.content_bbox(threshold=0.5)

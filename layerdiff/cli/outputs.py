@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 from layerdiff.layered import LayeredImage
 
 FORMATS = ("psd", "png", "ora", "zip", "svg")
+
+EIGHT_BIT_FORMATS = ("svg",)
+"""Output formats that hold 8 bits per channel only (SVG embeds 8-bit PNGs); the others keep 16."""
 
 
 def add_output_args(p: argparse.ArgumentParser) -> None:
@@ -22,7 +26,8 @@ def write_outputs(image: LayeredImage, args: argparse.Namespace, stem: str) -> l
 
     All outputs are staged and renamed into place together, and each records the same run id
     (see :func:`layerdiff.io.save_set`); an existing ``png/`` folder is replaced only if layerdiff
-    wrote it.
+    wrote it. A 16-bit ``image`` is written with 16 bits where the format holds them (PSD, PNG, ORA,
+    ZIP); one warning naming the input (``args.image`` or ``args.file``) lists the formats reduced to 8 bits.
     """
     from layerdiff.errors import LayerdiffError
     from layerdiff.io import save_set
@@ -37,5 +42,10 @@ def write_outputs(image: LayeredImage, args: argparse.Namespace, stem: str) -> l
     out_dir.mkdir(parents=True, exist_ok=True)
     targets = [(out_dir / (f"{stem}.{fmt}" if fmt != "png" else "png"), "png-dir" if fmt == "png" else fmt)
                for fmt in dict.fromkeys(formats)]
+    reduced = [fmt.upper() for fmt in dict.fromkeys(formats) if fmt in EIGHT_BIT_FORMATS]
+    if image.bit_depth == 16 and reduced:
+        source = getattr(args, "image", None) or getattr(args, "file", None) or stem
+        warnings.warn(f"{source}: 16-bit layers written with 8 bits in {', '.join(reduced)} "
+                      "(the format holds 8 bits)", stacklevel=2)
     written, _run = save_set(image, targets)
     return written

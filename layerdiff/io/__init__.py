@@ -54,8 +54,8 @@ from .pngdir import (
 from .psd import read_psd, read_psd_composite, write_psd, write_psd_to
 from .svg import write_svg, write_svg_to
 
-__all__ = ["load", "load_composite", "save", "save_set", "new_run_id", "sniff", "read_image_rgba", "SUPPORTED_INPUTS",
-           "SUPPORTED_OUTPUTS", "REASONS", "Limits", "DEFAULT_MAX_PIXELS"]
+__all__ = ["load", "load_composite", "load_composite_with_depth", "save", "save_set", "new_run_id", "sniff",
+           "read_image_rgba", "SUPPORTED_INPUTS", "SUPPORTED_OUTPUTS", "REASONS", "Limits", "DEFAULT_MAX_PIXELS"]
 
 SUPPORTED_INPUTS = ("psd", "psb", "ora", "png", "jpeg", "webp", "tiff", "png-dir", "zip")
 """Formats :func:`load` reads (detected from content)."""
@@ -144,6 +144,13 @@ def load_composite(path: str | os.PathLike, *, limits: Limits | None = None) -> 
     :func:`~layerdiff.io.psd.read_psd_composite`); for anything else the composite of
     :func:`load`'s layers (``"layers"``).
     """
+    rgba, source, _ = load_composite_with_depth(path, limits=limits)
+    return rgba, source
+
+
+def load_composite_with_depth(path: str | os.PathLike, *, limits: Limits | None = None,
+                              ) -> tuple[np.ndarray, str, int]:
+    """:func:`load_composite` and the bit depth (8 or 16) whose precision the composite holds."""
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such file or folder")
@@ -151,7 +158,8 @@ def load_composite(path: str | os.PathLike, *, limits: Limits | None = None) -> 
     try:
         if sniff(p) in ("psd", "psb"):
             return read_psd_composite(p, limits=limits)
-        return _load(p, limits).composite(), "layers"
+        layered = _load(p, limits)
+        return layered.composite(), "layers", layered.bit_depth
     except MemoryError:
         raise too_large(p) from None
     except RecursionError:

@@ -668,28 +668,40 @@ def _to_layered(psd: Any, path: str, limits: Limits, adjustments: str) -> Layere
     return LayeredImage(psd.size, layers, bit_depth=depth, metadata=metadata)
 
 
-def read_psd_composite(path: str | os.PathLike, *, limits: Limits | None = None) -> tuple[np.ndarray, str]:
-    """What Photoshop shows for a PSD/PSB: float32 RGBA (H, W, 4), and which image it is.
+def read_psd_composite(path: str | os.PathLike, *, limits: Limits | None = None,
+                       ) -> tuple[np.ndarray, str, int]:
+    """What Photoshop shows for a PSD/PSB: float32 RGBA (H, W, 4), which image it is, and its bit depth.
 
     The file's embedded merged image (``"embedded composite"``: layer effects, adjustments and
     everything else Photoshop rendered included) when the file says it has one; otherwise the
-    composite of the layers as :func:`read_psd` reads them (``"layers"``).
+    composite of the layers as :func:`read_psd` reads them (``"layers"``). The depth is 16 where the
+    image keeps 16-bit precision (a 16- or 32-bit RGB or grayscale document without a colour
+    conversion, as :func:`read_psd` decides), else 8; a deeper document read at 8 bits warns.
     """
     limits = resolve(limits)
     path = str(path)
     with psd_tools_log_as_warnings(path):
         psd = _open_psd(path, limits)
+        deep = psd.depth >= 16 and _ColorConverter(psd).keeps_precision
         try:
-            image = psd.topil() if psd.has_preview() else None
+            if not psd.has_preview():
+                image = None
+            elif deep:
+                image = to_float(psd.numpy())  # (H, W, 4): the merged data at full precision
+            else:
+                image = to_float(np.asarray(psd.topil().convert("RGBA")))  # (H, W, 4)
         except MemoryError:
             raise too_large(path, "merged image") from None
         except Exception:
             image = None  # unreadable merged data: fall back to the layers
-        if image is not None and image.size == (psd.width, psd.height):
-            rgba = to_float(np.asarray(image.convert("RGBA")))  # (H, W, 4)
-            rgba[..., :3] *= rgba[..., 3:4] > 0  # canonical colour under full transparency
-            return rgba, "embedded composite"
-    return read_psd(path, limits=limits).composite(), "layers"
+        if image is not None and image.shape[:2] == (psd.height, psd.width):
+            image[..., :3] *= image[..., 3:4] > 0  # canonical colour under full transparency
+            if psd.depth >= 16 and not deep:
+                warnings.warn(f"{path}: {psd.depth}-bit document's embedded composite read with 8-bit "
+                              "precision (colour conversion to sRGB)", stacklevel=3)
+            return image, "embedded composite", 16 if deep else 8
+    layered = read_psd(path, limits=limits)
+    return layered.composite(), "layers", layered.bit_depth
 
 
 def _run_of(psd: Any) -> str | None:
