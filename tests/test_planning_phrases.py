@@ -127,3 +127,12 @@ def test_text_above_or_below_an_object_places_both():
     assert sorted(objects(plan), key=str) == sorted([("object", "black", "star", None, "bottom"),
                                                      ("text", "white", None, "Hi", "top")], key=str)
     assert plan.layers[-1].kind == "text"  # text stays on top
+
+
+# ------------------------------------------------------------------------------------------ counts
+@pytest.mark.parametrize("caption, n", [("nine red stars on blue", 9), ("12 blue dots on white", 12),
+                                        ("a dozen yellow circles on navy", 12), ("twenty hearts", 20),
+                                        ("eight pink rings", 8)])
+def test_counts_past_eight_give_that_many_layers(caption, n):
+    plan = plan_caption(caption)
+    assert len(plan.layers) == n and len({lay.shape for lay in plan.layers}) == 1

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from layerdiff.contract import LayerLimitError
 from layerdiff.layered import Layer, LayeredImage
 from layerdiff.refine import WINDOW_MARGIN, crop
 
@@ -152,7 +153,9 @@ def generate_from_plan(pipe, plan: LayerPlan, width: int | None = None, height: 
     lists them, the background first; each carries its phrase as ``metadata["caption"]`` (text layers also
     their :class:`~layerdiff.text.TextInfo`). Object k is sampled with ``torch.Generator().manual_seed(seed + k)``,
     so one object's sample does not depend on the others. Every layer without a box gets one from the
-    layout first. ``hint``: the layout box each object sample is steered into (None: no box).
+    layout first. ``hint``: the layout box each object sample is steered into (None: no box). A plan with
+    more layers than the model's layer limit (``pipe.max_layers``, background included) raises
+    :class:`~layerdiff.contract.LayerLimitError` before anything is generated.
     """
     from .layout import assign_boxes
 
@@ -160,6 +163,11 @@ def generate_from_plan(pipe, plan: LayerPlan, width: int | None = None, height: 
     h = int(height or pipe.native_resolution)
     if min(w, h) < 8 or w * h > 16384 * 16384:
         raise PlanError(f"output size {w}x{h} is outside [8 px, 16384^2 pixels]")
+    limit = int(getattr(pipe, "max_layers", plan.num_layers))
+    if plan.num_layers > limit:
+        raise LayerLimitError(f"the plan has {plan.num_layers} layers (background included) but model "
+                              f"{getattr(pipe, 'model_name', 'this model')!r} makes at most {limit}; name fewer "
+                              "objects, or edit the plan (--show-plan, --plan)")
     assign_boxes(plan)
     bg = plan.background
     if is_exact(bg):

@@ -71,8 +71,12 @@ PLURALS: dict[str, str] = {"ellipses": "ellipse", "boxes": "box", "discs": "disc
 COUNT_WORDS: dict[str, int] = {
     "one": 1, "single": 1, "lone": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "both": 2, "twin": 2, "several": 3, "few": 3, "multiple": 3, "pair": 2, "couple": 2,
-    "trio": 3, "2": 2, "3": 3, "4": 4, "5": 5, "6": 6, "7": 7, "8": 8,
+    "trio": 3, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "dozen": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+    **{str(n): n for n in range(1, 100)},
 }
+"""Count word -> number of layers (digits 1-99; a plan's layer count is checked against the model's layer
+limit when it is generated, :func:`layerdiff.planning.generate_from_plan`)."""
 DETERMINERS = frozenset({"a", "an", "the", "some", "another", "its", "one"})
 
 BACKGROUND_NOUNS = frozenset({"background", "backdrop", "canvas", "wallpaper", "bg", "backgrounds"})

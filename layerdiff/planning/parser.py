@@ -194,7 +194,7 @@ def _normalise(text: str) -> str:
     s = re.sub(r"(\w)'s\b", r"\1", s)
     s = re.sub(r"(\w)'(\w)", r"\1 \2", s)  # "i'd", "don't": the parts are stop words or harmless
     s = re.sub(r"\bpolka[- ]dots?\b", " polkadots ", s)
-    s = re.sub(r"\ba (pair|couple|trio|few) of\b", r" \1 ", s)
+    s = re.sub(r"\ba (pair|couple|trio|few|dozen) of\b", r" \1 ", s)
     s = re.sub(r"\s[-\u2013\u2014]+\s", " , ", s)  # a spaced dash separates like a comma
     s = re.sub(r"\b(\w+)-(to)-(\w+)\b", r"\1 \2 \3", s)
     numbers = "|".join(k for k in COUNT_WORDS if k.isalpha() or k.isdigit())
