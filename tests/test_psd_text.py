@@ -160,3 +160,63 @@ def test_postscript_names(tmp_path):
     bad = tmp_path / "broken.ttf"
     bad.write_bytes(b"\x00\x01\x00\x00\x00\x05")
     assert postscript_name(_info(font_family="Broken", font_file=str(bad)))[0] == "Broken-Bold"
+
+
+def _edit_type_layer(path: Path, data: bytes) -> None:
+    """Replace the type data of the file's type layer, as an editor saving an edited text would."""
+    from psd_tools.constants import Tag
+    from psd_tools.psd.tagged_blocks import TaggedBlock
+
+    psd = PSDImage.open(path)
+    layer = [layer for layer in psd if layer.kind == "type"][0]
+    layer._record.tagged_blocks[Tag.TYPE_TOOL_OBJECT_SETTING] = TaggedBlock(
+        key=Tag.TYPE_TOOL_OBJECT_SETTING, data=data)
+    with open(path, "wb") as fh:
+        psd._record.write(fh)
+
+
+def test_text_edited_in_another_editor_is_read_from_the_type_layer(tmp_path):
+    stack = _stack(_info())
+    save(stack, tmp_path / "t.psd")
+    edited = _info("New words\nhere", font_family="DejaVu Serif", font_weight=400, font_style="italic",
+                   alignment="right")
+    edited.color, edited.font_size, edited.line_height = (10, 200, 30), 36.0, 42.0
+    _edit_type_layer(tmp_path / "t.psd", type_tool_data(edited, "DejaVuSerif-Italic"))
+    back = load(tmp_path / "t.psd").layers[1]
+    info = back.text
+    assert info.text == "New words\nhere" and [line.text for line in info.lines] == ["New words", "here"]
+    assert (info.font_family, info.font_weight, info.font_style, info.generic_family) == \
+        ("DejaVu Serif", 400, "italic", "serif")
+    assert info.font_size == pytest.approx(36.0) and info.color == (10, 200, 30)
+    assert info.alignment == "right" and info.line_height == pytest.approx(42.0)
+    assert info.baseline == pytest.approx(44.0) and info.box == back.bbox  # the box is the pixels' box
+    assert [line.baseline for line in info.lines] == pytest.approx([44.0, 86.0])
+
+
+def test_unchanged_type_layers_keep_layerdiffs_text_info(tmp_path):
+    stack = _stack(_info())
+    save(stack, tmp_path / "t.psd")
+    # the same look under another machine's PostScript name for the family: layerdiff's exact TextInfo stays
+    _edit_type_layer(tmp_path / "t.psd", type_tool_data(stack.layers[1].text, "DejaVuSansPS-BoldMT"))
+    assert load(tmp_path / "t.psd").layers[1].text == stack.layers[1].text
+
+
+def test_a_style_edit_alone_is_read_from_the_type_layer(tmp_path):
+    stack = _stack(_info())
+    save(stack, tmp_path / "t.psd")
+    recoloured = _info()
+    recoloured.color = (0, 0, 0)
+    _edit_type_layer(tmp_path / "t.psd", type_tool_data(recoloured, "DejaVuSans-Bold"))
+    info = load(tmp_path / "t.psd").layers[1].text
+    assert info.text == "Café – 2026" and info.color == (0, 0, 0) and info.font_family == "DejaVu Sans"
+
+
+def test_unreadable_edited_type_data_drops_the_stale_text_with_a_warning(tmp_path, monkeypatch):
+    import layerdiff.io.psd_text as psd_text
+
+    save(_stack(_info()), tmp_path / "t.psd")
+    monkeypatch.setattr(psd_text, "engine_data", lambda *args: b"<< /EngineDict << /Editor << >> >> >>")
+    _edit_type_layer(tmp_path / "t.psd", type_tool_data(_info("Changed"), "X"))
+    with pytest.warns(UserWarning, match="type data is unreadable"):
+        back = load(tmp_path / "t.psd")
+    assert back.layers[1].text is None and back.layers[1].pixels[..., 3].max() > 0

@@ -48,7 +48,7 @@ from ..errors import LayeredFileError
 from ..layered import Layer, LayeredImage, to_float
 from ..text.store import PSD_RESOURCE_ID, attach_psd_text, psd_text_payload
 from .limits import Limits, resolve, too_large
-from .psd_text import add_type_layer
+from .psd_text import add_type_layer, reconcile_type_layers
 
 __all__ = ["read_psd", "read_psd_composite", "write_psd", "write_psd_to", "psd_reference_composite",
            "read_psd_header", "group_path", "PSD_SIGNATURE"]
@@ -664,6 +664,8 @@ def _to_layered(psd: Any, path: str, limits: Limits, adjustments: str) -> Layere
         reason = "its merged image" if metadata.get("merged_only") else "colour conversion to sRGB"
         warnings.warn(f"{path}: {psd.depth}-bit document read with 8-bit precision ({reason})", stacklevel=3)
     for problem in attach_psd_text(psd.image_resources.get_data(PSD_RESOURCE_ID), layers):
+        warnings.warn(f"{path}: {problem}", stacklevel=3)
+    for problem in reconcile_type_layers(psd, layers):  # type layers edited after layerdiff wrote them
         warnings.warn(f"{path}: {problem}", stacklevel=3)
     return LayeredImage(psd.size, layers, bit_depth=depth, metadata=metadata)
 

@@ -27,17 +27,22 @@ point is one pixel.
 
 from __future__ import annotations
 
+import math
 import re
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..text.info import TextInfo
+from ..text.info import TextInfo, TextLine
 
-__all__ = ["TYPE_TOOL_KEY", "type_tool_data", "engine_data", "postscript_name", "add_type_layer"]
+__all__ = ["TYPE_TOOL_KEY", "type_tool_data", "engine_data", "postscript_name", "add_type_layer",
+           "type_layer_text", "reconcile_type_layers"]
 
 TYPE_TOOL_KEY = b"TySh"
+_INT32 = 2**31 - 1
 _JUSTIFICATION = {"left": 0, "right": 1, "center": 2}  # the text engine's paragraph Justification codes
+_ALIGNMENT = {code: name for name, code in _JUSTIFICATION.items()}
 _PS_NAME_BAD = re.compile(r"[^!-~]|[\[\](){}<>/%]")  # characters a PostScript font name may not hold
 
 
@@ -245,7 +250,8 @@ def type_tool_data(info: TextInfo, font_name: str, font_type: int = 1) -> bytes:
         ("warpRotate", _enum("Ornt", "Hrzn")),
     ])
     data = (struct.pack(">H6dH", 1, 1.0, 0.0, 0.0, 1.0, tx, ty, 50) + _u32(16) + descriptor
-            + struct.pack(">H", 1) + _u32(16) + warp + struct.pack(">4i", x0, y0, x1, y1))
+            + struct.pack(">H", 1) + _u32(16) + warp
+            + struct.pack(">4i", *(min(max(v, -_INT32), _INT32) for v in info.box)))
     return data + b"\x00" * (-len(data) % 4)
 
 
@@ -315,3 +321,113 @@ def add_type_layer(layer: Any, info: TextInfo) -> None:
     name, font_type = postscript_name(info)
     key = Tag.TYPE_TOOL_OBJECT_SETTING
     layer._record.tagged_blocks[key] = TaggedBlock(key=key, data=type_tool_data(info, name, font_type))
+
+
+# --------------------------------------------------------------------------- reading back
+def _field(node: Any, *keys: str) -> Any:
+    for key in keys:
+        node = node[key]
+    return node
+
+
+def _face_of(ps_name: str, base: TextInfo) -> tuple[str, int, str, str, str | None]:
+    """Family, weight, style, generic family and font file for a PostScript font name: ``base``'s own when
+    the name is the one :func:`postscript_name` gives ``base``, else the installed family whose name
+    without spaces starts the PostScript name (the family part itself when none is installed)."""
+    from ..text.fonts import available_fonts, generic_of
+
+    if ps_name == postscript_name(base)[0]:
+        return base.font_family, base.font_weight, base.font_style, base.generic_family, base.font_file
+    prefix, _, suffix = ps_name.partition("-")
+    low = suffix.lower()
+    weight = 700 if any(w in low for w in ("bold", "black", "heavy")) else 400
+    style = "italic" if any(w in low for w in ("italic", "oblique")) else "normal"
+    key = re.sub(r"[^a-z0-9]", "", prefix.lower())
+    families = {re.sub(r"[^a-z0-9]", "", face.family.lower()): face for face in available_fonts()}
+    face = families.get(key)
+    if face is None:
+        return prefix or base.font_family, weight, style, generic_of(prefix), None
+    return face.family, weight, style, face.generic, None
+
+
+def type_layer_text(layer: Any, base: TextInfo) -> TextInfo:
+    """The :class:`TextInfo` a psd-tools type layer shows now: wording, size, colour, leading, alignment and
+    font from its type data (the first style and paragraph run), the ink box from its pixels; ``base``
+    (what layerdiff wrote for this layer) fills in what the type data does not say. Raises ``KeyError``,
+    ``IndexError``, ``TypeError`` or ``ValueError`` on type data it cannot read."""
+    text = layer.text.replace("\r", "\n")
+    xx, xy, yx, yy, tx, ty = (float(v) for v in layer.transform)
+    scale = math.sqrt(abs(xx * yy - xy * yx)) or 1.0
+    style = _field(layer.engine_dict, "StyleRun", "RunArray")[0]["StyleSheet"]["StyleSheetData"]
+    size = float(style["FontSize"]) * scale if "FontSize" in style else base.font_size
+    color = base.color
+    fill = style.get("FillColor")
+    if fill is not None and int(fill["Type"]) == 1:  # RGB: [alpha, r, g, b] in [0, 1]
+        color = tuple(round(float(v) * 255) for v in list(fill["Values"])[1:4])
+    leading = float(style["Leading"]) * scale if "Leading" in style and not bool(style.get("AutoLeading", True)) \
+        else round(1.2 * size, 2)
+    paragraph = _field(layer.engine_dict, "ParagraphRun", "RunArray")[0]["ParagraphSheet"]["Properties"]
+    alignment = _ALIGNMENT.get(int(paragraph.get("Justification", 0)), "left")
+    family, weight, font_style, generic, font_file = _face_of(
+        str(layer.resource_dict["FontSet"][int(style["Font"])]["Name"]), base)
+    if bool(style.get("FauxBold", False)):
+        weight = 700
+    if bool(style.get("FauxItalic", False)):
+        font_style = "italic"
+    x0, y0, x1, y1 = (int(v) for v in layer.bbox)
+    box = (x0, y0, max(x1, x0), max(y1, y0))
+    lines = []
+    for i, words in enumerate(text.split("\n")):
+        baseline = ty + i * leading
+        line_box = (x0, min(max(round(baseline - 0.8 * size), y0), box[3]), box[2],
+                    min(max(round(baseline + 0.25 * size), y0), box[3]))
+        lines.append(TextLine(words, line_box, baseline, tx if alignment == "left" else float(x0)))
+    return TextInfo(text, box, ty, size, color, font_family=family, font_weight=weight, font_style=font_style,
+                    generic_family=generic, alignment=alignment, line_height=leading, lines=lines,
+                    confidence=1.0, font_file=font_file)
+
+
+def reconcile_type_layers(psd: Any, layers: Sequence[Any]) -> list[str]:
+    """After layerdiff's text resource is attached (:func:`layerdiff.text.store.attach_psd_text`): a layer
+    whose Photoshop type layer now shows something other than the attached :class:`TextInfo` (its wording or
+    style was edited in Photoshop or another editor after layerdiff wrote the file) takes its text and style
+    from the type layer (:func:`type_layer_text`), so the text matches the pixels. Type layers are matched to
+    ``layers`` by name, in stacking order; a type layer that still shows the same wording and style leaves
+    layerdiff's exact :class:`TextInfo` in place. Returns the problems found (edited wording with unreadable
+    type data: the layer keeps its pixels and loses the stale text)."""
+    pending = [layer for layer in layers if layer.text is not None and layer.metadata.get("psd_kind") == "type"]
+    if not pending:
+        return []
+    sources: dict[str, list[Any]] = {}
+    for source in psd.descendants():
+        if source.kind == "type":
+            sources.setdefault(source.name, []).append(source)
+    problems = []
+    for layer in pending:
+        candidates = sources.get(layer.name)
+        if not candidates:
+            continue
+        source = candidates.pop(0)
+        try:
+            now = type_layer_text(source, layer.text)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
+            if source.text.replace("\r", "\n") != layer.text.text:
+                layer.text = None
+                problems.append(f"layer {layer.name!r}: its type layer was edited and its type data is "
+                                f"unreadable ({type(err).__name__}: {err}); kept as pixels")
+            continue
+        if not _same_look(now, layer.text):
+            layer.text = now
+    return problems
+
+
+def _same_look(now: TextInfo, written: TextInfo) -> bool:
+    """Whether a type layer still shows what layerdiff wrote: the same wording, size, colour, alignment and
+    font (family compared without spaces and case, as a prefix of the PostScript-derived name)."""
+    def key(family: str) -> str:
+        return re.sub(r"[^a-z0-9]", "", family.lower())
+
+    return (now.text == written.text and abs(now.font_size - written.font_size) < 0.05
+            and now.color == written.color and now.alignment == written.alignment
+            and key(now.font_family).startswith(key(written.font_family))
+            and (now.font_weight >= 600) == (written.font_weight >= 600) and now.font_style == written.font_style)
