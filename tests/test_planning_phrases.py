@@ -110,6 +110,13 @@ def test_a_scene_word_does_not_turn_an_object_or_a_coloured_background_into_a_sc
     assert bg(plan) == ("solid", ["blue"]) and objects(plan) == [("object", "red", "circle", None, "center")]
 
 
+def test_a_background_named_as_such_wins_over_a_scene_and_a_scene_takes_no_stray_colour():
+    plan = plan_caption("a white circle in space on a black background")
+    assert bg(plan) == ("solid", ["black"]) and objects(plan) == [("object", "white", "circle", None, None)]
+    plan = plan_caption("a pink heart on a photo of a beach, with a white border")
+    assert bg(plan) == ("scene", []) and objects(plan) == [("object", "pink", "heart", None, None)]
+
+
 # ------------------------------------------------------------------------------ shape and colour words
 def test_banner_and_button_are_shapes_and_beige_is_white():
     plan = plan_caption("a yellow banner and a navy button on beige")

@@ -102,6 +102,7 @@ def plan_caption(caption: str) -> LayerPlan:
     text = _QUOTE.sub(keep_quote, caption)
     parts = _split(_normalise(text))
     background: Background | None = None
+    background_named = False  # whether the background's part said "background" / "gradient" (not only a scene)
     objects: list[_Object] = []
     texts: list[PlanLayer] = []
     pending_place: str | None = None
@@ -122,13 +123,18 @@ def plan_caption(caption: str) -> LayerPlan:
             continue
         if kind == "background":
             bg = _background(part.words)
+            named = bool(set(part.words) & (BACKGROUND_NOUNS | GRADIENT_WORDS))
             if background is None or (not background.colors and background.kind == "solid" and bg.colors):
-                background = bg
+                background, background_named = bg, named
+            elif named and not background_named and background.kind == "scene" and bg.kind != "scene":
+                # "in space on a black background": the background named as such wins over a scene
+                background, background_named = bg, named
             elif bg.kind != "solid" and background.kind == "solid" and not background.colors:
                 background = bg
             elif background.kind in ("linear", "radial") and not background.colors and len(bg.colors) >= 2:
                 background.colors = bg.colors[:2]  # "a radial gradient, white in the center fading to blue"
-        elif kind == "extra" and background is not None and not background.colors and last_part_kind == "background":
+        elif (kind == "extra" and background is not None and background.kind == "solid" and not background.colors
+              and last_part_kind == "background"):
             background.colors = _colors(part.words)[:1]  # "Background: gray"
         elif kind == "pattern" and background is not None:
             _add_pattern(background, part.words)
