@@ -146,6 +146,10 @@ def test_the_block_layout_follows_the_specification():
     end = data.rindex(b"Hrzn") + 4  # the warp descriptor's last value (warpRotate: enum Ornt Hrzn)
     assert struct.unpack(">4i", data[end:end + 16]) == info.box  # left, top, right, bottom as 4-byte integers
     assert not data[end + 16:].strip(b"\x00")  # then only the padding
+    huge = TextInfo("Far", (0, -2**40, 2**40, 10), 5.0, 12.0, (0, 0, 0))
+    wide = type_tool_data(huge, "X")  # bounds beyond 32 bits are clamped, not a struct error
+    end = wide.rindex(b"Hrzn") + 4
+    assert struct.unpack(">4i", wide[end:end + 16]) == (0, -(2**31 - 1), 2**31 - 1, 10)
 
 
 def test_postscript_names(tmp_path):

@@ -1,11 +1,14 @@
-"""A PSD with type layers opens in GIMP (batch mode, 2.10's PSD loader): every layer loads, names and offsets
-intact, with the rendered text pixels. GIMP imports Photoshop type layers as pixel layers; the test needs
-``gimp-console`` (``apt-get install gimp``) and is skipped, with that reason in the summary, without it."""
+"""A PSD with type layers opens in GIMP (batch mode, 2.10's PSD loader) and in Krita (command-line export):
+every layer loads, names and offsets intact, with the rendered text pixels. Both import Photoshop type layers
+as pixel layers. The tests need ``gimp-console`` (``apt-get install gimp``) or ``krita`` and ``xvfb-run``
+(``apt-get install krita xvfb xauth``) and are skipped, with that reason in the summary, without them."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
+import zipfile
 
 import numpy as np
 import pytest
@@ -17,8 +20,9 @@ from layerdiff.text import TextInfo, TextLine
 from layerdiff.text.render import render_text
 
 GIMP = shutil.which("gimp-console-2.10") or shutil.which("gimp-console")
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(GIMP is None, reason="GIMP is not installed (gimp-console not on PATH)")]
+KRITA = shutil.which("krita")
+XVFB = shutil.which("xvfb-run")
+pytestmark = pytest.mark.slow
 
 _SCRIPT = """
 (let* ((image (car (gimp-file-load RUN-NONINTERACTIVE "{psd}" "{psd}")))
@@ -47,13 +51,31 @@ def _text(text: str, y: int, alignment: str = "left") -> TextInfo:
                     font_family="DejaVu Serif", alignment=alignment, line_height=36.0, lines=lines)
 
 
-def test_gimp_loads_a_psd_with_type_layers(tmp_path):
+def _poster(tmp_path) -> LayeredImage:
+    """A background and two text layers (one multi-line, centred, with characters that need escaping), saved
+    as ``poster.psd`` in ``tmp_path``."""
     size = (240, 160)
     bg = Layer(np.tile(np.array([1.0, 0.95, 0.8, 1.0], np.float32), (size[1], size[0], 1)), name="Background")
     title = render_text(_text("Café – 2026", 40), size, name="Text: Café")
     body = render_text(_text("Grand (opening)\nünïcode \\ 😀", 100, "center"), size, name="Text: Grand")
     stack = LayeredImage(size, [bg, title, body])
     save(stack, tmp_path / "poster.psd")
+    return stack
+
+
+def _same_pixels(theirs: np.ndarray, layer: Layer) -> None:
+    """An editor's 8-bit RGBA of ``layer`` equals layerdiff's (colour compared where alpha > 0)."""
+    ours = np.round(layer.pixels * 255).astype(np.int16)  # (h, w, 4)
+    theirs = theirs.astype(np.int16)
+    assert theirs.shape == ours.shape
+    assert np.array_equal(theirs[..., 3], ours[..., 3])
+    seen = ours[..., 3] > 0
+    assert np.array_equal(theirs[seen, :3], ours[seen, :3])
+
+
+@pytest.mark.skipif(GIMP is None, reason="GIMP is not installed (gimp-console not on PATH)")
+def test_gimp_loads_a_psd_with_type_layers(tmp_path):
+    stack = _poster(tmp_path)
     out = tmp_path / "layers"
     out.mkdir()
     script = _SCRIPT.format(psd=tmp_path / "poster.psd", out=out)
@@ -67,9 +89,21 @@ def test_gimp_loads_a_psd_with_type_layers(tmp_path):
     assert [row[2] for row in rows] == ["0", "0", "0"]  # GIMP 2.10 imports type layers as pixel layers
     for row, layer in zip(rows, expected, strict=True):
         assert (int(row[3]), int(row[4])) == layer.offset
-        gimp = np.asarray(Image.open(out / f"{row[0]}.png").convert("RGBA")).astype(np.int16)  # (h, w, 4)
-        ours = np.round(layer.pixels * 255).astype(np.int16)  # (h, w, 4)
-        assert gimp.shape == ours.shape
-        assert np.array_equal(gimp[..., 3], ours[..., 3])
-        seen = ours[..., 3] > 0
-        assert np.array_equal(gimp[seen, :3], ours[seen, :3])
+        _same_pixels(np.asarray(Image.open(out / f"{row[0]}.png").convert("RGBA")), layer)
+
+
+@pytest.mark.skipif(KRITA is None or XVFB is None, reason="Krita or xvfb-run is not installed")
+def test_krita_loads_a_psd_with_type_layers(tmp_path):
+    stack = _poster(tmp_path)
+    target = tmp_path / "krita.ora"  # Krita's OpenRaster export lists the layers it loaded, with their pixels
+    done = subprocess.run([XVFB, "-a", KRITA, "--nosplash", "--export", "--export-filename", str(target),
+                           str(tmp_path / "poster.psd")], capture_output=True, text=True, timeout=400)
+    assert target.is_file(), (done.stdout + done.stderr)[-2000:]
+    with zipfile.ZipFile(target) as ora:
+        entries = list(ET.fromstring(ora.read("stack.xml")).iter("layer"))
+        expected = list(reversed(stack.layers))  # the top layer first
+        assert len(entries) == len(expected)
+        for entry, layer in zip(entries, expected, strict=True):
+            assert entry.get("name") == layer.name and (int(entry.get("x")), int(entry.get("y"))) == layer.offset
+            with ora.open(entry.get("src")) as fh:
+                _same_pixels(np.asarray(Image.open(fh).convert("RGBA")), layer)
