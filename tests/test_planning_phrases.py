@@ -143,3 +143,44 @@ def test_text_above_or_below_an_object_places_both():
 def test_counts_past_eight_give_that_many_layers(caption, n):
     plan = plan_caption(caption)
     assert len(plan.layers) == n and len({lay.shape for lay in plan.layers}) == 1
+
+
+# ------------------------------------------------------------- phrase classes of captions_blind_s17b
+def test_a_heading_before_a_colon_is_not_an_object():
+    plan = plan_caption("Design a badge: a red star on a blue circle")
+    assert sorted(objects(plan)) == [("object", "blue", "circle", None, None), ("object", "red", "star", None, None)]
+    assert objects(plan_caption("stars: one gold, one silver"))[1] == ("object", "gray", "star", None, None)
+
+
+def test_around_puts_the_inner_object_on_the_outer_one():
+    plan = plan_caption("a navy ring around a yellow dot on white")
+    assert objects(plan) == [("object", "navy", "ring", None, None), ("object", "yellow", "circle", None, None)]
+    ring, dot = plan.layers
+    assert ring.box[0] <= dot.box[0] and dot.box[2] <= ring.box[2]  # the dot sits inside the ring's box
+
+
+def test_there_are_starts_the_objects_after_a_background():
+    plan = plan_caption("on a purple background there are two orange dots")
+    assert bg(plan) == ("solid", ["purple"]) and objects(plan) == [("object", "orange", "circle", None, None)] * 2
+
+
+def test_an_unknown_thing_in_a_colour_is_an_object_not_the_background():
+    plan = plan_caption("a zigzag in teal on a brown background")
+    assert bg(plan) == ("solid", ["brown"]) and [(lay.kind, lay.color) for lay in plan.layers] == [("object", "teal")]
+
+
+def test_a_sign_is_the_whole_image():
+    plan = plan_caption('a red sign with "STOP" in white')
+    assert bg(plan) == ("solid", ["red"]) and objects(plan) == [("text", "white", None, "STOP", None)]
+
+
+def test_a_gradient_with_its_colours_is_a_background_even_with_edges_in_it():
+    plan = plan_caption("a radial gradient from white in the middle to navy at the edges")
+    assert bg(plan) == ("radial", ["white", "navy"]) and plan.layers == []
+
+
+def test_one_colour_for_a_counted_object_colours_them_all_and_a_list_hands_them_out():
+    assert objects(plan_caption("four squares (pink) on white")) == [("object", "pink", "square", None, None)] * 4
+    plan = plan_caption("three rings: green, orange and black, on white")
+    assert bg(plan) == ("solid", ["white"])
+    assert objects(plan) == [("object", c, "ring", None, None) for c in ("green", "orange", "black")]

@@ -82,7 +82,8 @@ DETERMINERS = frozenset({"a", "an", "the", "some", "another", "its", "one"})
 BACKGROUND_NOUNS = frozenset({"background", "backdrop", "canvas", "wallpaper", "bg", "backgrounds"})
 FRAME_NOUNS = frozenset({"poster", "image", "picture", "design", "graphic", "illustration", "composition", "layout",
                          "card", "flyer", "drawing", "artwork", "scene", "slide", "cover", "page", "banner ad",
-                         "thumbnail", "sticker sheet", "ad", "advert"})
+                         "thumbnail", "sticker sheet", "ad", "advert", "sign", "signboard", "placard", "billboard",
+                         "invitation", "postcard", "leaflet"})
 """Words for the whole image: "a blue poster with a star" names the background's colour."""
 
 OBJECT_NOUNS = frozenset({"emoji", "sticker", "photo", "photograph", "panel", "overlay", "vignette",
@@ -139,6 +140,7 @@ RELATIONS: dict[str, str] = {
     "above": "above", "over": "on", "below": "below", "under": "below", "beneath": "below", "underneath": "below",
     "on top of": "on", "in front of": "on", "on": "on", "upon": "on", "atop": "on", "onto": "on", "against": "on",
     "inside": "on", "within": "on", "in the middle of": "on", "behind": "behind", "in back of": "behind",
+    "around": "around", "surrounding": "around", "encircling": "around", "circling": "around",
 }
 """Relation words between two parts of a caption -> the relation the layout applies."""
 

@@ -77,6 +77,7 @@ _PLACE_PREPS = r"(?:in|at|on|to|toward|towards|along|near|across)"
 class _Part:
     words: list[str]
     relation: str | None = None  # the relation word that opened this part ("on", "beside", ...)
+    colon: bool = False  # the part ended at a colon ("Make me a logo: ...", "Poster: ...")
     quotes: list[int] = field(default_factory=list)
 
 
@@ -117,7 +118,11 @@ def plan_caption(caption: str) -> LayerPlan:
         if kind in ("background", "extra") and uncoloured and _colour_list(part, last_part_kind):
             # "a star, bright yellow, on ...", "two stars ..., one red and one white": the colours of the
             # uncoloured objects of the last object part, in order
-            for lay, colour in zip(uncoloured, _colors(part.words)):
+            colours = _colors(part.words)
+            more = i + 1 < len(parts) and _colour_list(parts[i + 1], "object")  # "red, white and blue"
+            if len(colours) == 1 and not more and part.words[0] not in ("one", "the", "another"):
+                colours = colours * len(uncoloured)  # "three hearts (red)": all of them
+            for lay, colour in zip(uncoloured, colours):
                 lay.color = colour
                 lay.phrase = article(f"{colour} {lay.shape}") if lay.shape else f"{lay.phrase} in {colour}"
             continue
@@ -301,7 +306,10 @@ def _split(text: str) -> list[_Part]:
             cur.relation = relation
 
     for w in text.split():
-        if w in {",", ";", ":", ".", "!", "?", "(", ")"}:
+        if w == ":" and cur.words:
+            cur.colon = True
+            close()
+        elif w in {",", ";", ":", ".", "!", "?", "(", ")"}:
             close()
         elif w.startswith("rrr"):
             close(w[3:].replace("_", " "))
@@ -312,7 +320,8 @@ def _split(text: str) -> list[_Part]:
         elif w == "and" and _has_noun(cur.words):
             close()
         elif w in ("is", "are") and cur.words and cur.words[-1] in ("there",):
-            continue
+            cur.words.pop()  # "on a green background there are four dots": what follows is a part of its own
+            close()
         else:
             cur.words.append(w)
     close()
@@ -386,6 +395,10 @@ def _classify(part: _Part, first_background: bool, last: str) -> str:
     if any(w in BACKGROUND_NOUNS for w in words):
         return "background"
     shapes = [w for w in words if _shape_of(w)] or ([] if _shape_adjective(words) is None else ["adjective"])
+    if part.colon and not shapes and not _colors(words):
+        return "none"  # a heading before a colon: "Make me a logo:", "Event flyer:"
+    if not shapes and set(words) & GRADIENT_WORDS and len(_colors(words)) >= 2:
+        return "background"  # "a radial gradient from yellow in the middle to orange at the edges"
     if any(w in EXTRA_NOUNS for w in words) and not shapes:
         return "extra"
     if any(w in DOT_WORDS or w in STRIPE_WORDS for w in words) and not shapes:
@@ -396,7 +409,10 @@ def _classify(part: _Part, first_background: bool, last: str) -> str:
         return "background"  # "on a wooden table", "over a photo of a brick wall": a scene behind the objects
     nouns = any(_singular(w) in OBJECT_NOUNS or w in FRAME_NOUNS for w in words)
     colour_words = all(w in COLOR_WORDS or w in ("color", "plain", "solid") for w in content)
-    if not shapes and not nouns and (colour_words or (content[-1] in COLOR_WORDS and len(content) <= 3)):
+    named_in = (len(words) >= 4 and words[-2] == "in" and words[0] in DETERMINERS and words[-1] in COLOR_WORDS
+                and part.relation is None)  # "a sqare in green": something (unknown) in a colour
+    if (not shapes and not nouns and not named_in
+            and (colour_words or (content[-1] in COLOR_WORDS and len(content) <= 3))):
         # a colour alone: "on yellow", "against navy", or "... , red" after an object
         return "background" if part.relation == "on" or last in ("", "none") or first_background else "extra"
     if not shapes and any(w in FRAME_NOUNS for w in words) and not any(w in OBJECT_NOUNS for w in words):
@@ -578,6 +594,8 @@ def _apply_relations(objects: list[_Object], relations: list[tuple[int, str, int
     spatial = {"beside": ("left", "right"), "left of": ("left", "right"), "right of": ("right", "left"),
                "above": ("top", "bottom"), "below": ("bottom", "top")}
     for a_part, rel, b_part in relations:
+        if rel == "around":  # "a ring around a dot": the dot sits on (inside) the ring
+            a_part, rel, b_part = b_part, "on", a_part
         a = [k for k, o in enumerate(objects) if o.part == a_part]
         b = [k for k, o in enumerate(objects) if o.part == b_part]
         if rel in spatial:
