@@ -224,3 +224,33 @@ def test_unreadable_edited_type_data_drops_the_stale_text_with_a_warning(tmp_pat
     with pytest.warns(UserWarning, match="type data is unreadable"):
         back = load(tmp_path / "t.psd")
     assert back.layers[1].text is None and back.layers[1].pixels[..., 3].max() > 0
+
+
+def _keys(node) -> set[str]:
+    return {str(getattr(key, "value", key)) for key in node.keys()}
+
+
+@pytest.mark.psd_corpus
+def test_engine_data_has_every_key_of_photoshops_own_type_layers(tmp_path):
+    from conftest import PSD_CORPUS
+
+    theirs = [layer for layer in PSDImage.open(PSD_CORPUS / "text.psd").descendants() if layer.kind == "type"][0]
+    newer = [layer for layer in PSDImage.open(PSD_CORPUS / "layers__type-layer.psd").descendants()
+             if layer.kind == "type"][0]
+    save(_stack(_info()), tmp_path / "t.psd")
+    ours = _type_layer(tmp_path / "t.psd")
+    assert _keys(theirs.engine_dict) <= _keys(ours.engine_dict)
+    for layer in (theirs, ours):
+        assert _keys(layer._engine_data) == {"EngineDict", "ResourceDict", "DocumentResources"}
+    # the Japanese line-breaking sets (KinsokuSet, MojiKumiSet) are the only resources left out
+    assert _keys(theirs.resource_dict) - _keys(ours.resource_dict) == {"KinsokuSet", "MojiKumiSet"}
+    assert _keys(_style(theirs)) <= _keys(_style(ours))
+    assert _keys(theirs.resource_dict["StyleSheetSet"][0]["StyleSheetData"]) == \
+        _keys(ours.resource_dict["StyleSheetSet"][0]["StyleSheetData"])
+    paragraph = ["ParagraphRun", "RunArray"]
+    assert _keys(theirs.engine_dict[paragraph[0]][paragraph[1]][0]["ParagraphSheet"]["Properties"]) == \
+        _keys(ours.engine_dict[paragraph[0]][paragraph[1]][0]["ParagraphSheet"]["Properties"])
+    assert _keys(theirs._data.text_data) <= _keys(ours._data.text_data)  # newer files add bounds, boundingBox
+    assert _keys(theirs._data.warp) == _keys(ours._data.warp)
+    assert theirs.text_type == ours.text_type == TextType.POINT
+    assert _keys(newer._data.text_data) == _keys(ours._data.text_data)

@@ -104,14 +104,16 @@ def _color(rgb: tuple[int, int, int]) -> dict[str, Any]:
 
 def _paragraph(justification: int) -> dict[str, Any]:
     return {"Justification": justification, "FirstLineIndent": 0.0, "StartIndent": 0.0, "EndIndent": 0.0,
-            "SpaceBefore": 0.0, "SpaceAfter": 0.0, "AutoHyphenate": False, "AutoLeading": 1.2,
-            "LeadingType": 0, "Hanging": False, "Burasagari": False, "KinsokuOrder": 0,
+            "SpaceBefore": 0.0, "SpaceAfter": 0.0, "AutoHyphenate": False, "HyphenatedWordSize": 6,
+            "PreHyphen": 2, "PostHyphen": 2, "ConsecutiveHyphens": 8, "Zone": 36.0,
+            "WordSpacing": [0.8, 1.0, 1.33], "LetterSpacing": [0.0, 0.0, 0.0], "GlyphSpacing": [1.0, 1.0, 1.0],
+            "AutoLeading": 1.2, "LeadingType": 0, "Hanging": False, "Burasagari": False, "KinsokuOrder": 0,
             "EveryLineComposer": False}
 
 
 def _style(font: int, size: float, leading: float | None, rgb: tuple[int, int, int]) -> dict[str, Any]:
     style: dict[str, Any] = {"Font": font, "FontSize": float(size), "FauxBold": False, "FauxItalic": False}
-    style.update({"AutoLeading": True} if leading is None else {"AutoLeading": False, "Leading": float(leading)})
+    style.update({"AutoLeading": leading is None, "Leading": 0.0 if leading is None else float(leading)})
     style.update({"HorizontalScale": 1.0, "VerticalScale": 1.0, "Tracking": 0, "AutoKerning": True,
                   "Kerning": 0, "BaselineShift": 0.0, "FontCaps": 0, "FontBaseline": 0, "Underline": False,
                   "Strikethrough": False, "Ligatures": True, "DLigatures": False, "BaselineDirection": 2,
@@ -131,7 +133,6 @@ def engine_data(info: TextInfo, font_name: str, font_type: int = 1) -> bytes:
     text = "\r".join(paragraphs) + "\r"  # every paragraph closed by "\r", as the text engine stores it
     justification = _JUSTIFICATION[info.alignment]
     adjustments = {"Axis": [1.0, 0.0, 1.0], "XY": [0.0, 0.0]}
-    leading = float(info.line_height) if len(paragraphs) > 1 else None
     resources = {
         "TheNormalStyleSheet": 0,
         "TheNormalParagraphSheet": 0,
@@ -155,13 +156,15 @@ def engine_data(info: TextInfo, font_name: str, font_type: int = 1) -> bytes:
             },
             "StyleRun": {
                 "DefaultRunData": {"StyleSheet": {"StyleSheetData": {}}},
-                "RunArray": [{"StyleSheet": {"StyleSheetData": _style(0, info.font_size, leading, info.color)}}],
+                "RunArray": [{"StyleSheet": {"StyleSheetData": _style(0, info.font_size, info.line_height,
+                                                                       info.color)}}],
                 "RunLengthArray": [_units(text)],
                 "IsJoinable": 2,
             },
             "GridInfo": {"GridIsOn": False, "ShowGrid": False, "GridSize": 18.0, "GridLeading": 22.0,
                          "GridColor": _color((0, 0, 255)), "GridLeadingFillColor": _color((0, 0, 255)),
                          "AlignLineHeightToGridFlags": False},
+            "AntiAlias": 3,  # smooth, as the descriptor's AntA (AnSm) says
             "UseFractionalGlyphWidths": True,
             "Rendered": {"Version": 1, "Shapes": {"WritingDirection": 0, "Children": [{
                 "ShapeType": 0, "Procession": 0, "Lines": {"WritingDirection": 0, "Children": []},
@@ -236,7 +239,7 @@ def type_tool_data(info: TextInfo, font_name: str, font_type: int = 1) -> bytes:
         ("Txt ", b"TEXT" + _unicode(text)),
         ("textGridding", _enum("textGridding", "None")),
         ("Ornt", _enum("Ornt", "Hrzn")),
-        ("AntA", _enum("Annt", "AnCr")),
+        ("AntA", _enum("Annt", "AnSm")),
         ("bounds", _box("bounds", layout)),
         ("boundingBox", _box("boundingBox", ink)),
         ("TextIndex", b"long" + struct.pack(">i", 0)),
