@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from layerdiff.contract import LayerLimitError
+from layerdiff.contract import LayerLimitError, layer_limit_message
 from layerdiff.layered import Layer, LayeredImage
 from layerdiff.refine import WINDOW_MARGIN, crop
 
@@ -164,10 +164,10 @@ def generate_from_plan(pipe, plan: LayerPlan, width: int | None = None, height: 
     if min(w, h) < 8 or w * h > 16384 * 16384:
         raise PlanError(f"output size {w}x{h} is outside [8 px, 16384^2 pixels]")
     limit = int(getattr(pipe, "max_layers", plan.num_layers))
-    if plan.num_layers > limit:
-        raise LayerLimitError(f"the plan has {plan.num_layers} layers (background included) but model "
-                              f"{getattr(pipe, 'model_name', 'this model')!r} makes at most {limit}; name fewer "
-                              "objects, or edit the plan (--show-plan, --plan)")
+    if plan.num_layers > limit:  # the model's one layer limit, as on every other path
+        raise LayerLimitError(layer_limit_message(getattr(pipe, "model_name", "?"), limit, "plan layers",
+                                                  plan.num_layers)
+                              + " (background included); name fewer objects or edit the plan (--show-plan, --plan)")
     assign_boxes(plan)
     bg = plan.background
     if is_exact(bg):
