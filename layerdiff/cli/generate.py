@@ -2,7 +2,9 @@
 
 Without ``--layer-prompt`` the caption goes through the layer planner (:mod:`layerdiff.planning`): the
 plan (background, one layer per object, text layers, boxes) is printed with ``--show-plan``, can be given
-or edited with ``--plan plan.json``, and the image is made from it (``generate_from_plan``).
+or edited with ``--plan plan.json``, and the image is made from it (``generate_from_plan``). A plan with
+more layers than the model's layer limit (``layerdiff models``; background included) is refused in one line
+before anything is generated; ``--show-plan`` still prints it.
 ``--layer-prompt`` (one caption per layer) and ``--no-plan`` run the model on the whole caption instead.
 """
 
