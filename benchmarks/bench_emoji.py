@@ -13,18 +13,23 @@ before it while it shows less than ``--min-visible`` of the canvas or there are 
 layers), rendered by cairosvg at ``--size`` px on a transparent canvas. Emoji whose layers do not
 composite back to the whole render are skipped.
 
-Scoring: :func:`layerdiff.eval.harness.run_eval` (the LayerD metric of ``layerdiff eval``) once per
-``--num-layers`` mode, into ``OUT/<mode>/`` (``results.csv``, ``summary.md``, ``summary.json``);
-``OUT/set.json`` records the emoji, their element groups, the options and the git commit.
+Scoring: :func:`layerdiff.eval.harness.run_eval` (the LayerD metric of ``layerdiff eval``) for each
+``--num-layers`` mode, sample by sample (every mode of one emoji before the next emoji), into
+``OUT/<mode>/`` (``results.csv``, ``summary.md``, ``summary.json``, rewritten after each sample, so a run
+stopped early leaves the scores of a common prefix of the set; ``--resume`` skips the samples already
+there). ``OUT/set.json`` records the emoji, their element groups, the options and the git commit.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import math
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +46,61 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a ``results.csv`` written by the harness, typed as :func:`run_eval` makes them."""
+    rows = []
+    with open(path, newline="") as fh:
+        for raw in csv.DictReader(fh):
+            row: dict[str, Any] = {}
+            for key, value in raw.items():
+                if key in ("model", "sample", "error"):
+                    row[key] = value
+                elif key in ("skipped", "capped"):
+                    row[key] = value == "True"
+                else:
+                    row[key] = float(value) if value not in ("", "nan") else math.nan
+            rows.append(row)
+    return rows
+
+
+def score_modes(samples: Sequence[Any], models: Sequence[str], out: Path, modes: Sequence[str],
+                resume: bool = False, log: Callable[[str], None] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Score ``samples`` with ``models`` in every count mode, sample by sample, rewriting
+    ``out/<mode>/`` after each; returns the summaries. With ``resume``, samples already in
+    ``out/<mode>/results.csv`` for every model are not run again."""
+    from layerdiff.eval.harness import EvalReport, EvalSample, run_eval, summarize, write_report
+    from layerdiff.loader import load
+
+    decomposers = {name: load(name, "decompose") for name in models}
+    rows: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+    for mode in modes:
+        old = out / mode / "results.csv"
+        if resume and old.is_file():
+            rows[mode] = [r for r in read_rows(old) if r["model"] in decomposers]
+    summaries: dict[str, list[dict[str, Any]]] = {}
+    for sample in samples:
+        todo = [m for m in modes if {r["model"] for r in rows[m] if r["sample"] == sample.name} != set(models)]
+        if not todo:
+            continue
+        cache: list[Any] = []
+
+        def once(sample: Any = sample, cache: list[Any] = cache) -> Any:
+            if not cache:
+                cache.append(sample.load())
+            return cache[0]
+
+        for mode in todo:
+            rows[mode] = [r for r in rows[mode] if r["sample"] != sample.name]
+            report = run_eval([EvalSample(sample.name, once)], decomposers, None, num_layers=mode,
+                              log=None if log is None else (lambda msg, mode=mode: log(f"[{mode}] {msg}")))
+            rows[mode] += report.rows
+            summary = summarize(rows[mode], list(models))
+            write_report(EvalReport(rows[mode], summary), out / mode)
+    for mode in modes:
+        summaries[mode] = summarize(rows[mode], list(models))
+    return summaries
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,6 +123,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--write-set", metavar="DIR",
                     help="also write each ground truth as a PNG layer folder DIR/emoji-<stem> (input of "
                          "`layerdiff eval DIR`)")
+    ap.add_argument("--resume", action="store_true", help="keep the scores already in OUT and score the rest")
     ap.add_argument("--quiet", action="store_true", help="print only the summary tables")
     args = ap.parse_args(argv)
     if not (args.output or args.list or args.write_set):
@@ -75,7 +136,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from layerdiff.data.emoji import default_emoji_dir, element_groups
-    from layerdiff.eval.harness import emoji_samples, markdown_table, run_eval
+    from layerdiff.eval.harness import emoji_samples, markdown_table
 
     folder = Path(args.emoji_dir) if args.emoji_dir else default_emoji_dir()
     if not folder.is_dir():
@@ -117,11 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "set.json").write_text(json.dumps(record, indent=1) + "\n")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    for mode in args.num_layers:
-        log = None if args.quiet else (lambda msg: print(msg, flush=True))
-        report = run_eval(samples, models, out / mode, num_layers=mode, log=log)
+    log = None if args.quiet else (lambda msg: print(msg, flush=True))
+    summaries = score_modes(samples, models, out, args.num_layers, resume=args.resume, log=log)
+    for mode, summary in summaries.items():
         print(f"\n## emoji held-out set, {len(stems)} emoji, count {mode} (commit {record['commit']})\n")
-        print(markdown_table(report.summary), flush=True)
+        print(markdown_table(summary), flush=True)
     return 0
 
 

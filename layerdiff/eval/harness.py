@@ -26,7 +26,7 @@ from ..layered import LayeredImage, from_float
 from .metric import MAX_EDITS, evaluate_pair
 
 __all__ = ["EvalSample", "as_input", "folder_samples", "synthetic_samples", "emoji_samples", "run_eval", "summarize",
-           "markdown_table", "gt_request", "LAYERED_SUFFIXES"]
+           "markdown_table", "write_report", "gt_request", "LAYERED_SUFFIXES"]
 
 LAYERED_SUFFIXES = (".psd", ".psb", ".ora", ".zip", ".png-dir")
 """File suffixes taken as ground-truth stacks in a data folder (sub-folders are PNG folders)."""
@@ -122,11 +122,11 @@ def gt_request(n_gt: int, decomposer: Any) -> tuple[int, bool]:
     return max(1, n_gt), False
 
 
-def run_eval(samples: Iterable[EvalSample], models: Sequence[str] | dict[str, Any], out_dir: str | Path,
+def run_eval(samples: Iterable[EvalSample], models: Sequence[str] | dict[str, Any], out_dir: str | Path | None,
              num_layers: str = "auto", max_edits: int = MAX_EDITS,
              log: Callable[[str], None] | None = None) -> EvalReport:
     """Decompose every sample with every model, score, and write ``results.csv``, ``summary.md`` and
-    ``summary.json`` to ``out_dir``.
+    ``summary.json`` to ``out_dir`` (nothing written when it is None).
 
     Args:
         models: registry names, or ``{name: decomposer}`` with objects exposing
@@ -139,7 +139,6 @@ def run_eval(samples: Iterable[EvalSample], models: Sequence[str] | dict[str, An
     if num_layers not in ("auto", "gt"):
         raise ValueError(f"num_layers must be 'auto' or 'gt', got {num_layers!r}")
     decomposers = _resolve(models)
-    out = Path(out_dir)
     report = EvalReport()
     for sample in samples:
         try:
@@ -178,7 +177,8 @@ def run_eval(samples: Iterable[EvalSample], models: Sequence[str] | dict[str, An
                 log(f"{sample.name} / {name}: L1@0 {scores['l1'][0]:.4f} IoU@0 {scores['iou'][0]:.4f} "
                     f"PSNR {scores['psnr']:.1f} dB, {len(pred)} layers, {seconds:.2f} s")
     report.summary = summarize(report.rows, list(decomposers), max_edits)
-    _write(report, out, max_edits)
+    if out_dir is not None:
+        write_report(report, Path(out_dir), max_edits)
     return report
 
 
@@ -244,7 +244,8 @@ def markdown_table(summary: list[dict[str, Any]], max_edits: int = MAX_EDITS) ->
     return "\n".join(lines + notes) + "\n"
 
 
-def _write(report: EvalReport, out: Path, max_edits: int) -> None:
+def write_report(report: EvalReport, out: Path, max_edits: int = MAX_EDITS) -> None:
+    """Write ``results.csv``, ``summary.md`` and ``summary.json`` of ``report`` into ``out`` (each atomically)."""
     out.mkdir(parents=True, exist_ok=True)
     columns = list(_row("", "", max_edits=max_edits))
     with atomic_path(out / "results.csv") as tmp, open(tmp, "w", newline="") as fh:
