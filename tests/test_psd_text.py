@@ -242,8 +242,12 @@ def test_engine_data_has_every_key_of_photoshops_own_type_layers(tmp_path):
     assert _keys(theirs.engine_dict) <= _keys(ours.engine_dict)
     for layer in (theirs, ours):
         assert _keys(layer._engine_data) == {"EngineDict", "ResourceDict", "DocumentResources"}
-    # the Japanese line-breaking sets (KinsokuSet, MojiKumiSet) are the only resources left out
-    assert _keys(theirs.resource_dict) - _keys(ours.resource_dict) == {"KinsokuSet", "MojiKumiSet"}
+    assert _keys(theirs.resource_dict) == _keys(ours.resource_dict)
+    def entries(layer, name: str) -> list[dict[str, str]]:
+        return [{str(getattr(k, "value", k)): str(v) for k, v in entry.items()} for entry in layer.resource_dict[name]]
+
+    for name in ("KinsokuSet", "MojiKumiSet"):  # Photoshop's default line-breaking tables, value for value
+        assert entries(theirs, name) == entries(ours, name)
     assert _keys(_style(theirs)) <= _keys(_style(ours))
     assert _keys(theirs.resource_dict["StyleSheetSet"][0]["StyleSheetData"]) == \
         _keys(ours.resource_dict["StyleSheetSet"][0]["StyleSheetData"])

@@ -43,6 +43,24 @@ TYPE_TOOL_KEY = b"TySh"
 _INT32 = 2**31 - 1
 _JUSTIFICATION = {"left": 0, "right": 1, "center": 2}  # the text engine's paragraph Justification codes
 _ALIGNMENT = {code: name for name, code in _JUSTIFICATION.items()}
+# Photoshop's default Japanese line-breaking tables (kinsoku: characters that may not start or end a line),
+# which every type layer Photoshop writes carries in its resources; their values are the format's defaults.
+_KINSOKU_SOFT = {
+    "NoStart": "\u3001\u3002\uff0c\uff0e\u30fb\uff1a\uff1b\uff1f\uff01\u2019\u201d\uff09\u3015\uff3d\uff5d\u3009"
+               "\u300b\u300d\u300f\u3011\u30fd\u30fe\u309d\u309e\u3005",
+    "NoEnd": "\u2018\u201c\uff08\u3014\uff3b\uff5b\u3008\u300a\u300c\u300e\u3010",
+}
+_KINSOKU = [
+    {"Name": "PhotoshopKinsokuHard",
+     "NoStart": "\u3001\u3002\uff0c\uff0e\u30fb\uff1a\uff1b\uff1f\uff01\u30fc\u2015\u2019\u201d\uff09\u3015\uff3d"
+                "\uff5d\u3009\u300b\u300d\u300f\u3011\u30fd\u30fe\u309d\u309e\u3005\u3041\u3043\u3045\u3047\u3049"
+                "\u3063\u3083\u3085\u3087\u308e\u30a1\u30a3\u30a5\u30a7\u30a9\u30c3\u30e3\u30e5\u30e7\u30ee\u30f5"
+                "\u30f6\u309b\u309c?!)]},.:;\u2103\u2109\xa2\uff05\u2030",
+     "NoEnd": _KINSOKU_SOFT["NoEnd"] + "([{\uffe5\uff04\xa3\uff20\xa7\u3012\uff03",
+     "Keep": "\u2015\u2025", "Hanging": "\u3001\u3002.,"},
+    {"Name": "PhotoshopKinsokuSoft", **_KINSOKU_SOFT, "Keep": "\u2015\u2025", "Hanging": "\u3001\u3002.,"},
+]
+_MOJIKUMI = [{"InternalName": f"Photoshop6MojiKumiSet{i}"} for i in range(1, 5)]
 _PS_NAME_BAD = re.compile(r"[^!-~]|[\[\](){}<>/%]")  # characters a PostScript font name may not hold
 
 
@@ -134,6 +152,8 @@ def engine_data(info: TextInfo, font_name: str, font_type: int = 1) -> bytes:
     justification = _JUSTIFICATION[info.alignment]
     adjustments = {"Axis": [1.0, 0.0, 1.0], "XY": [0.0, 0.0]}
     resources = {
+        "KinsokuSet": _KINSOKU,
+        "MojiKumiSet": _MOJIKUMI,
         "TheNormalStyleSheet": 0,
         "TheNormalParagraphSheet": 0,
         "ParagraphSheetSet": [{"Name": "Normal RGB", "DefaultStyleSheet": 0, "Properties": _paragraph(0)}],
