@@ -205,6 +205,24 @@ def test_regenerate_keeps_the_stack_16bit(tiny_components: dict) -> None:
     assert np.array_equal(from_float(out[0].pixels, 16), samples)
 
 
+# ---------------------------------------------------------------------------------------------- batch
+@pytest.mark.parametrize("per_layer", [False, True])
+def test_batch_of_a_16bit_input_writes_16bit_layers(tmp_path: Path, per_layer: bool) -> None:
+    from layerdiff.batch import run_batch
+
+    samples = samples16()
+    src = tmp_path / "in"
+    src.mkdir()
+    write_input(src / "deep.png", "png", samples)
+    summary = run_batch(src, tmp_path / "out", model="layerdiff-tiny", per_layer=per_layer, workers=0,
+                        progress=False)
+    assert summary.counts["done"] == 1
+    for written in (tmp_path / "out" / "deep" / "deep.psd", tmp_path / "out" / "deep" / "png"):
+        stack = load(written)
+        assert len(stack) >= 2
+        assert_matches_16bit(stack, samples)
+
+
 # ------------------------------------------------------------------------------------ the contract
 def test_keep_bit_depth_leaves_8bit_results_untouched() -> None:
     stack = LayeredImage((4, 3), [Layer(np.full((3, 4, 4), 0.5, np.float32))])

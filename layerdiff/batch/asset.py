@@ -253,14 +253,17 @@ class AssetProcessor:
         return device
 
     # ------------------------------------------------------------------ work
-    def _decompose(self, pixels: np.ndarray) -> LayeredImage:
+    def _decompose(self, pixels: np.ndarray, bit_depth: int = 8) -> LayeredImage:
+        """Layers of ``pixels`` (H, W, 4); ``bit_depth``: the source's (16: the layers keep 16 bits)."""
+        from ..contract import keep_bit_depth
+
         kwargs: dict[str, Any] = {"num_layers": self.settings.layers}
         if self.settings.max_layers is not None:
             kwargs["max_layers"] = self.settings.max_layers
         result = self.decomposer.decompose(pixels, **kwargs)
         if not isinstance(result, LayeredImage) or len(result) == 0:
             raise LayerdiffError(f"model {self.settings.model!r} returned no layers")
-        return result
+        return keep_bit_depth(result, pixels, bit_depth)
 
     def process(self, task: AssetTask) -> dict[str, Any]:
         """Decompose one input and write its output folder; returns its manifest record."""
@@ -311,15 +314,15 @@ class AssetProcessor:
         """The decomposition (flattened, or per source layer) and its fidelity measurements."""
         target = source.composite()  # (H, W, 4)
         if not self.settings.per_layer:
-            result = self._decompose(target)
+            result = self._decompose(target, source.bit_depth)
             return {"result": result, "recomposition": fidelity(result.composite(), target), "parts": []}
-        combined = LayeredImage(source.size, bit_depth=8, metadata=dict(source.metadata))
+        combined = LayeredImage(source.size, bit_depth=source.bit_depth, metadata=dict(source.metadata))
         parts = []
         for index, layer in enumerate(source.layers):
             if not layer.visible or layer.is_empty():  # hidden and empty layers are kept as they are
                 combined.add_layer(layer.copy())
                 continue
-            sub = self._decompose(layer.pixels)
+            sub = self._decompose(layer.pixels, source.bit_depth)
             parts.append({"index": index, "name": layer.name, "result": sub,
                           "recomposition": fidelity(sub.composite(), layer.pixels)})
             for piece in sub.layers:
