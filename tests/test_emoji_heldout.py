@@ -151,3 +151,24 @@ def test_bench_lists_and_writes_the_set(tmp_path: Path, capsys: pytest.CaptureFi
     assert sorted(s.name for s in written) == ["emoji-u1f333_200d_1f525", "emoji-u2764_200d_1fa79",
                                               "emoji-u2b50_200d_1f525"]
     assert [len(s.load()) for s in sorted(written, key=lambda s: s.name)] == [4, 3, 3]
+
+
+def test_bench_scores_both_count_modes_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bench = load_bench()
+    folder = held_out_folder(tmp_path / "svg")
+    out = tmp_path / "scores"
+    argv = ["-o", str(out), "--models", "single-layer", "--count", "2", "--size", "64", "--emoji-dir", str(folder),
+            "--quiet"]
+    assert bench.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "count auto" in printed and "count gt" in printed
+    for mode in ("auto", "gt"):
+        rows = bench.read_rows(out / mode / "results.csv")
+        assert len(rows) == 2 and {r["model"] for r in rows} == {"single-layer"}
+        assert all(0.0 <= r["iou@0"] <= 1.0 and r["l1@5"] >= 0.0 and r["num_pred"] == 1.0 for r in rows)
+    assert all(r["capped"] for r in bench.read_rows(out / "gt" / "results.csv"))  # asked for 1 of 3-4 layers
+    stamp = (out / "auto" / "results.csv").stat().st_mtime_ns
+    assert bench.main(argv + ["--resume"]) == 0  # everything scored already: nothing rewritten
+    assert (out / "auto" / "results.csv").stat().st_mtime_ns == stamp
+    assert bench.main(argv[:5] + ["3"] + argv[6:] + ["--resume"]) == 0  # one more emoji is added
+    assert len(bench.read_rows(out / "auto" / "results.csv")) == 3
