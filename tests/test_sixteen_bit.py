@@ -149,8 +149,17 @@ def test_8bit_input_stays_8bit_without_a_warning(tmp_path: Path) -> None:
     Image.fromarray(rgb).save(path)
     code, warned = run(["decompose", str(path), "-o", str(tmp_path / "out"), "--formats", "psd,png,svg"])
     assert code == 0 and not warned
+    from layerdiff.loader import load as load_model
+
+    direct = load_model().decompose(load(path).composite())  # the decomposer itself, without the CLI
     for written in (tmp_path / "out" / "flat.psd", tmp_path / "out" / "png"):
-        assert load(written).bit_depth == 8
+        stack = load(written)
+        assert stack.bit_depth == 8 and len(stack) == len(direct)
+        for got, want in zip(stack, direct):  # the same bytes as the decomposer's own layers
+            got8, want8 = from_float(got.on_canvas(stack.size), 8), from_float(want.pixels, 8)  # (H, W, 4)
+            assert np.array_equal(got8[..., 3], want8[..., 3])
+            shown = want8[..., 3] > 0  # (H, W): colours under zero alpha are not kept by every writer
+            assert np.array_equal(got8[shown], want8[shown])
 
 
 # -------------------------------------------------------------------------------------------- extract
