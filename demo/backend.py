@@ -64,7 +64,7 @@ class DemoSettings:
 # --------------------------------------------------------------------------- session state
 def _pixel_arrays(image: LayeredImage) -> dict[int, int]:
     """{id of a layer's pixel array: its bytes} of ``image``."""
-    return {id(layer.pixels): layer.pixels.nbytes for layer in image}
+    return {id(layer.stored): layer.nbytes for layer in image}  # native or float, as held (not converted)
 
 
 @dataclass(frozen=True)

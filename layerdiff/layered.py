@@ -1,15 +1,16 @@
 """The in-memory layered image: an ordered stack (bottom to top) of RGBA layers on a canvas.
 
-Pixels are float32 in [0, 1], straight alpha, shape (h, w, 4). A layer is placed on the canvas
-at ``offset = (x, y)`` (its top-left corner; it may stick out of the canvas or be smaller than
-it). ``bit_depth`` records the precision the data came from (8 or 16) and is used by writers.
+Pixels are straight alpha, shape (h, w, 4): ``Layer.pixels`` is float32 in [0, 1]; layers read from
+8- or 16-bit files hold their ``uint8`` / ``uint16`` samples until something needs float (see
+:class:`Layer`). A layer is placed on the canvas at ``offset = (x, y)`` (its top-left corner; it may
+stick out of the canvas or be smaller than it). ``bit_depth`` records the precision the data came
+from (8 or 16) and is used by writers.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -70,35 +71,194 @@ def from_float(array: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     return scaled.astype(np.uint8 if bit_depth == 8 else np.uint16)
 
 
-@dataclass
+_NATIVE_DEPTHS = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}
+"""The integer sample types a :class:`Layer` keeps as read, and their bit depths."""
+
+_INT_TYPES = {8: np.uint8, 16: np.uint16}
+
+_CONVERT_BAND_PIXELS = 1 << 20
+"""Pixels converted at once between integer and float samples (bounds the temporaries)."""
+
+_LEVELS: dict[np.dtype, np.ndarray] = {}
+
+
+def _levels(dtype: np.dtype) -> np.ndarray:
+    """The float32 value :func:`to_float` gives each integer level of ``dtype``: (256,) or (65536,)."""
+    if dtype not in _LEVELS:
+        levels = np.arange(np.iinfo(dtype).max + 1, dtype=np.int64).astype(dtype)
+        _LEVELS[dtype] = to_float(levels[:, None, None])[:, 0, 0]  # (N,) the same float32 arithmetic
+    return _LEVELS[dtype]
+
+
+def _expand_channels(a: np.ndarray) -> np.ndarray:
+    """(H, W, C) or (H, W) integer samples -> (H, W, 4), as :func:`to_float` expands float ones (grey to
+    RGB, a missing alpha opaque); 4-channel input is returned as it is."""
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3:
+        raise ValueError(f"expected an (H, W, C) image, got shape {a.shape}")
+    c = a.shape[-1]
+    opaque = np.full(a.shape[:2] + (1,), np.iinfo(a.dtype).max, a.dtype)  # (H, W, 1)
+    if c == 1:
+        return np.concatenate([np.repeat(a, 3, axis=-1), opaque], axis=-1)
+    if c == 2:
+        return np.concatenate([np.repeat(a[..., :1], 3, axis=-1), a[..., 1:2]], axis=-1)
+    if c == 3:
+        return np.concatenate([a, opaque], axis=-1)
+    if c != 4:
+        raise ValueError(f"expected 1-4 channels, got {c}")
+    return a
+
+
+def _is_frozen(a: np.ndarray) -> bool:
+    """Whether nothing can change ``a``'s samples: it and every array it views are read-only, and the
+    memory at the bottom is the array's own or an immutable ``bytes`` object."""
+    base: Any = a
+    while isinstance(base, np.ndarray):
+        if base.flags.writeable:
+            return False
+        base = base.base
+    return base is None or isinstance(base, bytes)
+
+
+def _to_int_banded(samples: np.ndarray, bit_depth: int) -> np.ndarray:
+    """``from_float(to_float(samples), bit_depth)`` (or ``from_float(samples)`` for float samples), in
+    bands of rows so the float temporaries stay small; the same values, element by element."""
+    h, w = samples.shape[:2]
+    out = np.empty((h, w, 4), _INT_TYPES[bit_depth])  # (h, w, 4)
+    band = max(1, _CONVERT_BAND_PIXELS // max(w, 1))
+    floating = np.issubdtype(samples.dtype, np.floating)
+    for top in range(0, h, band):
+        rows = samples[top:top + band]
+        out[top:top + band] = from_float(rows if floating else to_float(rows), bit_depth)
+    return out
+
+
 class Layer:
-    """One RGBA layer. ``pixels``: (h, w, 4) float32 straight alpha in [0, 1]."""
+    """One RGBA layer: straight-alpha samples of shape (h, w, 4) placed on the canvas at ``offset``.
 
-    pixels: np.ndarray
-    name: str = "Layer"
-    visible: bool = True
-    opacity: float = 1.0
-    offset: tuple[int, int] = (0, 0)
-    blend_mode: str = "normal"
-    metadata: dict[str, Any] = field(default_factory=dict)
-    text: TextInfo | None = None
-    """What a text layer says and its style (see :mod:`layerdiff.text`); None for other layers."""
+    A layer holds its samples in one of two forms (see :attr:`stored`):
 
-    def __post_init__(self) -> None:
-        self.pixels = to_float(self.pixels)
-        self.blend_mode = normalize_blend_mode(self.blend_mode)
-        self.offset = (int(self.offset[0]), int(self.offset[1]))
-        if not 0.0 <= float(self.opacity) <= 1.0:
-            raise ValueError(f"layer {self.name!r}: opacity must be in [0, 1], got {self.opacity}")
-        self.opacity = float(self.opacity)
+    - *native*: the ``uint8`` or ``uint16`` samples of an 8- or 16-bit file, as read (4 or 8 bytes a
+      pixel), read-only (:attr:`native`). Integer input is kept this way: a read-only array that
+      nothing can change is taken as it is (layers decoded from one file member share it), any
+      other is copied.
+    - *float*: float32 in [0, 1] (16 bytes a pixel). Float input is copied, clipped to [0, 1]
+      and NaN-cleaned (:func:`to_float`).
+
+    :attr:`pixels` is always the float32 (h, w, 4) view: its first use converts native samples
+    once (:func:`to_float`) and drops them, so changing ``pixels`` in place can never leave a stale
+    integer copy behind. Assigning ``pixels`` keeps integer arrays native and stores float arrays
+    as given. Size, :attr:`bbox`, :meth:`content_bbox`, :meth:`is_empty`, :meth:`on_canvas` and
+    :meth:`array` (what the writers use) work on native samples without converting the layer, and
+    give exactly what they give on the converted float samples.
+    """
+
+    def __init__(self, pixels: np.ndarray, name: str = "Layer", visible: bool = True, opacity: float = 1.0,
+                 offset: tuple[int, int] = (0, 0), blend_mode: str = "normal",
+                 metadata: dict[str, Any] | None = None, text: TextInfo | None = None) -> None:
+        self._native: np.ndarray | None = None
+        self._float: np.ndarray | None = None
+        a = np.asarray(pixels)
+        if a.dtype in _NATIVE_DEPTHS:
+            self._hold_native(a)
+        else:
+            self._float = to_float(a)
+        self.name = name
+        self.visible = visible
+        self.metadata: dict[str, Any] = {} if metadata is None else metadata
+        self.text = text
+        """What a text layer says and its style (see :mod:`layerdiff.text`); None for other layers."""
+        self.blend_mode = normalize_blend_mode(blend_mode)
+        self.offset = (int(offset[0]), int(offset[1]))
+        if not 0.0 <= float(opacity) <= 1.0:
+            raise ValueError(f"layer {self.name!r}: opacity must be in [0, 1], got {opacity}")
+        self.opacity = float(opacity)
+
+    def _hold_native(self, a: np.ndarray) -> None:
+        """Keep integer samples (h, w, C) as the layer's native (h, w, 4) read-only array."""
+        expanded = _expand_channels(a)
+        if expanded is a and not _is_frozen(a):
+            expanded = a.copy()
+        expanded = np.ascontiguousarray(expanded)
+        expanded.flags.writeable = False  # shared with the writers and with copies of the layer
+        self._native, self._float = expanded, None
+
+    # ------------------------------------------------------------------ samples
+    @property
+    def pixels(self) -> np.ndarray:
+        """The samples as float32 in [0, 1], (h, w, 4); converts native samples (once) and drops them."""
+        if self._float is None:
+            self._float = to_float(self._native)
+            self._native = None
+        return self._float
+
+    @pixels.setter
+    def pixels(self, value: np.ndarray) -> None:
+        a = np.asarray(value)
+        if a.dtype in _NATIVE_DEPTHS:
+            self._hold_native(a)
+        else:
+            self._native, self._float = None, a
 
     @property
+    def native(self) -> np.ndarray | None:
+        """The native ``uint8`` / ``uint16`` samples (h, w, 4), read-only, or None once the layer is float."""
+        return self._native
+
+    @property
+    def stored(self) -> np.ndarray:
+        """The array the layer holds now, native or float, without converting anything."""
+        return self._native if self._native is not None else self._float
+
+    @property
+    def native_bit_depth(self) -> int | None:
+        """8 or 16 while the samples are native, None once they are float."""
+        return None if self._native is None else _NATIVE_DEPTHS[self._native.dtype]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the samples take in memory now."""
+        return int(self.stored.nbytes)
+
+    def array(self, bit_depth: int = 8) -> np.ndarray:
+        """The samples as ``uint8`` (``bit_depth`` 8) or ``uint16`` (16), (h, w, 4), for writers.
+
+        Native samples of that depth are returned as they are (read-only, not copied); anything else
+        is ``from_float(pixels, bit_depth)``, computed in bands without converting the layer.
+        """
+        if bit_depth not in _INT_TYPES:
+            raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+        if self._native is not None and self._native.dtype == _INT_TYPES[bit_depth]:
+            return self._native
+        return _to_int_banded(self.stored, bit_depth)
+
+    def float_window(self, rows: slice, cols: slice) -> np.ndarray:
+        """A float32 copy of ``pixels[rows, cols]`` (h, w, 4), made without converting the whole layer."""
+        if self._native is not None:
+            return to_float(self._native[rows, cols])
+        return self._float[rows, cols].copy()
+
+    def alpha_above(self, threshold: float = 0.0, rows: slice = slice(None), cols: slice = slice(None),
+                    ) -> np.ndarray:
+        """``pixels[rows, cols, 3] > threshold`` (h, w) bool; on native samples as the integer test that
+        gives the same answer for every level, without converting."""
+        if self._native is None:
+            return self._float[rows, cols, 3] > threshold
+        alpha = self._native[rows, cols, 3]  # (h, w)
+        above = _levels(self._native.dtype) > threshold  # (N,) monotone: False ... False True ... True
+        if not above.any():
+            return np.zeros(alpha.shape, bool)
+        return alpha >= int(np.argmax(above))
+
+    # ------------------------------------------------------------------ geometry
+    @property
     def width(self) -> int:
-        return int(self.pixels.shape[1])
+        return int(self.stored.shape[1])
 
     @property
     def height(self) -> int:
-        return int(self.pixels.shape[0])
+        return int(self.stored.shape[0])
 
     @property
     def bbox(self) -> tuple[int, int, int, int]:
@@ -107,7 +267,24 @@ class Layer:
         return x, y, x + self.width, y + self.height
 
     def copy(self) -> Layer:
+        """A deep copy; native samples (read-only) are shared, not copied."""
         return copy.deepcopy(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Layer:
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            new.__dict__[key] = value if key == "_native" else copy.deepcopy(value, memo)
+        return new
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self._native is not None and self._native.flags.writeable:
+            self._native.flags.writeable = False
+
+    def __repr__(self) -> str:
+        return (f"Layer({self.name!r}, {self.width}x{self.height} {self.stored.dtype}, offset={self.offset}, "
+                f"opacity={self.opacity}, visible={self.visible}, blend_mode={self.blend_mode!r})")
 
     def on_canvas(self, size: tuple[int, int]) -> np.ndarray:
         """The layer's pixels placed on a transparent canvas of ``size = (W, H)``: (H, W, 4)."""
@@ -116,12 +293,13 @@ class Layer:
         x0, y0, x1, y1 = self.bbox
         cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
         if cx1 > cx0 and cy1 > cy0:
-            out[cy0:cy1, cx0:cx1] = self.pixels[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+            rows, cols = slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0)
+            out[cy0:cy1, cx0:cx1] = self._float[rows, cols] if self._native is None else self.float_window(rows, cols)
         return out
 
     def content_bbox(self, threshold: float = 0.0) -> tuple[int, int, int, int] | None:
         """Bounding box (canvas coordinates) of pixels with alpha > threshold, or None if empty."""
-        ys, xs = np.nonzero(self.pixels[..., 3] > threshold)
+        ys, xs = np.nonzero(self.alpha_above(threshold))
         if len(xs) == 0:
             return None
         x, y = self.offset
@@ -217,7 +395,7 @@ class LayeredImage:
             band = max(1, _BAND_PIXELS // (x1 - x0))  # rows per band: bounds over()'s temporaries
             for top in range(y0, y1, band):
                 bottom = min(top + band, y1)
-                src = layer.pixels[top - oy:bottom - oy, x0 - ox:x1 - ox].copy()  # (h, w, 4)
+                src = layer.float_window(slice(top - oy, bottom - oy), slice(x0 - ox, x1 - ox))  # (h, w, 4)
                 if layer.opacity < 1:
                     src[..., 3] *= layer.opacity
                 out[top:bottom, x0:x1] = over(out[top:bottom, x0:x1], src, layer.blend_mode)
@@ -277,11 +455,11 @@ class LayeredImage:
         for layer in self.layers:
             box = layer.content_bbox(threshold)
             if box is None:
-                layer.pixels = np.zeros((1, 1, 4), np.float32)
+                layer.pixels = np.zeros((1, 1, 4), np.float32 if layer.native is None else layer.native.dtype)
                 continue
             x0, y0, x1, y1 = box
             ox, oy = layer.offset
-            layer.pixels = np.ascontiguousarray(layer.pixels[y0 - oy : y1 - oy, x0 - ox : x1 - ox])
+            layer.pixels = np.ascontiguousarray(layer.stored[y0 - oy : y1 - oy, x0 - ox : x1 - ox])
             layer.offset = (x0, y0)
         return self
 
@@ -326,8 +504,8 @@ class LayeredImage:
         """One RGBA PIL image per layer, bottom to top (8-bit)."""
         out = []
         for layer in self.layers:
-            px = layer.on_canvas(self.size) if full_canvas else layer.pixels
-            out.append(Image.fromarray(from_float(px, 8), "RGBA"))
+            px = from_float(layer.on_canvas(self.size), 8) if full_canvas else layer.array(8)  # (h, w, 4)
+            out.append(Image.fromarray(px, "RGBA"))
         return out
 
     @classmethod
@@ -342,8 +520,10 @@ class LayeredImage:
         for im in images:
             if im.size != size:
                 raise ValueError(f"all layers must share one size: {im.size} != {size}")
-        arrays = [np.asarray(pil_to_rgba(im)) for im in images]
+        arrays = [np.asarray(pil_to_rgba(im)) for im in images]  # (H, W, 4) uint8 or uint16 each
         depth = 16 if any(a.dtype == np.uint16 for a in arrays) else 8
+        if len({a.dtype for a in arrays}) == 1:  # one integer type: the layers keep it (native)
+            return cls.from_numpy(np.stack(arrays), names=names, bit_depth=depth)
         return cls.from_numpy(np.stack([to_float(a) for a in arrays]), names=names, bit_depth=depth)
 
 
@@ -359,7 +539,7 @@ def _paint_box(layer: Layer, size: tuple[int, int]) -> tuple[int, int, int, int]
     cx1, cy1 = min(x + layer.width, w), min(y + layer.height, h)
     if cx1 <= cx0 or cy1 <= cy0:
         return None
-    alpha = layer.pixels[cy0 - y:cy1 - y, cx0 - x:cx1 - x, 3] > 0  # (h, w)
+    alpha = layer.alpha_above(0.0, slice(cy0 - y, cy1 - y), slice(cx0 - x, cx1 - x))  # (h, w)
     rows = np.flatnonzero(alpha.any(axis=1))
     if len(rows) == 0:
         return None

@@ -66,10 +66,13 @@ class EncodedStack:
         self._composite: np.ndarray | None = None
 
     def layer_array(self, index: int, depth: int = 8) -> np.ndarray:
-        """Layer ``index``'s pixels as uint8 (depth 8) or uint16 (depth 16): (h, w, 4)."""
+        """Layer ``index``'s pixels as uint8 (depth 8) or uint16 (depth 16): (h, w, 4), read-only.
+
+        A layer holding native samples of that depth gives them as they are (:meth:`Layer.array`).
+        """
         key = (index, depth)
         if key not in self._arrays:
-            self._arrays[key] = from_float(self.image.layers[index].pixels, depth)
+            self._arrays[key] = self.image.layers[index].array(depth)
         return self._arrays[key]
 
     def release_arrays(self) -> None:

@@ -160,19 +160,46 @@ def _finite_float(path: str | os.PathLike, a: np.ndarray) -> np.ndarray:
 
 
 def _to_array(im: Image.Image, path: str | os.PathLike, deep: np.ndarray | None) -> np.ndarray:
-    """Any Pillow mode -> RGBA samples (H, W, 4): uint8, uint16 (16-bit sources) or float32 in [0, 1]."""
+    """Any Pillow mode -> RGBA samples (H, W, 4): uint8, uint16 (16-bit sources) or float32 in [0, 1].
+
+    Integer samples come back read-only and unshared, so a :class:`Layer` keeps them as they are.
+    """
     if deep is not None:
         if deep.shape[-1] == 3:
             deep = np.concatenate([deep, np.full_like(deep[..., :1], 65535)], axis=-1)  # (H, W, 4)
-        return deep
+        return _frozen(deep)
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        return np.asarray(pil_to_rgba(im))
+        return _frozen(np.asarray(pil_to_rgba(im)))
     if im.mode == "F":
         a = _finite_float(path, np.asarray(im, np.float32))
         return to_float(np.clip(a / max(float(a.max()), 1.0), 0, 1))
     if im.mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")
-    return np.asarray(im.convert("RGBA"))
+    return _frozen(_rgba8(im))
+
+
+_BAND_PIXELS = 1 << 20
+"""Pixels :func:`_rgba8` converts at once."""
+
+
+def _rgba8(im: Image.Image) -> np.ndarray:
+    """``np.asarray(im.convert("RGBA"))`` (H, W, 4) uint8, converted in bands of rows straight into one
+    array (the conversions are per pixel, so the values are the same), so that neither a whole RGBA
+    copy in Pillow nor its bytes are held beside the result."""
+    w, h = im.size
+    out = np.empty((h, w, 4), np.uint8)  # (H, W, 4)
+    band = max(1, _BAND_PIXELS // max(w, 1))
+    for top in range(0, h, band):
+        bottom = min(top + band, h)
+        piece = im.crop((0, top, w, bottom))
+        out[top:bottom] = np.asarray(piece if piece.mode == "RGBA" else piece.convert("RGBA"))
+    return out
+
+
+def _frozen(samples: np.ndarray) -> np.ndarray:
+    """``samples`` (owned by the caller alone) marked read-only."""
+    samples.flags.writeable = False
+    return samples
 
 
 def _to_rgba(im: Image.Image, path: str | os.PathLike = "image", deep: np.ndarray | None = None) -> np.ndarray:

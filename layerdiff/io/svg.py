@@ -22,7 +22,7 @@ from xml.sax.saxutils import escape, quoteattr
 from PIL import Image
 
 from ..atomic import atomic_path
-from ..layered import Layer, LayeredImage, from_float
+from ..layered import Layer, LayeredImage
 from ..text.info import TextInfo
 
 __all__ = ["write_svg", "write_svg_to", "svg_document"]
@@ -36,7 +36,7 @@ _CSS_BLEND = {"multiply": "multiply", "screen": "screen", "overlay": "overlay", 
 
 
 def _png_data_uri(layer: Layer, encoded: Any, index: int) -> str:
-    rgba = encoded.layer_array(index, 8) if encoded is not None else from_float(layer.pixels, 8)  # (h, w, 4)
+    rgba = encoded.layer_array(index, 8) if encoded is not None else layer.array(8)  # (h, w, 4)
     buf = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(buf, format="PNG", compress_level=6)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
