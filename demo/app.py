@@ -6,15 +6,17 @@ Four tabs share one layered image (the *current stack*), held per browser sessio
 
 - **Decompose**: upload a flat image or a layered file (PSD, ORA, zipped PNG stack); a layered
   file opens as it is, and *Decompose* splits its flattened composite with a registry model;
-- **Generate**: text -> layers with a layerdiff diffusion model;
-- **Edit**: hide / show, delete, reorder, move, recolour or regenerate one layer; *Undo* takes back
-  the last edits (deleting included);
+- **Generate**: caption -> layer plan (shown as a table and as editable JSON) -> layers with a layerdiff
+  diffusion model (:mod:`layerdiff.planning`), or the whole caption at once;
+- **Edit**: hide / show, delete, reorder, move, recolour or regenerate one layer, and change a text layer's
+  words, colour, size or font (:func:`layerdiff.text.edit.edit_text_layer`); *Undo* takes back the last
+  edits (deleting included);
 - **Extract**: click the object on the stack's bottom layer (include / exclude points, or two corners of
   a box), optionally name it, and *Extract* pulls it out as a layer above the filled rest; the canvas
   then shows that background, so extracting again peels the image layer by layer. ``floodfill`` is
   preselected (the more accurate overall in BENCHMARKS.md).
 
-After every change the downloads (PSD, ORA, ZIP of PNGs, one click each, named after the input:
+After every change the downloads (PSD, ORA, ZIP of PNGs, layered SVG, one click each, named after the input:
 ``poster_layers.psd``) are written again from the current stack. Files sent to the browser live in a
 per-app temporary folder removed when the server stops.
 
@@ -60,6 +62,7 @@ from .views import (
     extract_canvas,
     fresh_folder,
     layer_label,
+    plan_json,
     plan_table,
     render_stack,
     text_summary,
@@ -91,6 +94,13 @@ def offered_models(names: Sequence[str], default_model: str) -> list[str]:
     from layerdiff.registry import get_preset
 
     return [n for n in names if n == default_model or not isinstance(get_preset(n).weights_path(), str)]
+
+
+def font_families() -> list[str]:
+    """The font families installed here (what a text layer's font can be changed to), sorted."""
+    from layerdiff.text.fonts import available_fonts
+
+    return sorted({face.family for face in available_fonts()})
 
 
 def decompose_model_changed(model: str, layers: float) -> Any:
@@ -219,7 +229,7 @@ class Handlers:
             caption = prompt.strip() or plan.caption or "the plan"
             return (*self.view(Session.start(image, safe_stem(caption, "generated")),
                                f"Generated {caption!r} from its plan ({plan.num_layers} layers) with {model} in "
-                               f"{time.perf_counter() - t0:.1f} s."), used.to_json(), plan_table(used))
+                               f"{time.perf_counter() - t0:.1f} s."), plan_json(used), plan_table(used))
         image = self.backend.generate(prompt, int(layers), model, int(seed or 0), int(steps or 0),
                                       _progress(progress), layer_prompts=layer_prompts or "",
                                       width=int(width or 0), height=int(height or 0))
@@ -239,10 +249,12 @@ class Handlers:
             plan = self.backend.plan(prompt)
         except LayerdiffError as err:
             return "", f"**Could not plan the caption.** {err}"
-        return plan.to_json(), plan_table(plan)
+        return plan_json(plan), plan_table(plan)
 
     def plan_edited(self, plan_text: str, prompt: str) -> str:
         """The plan table of the edited JSON, or a one-line reason it cannot be used."""
+        if not (plan_text or "").strip() and not (prompt or "").strip():
+            return "Type a caption: its layer plan shows here."
         try:
             return plan_table(self.backend.read_plan(plan_text, prompt))
         except LayerdiffError as err:
@@ -279,18 +291,11 @@ class Handlers:
         info = self.backend.text_of(image, layer)
         if info is None:
             return gr.Group(visible=False), *_skips(4), text_summary(None) if image is not None else ""
-        families = list(self.font_families)
+        families = list(font_families())
         if info.font_family not in families:
             families = sorted([*families, info.font_family])
         return (gr.Group(visible=True), info.text, info.color_hex, info.font_size,
                 gr.Dropdown(choices=families, value=info.font_family), text_summary(info, int(layer)))
-
-    @functools.cached_property
-    def font_families(self) -> tuple[str, ...]:
-        """The font families installed here (what a text layer's font can be changed to)."""
-        from layerdiff.text.fonts import available_fonts
-
-        return tuple(sorted({face.family for face in available_fonts()}))
 
     def remember(self, session: Session, image: Any, message: str) -> Session:
         settings = self.backend.settings
@@ -411,8 +416,8 @@ def _generate_tab(generative: list[str], gen_default: str | None) -> SimpleNames
     with gr.Group():
         ui.plan_info = gr.Markdown("Type a caption: its layer plan shows here.", elem_id="plan-info")
         with gr.Accordion("The plan as JSON: edit it, then Generate", open=True):
-            ui.plan = gr.Code("", language="json", interactive=True, lines=8, max_lines=24, show_label=False,
-                              elem_id="plan")
+            ui.plan = gr.Code("", language="json", interactive=True, lines=6, max_lines=24, wrap_lines=True,
+                              show_label=False, elem_id="plan")
             ui.plan_again = gr.Button("Plan the caption again", size="sm", elem_id="plan-again")
     with gr.Accordion("Without the plan: whole caption or one prompt per layer", open=False):
         top = max_layers_of(gen_default)
@@ -442,7 +447,9 @@ def _edit_tab(generative: list[str], gen_default: str | None) -> SimpleNamespace
         with gr.Row(equal_height=True):
             ui.text_color = gr.ColorPicker("#ffffff", label="Text colour", elem_id="text-color")
             ui.text_size = gr.Number(24, minimum=1, label="Font size (px)", elem_id="text-size")
-            ui.text_family = gr.Dropdown([], label="Font family", elem_id="text-family")
+            # the families installed here; a layer's own family (maybe from another machine) is kept as it is
+            ui.text_family = gr.Dropdown(font_families(), label="Font family", allow_custom_value=True,
+                                         elem_id="text-family")
         ui.buttons_text = gr.Button("Apply to the text layer", variant="primary", elem_id="edit-text")
     with gr.Row():
         ui.buttons = {op: gr.Button(label, variant="stop" if op == "delete" else "secondary", elem_id=f"edit-{op}")
@@ -493,8 +500,8 @@ def _output_panel() -> SimpleNamespace:
     ui.gallery = gr.Gallery(label="Layers, bottom to top", columns=4, fit_columns=False, object_fit="contain",
                             height="auto", allow_preview=False, elem_id="gallery")
     with gr.Row():
-        ui.undo = gr.Button("Undo", size="sm", interactive=False, elem_id="undo")
-        ui.downloads = {fmt: gr.DownloadButton(f"Download {label}", size="sm", interactive=False,
+        ui.undo = gr.Button("Undo", size="sm", interactive=False, min_width=80, elem_id="undo")
+        ui.downloads = {fmt: gr.DownloadButton(f"Download {label}", size="sm", interactive=False, min_width=80,
                                                elem_id=f"download-{fmt}") for fmt, label in EXPORT_FORMATS.items()}
     # the API's exports (``/export_psd`` ...): triggers and a file output that the page never shows
     ui.api_exports = {fmt: gr.Button(visible=False) for fmt in EXPORT_FORMATS}
@@ -612,10 +619,10 @@ def _wire(h: Handlers, session: gr.State, click_prompt: gr.State, dec: SimpleNam
                      api_visibility="private")
     out.gallery.select(select_layer, None, [edit.layer], api_visibility="private")
     edit.layer.change(h.text_fields, [session, edit.layer], text_out, queue=False, api_visibility="private")
-    gen.prompt.input(h.show_plan, [gen.prompt], [gen.plan, gen.plan_info], queue=False, trigger_mode="always_last",
+    gen.prompt.change(h.show_plan, [gen.prompt], [gen.plan, gen.plan_info], queue=False, trigger_mode="always_last",
                      api_visibility="private")
     gen.plan_again.click(h.show_plan, [gen.prompt], [gen.plan, gen.plan_info], queue=False, api_name="plan")
-    gen.plan.input(h.plan_edited, [gen.plan, gen.prompt], [gen.plan_info], queue=False, trigger_mode="always_last",
+    gen.plan.change(h.plan_edited, [gen.plan, gen.prompt], [gen.plan_info], queue=False, trigger_mode="always_last",
                    api_visibility="private")
     extract_tab.select(h.extract_opened, [session, click_prompt], extract_out, api_visibility="private")
     ext.canvas.select(h.extract_click, [session, click_prompt, ext.mode], extract_out, api_visibility="private")

@@ -10,6 +10,7 @@ responses, "Too little data for declared Content-Length", of identical uploads a
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import replace
@@ -107,18 +108,31 @@ def _cell(text: str, limit: int = 60) -> str:
 
 
 def plan_table(plan: LayerPlan) -> str:
-    """A layer plan as Markdown: a count line, then one table row per layer, bottom (the background) first."""
+    """A layer plan as Markdown: a count line, then one table row per layer, bottom (the background) first;
+    a layer's place (if named) follows its phrase, its box is (x0, y0)–(x1, y1) as fractions of the image."""
     bg = plan.background
     rows = [f"**Plan: {plan.num_layers} layer{'s' if plan.num_layers != 1 else ''}**, bottom to top",
-            "", "| # | layer | colour | shape / font | place | box (0–1) |", "|---|---|---|---|---|---|",
-            f"| 0 | {bg.kind} background: {_cell(bg.phrase)} | {_cell(', '.join(bg.colors))} | – | – | all |"]
+            "", "| # | layer | colour | shape / font | box |", "|---|---|---|---|---|",
+            f"| 0 | {_cell(bg.phrase or 'background')} ({bg.kind}) | {_cell(', '.join(bg.colors))} | – | whole image |"]
     for i, layer in enumerate(plan.layers, 1):
         what = f'text "{layer.text}"' if layer.kind == "text" else layer.phrase
+        what += f" ({layer.place})" if layer.place else ""
         style = layer.style if layer.kind == "text" else layer.shape
-        box = "layout" if layer.box is None else ", ".join(f"{v:.2f}" for v in layer.box)
-        rows.append(f"| {i} | {_cell(what)} | {_cell(layer.color or '')} | {_cell(style or '')} | "
-                    f"{_cell(layer.place or '')} | {box} |")
+        box = "by the layout" if layer.box is None else "({:.2f}, {:.2f})–({:.2f}, {:.2f})".format(*layer.box)
+        rows.append(f"| {i} | {_cell(what)} | {_cell(layer.color or '')} | {_cell(style or '')} | {box} |")
     return "\n".join(rows)
+
+
+def plan_json(plan: LayerPlan) -> str:
+    """A layer plan as JSON to read and edit: one line per layer (the form ``LayerPlan.from_json`` reads)."""
+    parts = []
+    for key, value in plan.to_dict().items():
+        if isinstance(value, list) and value:
+            items = ",\n    ".join(json.dumps(item, ensure_ascii=False) for item in value)
+            parts.append(f"  {json.dumps(key)}: [\n    {items}\n  ]")
+        else:
+            parts.append(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
+    return "{\n" + ",\n".join(parts) + "\n}"
 
 
 def text_summary(info: TextInfo | None, index: int | None = None) -> str:

@@ -529,3 +529,27 @@ def test_demo_without_gradio_names_the_install_command(monkeypatch) -> None:
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gradio" else real(name, *a))
     with pytest.raises(LayerdiffError, match=r"needs Gradio, which is not installed: pip install 'layerdiff\[demo\]'"):
         cli_demo.load_app_module()
+
+
+@pytest.mark.slow
+def test_api_plan_generate_edit_text_and_export_svg(server, tmp_path) -> None:
+    """The README's example: /plan, /generate from the plan at 128x96, /edit_text on the quoted string's layer,
+    /export_svg with the new words as <text>."""
+    import xml.etree.ElementTree as ET
+
+    client = Client(server.url, verbose=False, httpx_kwargs={"timeout": 180})
+    caption = 'a red star and "Hello" on a navy background'
+    plan_json, plan_table = client.predict(caption, api_name="/plan")
+    assert '"text": "Hello"' in plan_json and plan_table.startswith("**Plan: 3 layers**")
+    gallery, _, status, _, used, _ = client.predict(caption, 3, TEST_MODEL, 0, 2, "", True, plan_json, 128, 96,
+                                                    api_name="/generate")
+    assert len(gallery) == 3 and "from its plan (3 layers)" in status and "128×96 px" in status
+    assert '"box": [' in used
+    _, _, status, _ = client.predict(2, "Goodbye", "#ffcc00", 20, "DejaVu Sans", api_name="/edit_text")
+    assert "Changed text layer" in status and "to 'Goodbye'" in status
+    svg = client.predict(api_name="/export_svg")
+    assert Path(svg).name == "a_red_star_and_Hello_on_a_navy_background_layers.svg"
+    (text,) = ET.parse(svg).getroot().iter("{http://www.w3.org/2000/svg}text")
+    assert (text.text, text.get("fill"), text.get("font-size")) == ("Goodbye", "#ffcc00", "20px")
+    with pytest.raises(Exception, match="is not a text layer"):
+        client.predict(0, "x", "#ffffff", 20, "DejaVu Sans", api_name="/edit_text")

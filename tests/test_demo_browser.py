@@ -9,8 +9,10 @@ The server runs ``layerdiff demo --model tiny-random``. Chromium is Debian's ``/
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +161,7 @@ def test_decompose_download_edit_generate(page: Page, tmp_path: Path, artifacts:
     # Generate from a prompt.
     page.get_by_role("tab", name="Generate").click()
     page.locator("#prompt textarea").fill("a red circle on a blue sky")
+    page.get_by_text("Without the plan: whole caption or one prompt per layer").click()
     page.locator("#layer-prompts textarea").fill("a blue sky\na red circle")  # layers 0 and 1 named
     page.locator("#generate").click()
     expect(status).to_contain_text("Generated 'a red circle on a blue sky'", timeout=MODEL_TIMEOUT_MS)
@@ -265,3 +268,90 @@ def test_extract_by_clicking_then_peel_again(page: Page, tmp_path: Path, artifac
     assert stack[1].on_canvas(stack.size)[point[1], point[0], 3] > 0.5
     flat = np.asarray(Image.open(source).convert("RGBA"), np.float32) / 255.0
     assert np.abs(stack.composite() - flat).max() <= 2 / 255  # the peeled stack still recomposes the input
+
+
+def svg_download(page: Page, name: str, path: Path) -> ET.Element:
+    """One click on the SVG download once it offers the current stack; the file must be called ``name``."""
+    button = page.locator("#download-svg")
+    expect(button).to_be_enabled(timeout=30_000)
+    with page.expect_download() as download:
+        button.click()
+    assert download.value.suggested_filename == name
+    download.value.save_as(path)
+    return ET.parse(path).getroot()
+
+
+def replace_plan(page: Page, text: str) -> None:
+    """Type ``text`` over the plan's JSON in its code box, as a user would."""
+    editor = page.locator("#plan .cm-content")
+    editor.click()
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.insert_text(text)
+
+
+def test_plan_generate_then_edit_the_text_and_download_svg(page: Page, tmp_path: Path, artifacts: Path) -> None:
+    caption = 'a red circle and "Sale" in white on a blue background'
+    status, plan_info = page.locator("#status"), page.locator("#plan-info")
+    thumbnails = page.locator("#gallery .thumbnail-item")
+
+    # Typing a caption shows its plan: the background, the object and the quoted text, bottom to top.
+    page.get_by_role("tab", name="Generate").click()
+    page.locator("#prompt textarea").fill(caption)
+    expect(plan_info).to_contain_text("Plan: 3 layers", timeout=15_000)
+    expect(plan_info.locator("tr")).to_have_count(4)
+    expect(plan_info.locator("tr").nth(3)).to_contain_text('text "Sale"')
+    expect(page.locator("#plan .cm-content")).to_contain_text('"circle"')
+    page.screenshot(path=str(artifacts / "09-plan.png"), full_page=True)
+
+    # Edit the plan (a green background), then generate from it at 192x128.
+    plan = json.loads(page.locator("#plan .cm-content").inner_text())
+    plan["background"]["colors"] = ["green"]
+    replace_plan(page, json.dumps(plan, indent=2))
+    expect(plan_info.locator("tr").nth(1)).to_contain_text("green", timeout=15_000)
+    page.locator("#gen-width input").fill("192")
+    page.locator("#gen-height input").fill("128")
+    page.locator("#generate").click()
+    expect(status).to_contain_text("from its plan (3 layers)", timeout=MODEL_TIMEOUT_MS)
+    expect(status).to_contain_text("192×128 px")
+    expect(thumbnails).to_have_count(3)
+    _, composite = composite_pixels(page)
+    assert np.abs(composite[2, 2] - np.array([40, 160, 70]) / 255).max() < 0.03  # the edited green
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(artifacts / "10-generated-from-plan.png"), full_page=True)
+
+    # A broken plan: one line under the plan and in a toast; the stack stays.
+    replace_plan(page, '{"background": {"kind": "solid", "colors": ["reddish"]}}')
+    expect(plan_info).to_contain_text("Could not use the plan. plan: background: colour 'reddish'",
+                                      timeout=15_000)
+    page.locator("#generate").click()
+    expect(page.locator(".toast-body").filter(has_text="reddish")).to_be_visible(timeout=30_000)
+    expect(thumbnails).to_have_count(3)
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(artifacts / "11-bad-plan.png"))
+
+    # The Edit tab shows the text layer's words and style; new words, size and colour re-render it.
+    page.get_by_role("tab", name="Edit").click()
+    thumbnails.nth(2).click()
+    expect(page.locator("#text-info")).to_contain_text("Layer 2 is a text layer", timeout=15_000)
+    words = page.locator("#text-words textarea")
+    expect(words).to_have_value("Sale")
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(artifacts / "12-text-layer.png"), full_page=True)
+    before_src, before = composite_pixels(page)
+    words.fill("Big Sale")
+    page.locator("#text-size input").fill("30")
+    page.locator("#edit-text").click()
+    expect(status).to_contain_text("Changed text layer", timeout=30_000)
+    expect(status).to_contain_text("to 'Big Sale'")
+    expect(page.locator("#composite img").first).not_to_have_attribute("src", before_src)
+    _, after = composite_pixels(page)
+    assert np.abs(after - before).mean() > 0.005
+    expect(page.locator("#text-info")).to_contain_text("30 px")
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(artifacts / "13-text-edited.png"), full_page=True)
+
+    # The SVG download (one click, named after the caption): raster layers as images, the text as <text>.
+    root = svg_download(page, "a_red_circle_and_Sale_in_white_on_a_blue_backgro_layers.svg", tmp_path / "x.svg")
+    texts = list(root.iter("{http://www.w3.org/2000/svg}text"))
+    assert [t.text for t in texts] == ["Big Sale"] and texts[0].get("font-size") == "30px"
+    assert len(list(root.iter("{http://www.w3.org/2000/svg}image"))) == 2

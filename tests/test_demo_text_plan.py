@@ -157,16 +157,20 @@ def test_the_plan_of_a_caption_is_shown_as_json_and_a_table(app) -> None:
     show, edited = handler(app, "show_plan"), handler(app, "plan_edited")
     code, table = show(CAPTION)
     assert LayerPlan.from_json(code).to_dict() == plan_caption(CAPTION).to_dict()  # the CLI's --show-plan
+    lines = code.splitlines()  # one line per layer: {, background, "layers": [, 2 layers, ], caption, }
+    assert len(lines) == 8 and lines[3].lstrip().startswith('{"kind": "object", "phrase": "a red circle"')
     assert table.startswith("**Plan: 3 layers**, bottom to top")
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| #")]
-    assert rows[0].startswith("| 0 | solid background: a blue background | blue |")
-    assert rows[1].startswith("| 1 | a red circle | red | circle |")
+    assert rows[0].startswith("| 0 | a blue background (solid) | blue | – | whole image |")
+    assert rows[1] == "| 1 | a red circle | red | circle | (0.28, 0.28)–(0.72, 0.72) |"
     assert rows[2].startswith('| 2 | text "Sale" | white |')
     assert show("  ") == ("", "Type a caption: its layer plan shows here.")
     # Edits are read back as the plan; a bad edit is one line naming the field.
     plan = json.loads(code)
     plan["background"]["colors"] = ["green"]
-    assert "| 0 | solid background: a blue background | green |" in edited(json.dumps(plan), CAPTION)
+    assert "| 0 | a blue background (solid) | green |" in edited(json.dumps(plan), CAPTION)
+    plan["layers"][0]["place"] = "top left"
+    assert "| 1 | a red circle (top left) | red | circle |" in edited(json.dumps(plan), CAPTION)
     plan["layers"][0]["color"] = "reddish"
     message = edited(json.dumps(plan), CAPTION)
     assert message.startswith("**Could not use the plan.** plan: layers[0]: colour 'reddish' is not one of")
@@ -193,7 +197,7 @@ def test_generate_from_the_edited_plan(app) -> None:
     assert image[2].text is not None and image[2].text.text == "Sale"  # the quoted string: a text layer
     used = LayerPlan.from_json(code)
     assert used.layers[0].box is not None and used.background.colors == ["green"]  # the plan as used
-    assert "| 0 | solid background: a blue background | green |" in table
+    assert "| 0 | a blue background (solid) | green |" in table
     assert session.stem == "a_red_circle_and_Sale_in_white_on_a_blue_backgro"
 
 
