@@ -111,6 +111,19 @@ def test_text_edit_rerenders_through_the_library_and_undoes(app) -> None:
     assert session.image is stack
 
 
+@pytest.mark.parametrize("suffix", [".zip", ".ora"])
+def test_an_uploaded_file_carrying_text_opens_with_its_text_layer(app, tmp_path, suffix) -> None:
+    from layerdiff.io import save
+
+    path = tmp_path / f"sale{suffix}"
+    save(text_poster(), path)
+    *_, session = handler(app, "open_upload")(str(path))
+    group, words, *_ = handler(app, "text_fields")(session, 1)
+    assert group.visible is True and words == "Grand Sale"
+    _, _, status, _, session = handler(app, "edit_text")(session, 1, "Half Price", "#ffffff", 40, "DejaVu Sans")
+    assert session.image[1].text.text == "Half Price" and session.stem == "sale"
+
+
 @pytest.mark.parametrize("layer, words, color, size, family, message", [
     (0, "x", "#ffffff", 40, "DejaVu Sans", "layer 0 \\('Background'\\) is not a text layer"),
     (1, "Grand Sale", "#ffffff", 40, "DejaVu Sans", "already has these words, colour, size and font"),
