@@ -2,6 +2,7 @@
 
     python benchmarks/bench_text.py                      # 60 posters, seed 2029, SVG rendered in Chromium
     python benchmarks/bench_text.py --count 20 --no-svg --json rows.json
+    python benchmarks/bench_text.py --speed --count 6        # CPU time decompose adds to read text layers
 
 Posters (seeded; index i has background kind ``KINDS[i % 4]``): a solid colour, a two-colour linear gradient,
 a photo (a random crop of scikit-image's bundled photographs), or a panel with a blurred drop shadow on a photo
@@ -362,6 +363,59 @@ def table(line_rows: list[dict], poster_rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def speed_posters(seed: int, count: int) -> list[tuple[str, np.ndarray]]:
+    """(name, (H, W, 3) float32) posters for :func:`speed`: the bundled poster, then ``count`` posters of
+    :func:`make_poster` (held-out families) shrunk to 512 px on their longest side."""
+    from layerdiff.samples import sample_path
+
+    out = [("bundled poster", np.asarray(Image.open(sample_path("poster.png")).convert("RGB"), np.float32) / 255.0)]
+    faces = poster_faces()
+    for index in range(count):
+        poster = make_poster(seed, index, faces)
+        pil = Image.fromarray((np.clip(poster["image"], 0, 1) * 255 + 0.5).astype(np.uint8))
+        scale = 512 / max(pil.size)
+        pil = pil.resize((round(pil.width * scale), round(pil.height * scale)), Image.LANCZOS)
+        lines = sum(len(b.lines) for b in poster["blocks"])
+        out.append((f"poster {index} ({poster['kind']}, {lines} lines)", np.asarray(pil, np.float32) / 255.0))
+    return out
+
+
+def speed(seed: int, count: int, rounds: int = 3) -> list[dict]:
+    """What reading the text layers adds to a region decomposition: per poster, the median over ``rounds``
+    of the CPU seconds of ``decompose(read_text=False)`` and ``decompose(read_text=True)`` (alternated, warm),
+    their ratio, and the text layers found."""
+    from layerdiff.loader import load
+
+    decomposer = load("layerdiff-tiny", "decompose")
+    rows = []
+    for name, image in speed_posters(seed, count):
+        stack = decomposer.decompose(image)  # warm: engine, fonts, glyph caches
+        off, on = [], []
+        for _ in range(rounds):
+            t0 = time.process_time()
+            decomposer.decompose(image, read_text=False)
+            t1 = time.process_time()
+            decomposer.decompose(image)
+            t2 = time.process_time()
+            off.append(t1 - t0)
+            on.append(t2 - t1)
+        rows.append({"poster": name, "decompose_s": float(np.median(off)), "with_text_s": float(np.median(on)),
+                     "added_s": float(np.median(np.subtract(on, off))),
+                     "ratio": float(np.median(np.divide(on, off))),
+                     "text_layers": [layer.text.text for layer in stack.layers if layer.text is not None]})
+    return rows
+
+
+def speed_table(rows: list[dict]) -> str:
+    out = ["| poster | decompose CPU s | with text CPU s | added s | ratio | text layers read |",
+           "|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        words = "; ".join(t.replace("\n", " / ") for t in r["text_layers"]) or "-"
+        out.append(f"| {r['poster']} | {r['decompose_s']:.2f} | {r['with_text_s']:.2f} | {r['added_s']:.2f} | "
+                   f"{r['ratio']:.3f} | {words} |")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=2029, help="poster stream (the tests and development used others)")
@@ -371,7 +425,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dev", action="store_true",
                    help="development posters: set in BUILD_FAMILIES instead of the held-out POSTER_FAMILIES")
     p.add_argument("--save-posters", default=None, help="folder to write the poster images to")
+    p.add_argument("--speed", action="store_true",
+                   help="instead: CPU time a region decomposition takes with and without reading its text layers "
+                        "(the bundled poster and --count posters at 512 px)")
     args = p.parse_args(argv)
+    if args.speed:
+        rows = speed(args.seed, args.count)
+        print(speed_table(rows))
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1), "utf-8")
+        return 0
     save_dir = Path(args.save_posters) if args.save_posters else None
     if save_dir is not None:
         save_dir.mkdir(parents=True, exist_ok=True)

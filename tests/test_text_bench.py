@@ -55,3 +55,21 @@ def test_scoring_of_a_perfect_and_a_wrong_reading(faces):
     assert bench.char_accuracy("GRAND  OPENING", "GRAND OPENING") == 1.0
     assert bench.char_accuracy("GRANDOPENING", "GRAND OPENING") == pytest.approx(1 - 1 / 13)
     assert "| all | 1 |" in bench.table(perfect, [{"kind": poster["kind"], "seconds": 1.0}])
+
+
+def test_speed_posters_are_512_px_and_the_table_lists_each():
+    posters = bench.speed_posters(5, 2)
+    assert [name.split(" (")[0] for name, _ in posters] == ["bundled poster", "poster 0", "poster 1"]
+    for _, image in posters:
+        assert max(image.shape[:2]) == 512 and image.shape[2] == 3 and 0.0 <= image.min() <= image.max() <= 1.0
+    rows = [{"poster": "p", "decompose_s": 2.0, "with_text_s": 2.2, "added_s": 0.2, "ratio": 1.1,
+             "text_layers": ["SUMMER\nSALE"]}]
+    table = bench.speed_table(rows)
+    assert "| p | 2.00 | 2.20 | 0.20 | 1.100 | SUMMER / SALE |" in table.splitlines()
+
+
+def test_speed_times_the_decomposition_with_and_without_text():
+    (row,) = bench.speed(5, 0, rounds=1)
+    assert row["poster"] == "bundled poster" and row["decompose_s"] > 0 and row["with_text_s"] > 0
+    assert row["ratio"] == pytest.approx(row["with_text_s"] / row["decompose_s"])
+    assert all(isinstance(t, str) and t for t in row["text_layers"])

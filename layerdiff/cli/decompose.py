@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="sampling steps (diffusion methods only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prompt", default=None, help="optional description of the image (diffusion methods only)")
+    add_read_text_arg(p)
     p.add_argument("--method", default="auto", choices=("auto", *METHODS),
                    help="which of the model's implementations decomposes: auto (the model's first, for "
                         "layerdiff-tiny the learned region layering), regions, diffusion (sampling) or baseline")
@@ -64,10 +65,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def sampling_options(args: argparse.Namespace) -> dict[str, object]:
-    """The contract options of the command line that were given (``steps``, ``prompt``): an implementation
-    that cannot honour one refuses it in one line (see :func:`layerdiff.contract.check_options`)."""
-    options = {"steps": args.steps, "prompt": getattr(args, "prompt", None)}
+    """The contract options of the command line that were given (``steps``, ``prompt``, ``read_text`` when
+    ``--no-read-text``): an implementation that cannot honour one refuses it in one line (see
+    :func:`layerdiff.contract.check_options`)."""
+    options = {"steps": args.steps, "prompt": getattr(args, "prompt", None),
+               "read_text": False if getattr(args, "no_read_text", False) else None}
     return {k: v for k, v in options.items() if v not in (None, "")}
+
+
+def add_read_text_arg(p: argparse.ArgumentParser) -> None:
+    """``--no-read-text``: text layers stay plain pixels (no wording, font, size or colour read)."""
+    p.add_argument("--no-read-text", action="store_true",
+                   help="do not read the text layers' wording, font, size and colour (region method; read by "
+                        "default when the text extra is installed)")
 
 
 @contextmanager

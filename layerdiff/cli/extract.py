@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from layerdiff.cli.decompose import add_read_text_arg
     from layerdiff.registry import DEFAULT_MODEL, METHODS, model_names
 
     p = sub.add_parser("extract", help="extract one object (point, box, mask or phrase) as an RGBA layer",
@@ -43,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="which of the model's implementations extracts: auto (the model's first, for "
                         "layerdiff-tiny the learned region layering), regions, diffusion (sampling) or baseline")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (diffusion methods only)")
+    add_read_text_arg(p)
     p.add_argument("--seed", type=int, default=0)
     add_output_args(p)
     p.set_defaults(func=run)

@@ -35,7 +35,7 @@ from .graph import RegionGraph, region_graph
 from .hidden import complete_hidden
 from .paint import at_work_size, layer_masks, named_stack, paint_layers
 from .solve import assign_layers
-from .text_lines import keep_lines_whole, line_boxes
+from .text_lines import LineReading, attach_text, keep_lines_whole, line_boxes
 
 __all__ = ["RegionLayerDecomposer", "check_layerer", "predict_relations", "layerer_folder"]
 
@@ -97,9 +97,11 @@ def layerer_folder(name_or_path: str | Path) -> tuple[Path, str, int]:
 
 class RegionLayerDecomposer:
     """:class:`~layerdiff.contract.Decomposer` driven by a trained RegionLayerer (deterministic: ``seed`` is
-    accepted and unused; no options)."""
+    accepted and unused). Option: ``read_text`` (default True): with the ``text`` extra, each text layer
+    gets its :class:`~layerdiff.text.TextInfo` and is named after its words
+    (:func:`~layerdiff.regions.text_lines.attach_text`; metadata only, the pixels are the same)."""
 
-    options: frozenset[str] = frozenset()
+    options: frozenset[str] = frozenset({"read_text"})
 
     def __init__(self, layerer: Any, config: RegionConfig | None = None, name: str = DEFAULT_MODEL,
                  max_layers: int = 8, merge_threshold: float = 0.3,
@@ -144,21 +146,26 @@ class RegionLayerDecomposer:
         an exact count (padded with empty layers on top when the image has fewer regions). The composite
         equals the input within half an 8-bit step.
         """
-        check_options(self, options)
-        stack = self.decompose_stack(image, num_layers, max_layers)
+        reading = LineReading() if check_options(self, options).get("read_text", True) else None
+        stack = self.decompose_stack(image, num_layers, max_layers, reading)
         if callback is not None:
             callback(1, 1)
-        return named_stack(stack, self.name)
+        out = named_stack(stack, self.name)
+        return attach_text(out, reading, image) if reading is not None else out
 
     def decompose_stack(self, image: Any, num_layers: int | str = "auto", max_layers: int | None = None,
-                        ) -> np.ndarray:
-        """:meth:`decompose` as an (L, H, W, 4) float32 array (no LayeredImage copies)."""
+                        reading: LineReading | None = None) -> np.ndarray:
+        """:meth:`decompose` as an (L, H, W, 4) float32 array (no LayeredImage copies); ``reading``: filled
+        with the text lines read at the work size."""
         wanted, cap = check_num_layers(num_layers, max_layers, self.max_layers, self.name)
         full, _ = image_to_array(image)  # (H, W, 4)
-        return at_work_size(full, self.config.work_size, lambda small: self.decompose_small(small, wanted, cap))
+        return at_work_size(full, self.config.work_size,
+                            lambda small: self.decompose_small(small, wanted, cap, reading))
 
-    def decompose_small(self, img: np.ndarray, wanted: int | None, max_layers: int) -> np.ndarray:
-        """Layers (K, h, w, 4) of an image (h, w, 4) at the work size."""
+    def decompose_small(self, img: np.ndarray, wanted: int | None, max_layers: int,
+                        reading: LineReading | None = None) -> np.ndarray:
+        """Layers (K, h, w, 4) of an image (h, w, 4) at the work size; ``reading``: filled with the text
+        lines read."""
         if wanted == 1:
             return img[None].copy()
         graph = region_graph(img, self.config)
@@ -166,7 +173,8 @@ class RegionLayerDecomposer:
         if wanted is None and getattr(self.layerer, "has_fragment_test", False) and layer.max() >= 2:
             layer = absorb_fragments(graph, same, bg, layer, self.layerer.fragment_probabilities,
                                      self.fragment_threshold)  # (n,)
-        boxes = line_boxes(img) if self.keep_text else None
+        found = line_boxes(img, reading=reading) if self.keep_text or reading is not None else None
+        boxes = found if self.keep_text else None
         if boxes:
             graph, layer = keep_lines_whole(graph, layer, boxes, self.config.merge_delta_e)  # (n,)
         stack = self.paint(img, graph, layer, wanted)  # (K, h, w, 4)

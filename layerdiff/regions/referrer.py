@@ -18,10 +18,16 @@ region graph (:mod:`layerdiff.regions.graph`):
 
 Several prompts peel the image: each is extracted from the previous rest, front objects first
 (``order="auto"``: by the layerer's "above" relations between the objects' regions on the input).
+
+With the ``text`` extra (option ``read_text``, default True), an extracted object whose pixels are text
+gets its :class:`~layerdiff.text.TextInfo` (wording, font, size, colour) and is named after its words: the
+recogniser reads the input around the object's ink only, and
+:func:`~layerdiff.text.annotate_text_layers` matches the lines with the object's own pixels.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +45,7 @@ from .paint import at_work_size, layer_masks, paint_layers, shrink_to
 from .prompts import box_region, phrase_colour
 from .segment import rgb_to_lab
 
-__all__ = ["RegionReferrer", "object_regions", "ORDERS"]
+__all__ = ["RegionReferrer", "object_regions", "read_object_text", "ORDERS"]
 
 ORDERS = ("auto", "given")
 BOX_TOLERANCE = 12.0  # CIE76 distance separating the box's colour models (as the floodfill extractor's)
@@ -124,9 +130,9 @@ def object_regions(graph: RegionGraph, same: np.ndarray, background: np.ndarray,
 
 class RegionReferrer:
     """:class:`~layerdiff.contract.Extractor` driven by a trained RegionLayerer (see the module docstring).
-    Option: ``order`` ("auto" or "given")."""
+    Options: ``order`` ("auto" or "given"), ``read_text`` (True or False, default True)."""
 
-    options: frozenset[str] = frozenset({"order"})
+    options: frozenset[str] = frozenset({"order", "read_text"})
 
     def __init__(self, layerer: Any, config: RegionConfig | None = None, name: str = DEFAULT_MODEL) -> None:
         self.layerer = check_layerer(layerer).eval()
@@ -186,9 +192,10 @@ class RegionReferrer:
         """Extract one object per prompt: a :class:`LayeredImage` [background (filled), objects...].
 
         The first extracted object ends on top; every stage recomposes to its input within 1/255.
-        ``seed`` is accepted for the extractor interface; the method is deterministic.
+        ``seed`` is accepted for the extractor interface; the method is deterministic. ``read_text``
+        (option, default True): objects that are text carry their :class:`~layerdiff.text.TextInfo`.
         """
-        check_options(self, options)
+        read_text = bool(check_options(self, options).get("read_text", True))
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
         rgba, _ = image_to_array(image)  # (H, W, 4)
@@ -216,8 +223,44 @@ class RegionReferrer:
         for k, (i, _) in enumerate(objects[::-1]):
             layers.append(Layer(stack[k + 1], name=items[i].describe(),
                                 metadata={"prompt": items[i].describe(), "prompt_index": i}))
-        return LayeredImage((width, height), layers, metadata={"extractor": self.name,
-                                                              "extraction_order": [i for i, _ in objects]})
+        out = LayeredImage((width, height), layers, metadata={"extractor": self.name,
+                                                             "extraction_order": [i for i, _ in objects]})
+        return read_object_text(out, rgba) if read_text else out
+
+
+def read_object_text(stack: LayeredImage, image: np.ndarray, pad: float = 0.5) -> LayeredImage:
+    """Give each extracted object of ``stack`` (layers 1..) whose pixels are text its
+    :class:`~layerdiff.text.TextInfo` and a name after its words (in place; returns ``stack``).
+
+    The recogniser reads ``image`` (H, W, 4) around each object's ink box (padded by ``pad`` times its
+    height, at least 8 px); lines centred on the object's ink are matched with its own pixels by
+    :func:`~layerdiff.text.annotate_text_layers`. Without the ``text`` extra this warns once and changes
+    nothing.
+    """
+    from ..text.detect import annotate_text_layers
+    from ..text.ocr import ocr_available, recognize
+
+    if not ocr_available():
+        return annotate_text_layers(stack)  # the one-time warning that text is not read
+    height, width = image.shape[:2]
+    a = image[..., 3:4]
+    u8 = (np.clip(image[..., :3] * a + (1.0 - a), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)  # (H, W, 3) over white
+    lines = []
+    for layer in stack.layers[1:]:
+        ink = layer.content_bbox(0.5)
+        if ink is None:
+            continue
+        x0, y0, x1, y1 = ink
+        margin = max(8, int(round(pad * (y1 - y0))))
+        cx0, cy0, cx1, cy1 = max(x0 - margin, 0), max(y0 - margin, 0), min(x1 + margin, width), min(y1 + margin, height)
+        for det in recognize(u8[cy0:cy1, cx0:cx1]):
+            quad = det.quad + np.array([cx0, cy0], np.float32)  # (4, 2) canvas pixels
+            cx, cy = quad.mean(0)
+            seen = any(np.abs(quad - other.quad).max() <= 2.0 for other in lines)  # read twice: overlapping crops
+            if x0 <= cx <= x1 and y0 <= cy <= y1 and not seen:
+                lines.append(replace(det, quad=quad))
+    return annotate_text_layers(stack, image, detections=lines, layers=range(1, len(stack.layers)),
+                                name_layers=True)
 
 
 def _scaled(prompt: ReferringPrompt, scale: float) -> ReferringPrompt:
@@ -225,8 +268,6 @@ def _scaled(prompt: ReferringPrompt, scale: float) -> ReferringPrompt:
     by :func:`object_regions` itself)."""
     if scale >= 1.0:
         return prompt
-    from dataclasses import replace
-
     points = [(x * scale, y * scale, label) for x, y, label in prompt.points]
     box = None if prompt.box is None else tuple(v * scale for v in prompt.box)
     return replace(prompt, points=points, box=box)

@@ -20,19 +20,29 @@ per line. Inside each box:
 
 Layers left empty are dropped and the others renumbered in order. Without the engine
 :func:`line_boxes` warns once and returns None, and the decomposition is unchanged.
+
+The lines read here also give the decomposition its text: :func:`attach_text` matches them with the
+painted layers and gives each text layer its wording, font, size and colour
+(:class:`~layerdiff.text.TextInfo`) without running the recogniser a second time.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..text.ocr import Detection
 from .graph import RegionGraph
 from .segment import rgb_to_lab
 
-__all__ = ["line_boxes", "keep_lines_whole"]
+if TYPE_CHECKING:
+    from ..layered import LayeredImage
+    from ..text.fonts import FontFace
+
+__all__ = ["LineReading", "read_lines", "line_boxes", "attach_text", "keep_lines_whole"]
 
 Box = tuple[int, int, int, int]
 _INSIDE = 0.9  # fraction of a region's pixels inside a line's box for it to belong to the line
@@ -41,9 +51,20 @@ _MAJOR = 0.15  # share of the frame's pixels that makes a region part of the sur
 _warned = False
 
 
-def line_boxes(img: np.ndarray, min_confidence: float = 0.5) -> list[Box] | None:
-    """Boxes (x0, y0, x1, y1), end-exclusive, of the text lines the detector reads in ``img`` (h, w, 3|4)
-    float in [0, 1] (transparency over white); None, with a one-time warning, without the ``text`` extra."""
+@dataclass
+class LineReading:
+    """The text lines the detector read in an image, kept so that the text layers can be read from them
+    (:func:`attach_text`) without running the recogniser again: ``detections`` in the pixels of an image of
+    ``size`` (w, h)."""
+
+    detections: list[Detection] = field(default_factory=list)
+    size: tuple[int, int] = (0, 0)
+
+
+def read_lines(img: np.ndarray, min_confidence: float = 0.5) -> list[Detection] | None:
+    """The text lines (wording, quadrilateral, confidence) the detector reads in ``img`` (h, w, 3|4) float in
+    [0, 1] (transparency over white), top to bottom; None, with a one-time warning, without the ``text``
+    extra."""
     global _warned
     from ..text.ocr import ocr_available, recognize
 
@@ -58,7 +79,37 @@ def line_boxes(img: np.ndarray, min_confidence: float = 0.5) -> list[Box] | None
         a = img[..., 3:4]
         rgb = rgb * a + (1.0 - a)
     u8 = (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)  # (h, w, 3)
-    return [det.box for det in recognize(u8, min_confidence)]
+    return recognize(u8, min_confidence)
+
+
+def line_boxes(img: np.ndarray, min_confidence: float = 0.5, reading: LineReading | None = None,
+               ) -> list[Box] | None:
+    """Boxes (x0, y0, x1, y1), end-exclusive, of the text lines of :func:`read_lines`; None, with a one-time
+    warning, without the ``text`` extra. ``reading``: filled with the lines read and the image's size."""
+    found = read_lines(img, min_confidence)
+    if found is None:
+        return None
+    if reading is not None:
+        reading.detections, reading.size = list(found), (int(img.shape[1]), int(img.shape[0]))
+    return [det.box for det in found]
+
+
+def attach_text(stack: LayeredImage, reading: LineReading, image: Any = None,
+                faces: tuple[FontFace, ...] | None = None) -> LayeredImage:
+    """Read the text layers of a decomposition (in place; returns ``stack``): each layer whose pixels are text
+    gets its :class:`~layerdiff.text.TextInfo` (:func:`layerdiff.text.annotate_text_layers`) and is named after
+    its words, from the lines ``reading`` holds (read at the work size, scaled here to the stack's canvas)
+    matched with each layer's own pixels at full size. ``image``: the decomposed image (PIL image, array or
+    LayeredImage; default: the stack's composite). Pixels are not changed."""
+    if not reading.detections or reading.size[0] <= 0 or reading.size[1] <= 0:
+        return stack
+    from ..contract import image_to_array
+    from ..text.detect import annotate_text_layers
+
+    scale = np.array([stack.width / reading.size[0], stack.height / reading.size[1]], np.float32)  # (2,) x, y
+    lines = [replace(det, quad=det.quad * scale) for det in reading.detections]  # quads (4, 2) on the canvas
+    rgba = None if image is None else image_to_array(image)[0]  # (H, W, 4)
+    return annotate_text_layers(stack, rgba, faces=faces, detections=lines, name_layers=True)
 
 
 def _lab_distance(colour: np.ndarray, i: np.ndarray, j: int) -> np.ndarray:

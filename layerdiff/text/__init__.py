@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .info import ALIGNMENTS, GENERIC_FAMILIES, TextInfo, TextLine
+from .info import ALIGNMENTS, GENERIC_FAMILIES, TextInfo, TextLine, layer_name
 
 _LAZY = {
     "detect_text": "layerdiff.text.detect",
@@ -24,7 +24,7 @@ _LAZY = {
     "ocr_available": "layerdiff.text.ocr",
 }
 
-__all__ = ["TextInfo", "TextLine", "ALIGNMENTS", "GENERIC_FAMILIES", *_LAZY]
+__all__ = ["TextInfo", "TextLine", "ALIGNMENTS", "GENERIC_FAMILIES", "layer_name", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

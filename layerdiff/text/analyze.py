@@ -3,9 +3,10 @@
 For each line the glyphs are matted from the image: the padded line box is clustered into three colours
 (k-means in RGB); the text colour is the cluster that touches the box border least and differs most from the
 border's colour; a pixel's alpha is its projection between its nearest background colour and the text
-colour. Every candidate font face renders the recognised string; the rendering is scaled to the glyphs'
-ink height and compared with the matte (soft intersection over union, with a penalty when the face's width
-at that height disagrees with the glyphs'). The best face gives family, weight and style; the scale gives
+colour. Every candidate font face sets the recognised string from its cached glyphs (no kerning) and the
+best few set it exactly; each rendering is scaled to the glyphs' ink height and compared with the matte
+(soft intersection over union, with a penalty when the face's width at that height disagrees with the
+glyphs'). The best face gives family, weight and style; the scale gives
 the font size (em px); the face's ink box relative to its pen origin gives the baseline and the origin x.
 Lines of similar size and colour stacked closely form one block; its alignment is the edge (left, centre,
 right) along which its lines agree best.
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from .fonts import FontFace, available_fonts, load_font, render_mask
+from .fonts import FontFace, available_fonts, glyph_run_mask, load_font, render_mask
 from .info import TextInfo, TextLine
 from .ocr import Detection
 
@@ -28,11 +29,13 @@ __all__ = ["LineFit", "matte_line", "own_glyphs", "fit_line", "merge_pieces", "r
 _REF_SIZE = 40  # px per em of the reference renderings
 _CMP_HEIGHT = 32  # glyph masks are compared at this height
 _ASPECT_WEIGHT = 0.6
+_SHORTLIST = 8  # faces set exactly after the quick ranking on cached glyphs
 
 
 @dataclass
 class LineFit:
-    """One line measured in the image: matte, colour and the per-face match scores."""
+    """One line measured in the image: matte, colour and the per-face match scores (``exact``: the faces
+    scored on an exact rendering; the others carry their quick score, see :func:`fit_line`)."""
 
     detection: Detection
     ink_box: tuple[int, int, int, int]
@@ -40,6 +43,21 @@ class LineFit:
     scores: dict[FontFace, float] = field(default_factory=dict)
     sizes: dict[FontFace, float] = field(default_factory=dict)
     best: FontFace | None = None
+    exact: set[FontFace] = field(default_factory=set)
+    target: np.ndarray | None = field(default=None, repr=False)  # (32, cw) glyphs at the comparison height
+    glyph_size: tuple[int, int] = (0, 0)  # (gh, gw) of the glyphs in the image
+
+    def score_exactly(self, face: FontFace) -> None:
+        """Score ``face`` on an exact rendering of the line (kerning and shaping) unless done already."""
+        if face in self.exact or self.target is None:
+            return
+        self.exact.add(face)
+        exact = _compare(self.target, self.glyph_size, render_mask(self.detection.text, face.path, _REF_SIZE)[0])
+        if exact is None:
+            self.scores.pop(face, None)
+            self.sizes.pop(face, None)
+        else:
+            self.scores[face], self.sizes[face] = exact[0], _REF_SIZE * exact[1]
 
     @property
     def font_size(self) -> float:
@@ -69,13 +87,20 @@ def _kmeans(pixels: np.ndarray, k: int, iters: int = 10) -> tuple[np.ndarray, np
     centres = pixels[seeds].astype(np.float32)  # (k, 3)
     labels = np.zeros(len(pixels), np.int64)
     for _ in range(iters):
-        d = ((pixels[:, None, :] - centres[None, :, :]) ** 2).sum(-1)  # (N, k)
-        labels = d.argmin(1)
-        for c in range(k):
-            members = pixels[labels == c]
-            if len(members):
-                centres[c] = members.mean(0)
+        labels = _nearest(pixels, centres)[0]
+        counts = np.bincount(labels, minlength=k)  # (k,)
+        sums = np.stack([np.bincount(labels, weights=pixels[:, c], minlength=k) for c in range(3)], 1)  # (k, 3)
+        present = counts > 0
+        centres[present] = (sums[present] / counts[present, None]).astype(np.float32)
     return centres, labels
+
+
+def _nearest(pixels: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index (N,), squared distances (N, k)) of the nearest of ``centres`` (k, 3) to each of ``pixels`` (N, 3)."""
+    d = np.zeros((len(pixels), len(centres)), np.float32)  # (N, k)
+    for c in range(3):
+        d += (pixels[:, c:c + 1] - centres[None, :, c]) ** 2
+    return d.argmin(1), d
 
 
 def matte_line(rgb: np.ndarray, box: tuple[int, int, int, int], alpha: np.ndarray | None = None,
@@ -100,8 +125,8 @@ def matte_line(rgb: np.ndarray, box: tuple[int, int, int, int], alpha: np.ndarra
     pixels = crop.reshape(-1, 3)  # (N, 3)
     step = max(1, len(pixels) // 60000)
     centres, _ = _kmeans(pixels[::step], 3)
-    d = ((pixels[:, None, :] - centres[None]) ** 2).sum(-1)  # (N, 3)
-    labels = d.argmin(1).reshape(h, w)  # (h, w)
+    nearest, d = _nearest(pixels, centres)  # (N,), (N, 3)
+    labels = nearest.reshape(h, w)  # (h, w)
     ring = np.zeros((h, w), bool)
     ring[[0, -1], :] = True
     ring[:, [0, -1]] = True
@@ -230,25 +255,48 @@ def fit_line(rgb: np.ndarray, det: Detection, faces: tuple[FontFace, ...] | None
     return fit
 
 
-def _score_faces(det: Detection, glyphs: np.ndarray, ink_box: tuple[int, int, int, int],
-                 colour: tuple[int, int, int], faces: tuple[FontFace, ...] | None) -> LineFit:
-    gh, gw = glyphs.shape
-    fit = LineFit(det, ink_box, colour)
-    cmp_w = max(4, int(round(gw * _CMP_HEIGHT / gh)))
-    target = _resize(glyphs, (cmp_w, _CMP_HEIGHT))  # (32, cw)
-    for face in faces if faces is not None else available_fonts():
-        ref, _ = render_mask(det.text, face.path, _REF_SIZE)
+def _compare(target: np.ndarray, glyph_size: tuple[int, int], ref: np.ndarray, tight: bool = False,
+             ) -> tuple[float, float] | None:
+    """(score, ink height of the glyphs / ink height of ``ref``) of a reference rendering (h, w) against the
+    glyphs (``target``: (32, cw) at the comparison height; ``glyph_size``: their (gh, gw) in the image): soft
+    intersection over union at the comparison height, less the width disagreement at the glyphs' height.
+    ``tight``: ``ref`` is already cropped to its ink (stray rows are not looked for)."""
+    gh, gw = glyph_size
+    if tight:
+        if ref.max(initial=0.0) <= 0.5:
+            return None
+    else:
         ref_box = _ink_box(ref)
         if ref_box is None:
-            continue
+            return None
         rx0, ry0, rx1, ry1 = ref_box
         ref = ref[ry0:ry1, rx0:rx1]  # (rh, rw)
-        scale = gh / ref.shape[0]
-        aspect = abs(np.log(gw / max(ref.shape[1] * scale, 1.0)))
-        cand = _resize(ref, (cmp_w, _CMP_HEIGHT))  # (32, cw)
-        iou = np.minimum(target, cand).sum() / max(np.maximum(target, cand).sum(), 1e-6)
-        fit.scores[face] = float(iou - _ASPECT_WEIGHT * aspect)
-        fit.sizes[face] = float(_REF_SIZE * scale)
+    scale = gh / ref.shape[0]
+    aspect = abs(np.log(gw / max(ref.shape[1] * scale, 1.0)))
+    cand = _resize(ref, (target.shape[1], _CMP_HEIGHT))  # (32, cw)
+    iou = np.minimum(target, cand).sum() / max(np.maximum(target, cand).sum(), 1e-6)
+    return float(iou - _ASPECT_WEIGHT * aspect), float(scale)
+
+
+def _score_faces(det: Detection, glyphs: np.ndarray, ink_box: tuple[int, int, int, int],
+                 colour: tuple[int, int, int], faces: tuple[FontFace, ...] | None) -> LineFit:
+    """Score each candidate face against the glyphs (h, w). With more than :data:`_SHORTLIST` candidates,
+    every face is first ranked on the string assembled from its cached glyphs
+    (:func:`~layerdiff.text.fonts.glyph_run_mask`), and only the best :data:`_SHORTLIST` are set exactly (with
+    kerning and shaping) and scored again; the others keep their quick score."""
+    gh, gw = glyphs.shape
+    cmp_w = max(4, int(round(gw * _CMP_HEIGHT / gh)))
+    target = _resize(glyphs, (cmp_w, _CMP_HEIGHT))  # (32, cw)
+    fit = LineFit(det, ink_box, colour, target=target, glyph_size=(gh, gw))
+    candidates = tuple(faces if faces is not None else available_fonts())
+    if len(candidates) > _SHORTLIST:
+        for face in candidates:
+            quick = _compare(target, (gh, gw), glyph_run_mask(det.text, face.path, _REF_SIZE), tight=True)
+            if quick is not None:
+                fit.scores[face], fit.sizes[face] = quick[0], _REF_SIZE * quick[1]
+        candidates = tuple(sorted(fit.scores, key=lambda f: -fit.scores[f])[:_SHORTLIST])
+    for face in candidates:
+        fit.score_exactly(face)
     if fit.scores:
         fit.best = max(fit.scores, key=fit.scores.__getitem__)
         # Refine the size at the fitted scale (ink heights do not scale exactly linearly with hinting).
@@ -332,16 +380,29 @@ def _alignment(lines: list[TextLine], canvas_width: int) -> str:
     return min(spreads, key=lambda k: (spreads[k], list(spreads).index(k)))
 
 
+def _face_totals(block: list[LineFit]) -> dict[FontFace, float]:
+    """Each face's score summed over the lines of a block, weighted by line length."""
+    totals: dict[FontFace, float] = {}
+    for fit in block:
+        weight = max(len(fit.detection.text), 1)
+        for face, score in fit.scores.items():
+            totals[face] = totals.get(face, 0.0) + weight * score
+    return totals
+
+
 def blocks_to_info(blocks: list[list[LineFit]], canvas_width: int) -> list[TextInfo]:
     """One :class:`TextInfo` per block: the face with the best summed score over its lines (weighted by
-    line length), the median fitted size, the median colour and the block's alignment."""
+    line length), the median fitted size, the median colour and the block's alignment. In a block of
+    several lines the :data:`_SHORTLIST` faces with the best sums are scored exactly on every line before
+    the vote (each line's own shortlist differs)."""
     out = []
     for block in blocks:
-        totals: dict[FontFace, float] = {}
-        for fit in block:
-            weight = max(len(fit.detection.text), 1)
-            for face, score in fit.scores.items():
-                totals[face] = totals.get(face, 0.0) + weight * score
+        totals = _face_totals(block)
+        if len(block) > 1 and totals:
+            for leader in sorted(totals, key=lambda f: -totals[f])[:_SHORTLIST]:
+                for fit in block:
+                    fit.score_exactly(leader)
+            totals = _face_totals(block)
         face = max(totals, key=totals.__getitem__) if totals else None
         lines = [fit.to_line(face) for fit in block]
         sizes = [fit.sizes[face] if face is not None else fit.font_size for fit in block]

@@ -11,6 +11,7 @@ called after every decomposition: without the engine it warns once and returns t
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -19,8 +20,8 @@ from PIL import Image
 from ..layered import LayeredImage, from_float, to_float
 from .analyze import LineFit, blocks_to_info, fit_line, group_lines, matte_line, merge_pieces, own_glyphs
 from .fonts import FontFace
-from .info import TextInfo, TextLine
-from .ocr import ocr_available, recognize
+from .info import TextInfo, TextLine, layer_name
+from .ocr import Detection, ocr_available, recognize
 
 __all__ = ["detect_text", "read_text", "annotate_text_layers"]
 
@@ -63,17 +64,22 @@ def read_text(image: Any, *, faces: tuple[FontFace, ...] | None = None,
 
 
 def annotate_text_layers(stack: LayeredImage, image: Any = None, *, faces: tuple[FontFace, ...] | None = None,
-                         min_confidence: float = 0.5) -> LayeredImage:
+                         min_confidence: float = 0.5, detections: list[Detection] | None = None,
+                         layers: Iterable[int] | None = None, name_layers: bool = False) -> LayeredImage:
     """Set ``layer.text`` on each layer of ``stack`` whose visible pixels are text (in place; returns ``stack``).
 
-    The text is read from ``image`` (default: the stack's composite). A line belongs to the layer that shows
-    most of its glyph pixels (the topmost layer with ink there); that layer is a text layer when at least 70%
-    of its ink lies inside its lines' boxes (so a background with a title painted in is not one). Colour and
-    glyph matte come from the layer's own pixels. Without ``rapidocr-onnxruntime`` this warns once and
-    returns ``stack`` unchanged.
+    The text is read from ``image`` (default: the stack's composite), or taken from ``detections``: lines
+    already read in it (canvas pixels; e.g. by the decomposer, which reads them to keep lines whole), so the
+    recogniser does not run again. A line belongs to the layer that shows most of its glyph pixels (the
+    topmost layer with ink there); that layer is a text layer when at least 70% of its ink lies inside its
+    lines' boxes (so a background with a title painted in is not one). Colour and glyph matte come from the
+    layer's own pixels. ``layers``: the indices that may become text layers (default: all).
+    ``name_layers``: name each text layer after its words (``Text: SUMMER SALE``), as layer editors name
+    type layers. Without ``rapidocr-onnxruntime`` (and without ``detections``) this warns once and returns
+    ``stack`` unchanged.
     """
     global _warned
-    if not ocr_available():
+    if detections is None and not ocr_available():
         if not _warned:
             warnings.warn("text layers not recognised: pip install 'layerdiff[text]' (rapidocr-onnxruntime)",
                           stacklevel=2)
@@ -82,9 +88,11 @@ def annotate_text_layers(stack: LayeredImage, image: Any = None, *, faces: tuple
     rgb = _rgb(stack if image is None else image)
     if rgb.shape[:2] != (stack.height, stack.width):
         raise ValueError(f"image is {rgb.shape[1]}x{rgb.shape[0]} but the stack is {stack.width}x{stack.height}")
-    detections = recognize(from_float(rgb, 8), min_confidence)
+    if detections is None:
+        detections = recognize(from_float(rgb, 8), min_confidence)
     if not detections:
         return stack
+    allowed = set(range(len(stack.layers)) if layers is None else layers)
     planes = [layer.on_canvas(stack.size)[..., 3] * layer.opacity if layer.visible else None
               for layer in stack.layers]  # each (H, W)
     top = np.full((stack.height, stack.width), -1, np.int64)  # (H, W): topmost layer with ink at each pixel
@@ -100,6 +108,8 @@ def annotate_text_layers(stack: LayeredImage, image: Any = None, *, faces: tuple
         if len(shown):
             owner.setdefault(int(np.bincount(shown).argmax()), []).append(det)
     for i, dets in owner.items():
+        if i not in allowed:
+            continue
         layer = stack.layers[i]
         alpha = planes[i]
         inside = np.zeros(alpha.shape, bool)
@@ -115,6 +125,8 @@ def annotate_text_layers(stack: LayeredImage, image: Any = None, *, faces: tuple
         infos = blocks_to_info(group_lines(fits), stack.width)
         if infos:
             layer.text = _merge(infos) if len(infos) > 1 else infos[0]
+            if name_layers:
+                layer.name = layer_name(layer.text.text)
     return stack
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["FontFace", "available_fonts", "find_face", "load_font", "render_mask", "generic_of"]
+__all__ = ["FontFace", "available_fonts", "find_face", "load_font", "render_mask", "glyph_run_mask", "generic_of"]
 
 _FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
 _SKIP = ("math", "symbol", "dingbat", "emoji", "z003", "d050000l", "standard symbols")
@@ -155,10 +155,15 @@ def _load_font(path: str, size: float) -> ImageFont.FreeTypeFont:
 def render_mask(text: str, path: str, size: float) -> tuple[np.ndarray, tuple[int, int]]:
     """Render ``text`` in the font at ``path``, ``size`` px per em, as an alpha mask cropped to its ink box.
 
-    Returns ``(mask, (left, top))``: ``mask`` (h, w) float32 in [0, 1]; ``left``/``top`` the ink box corner
-    relative to the pen origin on the baseline (``top`` is negative above the baseline). An empty string gives
-    a (1, 1) mask.
+    Returns ``(mask, (left, top))``: ``mask`` (h, w) float32 in [0, 1], read-only (renderings are cached);
+    ``left``/``top`` the ink box corner relative to the pen origin on the baseline (``top`` is negative above
+    the baseline). An empty string gives a (1, 1) mask.
     """
+    return _render_mask(text, path, max(round(float(size), 1), 1.0))
+
+
+@functools.lru_cache(maxsize=256)
+def _render_mask(text: str, path: str, size: float) -> tuple[np.ndarray, tuple[int, int]]:
     font = load_font(path, size)
     left, top, right, bottom = font.getbbox(text, anchor="ls")
     w, h = max(int(right - left) + 2, 1), max(int(bottom - top) + 2, 1)
@@ -167,6 +172,53 @@ def render_mask(text: str, path: str, size: float) -> tuple[np.ndarray, tuple[in
     mask = np.asarray(im, np.float32) / 255.0  # (h, w)
     ys, xs = np.nonzero(mask > 0)
     if len(xs) == 0:
-        return np.zeros((1, 1), np.float32), (0, 0)
+        mask, corner = np.zeros((1, 1), np.float32), (0, 0)
+    else:
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        mask, corner = mask[y0:y1, x0:x1].copy(), (int(left - 1 + x0), int(top - 1 + y0))  # ink-tight (h, w)
+    mask.flags.writeable = False
+    return mask, corner
+
+
+@functools.lru_cache(maxsize=16384)
+def _glyph(path: str, char: str, size: float) -> tuple[np.ndarray | None, int, int, float]:
+    """One character of the font at ``size``: (ink-tight uint8 mask (h, w) or None when it has no ink,
+    left, top of the mask relative to the pen origin, advance)."""
+    font = load_font(path, size)
+    left, top, right, bottom = font.getbbox(char, anchor="ls")
+    w, h = max(int(right - left) + 2, 1), max(int(bottom - top) + 2, 1)
+    im = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(im).text((1 - left, 1 - top), char, font=font, fill=255, anchor="ls")
+    mask = np.asarray(im, np.uint8)  # (h, w)
+    ys, xs = np.nonzero(mask)
+    advance = float(font.getlength(char))
+    if len(xs) == 0:
+        return None, 0, 0, advance
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    return mask[y0:y1, x0:x1], (int(left - 1 + x0), int(top - 1 + y0))  # ink-tight (h, w)
+    ink = mask[y0:y1, x0:x1].copy()  # (gh, gw)
+    ink.flags.writeable = False
+    return ink, int(left - 1 + x0), int(top - 1 + y0), advance
+
+
+def glyph_run_mask(text: str, path: str, size: float) -> np.ndarray:
+    """An ink-tight (h, w) float32 mask of ``text`` in the font at ``path``, ``size`` px per em, assembled from
+    cached single-character renderings placed at their advances: :func:`render_mask` without kerning,
+    ligatures or shaping, and much cheaper once the characters have been set (the quick ranking of font
+    candidates). A run without ink gives a (1, 1) zero mask."""
+    size = max(round(float(size), 1), 1.0)
+    parts, pen = [], 0.0
+    for char in text:
+        ink, left, top, advance = _glyph(path, char, size)
+        if ink is not None:
+            parts.append((ink, int(round(pen)) + left, top))
+        pen += advance
+    if not parts:
+        return np.zeros((1, 1), np.float32)
+    x0, y0 = min(p[1] for p in parts), min(p[2] for p in parts)
+    x1 = max(p[1] + p[0].shape[1] for p in parts)
+    y1 = max(p[2] + p[0].shape[0] for p in parts)
+    out = np.zeros((y1 - y0, x1 - x0), np.uint8)  # (h, w)
+    for ink, left, top in parts:
+        view = out[top - y0:top - y0 + ink.shape[0], left - x0:left - x0 + ink.shape[1]]
+        np.maximum(view, ink, out=view)
+    return out.astype(np.float32) / 255.0

@@ -12,12 +12,20 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TextLine", "TextInfo", "ALIGNMENTS", "GENERIC_FAMILIES"]
+__all__ = ["TextLine", "TextInfo", "ALIGNMENTS", "GENERIC_FAMILIES", "layer_name"]
 
 ALIGNMENTS = ("left", "center", "right")
 GENERIC_FAMILIES = ("serif", "sans-serif", "monospace")
 
 Box = tuple[int, int, int, int]
+_NAME_CHARS = 40  # characters of the first line kept in a text layer's name
+
+
+def layer_name(text: str) -> str:
+    """The name of a layer holding ``text``: ``Text: `` and its first line (at most 40 characters), as layer
+    editors name type layers after their words; ``Text`` when the text is blank."""
+    first = text.split("\n", 1)[0].strip()
+    return f"Text: {first[:_NAME_CHARS]}" if first else "Text"
 
 
 def _box(value: Any, what: str) -> Box:

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 
 from ..layered import Layer
 from .fonts import FontFace, find_face, load_font
-from .info import TextInfo, TextLine
+from .info import TextInfo, TextLine, layer_name
 
 __all__ = ["face_for", "render_text", "retypeset"]
 
@@ -32,7 +32,7 @@ def render_text(info: TextInfo, size: tuple[int, int], name: str | None = None) 
     rgba[..., :3] = np.asarray(info.color, np.float32) / 255.0
     rgba[..., 3] = alpha
     rgba[alpha == 0, :3] = 0.0  # canonical colour under full transparency
-    layer = Layer(rgba, name=name or _layer_name(info.text))
+    layer = Layer(rgba, name=name or layer_name(info.text))
     layer.text = info
     box = layer.content_bbox()
     if box is not None:
@@ -40,11 +40,6 @@ def render_text(info: TextInfo, size: tuple[int, int], name: str | None = None) 
         layer.pixels = np.ascontiguousarray(rgba[y0:y1, x0:x1])
         layer.offset = (x0, y0)
     return layer
-
-
-def _layer_name(text: str) -> str:
-    first = text.split("\n", 1)[0].strip()
-    return f"Text: {first[:40]}" if first else "Text"
 
 
 def retypeset(info: TextInfo, text: str | None = None, *, color: tuple[int, int, int] | None = None,
