@@ -101,18 +101,27 @@ def fragment_targets(layer: np.ndarray, partner: np.ndarray, counts: np.ndarray)
 
 
 def absorb_fragments(graph: RegionGraph, same: np.ndarray, background: np.ndarray, layer: np.ndarray,
-                     probability: Callable[[np.ndarray], np.ndarray], threshold: float = 0.5) -> np.ndarray:
+                     probability: Callable[[np.ndarray], np.ndarray], threshold: float = 0.5,
+                     keep: np.ndarray | None = None) -> np.ndarray:
     """Step 6: while some layer's fragment probability exceeds ``threshold``, the most certain one joins
     its partner (features recomputed after each merge); two layers always remain.
 
     ``probability``: features (m, LAYER_FEATURES) -> (m,) P(fragment), e.g. a layerer's
-    ``fragment_probabilities``. Returns the new (n,) layer indices.
+    ``fragment_probabilities``. ``keep``: (n,) bool, regions that make a layer a layer of its own (the
+    ink of a detected text line, :func:`layerdiff.regions.ink.line_ink`): a layer with at least half
+    its area in them neither joins its partner nor takes in a layer whose partner it is. Returns the
+    new (n,) layer indices.
     """
     layer = layer.copy()
     steps = boundary_steps(graph)  # (n, n) once; it depends on the regions only
+    area = graph.regions.area
     while layer.max() >= 2:
         feats, partner = layer_features(graph, same, background, layer, steps)
         prob = np.asarray(probability(feats[1:]), np.float64)  # (K - 1,)
+        if keep is not None:
+            count = int(layer.max()) + 1
+            kept = np.bincount(layer, area * keep, minlength=count) >= 0.5 * np.bincount(layer, area, minlength=count)
+            prob[kept[1:] | kept[partner[1:]]] = 0.0  # neither absorbed nor absorbing
         k = int(np.argmax(prob))
         if prob[k] <= threshold:
             break
@@ -120,3 +129,4 @@ def absorb_fragments(graph: RegionGraph, same: np.ndarray, background: np.ndarra
         layer[layer == k] = partner[k]
         layer[layer > k] -= 1
     return layer
+

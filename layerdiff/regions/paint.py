@@ -2,8 +2,8 @@
 work-size round trip with exact recomposition.
 
 1. :func:`layer_masks`: each layer covers its regions and everything they enclose (completed under the
-   layers on top: the hidden part of its convex hull under siblings over it), and owns its visible
-   pixels;
+   layers on top: the hidden part of its convex hull under siblings over it, and on request under any
+   higher layer for regions that fill the rest of their hull), and owns its visible pixels;
 2. :func:`paint_layers`: soft edges from a colour-line matte in a 1-px band (Levin et al. 2008), hidden
    colours filled by pyramid push-pull from the visible ones (Gortler et al. 1996,
    :func:`layerdiff.regions.fill.push_pull_fill`);
@@ -27,10 +27,12 @@ from .graph import RegionGraph
 __all__ = ["layer_masks", "matte_cover", "paint_layers", "at_work_size", "shrink_to", "named_stack"]
 
 
-def layer_masks(graph: RegionGraph, layer: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+def layer_masks(graph: RegionGraph, layer: np.ndarray, count: int, convex: bool = False,
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Per layer: the pixels it covers (its regions, everything they enclose, and the parts of their
     convex hulls hidden by siblings over them) and its own visible pixels. (K, h, w) bool each.
-    ``layer`` (n,) is the layer of each region of ``graph``."""
+    ``layer`` (n,) is the layer of each region of ``graph``; ``convex``: also the hidden part of every
+    region that fills the rest of its convex hull (:func:`_complete_convex`)."""
     n = graph.count
     labels = graph.regions.labels
     tree, hulls = graph.tree, graph.hulls
@@ -45,8 +47,30 @@ def layer_masks(graph: RegionGraph, layer: np.ndarray, count: int) -> tuple[np.n
         sl = hulls.slices[low]
         hidden = hulls.hull(low) & np.isin(labels[sl], np.nonzero(below[top])[0])
         cover_px[layer[low]][sl] |= hidden
+    if convex:
+        _complete_convex(graph, layer, cover_px)
     own_px = layer[labels][None] == np.arange(count)[:, None, None]  # (K, h, w)
     return cover_px, own_px
+
+
+def _complete_convex(graph: RegionGraph, layer: np.ndarray, cover_px: np.ndarray) -> None:
+    """Add to ``cover_px`` (K, h, w), in place, the hidden part of every convex region: a region of a
+    layer above the background that fills its convex hull wherever no higher layer covers the hull
+    (at least 95% of those pixels), with at least 4 hull pixels under higher layers (a disc cut by a
+    panel over it), covers those pixels too."""
+    labels = graph.regions.labels
+    px_layer = layer[labels]  # (h, w)
+    for r in np.nonzero(layer > 0)[0]:
+        sl = graph.hulls.slices[r]
+        if sl is None:
+            continue
+        hull = graph.hulls.hull(int(r))  # (bh, bw)
+        hidden = hull & (px_layer[sl] > layer[r])
+        if hidden.sum() < 4:
+            continue
+        rest = hull & ~hidden
+        if (rest & (labels[sl] == r)).sum() >= 0.95 * rest.sum():
+            cover_px[layer[r]][sl] |= hidden
 
 
 def at_work_size(full: np.ndarray, work_size: int, decompose_small: Callable[[np.ndarray], np.ndarray],

@@ -1,0 +1,275 @@
+"""What the background explains: a smooth colour model of the background layer, the regions it does
+not explain, and the halos (drop shadows, glows) that belong to the layers above it.
+
+Designs fill their backgrounds with a solid colour or a gradient. A region the solver puts in the
+background although that fill does not explain its colours is an object (a disc cut by the canvas
+border, a translucent shape over a gradient); background pixels next to a layer that are darker (or
+tinted) than the fill predicts are that layer's shadow or glow. Here:
+
+1. :func:`fit_background`: a quadratic polynomial in (x, y) per sRGB channel (solid fills, linear
+   gradients and the centre part of radial ones), fitted by iteratively reweighted least squares
+   (Tukey's biweight, narrow from the start or annealed from coarse to fine, whichever explains more:
+   objects and shadows inside the background do not bend it) on a sample of the background regions'
+   pixels; accepted when most of the sample lies within a few 8-bit steps of it (photos, textures and
+   patterns are not fitted: nothing below changes for them);
+2. :func:`split_unexplained`: pieces of background regions that the fit misses (an object close in
+   colour to a gradient band shares its region) become regions of their own;
+   :func:`unexplained_regions`: background regions most of whose pixels the accepted fit misses by
+   more than ``object_error`` (not specks, not shadows);
+3. :func:`attach_halos`: background pixels the fit misses by more than ``halo_error``, in connected
+   pieces touching a layer above, join the nearest such layer with the alpha that unblends them over
+   the fit (black for shadows, the halo's strongest colour for glows), and the background under every
+   layer becomes the fit;
+4. :func:`translucent_layers`: a layer lying directly on the background whose visible colours are the
+   fit seen through one colour at one opacity (``c = (1 - a) fit + a C``, fitted by least squares where
+   the fit varies under it) keeps that opacity: alpha ``a``, colours unblended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from .graph import RegionGraph
+
+__all__ = ["BackgroundFit", "fit_background", "split_unexplained", "unexplained_regions", "attach_halos",
+           "translucent_layers"]
+
+_SAMPLES = 4000  # background pixels the fit is computed on
+# Tukey widths (sRGB mean absolute error) per reweighting round, from a plain least-squares start; the
+# schedule whose fit explains most of the sample wins
+_SCHEDULES = ((0.03,) * 6, (0.12, 0.06, 0.03, 0.03, 0.03, 0.03))
+_GOOD = 4.0 / 255.0  # a pixel within this of the fit is explained by it
+_TAIL = 2.0 / 255.0  # a halo's faint tail: missed by this much, connected to pixels missed by more
+_FLAT = 0.9  # share of flat pixels of a region or piece that is a flat fill or a smooth halo, not texture
+_SHADE_SPREAD = 0.12  # largest spread of the per-channel ratios image / fit of a shadowed pixel
+
+
+@dataclass
+class BackgroundFit:
+    """A quadratic colour model ``c(u, v)`` of the background, ``u, v`` the pixel centres divided by the
+    longer side minus 1/2. ``coef``: (6, 3) coefficients of 1, u, v, u², uv, v²; ``inlier_share``: share
+    of the sample within 4/255 of the model; ``accepted``: the fit explains the background."""
+
+    coef: np.ndarray
+    shape: tuple[int, int]
+    inlier_share: float
+    accepted: bool
+
+    def render(self) -> np.ndarray:
+        """The model over the whole canvas: (h, w, 3) float32 sRGB, clipped to [0, 1]."""
+        h, w = self.shape
+        ys, xs = np.mgrid[0:h, 0:w]
+        out = _design(ys.ravel(), xs.ravel(), float(max(h, w))) @ self.coef  # (h * w, 3)
+        return np.clip(out, 0.0, 1.0).reshape(h, w, 3).astype(np.float32)
+
+
+def _design(ys: np.ndarray, xs: np.ndarray, scale: float) -> np.ndarray:
+    """(N, 6) quadratic design matrix of pixel rows ``ys`` and columns ``xs`` (N,)."""
+    u = (np.asarray(xs, np.float64) + 0.5) / scale - 0.5
+    v = (np.asarray(ys, np.float64) + 0.5) / scale - 0.5
+    return np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], 1)
+
+
+def fit_background(rgb: np.ndarray, known: np.ndarray, min_share: float = 0.6, seed: int = 0,
+                   ) -> BackgroundFit | None:
+    """Robust quadratic fit (step 1 of the module docstring) of ``rgb`` (h, w, 3) in [0, 1] on the
+    pixels where ``known`` (h, w) is True; None when fewer than 64 are. Accepted when at least
+    ``min_share`` of the sampled pixels lie within 4/255 of it."""
+    ys, xs = np.nonzero(known)
+    if len(ys) < 64:
+        return None
+    h, w = known.shape
+    pick = np.random.default_rng(seed).choice(len(ys), size=min(_SAMPLES, len(ys)), replace=False)
+    ys, xs = ys[pick], xs[pick]
+    a = _design(ys, xs, float(max(h, w)))  # (N, 6)
+    c = np.asarray(rgb[ys, xs], np.float64)  # (N, 3)
+    best = (-1.0, np.zeros((6, 3)))
+    for widths in _SCHEDULES:
+        weight = np.ones(len(ys))
+        coef = np.zeros((6, 3))
+        for width in widths:
+            if weight.sum() < 12:
+                break
+            coef = np.linalg.lstsq(a * weight[:, None], c * weight[:, None], rcond=None)[0]  # (6, 3)
+            err = np.abs(a @ coef - c).mean(1)  # (N,)
+            weight = np.where(err < width, (1.0 - (err / width) ** 2) ** 2, 0.0)
+        share = float((np.abs(a @ coef - c).mean(1) < _GOOD).mean())
+        if share > best[0]:
+            best = (share, coef)
+    share, coef = best
+    return BackgroundFit(coef, (h, w), share, share >= min_share)
+
+
+def _missed(graph: RegionGraph, model: np.ndarray, object_error: float) -> np.ndarray:
+    """(h, w) bool: pixels ``model`` misses by more than ``object_error`` that are not shaded (darker
+    than the fit by about one factor in every channel: a shadow)."""
+    rgb = graph.image[..., :3]
+    err = np.abs(model - rgb).mean(-1)  # (h, w)
+    ratio = rgb / np.maximum(model, 1e-3)  # (h, w, 3)
+    shade = (ratio.max(-1) < 1.0) & (ratio.max(-1) - ratio.min(-1) < _SHADE_SPREAD)
+    return (err > object_error) & ~shade
+
+
+def split_unexplained(graph: RegionGraph, background: np.ndarray, model: np.ndarray, flat: np.ndarray,
+                      object_error: float = 0.06, min_area: float = 16.0) -> np.ndarray | None:
+    """New labels (h, w) in which every connected piece of at least ``min_area`` flat pixels (``flat``
+    (h, w): no texture) that ``model`` misses (not shaded, see :func:`unexplained_regions`) inside a
+    region flagged in ``background`` (n,) and making less than 60% of it is a region of its own (an
+    object close enough in colour to a gradient band to share its region); None when there is none."""
+    labels = graph.regions.labels
+    missed = _missed(graph, model, object_error) & np.asarray(background, bool)[labels] & flat  # (h, w)
+    pieces, num = ndimage.label(ndimage.binary_opening(missed, np.ones((3, 3), bool)), np.ones((3, 3), bool))
+    if num == 0:
+        return None
+    sizes = np.bincount(pieces.ravel(), minlength=num + 1)  # (num + 1,)
+    host = np.zeros(num + 1, np.int64)  # the region holding most of each piece
+    for p in np.nonzero(sizes[1:] >= min_area)[0] + 1:
+        host[p] = np.bincount(labels[pieces == p]).argmax()
+    big = (sizes >= min_area) & (np.arange(num + 1) > 0)
+    big &= sizes < 0.6 * graph.regions.area[host]
+    if not big.any():
+        return None
+    out = labels.copy()
+    ids = np.cumsum(big) - 1 + graph.count  # piece -> new region id
+    sel = big[pieces]
+    out[sel] = ids[pieces[sel]]
+    return out
+
+
+def unexplained_regions(graph: RegionGraph, background: np.ndarray, model: np.ndarray,
+                        object_error: float = 0.06, min_share: float = 0.6, min_area: float = 0.0,
+                        ) -> np.ndarray:
+    """Indices of the regions flagged in ``background`` (n,) bool whose pixels mostly (at least
+    ``min_share``) differ from ``model`` (h, w, 3), the accepted background fit, by more than
+    ``object_error`` (sRGB mean absolute error), that cover at least ``min_area`` pixels and are flat
+    fills (at least 90% flat pixels: parts of a photo are not objects on the background). Regions
+    whose missed pixels are mostly shaded (darker than the fit by about one factor in every channel:
+    a shadow, which :func:`attach_halos` gives to its layer) and the largest background region are
+    never among them."""
+    labels = graph.regions.labels
+    n = graph.count
+    area = np.maximum(graph.regions.area, 1.0)
+    # shaded pixels (shadows: darker than the fit by one factor, black over it) are left to attach_halos
+    share = np.bincount(labels.ravel(), _missed(graph, model, object_error).ravel(), minlength=n) / area
+    flagged = (np.asarray(background, bool) & (share >= min_share) & (graph.regions.area >= min_area)
+               & (graph.regions.flat >= _FLAT))
+    bg_idx = np.nonzero(background)[0]
+    if len(bg_idx):
+        flagged[bg_idx[np.argmax(graph.regions.area[bg_idx])]] = False
+    return np.nonzero(flagged)[0]
+
+
+def attach_halos(stack: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.ndarray,
+                 flat: np.ndarray | None = None, halo_error: float = 6.0 / 255.0, max_ratio: float = 4.0,
+                 ) -> np.ndarray:
+    """``stack`` (K, h, w, 4) with the shadows and glows of its layers moved out of the background
+    (step 3 of the module docstring); ``rgb`` (h, w, 3) the image, ``own`` (K, h, w) each layer's
+    visible pixels, ``model`` (h, w, 3) the accepted background fit. A connected piece of background
+    pixels missed by more than 2/255 (its faint tail included), some by more than ``halo_error``,
+    joins the layer whose covered pixels it touches most, when it is at most ``max_ratio`` times that
+    layer's area and (given ``flat`` (h, w), the pixels without texture) at least 90% flat; its alpha
+    is the one that composites the layer's halo colour over the fit to the image. The background
+    becomes the fit wherever a layer covers it."""
+    count = stack.shape[0]
+    if count < 2:
+        return stack
+    out = stack.copy()
+    _halos(out, rgb, own, model, np.ones(model.shape[:2], bool) if flat is None else flat, halo_error, max_ratio)
+    under = (out[1:, ..., 3] > 0).any(0)  # (h, w) background pixels some layer covers
+    out[0, under, :3] = model[under]
+    return out
+
+
+def _halos(out: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.ndarray, flat: np.ndarray,
+           halo_error: float, max_ratio: float) -> None:
+    """The halo part of :func:`attach_halos`, in place on ``out`` (K, h, w, 4)."""
+    count = out.shape[0]
+    resid = rgb - model  # (h, w, 3)
+    err = np.abs(resid).mean(-1)  # (h, w)
+    # hysteresis: pieces of pixels missed by a little, holding some missed by ``halo_error``
+    missed = own[0] & (err > _TAIL)  # (h, w)
+    if not (missed & (err > halo_error)).any():
+        return
+    cover = out[1:, ..., 3] > 0.5  # (K-1, h, w)
+    owner = np.zeros(missed.shape, np.int64)  # (h, w) topmost layer covering each pixel, 0 = none
+    for k in range(1, count):
+        owner[cover[k - 1]] = k
+    _, (iy, ix) = ndimage.distance_transform_edt(owner == 0, return_indices=True)
+    nearest = owner[iy, ix]  # (h, w) layer of the nearest covered pixel
+    touching = ndimage.binary_dilation(owner > 0, structure=np.ones((3, 3), bool))  # (h, w)
+    pieces, num = ndimage.label(missed, structure=np.ones((3, 3), bool))
+    strong = np.bincount(pieces.ravel(), (err > halo_error).ravel(), minlength=num + 1) > 0  # (num + 1,)
+    sizes = np.bincount(pieces.ravel(), minlength=num + 1)
+    smooth = np.bincount(pieces.ravel(), flat.ravel(), minlength=num + 1) >= _FLAT * sizes  # (num + 1,)
+    area = np.bincount(owner.ravel(), minlength=count).astype(np.float64)  # (K,)
+    contact = np.zeros((num + 1, count))
+    sel = touching & (pieces > 0)
+    np.add.at(contact, (pieces[sel], nearest[sel]), 1.0)
+    for p in range(1, num + 1):
+        k = int(np.argmax(contact[p]))
+        if contact[p, k] <= 0 or k == 0 or sizes[p] > max_ratio * area[k] or not (smooth[p] and strong[p]):
+            continue
+        px = pieces == p
+        r = resid[px]  # (m, 3)
+        base = model[px]  # (m, 3)
+        if (r.mean(0) < 0).all():  # a shadow: black over the fit
+            alpha = 1.0 - (rgb[px].sum(1) / np.maximum(base.sum(1), 1e-6))  # (m,)
+        else:  # a glow: its strongest colour over the fit
+            strength = np.abs(r).mean(1)
+            halo = rgb[px][strength >= np.quantile(strength, 0.98)].mean(0)  # (3,)
+            span = halo[None] - base  # (m, 3)
+            alpha = (r * span).sum(1) / np.maximum((span ** 2).sum(1), 1e-6)
+        alpha = np.clip(alpha, 0.0, 1.0)
+        keep = alpha > 1.0 / 255.0
+        a = alpha[keep, None]  # (m', 1)
+        colour = np.clip((rgb[px][keep] - base[keep] * (1.0 - a)) / a, 0.0, 1.0)  # (m', 3) unblended
+        ys, xs = np.nonzero(px)
+        ys, xs = ys[keep], xs[keep]
+        out[k, ys, xs, :3] = colour
+        out[k, ys, xs, 3] = np.maximum(out[k, ys, xs, 3], alpha[keep])
+        out[0, ys, xs, :3] = base[keep]
+
+
+def translucent_layers(stack: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.ndarray,
+                       min_pixels: int = 200, tolerance: float = 3.0 / 255.0) -> np.ndarray:
+    """``stack`` (K, h, w, 4) with every translucent layer's opacity recovered (step 4 of the module
+    docstring); ``rgb`` (h, w, 3) the image, ``own`` (K, h, w) each layer's visible pixels, ``model``
+    (h, w, 3) the accepted background fit, which is also the background under the layers.
+
+    A layer qualifies on its visible interior pixels that only the background lies under (at least
+    ``min_pixels``, the fit varying there by at least 0.03 in some channel): the least-squares line
+    ``c = s fit + b`` (one slope for the three channels) leaves an RMS error under ``tolerance``, with
+    opacity ``a = 1 - s`` in [0.05, 0.95] (an opaque uniform layer has ``s`` near 0) and colour
+    ``C = b / a`` in the sRGB cube. Its alpha is then multiplied by ``a`` and its visible colours are
+    unblended over the layers below; hidden ones become ``C``."""
+    out = stack.copy()
+    for k in range(1, min(len(out), len(own))):  # padded empty layers own nothing
+        lower = (out[1:k, ..., 3] > 0).any(0) if k > 1 else np.zeros(model.shape[:2], bool)  # (h, w)
+        interior = ndimage.binary_erosion(own[k], np.ones((5, 5), bool)) & ~lower
+        if interior.sum() < min_pixels:
+            continue
+        base, seen = model[interior].astype(np.float64), rgb[interior].astype(np.float64)  # (m, 3)
+        if base.std(0).max() < 0.03:
+            continue  # the background does not vary under it: opacity cannot be told from colour
+        centred = base - base.mean(0)
+        slope = float((centred * (seen - seen.mean(0))).sum() / max((centred ** 2).sum(), 1e-12))
+        offset = seen.mean(0) - slope * base.mean(0)  # (3,)
+        rms = np.sqrt(((seen - slope * base - offset) ** 2).mean())
+        a = 1.0 - slope
+        colour = offset / max(a, 1e-6)
+        if not (0.05 <= a <= 0.95 and rms < tolerance and (colour > -0.02).all() and (colour < 1.02).all()):
+            continue
+        out[k, ..., 3] *= a
+        out[k, ..., :3] = np.clip(colour, 0.0, 1.0)
+        below = out[0, ..., :3].copy()  # (h, w, 3) composite of the layers under k
+        for j in range(1, k):
+            aj = out[j, ..., 3:]
+            below = out[j, ..., :3] * aj + below * (1.0 - aj)
+        alpha = out[k, ..., 3:]  # (h, w, 1)
+        mixed = (rgb - below * (1.0 - alpha)) / np.maximum(alpha, 1e-6)
+        visible = own[k] & (alpha[..., 0] > 0.02)
+        out[k, visible, :3] = np.clip(mixed[visible], 0.0, 1.0)
+    return out

@@ -1,0 +1,154 @@
+"""The ink of detected text lines, before the layerer judges the regions.
+
+Strokes of small or thin text are a few pixels wide: most of their pixels are edge pixels, which the
+segmentation gives to the nearest flat region within 2 px (usually the panel around the text), and
+letters under the smallest region size are not regions at all. The line then has no region of its
+own, and no later step can lift it out of its panel. With the PP-OCRv4 line boxes
+(:func:`layerdiff.regions.text_lines.line_boxes`):
+
+- :func:`carve_line_ink`: inside each box, pixels labelled as the region that surrounds the line (the
+  main region of a 3-px frame around the box, when that frame is uniform) but more than ``delta_e``
+  (CIE76) from its colour are ink: within 3 px of a letter region (a region of the line in a colour of
+  its own) they join it, the others make one new region per line;
+- :func:`line_ink`: the regions that are a line's ink (inside its box, in a colour of their own),
+  which the fragment test keeps as a layer (:func:`layerdiff.regions.fragments.absorb_fragments`);
+- :func:`lift_line_ink`: a line whose ink the solver left (mostly) in the layer of its surroundings
+  becomes a layer of its own, just above them (a subtitle in its own colour on a panel is a layer a designer
+  made).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from .config import RegionConfig
+from .graph import RegionGraph, graph_from_labels
+from .segment import rgb_to_lab
+
+__all__ = ["carve_line_ink", "line_ink", "lift_line_ink"]
+
+Box = tuple[int, int, int, int]
+_FRAME = 3  # width (px) of the frame around a box that samples the line's surroundings
+_MAJOR = 0.15  # share of the frame that makes a region part of the surroundings
+_UNIFORM = 4.0  # largest RMS colour deviation (Lab) of a uniform frame
+_JOIN = 3.0  # ink pixels within this distance (px) of a letter region join it
+
+
+def _clip(box: Box, h: int, w: int) -> Box | None:
+    x0, y0, x1, y1 = max(box[0], 0), max(box[1], 0), min(box[2], w), min(box[3], h)
+    return (x0, y0, x1, y1) if x1 - x0 >= 2 and y1 - y0 >= 2 else None
+
+
+def _frame(labels: np.ndarray, box: Box) -> tuple[tuple[slice, slice], np.ndarray]:
+    """The slice of the box grown by the frame width and the frame mask inside it."""
+    h, w = labels.shape
+    x0, y0, x1, y1 = box
+    fy0, fx0, fy1, fx1 = max(y0 - _FRAME, 0), max(x0 - _FRAME, 0), min(y1 + _FRAME, h), min(x1 + _FRAME, w)
+    frame = np.ones((fy1 - fy0, fx1 - fx0), bool)
+    frame[y0 - fy0:y1 - fy0, x0 - fx0:x1 - fx0] = False
+    return (slice(fy0, fy1), slice(fx0, fx1)), frame
+
+
+def carve_line_ink(graph: RegionGraph, boxes: list[Box], config: RegionConfig | None = None,
+                   ) -> RegionGraph:
+    """``graph``, or a new graph of the same image whose labels give the ink pixels of each line in
+    ``boxes`` (x0, y0, x1, y1, end-exclusive) their own regions (module docstring); ``config``'s
+    ``merge_delta_e`` is the colour distance that makes a pixel ink."""
+    cfg = config or RegionConfig()
+    labels = graph.regions.labels
+    h, w = labels.shape
+    lab: np.ndarray | None = None
+    out = labels
+    next_id = graph.count
+    for raw in boxes:
+        box = _clip(raw, h, w)
+        if box is None:
+            continue
+        grown, frame = _frame(labels, box)
+        frame_labels = labels[grown][frame]
+        if not len(frame_labels):
+            continue
+        base = int(np.bincount(frame_labels).argmax())
+        if lab is None:
+            lab = rgb_to_lab(graph.image[..., :3])  # (h, w, 3)
+        ring = lab[grown][frame][frame_labels == base]  # (m, 3) the surroundings' colours
+        ref = np.median(ring, axis=0)  # (3,)
+        if np.sqrt(((ring - ref) ** 2).sum(-1).mean()) > _UNIFORM:
+            continue  # text over a gradient or a photo: no single colour to tell ink from
+        x0, y0, x1, y1 = box
+        inside = labels[y0:y1, x0:x1] == base  # (bh, bw)
+        carved = inside & (np.linalg.norm(lab[y0:y1, x0:x1] - ref, axis=-1) > cfg.merge_delta_e)
+        if not carved.any():
+            continue
+        if out is labels:
+            out = labels.copy()
+        crop = out[y0:y1, x0:x1]  # (bh, bw) view
+        found = _ink_and_base(graph, box, cfg.merge_delta_e)
+        letters = np.isin(labels[y0:y1, x0:x1], found[0]) if found is not None else np.zeros_like(carved)
+        if letters.any():  # next to a letter region: part of that letter
+            dist, (iy, ix) = ndimage.distance_transform_edt(~letters, return_indices=True)
+            near = carved & (dist <= _JOIN)
+            crop[near] = labels[y0:y1, x0:x1][iy[near], ix[near]]
+            carved &= ~near
+        if carved.any():  # the rest of the line's ink: one region
+            crop[carved] = next_id
+            next_id += 1
+    if out is labels:
+        return graph
+    return graph_from_labels(graph.image, out, cfg)
+
+
+def _ink_and_base(graph: RegionGraph, box: Box, delta_e: float) -> tuple[np.ndarray, int] | None:
+    """The ink regions of one clipped ``box`` and the main region of its frame, or None."""
+    r = graph.regions
+    labels = r.labels
+    n = r.count
+    x0, y0, x1, y1 = box
+    inside = np.nonzero(np.bincount(labels[y0:y1, x0:x1].ravel(), minlength=n) >= 0.9 * r.area)[0]
+    grown, frame = _frame(labels, box)
+    frame_px = np.bincount(labels[grown][frame], minlength=n)  # (n,)
+    if not len(inside) or not frame_px.sum():
+        return None
+    around = np.nonzero(frame_px >= _MAJOR * frame_px.sum())[0]
+    dist = np.linalg.norm(r.colour[inside, None, :3] - r.colour[None, around, :3], axis=-1)  # (k, a)
+    return inside[dist.min(1) > delta_e], int(frame_px.argmax())
+
+
+def lift_line_ink(graph: RegionGraph, layer: np.ndarray, boxes: list[Box], delta_e: float = 10.0,
+                  max_count: int | None = None) -> np.ndarray:
+    """The layer (n,) of every region after giving each line of ``boxes`` whose ink (:func:`line_ink`)
+    lies mostly (by area) in the layer of the line's surroundings, none of it above, a new layer just
+    above that one (later layers move up by one); at most ``max_count`` layers in all (None: no
+    limit)."""
+    out = np.asarray(layer, np.int64).copy()
+    h, w = graph.regions.labels.shape
+    for raw in boxes:
+        box = _clip(raw, h, w)
+        found = _ink_and_base(graph, box, delta_e) if box is not None else None
+        if found is None or not len(found[0]):
+            continue
+        ink, base = found
+        under = out[base]
+        area = graph.regions.area[ink]
+        if area[out[ink] == under].sum() < 0.5 * area.sum() or (out[ink] > under).any() or (
+                max_count is not None and out.max() + 1 >= max_count):
+            continue
+        out[out > under] += 1
+        out[ink] = under + 1
+    return out
+
+
+def line_ink(graph: RegionGraph, boxes: list[Box], delta_e: float = 10.0) -> np.ndarray:
+    """(n,) bool: the regions that are the ink of a detected text line: at least 90% of their pixels
+    inside one of ``boxes`` and their mean colour more than ``delta_e`` (CIE76) from every region making
+    up at least 15% of a 3-px frame around that box (the line's surroundings). A line in its own colour
+    is a layer a designer made, not a fragment of its panel."""
+    h, w = graph.regions.labels.shape
+    ink = np.zeros(graph.count, bool)
+    for raw in boxes:
+        box = _clip(raw, h, w)
+        found = _ink_and_base(graph, box, delta_e) if box is not None else None
+        if found is not None:
+            ink[found[0]] = True
+    return ink

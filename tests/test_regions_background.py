@@ -1,0 +1,129 @@
+"""The parts of the region decomposer that find what the background does not explain (objects,
+shadows, glows) and the ink of text lines (issue #28 items 2e, 2f, 2a), on small made-up images."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from layerdiff.regions.background import attach_halos, fit_background, unexplained_regions
+from layerdiff.regions.config import RegionConfig
+from layerdiff.regions.fragments import absorb_fragments
+from layerdiff.regions.graph import region_graph
+from layerdiff.regions.ink import carve_line_ink, lift_line_ink, line_ink
+
+SIZE = 320
+
+
+def gradient(top=(30, 90, 150), bottom=(230, 160, 110), size=SIZE) -> np.ndarray:
+    """(size, size, 3) float 8-bit values of a vertical gradient."""
+    t = np.linspace(0.0, 1.0, size)[:, None, None]
+    return np.broadcast_to(np.array(top, float) + (np.array(bottom, float) - np.array(top, float)) * t,
+                           (size, size, 3))
+
+
+def _over(stack: np.ndarray) -> np.ndarray:
+    out = np.zeros(stack.shape[1:3] + (3,), np.float32)
+    for layer in stack:
+        a = layer[..., 3:]
+        out = layer[..., :3] * a + out * (1.0 - a)
+    return out
+
+
+def border_disc(colour=(250, 210, 80)) -> tuple[Image.Image, np.ndarray]:
+    """A gradient with a disc cut by the top-right corner of the canvas, and the disc's mask."""
+    img = Image.fromarray(gradient().astype(np.uint8))
+    mask = Image.new("L", img.size, 0)
+    ImageDraw.Draw(mask).ellipse([200, -60, 380, 120], fill=255)
+    ImageDraw.Draw(img).ellipse([200, -60, 380, 120], fill=colour)
+    return img, np.asarray(mask) > 250
+
+
+def test_fit_background_explains_a_gradient_not_the_disc_on_it():
+    img, disc = border_disc()
+    rgb = np.asarray(img, np.float32) / 255.0
+    fit = fit_background(rgb, np.ones(disc.shape, bool))
+    assert fit is not None and fit.accepted
+    model = fit.render()  # (H, W, 3)
+    assert np.abs(model[~disc] - rgb[~disc]).mean() < 1.5 / 255.0  # the disc did not bend it
+    assert np.abs(model[disc] - rgb[disc]).mean() > 0.2
+    noise = np.random.default_rng(0).uniform(0.0, 1.0, rgb.shape).astype(np.float32)  # a texture
+    assert not fit_background(noise, np.ones(disc.shape, bool)).accepted
+
+
+def test_unexplained_regions_flags_the_disc_but_not_a_shadow():
+    img, disc = border_disc()
+    rgba = np.concatenate([np.asarray(img, np.float32) / 255.0, np.ones((SIZE, SIZE, 1), np.float32)], -1)
+    dark = np.zeros((SIZE, SIZE), bool)
+    dark[200:260, 40:160] = True
+    rgba[dark, :3] *= 0.6  # a uniform shade of the gradient: darker by one factor in every channel
+    graph = region_graph(rgba, RegionConfig())
+    labels = graph.regions.labels
+    background = np.ones(graph.count, bool)
+    fit = fit_background(rgba[..., :3], np.ones(disc.shape, bool))
+    flagged = unexplained_regions(graph, background, fit.render(), min_area=100)
+    disc_region = int(np.bincount(labels[disc]).argmax())
+    shade_region = int(np.bincount(labels[dark]).argmax())
+    assert disc_region in flagged
+    assert shade_region not in flagged
+
+
+def test_attach_halos_unblends_a_glow_over_the_fit():
+    h = w = 64
+    model = np.broadcast_to(np.linspace(0.2, 0.6, h)[:, None, None], (h, w, 3)).astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    d = np.hypot(yy - 32, xx - 32)
+    core = d < 10
+    glow = np.clip(1.0 - (d - 10) / 8.0, 0.0, 1.0) * ~core  # (h, w) a ring fading out
+    colour = np.array([1.0, 0.9, 0.2], np.float32)
+    rgb = model * (1 - glow[..., None]) + colour * glow[..., None]
+    rgb[core] = (0.1, 0.1, 0.9)
+    stack = np.zeros((2, h, w, 4), np.float32)
+    stack[0, ..., :3], stack[0, ..., 3] = rgb, 1.0
+    stack[1, core, :3], stack[1, core, 3] = (0.1, 0.1, 0.9), 1.0
+    own = np.stack([~core, core])
+    out = attach_halos(stack, rgb, own, model)
+    ring = glow > 0.2
+    assert np.abs(out[1, ring, 3] - glow[ring]).mean() < 0.03  # the glow's alpha, recovered
+    assert np.abs(out[1, ring, 3] - glow[ring]).max() < 0.1
+    assert np.abs(out[0, ring | core, :3] - model[ring | core]).max() < 1e-5  # background: the fit
+    assert np.abs(_over(out) - rgb).max() < 0.02
+
+
+def test_carve_line_ink_gives_thin_strokes_their_own_region():
+    img = np.ones((60, 200, 4), np.float32)
+    img[..., :3] = (0.95, 0.93, 0.9)  # a light panel
+    strokes = np.zeros((60, 200), bool)
+    for x in range(40, 160, 8):
+        strokes[22:38, x] = True  # 1-px strokes: edge pixels all, the segmentation gives them away
+    img[strokes, :3] = (0.8, 0.3, 0.2)
+    graph = region_graph(img, RegionConfig())
+    assert len(np.unique(graph.regions.labels[strokes])) == 1  # swallowed by the panel
+    carved = carve_line_ink(graph, [(30, 15, 170, 45)], RegionConfig())
+    labels = carved.regions.labels
+    assert not np.isin(labels[strokes], labels[5, 5]).any()
+    assert line_ink(carved, [(30, 15, 170, 45)])[labels[strokes]].all()
+    layer = np.zeros(carved.count, np.int64)
+    lifted = lift_line_ink(carved, layer, [(30, 15, 170, 45)])
+    assert (lifted[labels[strokes]] == 1).all() and lifted[labels[5, 5]] == 0
+    assert lift_line_ink(carved, layer, [(30, 15, 170, 45)], max_count=1).max() == 0  # no room
+
+
+def test_absorb_fragments_keeps_text_ink_layers():
+    img = np.ones((80, 120, 4), np.float32)
+    img[..., :3] = (0.2, 0.4, 0.8)
+    img[20:60, 20:100, :3] = (0.9, 0.9, 0.9)
+    img[35:45, 30:90, :3] = (0.1, 0.1, 0.1)
+    graph = region_graph(img, RegionConfig())
+    labels = graph.regions.labels
+    layer = np.zeros(graph.count, np.int64)
+    layer[labels[25, 25]] = 1
+    layer[labels[40, 50]] = 2
+    same = np.eye(graph.count)
+    bg = (np.arange(graph.count) == labels[0, 0]).astype(float)
+    always = absorb_fragments(graph, same, bg, layer, lambda f: np.ones(len(f)))
+    assert always.max() == 1
+    keep = np.zeros(graph.count, bool)
+    keep[labels[40, 50]] = True
+    kept = absorb_fragments(graph, same, bg, layer, lambda f: np.ones(len(f)), keep=keep)
+    assert kept[labels[40, 50]] != kept[labels[25, 25]]
