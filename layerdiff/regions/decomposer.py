@@ -15,7 +15,16 @@
    (:func:`layerdiff.regions.text_lines.keep_lines_whole`); after painting, what each layer hides is
    completed from its own visible pixels and the layer over it unblended
    (:func:`layerdiff.regions.hidden.complete_hidden`: parametric fits for flat and gradient fills,
-   push-pull otherwise), so no layer keeps a copy of what lies above it.
+   push-pull otherwise), so no layer keeps a copy of what lies above it;
+6. with the text extra, the ink of each line gets regions of its own before step 2, is never absorbed
+   as a fragment, and a line in its own colour left in its panel's layer becomes a layer of its own
+   (:mod:`layerdiff.regions.ink`);
+7. a smooth model fitted to the background (:mod:`layerdiff.regions.background`; flat backgrounds
+   only) takes what it does not explain out of the background before step 3 (an object cut by the
+   canvas border, one close in colour to a gradient band), gives the shadows and glows it does not
+   explain to the layer they surround after painting, keeps the opacity of translucent layers on it,
+   and is the background under every layer; regions that fill their convex hull are completed under
+   the layers over them.
 """
 
 from __future__ import annotations
@@ -28,12 +37,15 @@ import numpy as np
 from ..contract import Progress, check_num_layers, check_options, image_to_array
 from ..layered import LayeredImage
 from ..registry import DEFAULT_MODEL
+from .background import attach_halos, fit_background, split_unexplained, translucent_layers, unexplained_regions
 from .config import RegionConfig
 from .features import PAIR_FEATURES, REGION_FEATURES, all_pairs, pair_features, region_features, swap_pairs
 from .fragments import LAYER_FEATURES, absorb_fragments
-from .graph import RegionGraph, region_graph
+from .graph import RegionGraph, graph_from_labels, region_graph
 from .hidden import complete_hidden
+from .ink import carve_line_ink, lift_line_ink, line_ink
 from .paint import at_work_size, layer_masks, named_stack, paint_layers
+from .segment import pixel_features
 from .solve import assign_layers
 from .text_lines import LineReading, attach_text, keep_lines_whole, line_boxes
 
@@ -106,14 +118,20 @@ class RegionLayerDecomposer:
     def __init__(self, layerer: Any, config: RegionConfig | None = None, name: str = DEFAULT_MODEL,
                  max_layers: int = 8, merge_threshold: float = 0.3,
                  min_layer_area: float = 0.003, fragment_threshold: float = 0.7, keep_text: bool = True,
-                 complete: bool = True) -> None:
+                 complete: bool = True, fit_background: bool = True, text_layers: bool = True) -> None:
         """``merge_threshold``: P(same layer) above which groups merge; ``min_layer_area``: with an automatic
         count, layers covering less than this fraction of the image are absorbed (see
         :func:`~layerdiff.regions.solve.assign_layers`); ``fragment_threshold``: with an automatic count,
         proposed layers whose fragment probability exceeds it join their partner (layerers with a
         fragment test only; 1.0 turns it off); ``keep_text``: keep each detected text line in one layer
         (:mod:`layerdiff.regions.text_lines`, needs the ``text`` extra); ``complete``: re-paint what each
-        layer hides with :func:`layerdiff.regions.hidden.complete_hidden` (no copies of the layers above)."""
+        layer hides with :func:`layerdiff.regions.hidden.complete_hidden` (no copies of the layers above);
+        ``fit_background``: fit a smooth model to the background (:mod:`layerdiff.regions.background`):
+        regions and pieces of regions it does not explain leave the background, shadows and glows it does
+        not explain join the layer they surround, translucent layers on it keep their opacity, and
+        regions that fill their convex hull are completed under the layers over them; ``text_layers``
+        (with ``keep_text``): the ink of each text line gets regions of its own before the layerer runs
+        and a line in its own colour is a layer of its own (:mod:`layerdiff.regions.ink`)."""
         self.layerer = check_layerer(layerer).eval()
         self.config = config or RegionConfig()
         self.name = name
@@ -127,6 +145,8 @@ class RegionLayerDecomposer:
         self.fragment_threshold = float(fragment_threshold)
         self.keep_text = bool(keep_text)
         self.complete = bool(complete)
+        self.fit_background = bool(fit_background)
+        self.text_layers = bool(text_layers)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = DEFAULT_MODEL, **kwargs: Any) -> RegionLayerDecomposer:
@@ -169,15 +189,27 @@ class RegionLayerDecomposer:
         if wanted == 1:
             return img[None].copy()
         graph = region_graph(img, self.config)
-        same, _, bg, layer = self.propose(graph, wanted, max_layers)
-        if wanted is None and getattr(self.layerer, "has_fragment_test", False) and layer.max() >= 2:
-            layer = absorb_fragments(graph, same, bg, layer, self.layerer.fragment_probabilities,
-                                     self.fragment_threshold)  # (n,)
         found = line_boxes(img, reading=reading) if self.keep_text or reading is not None else None
         boxes = found if self.keep_text else None
+        inked = bool(boxes) and self.text_layers
+        if inked:
+            graph = carve_line_ink(graph, boxes, self.config)
+        graph, same, _, bg, layer, fitted = self._propose(graph, wanted, max_layers, split=True)
+        if wanted is None and getattr(self.layerer, "has_fragment_test", False) and layer.max() >= 2:
+            ink = line_ink(graph, boxes, self.config.merge_delta_e) if inked else None  # (n,)
+            layer = absorb_fragments(graph, same, bg, layer, self.layerer.fragment_probabilities,
+                                     self.fragment_threshold, keep=ink)  # (n,)
+        if inked:
+            layer = lift_line_ink(graph, layer, boxes, self.config.merge_delta_e,
+                                  wanted if wanted is not None else max_layers)  # (n,)
         if boxes:
             graph, layer = keep_lines_whole(graph, layer, boxes, self.config.merge_delta_e)  # (n,)
         stack = self.paint(img, graph, layer, wanted)  # (K, h, w, 4)
+        if fitted is not None:
+            model, flat = fitted  # (h, w, 3), (h, w)
+            own = layer[graph.regions.labels][None] == np.arange(int(layer.max()) + 1)[:, None, None]  # (K, h, w)
+            stack = attach_halos(stack, img[..., :3], own, model, flat)
+            stack = translucent_layers(stack, img[..., :3], own, model)
         return complete_hidden(stack, img[..., :3]) if self.complete else stack
 
     def propose(self, graph: RegionGraph, wanted: int | None = None, max_layers: int | None = None,
@@ -185,16 +217,53 @@ class RegionLayerDecomposer:
         """Relations (same, above, background) of ``graph``'s regions and the layer of each region after
         steps 1-5 of the solver (before the fragment test); ``wanted``: exact count or None (automatic,
         at most ``max_layers``, default the decomposer's)."""
+        return self._propose(graph, wanted, max_layers)[1:5]
+
+    def _propose(self, graph: RegionGraph, wanted: int | None = None, max_layers: int | None = None,
+                 split: bool = False,
+                 ) -> tuple[RegionGraph, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                            tuple[np.ndarray, np.ndarray] | None]:
+        """The graph, :meth:`propose`'s relations and layers, and the accepted background fit (h, w, 3)
+        with the flat-pixel mask (h, w), or None (``fit_background`` off, a textured background (under 90%
+        flat pixels: a photo), or a background no smooth model explains). Regions the fit does not
+        explain are taken out of the background: P(background) and P(same layer) with the explained
+        background regions set to 0. ``split``: pieces of background regions the fit misses first become
+        regions of their own (a new graph, relations predicted again)."""
         same, above, bg = predict_relations(self.layerer, graph)
         h, w = graph.regions.labels.shape
+        model = None
+        if self.fit_background:
+            in_bg = bg > 0.5  # (n,)
+            area = graph.regions.area[in_bg]
+            textured = (graph.regions.flat[in_bg] * area).sum() < 0.9 * area.sum()  # a photo or texture
+            fit = None if textured else fit_background(graph.image[..., :3], in_bg[graph.regions.labels],
+                                                       seed=self.config.seed)
+            if fit is not None and fit.accepted:
+                model = fit.render()  # (h, w, 3)
+                min_area = self.min_layer_area * h * w
+                flat = pixel_features(graph.image)[1] < self.config.flat_threshold  # (h, w)
+                labels = split_unexplained(graph, in_bg, model, flat, min_area=min_area) if split else None
+                if labels is not None:
+                    graph = graph_from_labels(graph.image, labels, self.config)
+                    same, above, bg = predict_relations(self.layerer, graph)
+                    in_bg = bg > 0.5
+                objects = unexplained_regions(graph, in_bg, model, min_area=min_area)
+                if len(objects):
+                    bg = bg.copy()
+                    same = same.copy()
+                    bg[objects] = 0.0
+                    rest = np.nonzero(in_bg)[0]
+                    rest = rest[~np.isin(rest, objects)]
+                    same[np.ix_(objects, rest)] = 0.0
+                    same[np.ix_(rest, objects)] = 0.0
         cap = self.max_layers if max_layers is None else max_layers
         layer = assign_layers(same, above, bg, graph.regions.area, wanted, cap, self.merge_threshold,
                               self.min_layer_area * h * w)  # (n,)
-        return same, above, bg, layer
+        return graph, same, above, bg, layer, (model, flat) if model is not None else None
 
     def paint(self, img: np.ndarray, graph: RegionGraph, layer: np.ndarray, wanted: int | None = None,
               ) -> np.ndarray:
         """Layers (K, h, w, 4) of ``img`` (h, w, 4) from a layer index (n,) per region of ``graph``."""
         count = int(layer.max()) + 1
-        cover, own = layer_masks(graph, layer, count)
+        cover, own = layer_masks(graph, layer, count, convex=self.fit_background)
         return paint_layers(img[..., :3], cover, own, self.config.matte_radius, wanted)

@@ -1,0 +1,142 @@
+"""The layers a designer expects on posters other than the bundled one (issue #28 items 2e, 2f and the
+text lines of item 2a): an object cut by the canvas border is its own layer, a drop shadow goes with
+its object over a background completed clean, a translucent shape keeps its alpha, and a subtitle in
+its own colour on a panel is its own layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+import layerdiff
+from layerdiff.text.ocr import ocr_available
+
+FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+BOLD = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans-Bold.ttf"
+SIZE = 320
+needs_ocr = pytest.mark.skipif(not ocr_available(), reason="needs the text extra (rapidocr-onnxruntime)")
+
+
+@pytest.fixture(scope="module")
+def decomposer():
+    return layerdiff.load("layerdiff-tiny", "decompose")
+
+
+def gradient(top=(30, 90, 150), bottom=(230, 160, 110), size=SIZE) -> np.ndarray:
+    """(size, size, 3) float 8-bit values of a vertical gradient."""
+    t = np.linspace(0.0, 1.0, size)[:, None, None]
+    return np.broadcast_to(np.array(top, float) + (np.array(bottom, float) - np.array(top, float)) * t,
+                           (size, size, 3))
+
+
+def _topmost(stack: np.ndarray) -> np.ndarray:
+    """(H, W) index of the topmost layer with alpha > 0.5."""
+    top = np.zeros(stack.shape[1:3], np.int64)
+    for k in range(1, len(stack)):
+        top[stack[k, ..., 3] > 0.5] = k
+    return top
+
+
+def _over(stack: np.ndarray) -> np.ndarray:
+    out = np.zeros(stack.shape[1:3] + (3,), np.float32)
+    for layer in stack:
+        a = layer[..., 3:]
+        out = layer[..., :3] * a + out * (1.0 - a)
+    return out
+
+
+def border_disc(colour=(250, 210, 80)) -> tuple[Image.Image, np.ndarray]:
+    """A gradient with a disc cut by the top-right corner of the canvas, and the disc's mask."""
+    img = Image.fromarray(gradient().astype(np.uint8))
+    mask = Image.new("L", img.size, 0)
+    ImageDraw.Draw(mask).ellipse([200, -60, 380, 120], fill=255)
+    ImageDraw.Draw(img).ellipse([200, -60, 380, 120], fill=colour)
+    return img, np.asarray(mask) > 250
+
+
+def shadowed_card() -> tuple[Image.Image, np.ndarray, np.ndarray]:
+    """A gradient with a light card over a soft black drop shadow; the card's mask and the shadow's
+    alpha (both (SIZE, SIZE))."""
+    base = Image.fromarray(gradient().astype(np.uint8)).convert("RGBA")
+    shadow = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    ImageDraw.Draw(shadow).rounded_rectangle([70, 130, 270, 240], 18, fill=(0, 0, 0, 140))
+    shadow = shadow.filter(ImageFilter.GaussianBlur(7))
+    base.alpha_composite(shadow)
+    card = Image.new("L", base.size, 0)
+    ImageDraw.Draw(card).rounded_rectangle([60, 118, 260, 228], 18, fill=255)
+    ImageDraw.Draw(base).rounded_rectangle([60, 118, 260, 228], 18, fill=(245, 240, 230))
+    return base.convert("RGB"), np.asarray(card) > 250, np.asarray(shadow)[..., 3] / 255.0
+
+
+def test_a_disc_cut_by_the_border_is_its_own_layer(decomposer):
+    img, disc = border_disc()
+    stack = decomposer.decompose(img).to_numpy()  # (K, H, W, 4)
+    assert np.abs(_over(stack) - np.asarray(img, np.float32) / 255.0).max() <= 1.0 / 255.0
+    top = _topmost(stack)
+    assert (top[disc] > 0).mean() > 0.97
+    assert (top[~disc] == 0).mean() > 0.97
+    # the background under the disc continues the gradient
+    assert np.abs(stack[0, disc, :3] * 255.0 - gradient()[disc]).mean() < 3.0
+
+
+def test_a_disc_close_in_colour_to_its_background_is_its_own_layer(decomposer):
+    img, disc = border_disc(colour=(120, 140, 150))  # close to the gradient's colours where it lies
+    stack = decomposer.decompose(img).to_numpy()
+    top = _topmost(stack)
+    assert (top[disc] > 0).mean() > 0.95
+    assert (top[~disc] == 0).mean() > 0.97
+
+
+def test_a_drop_shadow_goes_with_its_card_and_the_background_is_clean(decomposer):
+    img, card, shadow = shadowed_card()
+    stack = decomposer.decompose(img).to_numpy()
+    rgb = np.asarray(img, np.float32) / 255.0
+    assert np.abs(_over(stack) - rgb).max() <= 1.0 / 255.0
+    top = _topmost(stack)
+    card_layer = int(np.bincount(top[card]).argmax())
+    assert card_layer > 0
+    only_shadow = (shadow > 0.15) & ~card
+    assert only_shadow.sum() > 500
+    assert (stack[card_layer, only_shadow, 3] > 0.1).mean() > 0.95  # semi-transparent dark pixels
+    assert stack[card_layer, only_shadow, :3].mean() < 0.2
+    # the background under the shadow and the card is the gradient, no dark box
+    assert np.abs(stack[0, only_shadow | card, :3] * 255.0 - gradient()[only_shadow | card]).mean() < 3.0
+
+
+def test_a_translucent_disc_keeps_its_alpha(decomposer):
+    base = gradient()
+    disc = np.hypot(*np.mgrid[0:SIZE, 0:SIZE] - np.array([150.0, 160.0])[:, None, None]) < 70
+    rgb = base.copy()
+    rgb[disc] = 0.6 * np.array([255.0, 255.0, 255.0]) + 0.4 * base[disc]
+    img = Image.fromarray(rgb.round().astype(np.uint8))
+    stack = decomposer.decompose(img).to_numpy()
+    top = _topmost(stack)
+    layer = int(np.bincount(top[disc]).argmax())
+    assert layer > 0
+    inner = np.hypot(*np.mgrid[0:SIZE, 0:SIZE] - np.array([150.0, 160.0])[:, None, None]) < 60
+    assert np.abs(stack[layer, inner, 3] - 0.6).mean() < 0.05
+    assert np.abs(_over(stack) - rgb / 255.0).max() <= 1.0 / 255.0
+
+
+@needs_ocr
+def test_a_subtitle_in_its_own_colour_is_its_own_layer(decomposer):
+    img = Image.fromarray(gradient((20, 40, 90), (90, 40, 120)).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    draw.rounded_rectangle([30, 90, 290, 230], 20, fill=(250, 248, 240))
+    draw.text((160, 140), "OPEN DAY", font=ImageFont.truetype(str(BOLD), 40), fill=(20, 30, 70), anchor="mm")
+    sub = Image.new("L", img.size, 0)
+    small = ImageFont.truetype(str(FONT), 17)
+    ImageDraw.Draw(sub).text((160, 195), "all rooms open at noon", font=small, fill=255, anchor="mm")
+    draw.text((160, 195), "all rooms open at noon", font=small, fill=(210, 80, 50), anchor="mm")
+    ink = np.asarray(sub) > 200
+    stack = decomposer.decompose(img).to_numpy()
+    top = _topmost(stack)
+    owners = np.bincount(top[ink], minlength=len(stack))
+    sub_layer = int(owners.argmax())
+    assert owners[sub_layer] >= 0.95 * ink.sum()
+    panel_layer = int(np.bincount(top[120:130, 40:60].ravel()).argmax())
+    assert sub_layer != panel_layer and sub_layer > 0
