@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="a caption set (JSON, as benchmarks/data/captions_blind_s17.json) instead of the templates")
     p.add_argument("--generation-only", action="store_true",
                    help="with --captions: only the captions the set marks for the generation check")
+    p.add_argument("--ids", default=None, help="with --captions: only these caption ids (comma-separated)")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
 
@@ -76,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         entries = read_caption_set(args.captions)
         if args.generation_only:
             entries = [e for e in entries if e.get("generation")]
+        if args.ids:
+            wanted = {int(v) for v in args.ids.split(",") if v.strip()}
+            entries = [e for e in entries if int(e.get("id", -1)) in wanted]
         entries = entries[args.offset:] if args.count is None else entries[args.offset:args.offset + args.count]
         pairs = [(e["caption"], e["gold"]) for e in entries]
         ids = [int(e.get("id", args.offset + i)) for i, e in enumerate(entries)]

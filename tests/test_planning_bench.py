@@ -74,6 +74,8 @@ def test_bench_scores_a_caption_set_file(bench, tmp_path):
     assert bench.main(["--captions", str(captions), "--generation-only", "--oracle", "--size", "64",
                        "--json", str(out)]) == 0
     assert json.loads(out.read_text())["count"] == 1
+    assert bench.main(["--captions", str(captions), "--ids", "8", "--parse-only", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["parsed_exactly"] == 0.0 and json.loads(out.read_text())["count"] == 1
 
 
 def test_read_caption_set_refuses_an_entry_without_a_gold(bench, tmp_path):
