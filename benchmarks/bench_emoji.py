@@ -124,19 +124,62 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="also write each ground truth as a PNG layer folder DIR/emoji-<stem> (input of "
                          "`layerdiff eval DIR`)")
     ap.add_argument("--resume", action="store_true", help="keep the scores already in OUT and score the rest")
+    ap.add_argument("--set-from", metavar="SET_JSON",
+                    help="take the emoji and their groups from a set.json written before instead of choosing them")
+    ap.add_argument("--shard", default="0/1", metavar="K/N",
+                    help="score only the emoji at positions K, K+N, K+2N ... of the set (run N processes into "
+                         "N output folders, then --merge them)")
+    ap.add_argument("--merge", nargs="+", metavar="DIR",
+                    help="merge the scores of earlier runs' output folders into -o OUT, then stop")
     ap.add_argument("--quiet", action="store_true", help="print only the summary tables")
     args = ap.parse_args(argv)
     if not (args.output or args.list or args.write_set):
         ap.error("give -o OUT to score, --list, or --write-set DIR")
+    if args.merge and not args.output:
+        ap.error("--merge needs -o OUT")
+    try:
+        k, n = (int(v) for v in args.shard.split("/"))
+    except ValueError:
+        ap.error(f"--shard must be K/N, got {args.shard!r}")
+    if not 0 <= k < n:
+        ap.error(f"--shard K/N needs 0 <= K < N, got {args.shard!r}")
+    args.shard = (k, n)
     if args.count < 1 or args.size < 8 or args.max_layers < 2 or not 0.0 <= args.min_visible < 1.0:
         ap.error("need --count >= 1, --size >= 8, --max-layers >= 2 and 0 <= --min-visible < 1")
     return args
+
+
+def merge(folders: Sequence[Path], out: Path, modes: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """The rows of ``folders/<mode>/results.csv`` (first folder first; a (model, sample) pair once) into
+    ``out/<mode>/``; returns the summaries."""
+    from layerdiff.eval.harness import EvalReport, summarize, write_report
+
+    summaries = {}
+    for mode in modes:
+        rows: list[dict[str, Any]] = []
+        seen: set[tuple[str, str]] = set()
+        for folder in folders:
+            path = folder / mode / "results.csv"
+            for row in read_rows(path) if path.is_file() else []:
+                if (row["model"], row["sample"]) not in seen:
+                    seen.add((row["model"], row["sample"]))
+                    rows.append(row)
+        models = list(dict.fromkeys(r["model"] for r in rows))
+        summaries[mode] = summarize(rows, models)
+        write_report(EvalReport(rows, summaries[mode]), out / mode)
+    return summaries
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from layerdiff.data.emoji import default_emoji_dir, element_groups
     from layerdiff.eval.harness import emoji_samples, markdown_table
+
+    if args.merge:
+        for mode, summary in merge([Path(d) for d in args.merge], Path(args.output), args.num_layers).items():
+            print(f"\n## merged {len(args.merge)} runs, count {mode}\n")
+            print(markdown_table(summary), flush=True)
+        return 0
 
     folder = Path(args.emoji_dir) if args.emoji_dir else default_emoji_dir()
     if not folder.is_dir():
@@ -145,13 +188,22 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     start = time.perf_counter()
-    samples = emoji_samples(args.count, args.seed, args.size, args.max_layers, args.min_visible, folder)
-    stems = [s.name.removeprefix("emoji-") for s in samples]
-    if len(samples) < args.count:
-        print(f"bench_emoji: only {len(samples)} held-out emoji in {folder} can be split; using them all",
-              file=sys.stderr)
-    groups = {stem: element_groups((folder / f"{stem}.svg").read_bytes(), args.max_layers, args.min_visible, stem)
-              for stem in stems}
+    if args.set_from:
+        made = json.loads(Path(args.set_from).read_text())
+        groups = {stem: g for stem, g in made["emoji"].items()}
+        args.seed = made["seed"]
+        args.max_layers, args.min_visible = made["max_layers"], made["min_visible"]
+        samples = emoji_samples(size=args.size, max_layers=args.max_layers, min_visible=args.min_visible,
+                                folder=folder, stems=list(groups))
+        stems = list(groups)
+    else:
+        samples = emoji_samples(args.count, args.seed, args.size, args.max_layers, args.min_visible, folder)
+        stems = [s.name.removeprefix("emoji-") for s in samples]
+        if len(samples) < args.count:
+            print(f"bench_emoji: only {len(samples)} held-out emoji in {folder} can be split; using them all",
+                  file=sys.stderr)
+        groups = {stem: element_groups((folder / f"{stem}.svg").read_bytes(), args.max_layers, args.min_visible,
+                                       stem) for stem in stems}
     if args.list or not args.quiet:
         counts = [len(g) for g in groups.values()]
         print(f"{len(stems)} emoji (seed {args.seed}), {sum(counts)} layers, "
@@ -179,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / "set.json").write_text(json.dumps(record, indent=1) + "\n")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     log = None if args.quiet else (lambda msg: print(msg, flush=True))
-    summaries = score_modes(samples, models, out, args.num_layers, resume=args.resume, log=log)
+    k, n = args.shard
+    summaries = score_modes(samples[k::n], models, out, args.num_layers, resume=args.resume, log=log)
     for mode, summary in summaries.items():
         print(f"\n## emoji held-out set, {len(stems)} emoji, count {mode} (commit {record['commit']})\n")
         print(markdown_table(summary), flush=True)

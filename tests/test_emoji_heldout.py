@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 from pathlib import Path
 
@@ -172,3 +173,24 @@ def test_bench_scores_both_count_modes_and_resumes(tmp_path: Path, capsys: pytes
     assert (out / "auto" / "results.csv").stat().st_mtime_ns == stamp
     assert bench.main(argv[:5] + ["3"] + argv[6:] + ["--resume"]) == 0  # one more emoji is added
     assert len(bench.read_rows(out / "auto" / "results.csv")) == 3
+
+
+def test_bench_shards_reuse_the_set_and_merge(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bench = load_bench()
+    folder = held_out_folder(tmp_path / "svg")
+    common = ["--models", "single-layer", "--count", "3", "--size", "64", "--emoji-dir", str(folder), "--quiet",
+              "--num-layers", "gt"]
+    assert bench.main(["-o", str(tmp_path / "a"), "--shard", "0/2"] + common) == 0
+    chosen = list(json.loads((tmp_path / "a" / "set.json").read_text())["emoji"])
+    assert len(chosen) == 3
+    assert bench.main(["-o", str(tmp_path / "b"), "--shard", "1/2", "--set-from", str(tmp_path / "a" / "set.json")]
+                      + common) == 0
+    a = [r["sample"] for r in bench.read_rows(tmp_path / "a" / "gt" / "results.csv")]
+    b = [r["sample"] for r in bench.read_rows(tmp_path / "b" / "gt" / "results.csv")]
+    assert a == [f"emoji-{chosen[0]}", f"emoji-{chosen[2]}"] and b == [f"emoji-{chosen[1]}"]
+    assert bench.main(["--merge", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "all"),
+                       "--num-layers", "gt"]) == 0
+    assert sorted(r["sample"] for r in bench.read_rows(tmp_path / "all" / "gt" / "results.csv")) == sorted(a + b)
+    assert "| single-layer | 3/3 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench.main(["-o", str(tmp_path / "c"), "--shard", "2/2"] + common)

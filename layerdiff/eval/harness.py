@@ -77,13 +77,16 @@ def synthetic_samples(count: int, seed: int = 0, size: int = 512, min_layers: in
 
 
 def emoji_samples(count: int = 100, seed: int = 28, size: int = 512, max_layers: int = 6,
-                  min_visible: float = 0.005, folder: str | Path | None = None) -> list[EvalSample]:
+                  min_visible: float = 0.005, folder: str | Path | None = None,
+                  stems: Sequence[str] | None = None) -> list[EvalSample]:
     """``count`` held-out emoji split per element (:func:`layerdiff.data.emoji.heldout_selection`:
-    emoji the training data never drew), each a transparent ``size``-px stack of element layers."""
+    emoji the training data never drew), each a transparent ``size``-px stack of element layers.
+    ``stems`` (a selection made before) replaces the selection."""
     from ..data.emoji import default_emoji_dir, element_layers, heldout_selection
 
     root = Path(folder) if folder is not None else default_emoji_dir()
-    stems = heldout_selection(count, seed, root, max_layers, min_visible)
+    if stems is None:
+        stems = heldout_selection(count, seed, root, max_layers, min_visible)
 
     def load(stem: str) -> LayeredImage:
         layers, _ = element_layers((root / f"{stem}.svg").read_bytes(), size, max_layers, min_visible, stem)
