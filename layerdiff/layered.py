@@ -368,10 +368,13 @@ class LayeredImage:
         return int(layer) % n
 
     # -------------------------------------------------------------- compositing
-    def composite(self, include_hidden: bool = False, background: Sequence[float] | None = None) -> np.ndarray:
+    def composite(self, include_hidden: bool = False, background: Sequence[float] | None = None,
+                  rows: tuple[int, int] | None = None) -> np.ndarray:
         """Flatten the visible layers bottom to top: (H, W, 4) float32, straight alpha.
 
-        ``background``: optional RGB(A) colour in [0, 1] placed under the stack.
+        ``background``: optional RGB(A) colour in [0, 1] placed under the stack. ``rows = (top,
+        bottom)``: only those canvas rows, (bottom - top, W, 4) - the same values as those rows of
+        the whole composite (every pixel is composited on its own), without the whole canvas in memory.
 
         Each layer is blended with :func:`~layerdiff.blend.over` only on the box where it has
         pixels (alpha > 0), in bands of rows (so its temporaries stay small); elsewhere the result
@@ -379,15 +382,18 @@ class LayeredImage:
         recomputes colour only where alpha is not 1). Both give the same values, bit for bit, as
         blending the whole canvas at once.
         """
-        out = np.zeros((self.height, self.width, 4), np.float32)
+        first, last = (0, self.height) if rows is None else (int(rows[0]), int(rows[1]))
+        if not 0 <= first < last <= self.height:
+            raise ValueError(f"rows {rows} are not a non-empty range inside 0..{self.height}")
+        out = np.zeros((last - first, self.width, 4), np.float32)  # canvas rows first..last
         if background is not None:
             bg = list(background) + [1.0] * (4 - len(background))
             out[:] = np.asarray(bg[:4], np.float32)
         for layer in self.layers:
             if not (layer.visible or include_hidden) or layer.opacity <= 0:
                 continue
-            box = _paint_box(layer, self.size)
-            _over_transparent(out, box)
+            box = _paint_box(layer, self.size, (first, last))
+            _over_transparent(out, None if box is None else (box[0], box[1] - first, box[2], box[3] - first))
             if box is None:
                 continue
             x0, y0, x1, y1 = box
@@ -398,7 +404,8 @@ class LayeredImage:
                 src = layer.float_window(slice(top - oy, bottom - oy), slice(x0 - ox, x1 - ox))  # (h, w, 4)
                 if layer.opacity < 1:
                     src[..., 3] *= layer.opacity
-                out[top:bottom, x0:x1] = over(out[top:bottom, x0:x1], src, layer.blend_mode)
+                dst = out[top - first:bottom - first, x0:x1]  # (h, w, 4)
+                out[top - first:bottom - first, x0:x1] = over(dst, src, layer.blend_mode)
         return out
 
     def composite_pil(self, **kwargs: Any) -> Image.Image:
@@ -531,12 +538,13 @@ _BAND_PIXELS = 1 << 20
 """Pixels blended at once by :meth:`LayeredImage.composite`."""
 
 
-def _paint_box(layer: Layer, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
-    """Canvas box (x0, y0, x1, y1) of ``layer``'s pixels with alpha > 0, clipped to ``size``; None if none."""
-    w, h = size
+def _paint_box(layer: Layer, size: tuple[int, int], rows: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """Canvas box (x0, y0, x1, y1) of ``layer``'s pixels with alpha > 0, clipped to ``size`` and to the canvas
+    ``rows = (top, bottom)``; None if none."""
+    w, _ = size
     x, y = layer.offset
-    cx0, cy0 = max(x, 0), max(y, 0)
-    cx1, cy1 = min(x + layer.width, w), min(y + layer.height, h)
+    cx0, cy0 = max(x, 0), max(y, rows[0])
+    cx1, cy1 = min(x + layer.width, w), min(y + layer.height, rows[1])
     if cx1 <= cx0 or cy1 <= cy0:
         return None
     alpha = layer.alpha_above(0.0, slice(cy0 - y, cy1 - y), slice(cx0 - x, cx1 - x))  # (h, w)

@@ -247,3 +247,69 @@ def test_banded_rgba_conversion_matches_pillow(monkeypatch: pytest.MonkeyPatch) 
     for im in (base, base.convert("L"), base.convert("1"), base.convert("LA"), base.convert("CMYK"),
                base.convert("RGBA"), base.convert("P"), paletted):
         assert np.array_equal(images._rgba8(im), np.asarray(im.convert("RGBA"))), im.mode
+
+
+# ------------------------------------------------------------------------------ the composite in bands
+def banded_stack() -> LayeredImage:
+    rng = np.random.default_rng(11)
+    under = random_rgba(21, 13, seed=4)
+    over_ = rng.uniform(0, 1, (8, 9, 4)).astype(np.float32)  # float layer sticking out of the canvas
+    over_[:2, :, 3] = 0.0
+    deep = random_rgba(5, 30, np.uint16, seed=6)
+    return LayeredImage((13, 21), [Layer(under, name="u"), Layer(over_, offset=(7, -3), blend_mode="screen",
+                                                                      opacity=0.6),
+                                   Layer(deep, offset=(-4, 12), blend_mode="multiply"),
+                                   Layer(random_rgba(3, 3, seed=8), offset=(2, 2), visible=False)])
+
+
+def test_composite_rows_are_the_rows_of_the_whole_composite() -> None:
+    image = banded_stack()
+    for kwargs in ({}, {"include_hidden": True}, {"background": (0.2, 0.4, 0.6)}):
+        whole = image.composite(**kwargs)
+        for first, last in ((0, 21), (0, 1), (3, 11), (12, 17), (20, 21), (2, 14)):
+            assert np.array_equal(image.composite(rows=(first, last), **kwargs), whole[first:last]), (kwargs, first)
+    for bad in ((5, 5), (-1, 3), (0, 22)):
+        with pytest.raises(ValueError, match="rows"):
+            image.composite(rows=bad)
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_banded_writers_give_the_bytes_of_the_whole_composite(depth: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from psd_tools import PSDImage
+    from psd_tools.api.numpy_io import encode_image_data
+    from psd_tools.constants import Compression
+
+    import layerdiff.io.encode as encode
+    from layerdiff.io.psd import merged_image_data
+
+    image = banded_stack()
+    image.bit_depth = depth
+    monkeypatch.setattr(encode, "COMPOSITE_BAND_PIXELS", 40)  # bands of 3 rows, a ragged last one
+    whole = image.composite()
+    banded = EncodedStack(image)
+    psd = PSDImage.new("RGBA", image.size, color=0, depth=depth, compression=Compression.RLE)
+    psd.create_pixel_layer(Image.new("RGBA", image.size), name="x")
+    psd._record._get_layer_info().layer_count = -1  # the composite's transparency, as write_psd_to marks it
+    psd._merged_alpha = True
+    expected = b"".join(encode_image_data(psd, whole[..., :3], whole[..., 3:4]))
+    assert merged_image_data(psd, banded) == expected
+    assert psd._record.header.height == 21
+    for d in (8, 16):
+        assert np.array_equal(banded.composite_array(d), from_float(whole, d))
+    assert banded._composite is None  # the whole float composite was never made
+    assert encode.EncodedStack(image).composite_png() == encode_png(from_float(whole, image.bit_depth))
+
+
+def test_psd_without_layers_holds_its_merged_image_as_uint8(tmp_path: Path) -> None:
+    from psd_tools import PSDImage
+
+    rgba = random_rgba(6, 8, seed=16)
+    PSDImage.frompil(Image.fromarray(rgba, "RGBA")).save(tmp_path / "flat.psd")
+    image = load(tmp_path / "flat.psd")
+    assert image.metadata.get("merged_only") and len(image) == 1
+    layer = image.layers[0]
+    assert layer.native is not None and layer.native.dtype == np.uint8
+    merged = np.asarray(PSDImage.open(tmp_path / "flat.psd").composite().convert("RGBA"))
+    expected = merged.astype(np.float32) / 255.0  # what the reader held before: float, canonical colour
+    expected[..., :3] *= expected[..., 3:4] > 0
+    assert np.array_equal(layer.pixels.view(np.uint32), expected.view(np.uint32))

@@ -255,7 +255,8 @@ def save_set(image: LayeredImage, targets: Sequence[tuple[str | os.PathLike, str
     for p, fmt in planned:  # refuse a folder that is not ours before any work
         if fmt == "png-dir":
             check_replaceable(p, is_png_stack_folder)
-    encoded = EncodedStack(image)
+    # the 8/16-bit composite is kept for the ORA writer only
+    encoded = EncodedStack(image, composite_depths=None if any(fmt == "ora" for _, fmt in planned) else ())
     written = []
     with AtomicSet() as outputs:
         for p, fmt in planned:

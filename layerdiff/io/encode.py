@@ -7,6 +7,10 @@ small thread pool (zlib releases the GIL).
 
 PNGs are 8-bit RGBA, or 16-bit RGBA when the image's ``bit_depth`` is 16 (Pillow cannot write
 16-bit colour PNGs, so :func:`encode_png16` writes them with zlib).
+
+The composite is made in bands of rows (:meth:`EncodedStack.composite_bands`): the writers take
+what they store from each band (the PSD merged image's planes, the 8/16-bit composite of the PNG
+formats), so the whole float composite is never held.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import io
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -26,6 +31,11 @@ __all__ = ["EncodedStack", "encode_png", "encode_png16", "PNG_COMPRESS_LEVEL"]
 
 PNG_COMPRESS_LEVEL = 6
 """zlib level of the layer PNGs (Pillow's default)."""
+
+COMPOSITE_BAND_PIXELS = 1 << 22
+"""Pixels of the composite made at once by :meth:`EncodedStack.composite_bands` (64 MiB of float32)."""
+
+_INT_TYPES = {8: np.uint8, 16: np.uint16}
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -55,11 +65,17 @@ def encode_png(rgba: np.ndarray, level: int = PNG_COMPRESS_LEVEL) -> bytes:
 
 
 class EncodedStack:
-    """Lazily computed, cached encodings of one :class:`LayeredImage` (do not edit the image meanwhile)."""
+    """Lazily computed, cached encodings of one :class:`LayeredImage` (do not edit the image meanwhile).
 
-    def __init__(self, image: LayeredImage, workers: int | None = None) -> None:
+    ``composite_depths``: the integer composites :meth:`composite_bands` fills in on the way (default
+    ``png_depth`` and 8, what the ORA writer stores; ``()`` when no writer of this image needs them).
+    """
+
+    def __init__(self, image: LayeredImage, workers: int | None = None,
+                 composite_depths: tuple[int, ...] | None = None) -> None:
         self.image = image
         self.png_depth = 16 if image.bit_depth == 16 else 8
+        self.composite_depths = (self.png_depth, 8) if composite_depths is None else tuple(composite_depths)
         self.workers = workers or min(4, os.cpu_count() or 1)
         self._arrays: dict[tuple[int, int], np.ndarray] = {}
         self._pngs: dict[int, bytes] = {}
@@ -94,16 +110,39 @@ class EncodedStack:
         return [self._pngs[i] for i in range(len(self.image.layers))]
 
     def composite(self) -> np.ndarray:
-        """The flattened visible stack, float32 straight alpha (H, W, 4), computed once."""
+        """The flattened visible stack, float32 straight alpha (H, W, 4), computed once and kept."""
         if self._composite is None:
             self._composite = self.image.composite()
         return self._composite
 
+    def composite_bands(self, depths: tuple[int, ...] = ()) -> Iterator[tuple[int, np.ndarray]]:
+        """The composite in bands of rows, top to bottom: ``(first row, (h, W, 4) float32)``.
+
+        Each band holds the same values as those rows of :meth:`composite`. On the way the integer
+        composites (``composite_depths`` and ``depths``) not made yet are filled in, so that
+        :meth:`composite_array` afterwards costs nothing (only when the bands are read to the end).
+        """
+        h, w = self.image.height, self.image.width
+        fill = {d: np.empty((h, w, 4), _INT_TYPES[d]) for d in {*self.composite_depths, *depths}
+                if (-1, d) not in self._arrays}  # (H, W, 4) each
+        band = max(1, COMPOSITE_BAND_PIXELS // w)
+        for top in range(0, h, band):
+            bottom = min(top + band, h)
+            rows = (self._composite[top:bottom] if self._composite is not None
+                    else self.image.composite(rows=(top, bottom)))  # (h, W, 4)
+            for depth, array in fill.items():
+                array[top:bottom] = from_float(rows, depth)
+            yield top, rows
+        self._arrays.update({(-1, d): array for d, array in fill.items()})
+
     def composite_array(self, depth: int = 8) -> np.ndarray:
-        """The composite as uint8 (depth 8) or uint16 (depth 16) RGBA (H, W, 4), computed once."""
+        """The composite as uint8 (depth 8) or uint16 (depth 16) RGBA (H, W, 4), computed once, in bands."""
+        if depth not in _INT_TYPES:
+            raise ValueError(f"depth must be 8 or 16, got {depth}")
         key = (-1, depth)
         if key not in self._arrays:
-            self._arrays[key] = from_float(self.composite(), depth)
+            for _ in self.composite_bands((depth,)):
+                pass
         return self._arrays[key]
 
     def composite_png(self) -> bytes:

@@ -503,9 +503,13 @@ class _Flattener:
             self.warn(f"adjustment layer {layer.name!r} ({layer.kind}) has no pixels; dropped")
 
     def layers(self) -> list[Layer]:
-        """Convert the collected entries to sRGB layers cropped to their content."""
+        """Convert the collected entries to sRGB layers cropped to their content (the entries are used up).
+
+        The layers stay float: psd-tools' colours are not exactly the values 8-bit samples convert to."""
         out = []
-        for e in self.entries:
+        entries, self.entries = self.entries[::-1], []
+        while entries:
+            e = entries.pop()  # bottom first; its float arrays are freed once its layer is made
             rgb = self.convert(e.color)  # (h, w, 3)
             rgb = np.where(e.alpha[..., None] > 0, rgb, 0.0)  # canonical colour under full transparency
             layer = Layer(np.concatenate([rgb, e.alpha[..., None]], axis=-1), name=e.name, visible=e.visible,
@@ -724,10 +728,11 @@ def _merged_layer(psd: Any, path: str) -> Layer:
     except Exception as err:
         raise LayeredFileError(path, f"cannot decode the merged image: {type(err).__name__}: {err}",
                                "corrupt") from None
-    rgba = np.asarray(image.convert("RGBA")).astype(np.float32) / 255.0  # (H, W, 4)
-    rgba[..., :3] *= rgba[..., 3:4] > 0
+    rgba = np.array(image.convert("RGBA"))  # (H, W, 4) uint8, kept as such by the layer
+    rgba[..., :3] *= rgba[..., 3:4] > 0  # canonical colour under full transparency
     if rgba.shape[:2] != (psd.height, psd.width):
         raise LayeredFileError(path, "merged image size differs from the canvas", "corrupt")
+    rgba.flags.writeable = False  # ours alone: the layer takes it without a copy
     return Layer(rgba, name="Background", metadata={"group": [], "psd_kind": "merged"})
 
 
@@ -784,14 +789,13 @@ def write_psd_to(image: LayeredImage, file: Path, *, encoded: Any = None, run: s
                  type_layers: bool = True) -> None:
     """Write the PSD document to ``file`` directly (see :func:`write_psd`)."""
     from psd_tools import PSDImage
-    from psd_tools.api.numpy_io import encode_image_data
     from psd_tools.constants import BlendMode, Compression, Resource
     from psd_tools.psd.image_resources import ImageResource
 
     from .encode import EncodedStack
 
     _check_geometry(image, file)
-    encoded = encoded or EncodedStack(image)
+    encoded = encoded or EncodedStack(image, composite_depths=())  # only the PSD planes are taken
     deep = image.bit_depth == 16
     compression = Compression.ZIP_WITH_PREDICTION if deep else Compression.RLE  # what Photoshop writes
     psd = PSDImage.new("RGBA", image.size, color=0, depth=16 if deep else 8, compression=compression)
@@ -823,16 +827,15 @@ def write_psd_to(image: LayeredImage, file: Path, *, encoded: Any = None, run: s
             add_type_layer(created, layer.text)  # a Photoshop type layer over the same pixels (io.psd_text)
         if not layer.visible:
             created.visible = False
-    # The merged image, from layerdiff's own composite (computed once per image, shared with the ORA
-    # writer) instead of psd-tools compositing the layers again in save(). A negative layer count
+    # The merged image, from layerdiff's own composite (computed once per image in bands, shared with
+    # the ORA writer) instead of psd-tools compositing the layers again in save(). A negative layer count
     # marks the fourth channel as the composite's transparency (PSD spec, layer info section), so
     # readers show the transparent composite; encode_image_data stores the colour over white, as
     # Photoshop does.
     layer_info = psd._record._get_layer_info()
     layer_info.layer_count = -abs(layer_info.layer_count)
     psd._merged_alpha = True
-    rgba = encoded.composite()  # (H, W, 4)
-    psd._record.image_data.set_data(encode_image_data(psd, rgba[..., :3], rgba[..., 3:4]), psd._record.header)
+    psd._record.image_data.set_data([merged_image_data(psd, encoded)], psd._record.header)
     if run is not None:
         psd._record.image_resources[Resource.XMP_METADATA] = ImageResource(
             key=Resource.XMP_METADATA, data=_xmp_packet(run))
@@ -841,6 +844,30 @@ def write_psd_to(image: LayeredImage, file: Path, *, encoded: Any = None, run: s
         psd._record.image_resources[PSD_RESOURCE_ID] = ImageResource(key=PSD_RESOURCE_ID, data=text_payload)
     with open(file, "wb") as fh:
         psd._record.write(fh)  # not psd.save(): it would composite the layers again for the preview
+
+
+def merged_image_data(psd: Any, encoded: Any) -> bytes:
+    """The merged image section's raw planes, channel after channel (what ``ImageData.set_data`` joins),
+    from ``encoded``'s composite.
+
+    Made band by band (:meth:`~layerdiff.io.encode.EncodedStack.composite_bands`) with psd-tools'
+    ``encode_image_data`` on each band of rows, the header's height set to the band's for the call:
+    its arithmetic is per pixel, so the bytes are those of one call on the whole composite, without
+    the whole float composite and its float temporaries in memory.
+    """
+    from psd_tools.api.numpy_io import encode_image_data
+
+    header = psd._record.header
+    height = header.height
+    chunks: list[list[bytes]] = [[] for _ in range(header.channels)]
+    try:
+        for _, rows in encoded.composite_bands():  # (h, W, 4)
+            header.height = rows.shape[0]
+            for channel, plane in enumerate(encode_image_data(psd, rows[..., :3], rows[..., 3:4])):
+                chunks[channel].append(plane)
+    finally:
+        header.height = height
+    return b"".join(chunk for channel in chunks for chunk in channel)
 
 
 def write_psd(image: LayeredImage, path: str | os.PathLike, *, run: str | None = None,
