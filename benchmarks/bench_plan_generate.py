@@ -24,7 +24,8 @@ side): what a perfect object generator would score under the check.
 background (kind and colours; a scene by its kind), count (layers and text layers), every layer's colour,
 shape, text and place (each matched one to one, in any order, a null in the expected plan counting as any
 value), and the exact plan (all of them at once, bottom to top where the set marks a caption ``ordered``).
-``--generation-only`` keeps the set's captions marked ``generation`` for the generation modes.
+``--generation-only`` keeps the set's captions marked ``generation`` for the generation modes, ``--ids``
+chosen captions. Objects are sampled with seeds counted from 0 within the captions run (as with ``--offset``).
 
     python benchmarks/bench_plan_generate.py --captions benchmarks/data/captions_blind_s17.json --parse-only
     python benchmarks/bench_plan_generate.py --captions benchmarks/data/captions_blind_s17.json \\
