@@ -191,3 +191,16 @@ def test_layer_name_follows_the_first_line():
     assert layer_name("SUMMER SALE\nsecond line") == "Text: SUMMER SALE"
     assert layer_name("  \n") == "Text"
     assert layer_name("x" * 60) == "Text: " + "x" * 40
+
+
+def test_quick_and_exact_scores_agree_on_a_long_line_with_one_descender():
+    text = "Tickets workshop marathon"  # one "p": its tail rows hold too little ink to count as the line's
+    glyphs, _ = render_mask(text, BOLD, 33)
+    x0, y0, x1, y1 = analyze._ink_box(glyphs)
+    glyphs = glyphs[y0:y1, x0:x1]  # (gh, gw) cropped as fit_line crops the matte
+    target = analyze._resize(glyphs, (max(4, round(glyphs.shape[1] * analyze._CMP_HEIGHT / glyphs.shape[0])),
+                                      analyze._CMP_HEIGHT))  # (32, cw)
+    quick = analyze._compare(target, glyphs.shape, glyph_run_mask(text, BOLD, 40))
+    exact = analyze._compare(target, glyphs.shape, render_mask(text, BOLD, 40)[0])
+    assert quick[1] == pytest.approx(exact[1], rel=0.03)  # the same ink height, so the same scale
+    assert abs(quick[0] - exact[0]) < 0.05 and exact[0] > 0.8

@@ -255,22 +255,17 @@ def fit_line(rgb: np.ndarray, det: Detection, faces: tuple[FontFace, ...] | None
     return fit
 
 
-def _compare(target: np.ndarray, glyph_size: tuple[int, int], ref: np.ndarray, tight: bool = False,
-             ) -> tuple[float, float] | None:
+def _compare(target: np.ndarray, glyph_size: tuple[int, int], ref: np.ndarray) -> tuple[float, float] | None:
     """(score, ink height of the glyphs / ink height of ``ref``) of a reference rendering (h, w) against the
     glyphs (``target``: (32, cw) at the comparison height; ``glyph_size``: their (gh, gw) in the image): soft
     intersection over union at the comparison height, less the width disagreement at the glyphs' height.
-    ``tight``: ``ref`` is already cropped to its ink (stray rows are not looked for)."""
+    Both are cropped to their ink by the same rule (:func:`_ink_box`: rows with stray ink left out)."""
+    ref_box = _ink_box(ref)
+    if ref_box is None:
+        return None
     gh, gw = glyph_size
-    if tight:
-        if ref.max(initial=0.0) <= 0.5:
-            return None
-    else:
-        ref_box = _ink_box(ref)
-        if ref_box is None:
-            return None
-        rx0, ry0, rx1, ry1 = ref_box
-        ref = ref[ry0:ry1, rx0:rx1]  # (rh, rw)
+    rx0, ry0, rx1, ry1 = ref_box
+    ref = ref[ry0:ry1, rx0:rx1]  # (rh, rw)
     scale = gh / ref.shape[0]
     aspect = abs(np.log(gw / max(ref.shape[1] * scale, 1.0)))
     cand = _resize(ref, (target.shape[1], _CMP_HEIGHT))  # (32, cw)
@@ -291,7 +286,7 @@ def _score_faces(det: Detection, glyphs: np.ndarray, ink_box: tuple[int, int, in
     candidates = tuple(faces if faces is not None else available_fonts())
     if len(candidates) > _SHORTLIST:
         for face in candidates:
-            quick = _compare(target, (gh, gw), glyph_run_mask(det.text, face.path, _REF_SIZE), tight=True)
+            quick = _compare(target, (gh, gw), glyph_run_mask(det.text, face.path, _REF_SIZE))
             if quick is not None:
                 fit.scores[face], fit.sizes[face] = quick[0], _REF_SIZE * quick[1]
         candidates = tuple(sorted(fit.scores, key=lambda f: -fit.scores[f])[:_SHORTLIST])
