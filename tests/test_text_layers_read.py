@@ -122,7 +122,8 @@ def test_extract_reads_the_text_only_for_text_objects():
     assert not _text_layers(plain) and np.array_equal(plain.layers[1].pixels, words.layers[1].pixels)
 
 
-def test_annotate_uses_the_given_lines_without_running_the_recogniser(monkeypatch):
+def _words_stack(confidence: float = 0.95) -> tuple[LayeredImage, Detection]:
+    """The poster as [background, white words] and the words' line as the recogniser would give it."""
     im = _poster()
     rgb = np.asarray(im, np.float32) / 255.0  # (H, W, 3)
     mask = Image.new("L", im.size, 0)
@@ -134,7 +135,27 @@ def test_annotate_uses_the_given_lines_without_running_the_recogniser(monkeypatc
     stack = LayeredImage(im.size, [Layer(background, name="bg"), Layer(words, name="words")])
     ys, xs = np.nonzero(alpha > 0.5)
     x0, y0, x1, y1 = xs.min() - 3, ys.min() - 3, xs.max() + 4, ys.max() + 4
-    line = Detection(WORDS, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32), 0.95)
+    return stack, Detection(WORDS, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32), confidence)
+
+
+@pytest.mark.parametrize("confidence, read", [(0.95, True), (0.55, False)])
+def test_attach_text_scales_the_lines_and_needs_a_confident_reading(confidence, read):
+    from layerdiff.regions.text_lines import LineReading, attach_text
+
+    stack, line = _words_stack(confidence)
+    half = Detection(line.text, line.quad / 2, line.confidence)  # read on the image at half size
+    attach_text(stack, LineReading([half], (stack.width // 2, stack.height // 2)),
+                faces=(FontFace("DejaVu Sans", 700, "normal", BOLD, "sans-serif"),))
+    info = stack.layers[1].text
+    assert (info is not None) == read and stack.layers[0].text is None
+    if read:
+        assert info.text == WORDS and stack.layers[1].name == f"Text: {WORDS}" and abs(info.baseline - 150) <= 2
+    else:
+        assert stack.layers[1].name == "words"
+
+
+def test_annotate_uses_the_given_lines_without_running_the_recogniser(monkeypatch):
+    stack, line = _words_stack()
 
     def refuse(*args, **kwargs):
         raise AssertionError("the recogniser ran although the lines were given")

@@ -233,12 +233,14 @@ def read_object_text(stack: LayeredImage, image: np.ndarray, pad: float = 0.5) -
     :class:`~layerdiff.text.TextInfo` and a name after its words (in place; returns ``stack``).
 
     The recogniser reads ``image`` (H, W, 4) around each object's ink box (padded by ``pad`` times its
-    height, at least 8 px); lines centred on the object's ink are matched with its own pixels by
+    height, at least 8 px); lines centred on the object's ink and read with at least
+    :data:`~layerdiff.regions.text_lines.TEXT_CONFIDENCE` are matched with its own pixels by
     :func:`~layerdiff.text.annotate_text_layers`. Without the ``text`` extra this warns once and changes
     nothing.
     """
     from ..text.detect import annotate_text_layers
     from ..text.ocr import ocr_available, recognize
+    from .text_lines import TEXT_CONFIDENCE
 
     if not ocr_available():
         return annotate_text_layers(stack)  # the one-time warning that text is not read
@@ -253,7 +255,7 @@ def read_object_text(stack: LayeredImage, image: np.ndarray, pad: float = 0.5) -
         x0, y0, x1, y1 = ink
         margin = max(8, int(round(pad * (y1 - y0))))
         cx0, cy0, cx1, cy1 = max(x0 - margin, 0), max(y0 - margin, 0), min(x1 + margin, width), min(y1 + margin, height)
-        for det in recognize(u8[cy0:cy1, cx0:cx1]):
+        for det in recognize(u8[cy0:cy1, cx0:cx1], TEXT_CONFIDENCE):
             quad = det.quad + np.array([cx0, cy0], np.float32)  # (4, 2) canvas pixels
             cx, cy = quad.mean(0)
             seen = any(np.abs(quad - other.quad).max() <= 2.0 for other in lines)  # read twice: overlapping crops

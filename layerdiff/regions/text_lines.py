@@ -42,12 +42,13 @@ if TYPE_CHECKING:
     from ..layered import LayeredImage
     from ..text.fonts import FontFace
 
-__all__ = ["LineReading", "read_lines", "line_boxes", "attach_text", "keep_lines_whole"]
+__all__ = ["LineReading", "read_lines", "line_boxes", "attach_text", "keep_lines_whole", "TEXT_CONFIDENCE"]
 
 Box = tuple[int, int, int, int]
 _INSIDE = 0.9  # fraction of a region's pixels inside a line's box for it to belong to the line
 _FRAME = 3  # width (px) of the frame around a box that samples the line's surroundings
 _MAJOR = 0.15  # share of the frame's pixels that makes a region part of the surroundings
+TEXT_CONFIDENCE = 0.7  # recognition confidence a line needs to make its layer a text layer (attach_text)
 _warned = False
 
 
@@ -95,19 +96,24 @@ def line_boxes(img: np.ndarray, min_confidence: float = 0.5, reading: LineReadin
 
 
 def attach_text(stack: LayeredImage, reading: LineReading, image: Any = None,
-                faces: tuple[FontFace, ...] | None = None) -> LayeredImage:
+                faces: tuple[FontFace, ...] | None = None, min_confidence: float = TEXT_CONFIDENCE,
+                ) -> LayeredImage:
     """Read the text layers of a decomposition (in place; returns ``stack``): each layer whose pixels are text
     gets its :class:`~layerdiff.text.TextInfo` (:func:`layerdiff.text.annotate_text_layers`) and is named after
     its words, from the lines ``reading`` holds (read at the work size, scaled here to the stack's canvas)
-    matched with each layer's own pixels at full size. ``image``: the decomposed image (PIL image, array or
+    matched with each layer's own pixels at full size. Only lines read with at least ``min_confidence`` count
+    (a ring read as "O" with 0.5 is a shape, not text). ``image``: the decomposed image (PIL image, array or
     LayeredImage; default: the stack's composite). Pixels are not changed."""
-    if not reading.detections or reading.size[0] <= 0 or reading.size[1] <= 0:
+    if reading.size[0] <= 0 or reading.size[1] <= 0:
         return stack
     from ..contract import image_to_array
     from ..text.detect import annotate_text_layers
 
     scale = np.array([stack.width / reading.size[0], stack.height / reading.size[1]], np.float32)  # (2,) x, y
-    lines = [replace(det, quad=det.quad * scale) for det in reading.detections]  # quads (4, 2) on the canvas
+    lines = [replace(det, quad=det.quad * scale)  # quads (4, 2) on the canvas
+             for det in reading.detections if det.confidence >= min_confidence]
+    if not lines:
+        return stack
     rgba = None if image is None else image_to_array(image)[0]  # (H, W, 4)
     return annotate_text_layers(stack, rgba, faces=faces, detections=lines, name_layers=True)
 
