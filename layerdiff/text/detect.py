@@ -4,8 +4,9 @@
 - :func:`read_text`: the same lines grouped into styled blocks (:class:`~layerdiff.text.info.TextInfo`);
 - :func:`annotate_text_layers`: attach a ``TextInfo`` to each layer of a stack whose pixels are text.
 
-All three need ``rapidocr-onnxruntime`` (the ``text`` extra). :func:`annotate_text_layers` is meant to be
-called after every decomposition: without the engine it warns once and returns the stack unchanged.
+All three need ``rapidocr-onnxruntime`` (the ``text`` extra). The region decomposer and extractor call
+:func:`annotate_text_layers` themselves (the decomposer with the lines it already read to keep them whole);
+without the engine it warns once and returns the stack unchanged.
 """
 
 from __future__ import annotations
