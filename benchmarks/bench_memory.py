@@ -4,7 +4,8 @@
 
 Each command runs as a new process (``python -m layerdiff ...``); its wall seconds and peak resident
 memory (``ru_maxrss`` from ``os.wait4``, the figure ``/usr/bin/time -v`` prints as "Maximum resident
-set size") are reported. The inputs are made here, deterministically:
+set size") are reported. A child's ``ru_maxrss`` starts from what its parent held when it forked, so
+the inputs are made by another process and this one stays small. The inputs, made deterministically:
 
 - ``bw``: a 1-bit PNG of ``--size`` squared pixels (64 px checkerboard; a few KB on disk);
 - ``rgb``: an 8-bit RGB PNG of ``--size`` squared pixels (smooth gradients);
@@ -59,33 +60,44 @@ def measure(args: list[str], work: Path, label: str) -> dict:
     return {"command": label, "wall_s": round(wall, 2), "peak_mib": round(usage.ru_maxrss / 1024, 1)}
 
 
-def main() -> None:
-    from layerdiff.registry import DEFAULT_MODEL
+def make_designs(sizes: list[int], work: Path) -> None:
+    """``design<size>.png`` for each size (the flat design of ``bench_io.py``)."""
+    from PIL import Image
 
+    for size in sizes:
+        Image.fromarray(design(size)).save(work / f"design{size}.png")
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=8192, help="side of the info/convert inputs")
     parser.add_argument("--convert-to", default="psd,ora", help="comma-separated convert targets")
     parser.add_argument("--decompose-sizes", default="4096", help="comma-separated design sides; '' for none")
     parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--model", default="layerdiff-tiny")
     parser.add_argument("--json", default=None, help="write the figures here")
+    parser.add_argument("--make-inputs-in", default=None, help=argparse.SUPPRESS)  # the child that makes them
     args = parser.parse_args()
-
-    from PIL import Image
+    sizes = [int(s) for s in args.decompose_sizes.split(",") if s.strip()]
+    if args.make_inputs_in:
+        make_inputs(args.size, Path(args.make_inputs_in))
+        make_designs(sizes, Path(args.make_inputs_in))
+        return
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        inputs = make_inputs(args.size, work)
+        subprocess.run([sys.executable, __file__, "--size", str(args.size), "--decompose-sizes",
+                        args.decompose_sizes, "--make-inputs-in", str(work)], check=True)
+        inputs = {"bw": work / f"bw{args.size}.png", "rgb": work / f"rgb{args.size}.png"}
         for kind, path in inputs.items():
             rows.append(measure(["info", str(path)], work, f"info {kind} {args.size}"))
             for ext in [e.strip() for e in args.convert_to.split(",") if e.strip()]:
                 out = work / f"{kind}.{ext}"
                 rows.append(measure(["convert", str(path), str(out)], work, f"convert {kind} {args.size} -> {ext}"))
                 out.unlink()
-        for size in [int(s) for s in args.decompose_sizes.split(",") if s.strip()]:
+        for size in sizes:
             path = work / f"design{size}.png"
-            Image.fromarray(design(size)).save(path)
             rows.append(measure(["decompose", str(path), "--layers", str(args.layers), "--model", args.model,
                                  "--formats", "psd,png", "-o", str(work / f"out{size}")], work,
                                 f"decompose design {size}"))

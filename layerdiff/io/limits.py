@@ -1,8 +1,9 @@
 """Size limits checked before any pixel is decoded, so absurd or hostile files are refused cheaply.
 
-A file declares its canvas (and its layers) in a few header bytes; decoding it allocates
-``width * height * 16`` bytes per layer (float32 RGBA, :data:`BYTES_PER_PIXEL`). :class:`Limits`
-bounds what the readers accept:
+A file declares its canvas (and its layers) in a few header bytes. A decoded layer takes up to
+``width * height * 16`` bytes (float32 RGBA, :data:`BYTES_PER_PIXEL`): 8- and 16-bit layers hold 4
+or 8 bytes a pixel until something needs float (see :class:`~layerdiff.layered.Layer`), so the
+budget below counts what they take once converted. :class:`Limits` bounds what the readers accept:
 
 - ``max_pixels``: the canvas and each layer (default ``16384 * 16384``; ``$LAYERDIFF_MAX_PIXELS``);
 - ``max_decoded_bytes``: the whole file, decoded - the canvas plus every layer at 16 bytes a pixel,
@@ -30,7 +31,7 @@ DEFAULT_MAX_DECODED_BYTES = 2 * 1024**3
 """Default budget for the decoded size of one file: 2 GiB (an 11,585-pixel square at 16 B a pixel)."""
 
 BYTES_PER_PIXEL = 16
-"""Bytes one decoded pixel takes in memory (float32 RGBA)."""
+"""Bytes one decoded pixel takes in memory as float32 RGBA (the most a layer holds)."""
 
 ENV_MAX_PIXELS = "LAYERDIFF_MAX_PIXELS"
 ENV_MAX_DECODED_BYTES = "LAYERDIFF_MAX_DECODED_BYTES"
