@@ -140,3 +140,17 @@ def test_a_subtitle_in_its_own_colour_is_its_own_layer(decomposer):
     assert owners[sub_layer] >= 0.95 * ink.sum()
     panel_layer = int(np.bincount(top[120:130, 40:60].ravel()).argmax())
     assert sub_layer != panel_layer and sub_layer > 0
+
+
+def test_a_radial_background_the_fit_misses_stays_in_the_background(decomposer):
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    r = np.hypot(yy - 60.0, xx - 60.0) / SIZE  # a cone-shaped radial gradient, dark at (60, 60)
+    rgb = np.stack([40 + 200 * r, 35 + 150 * r, 10 + 30 * r], -1).clip(0, 255)
+    card = (np.abs(yy - 220) < 30) & (np.abs(xx - 200) < 50)
+    rgb[card] = (230, 120, 150)
+    img = Image.fromarray(rgb.round().astype(np.uint8))
+    stack = decomposer.decompose(img).to_numpy()
+    top = _topmost(stack)
+    assert (top[~card] == 0).mean() > 0.98  # no "shadow" or "object" cut out of the gradient
+    assert (top[card] > 0).mean() > 0.95
+    assert np.abs(_over(stack) - rgb / 255.0).max() <= 1.0 / 255.0

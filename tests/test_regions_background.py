@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from layerdiff.regions.background import attach_halos, fit_background, unexplained_regions
+from layerdiff.regions.background import attach_halos, fit_background, missed_pixels, unexplained_regions
 from layerdiff.regions.config import RegionConfig
 from layerdiff.regions.fragments import absorb_fragments
 from layerdiff.regions.graph import region_graph
@@ -61,7 +61,9 @@ def test_unexplained_regions_flags_the_disc_but_not_a_shadow():
     labels = graph.regions.labels
     background = np.ones(graph.count, bool)
     fit = fit_background(rgba[..., :3], np.ones(disc.shape, bool))
-    flagged = unexplained_regions(graph, background, fit.render(), min_area=100)
+    missed = missed_pixels(rgba[..., :3], fit.render())
+    assert missed[disc].mean() > 0.9 and not missed[dark].any()
+    flagged = unexplained_regions(graph, background, missed, min_area=100)
     disc_region = int(np.bincount(labels[disc]).argmax())
     shade_region = int(np.bincount(labels[dark]).argmax())
     assert disc_region in flagged
@@ -69,10 +71,10 @@ def test_unexplained_regions_flags_the_disc_but_not_a_shadow():
 
 
 def test_attach_halos_unblends_a_glow_over_the_fit():
-    h = w = 64
+    h = w = 128  # the glow reaches 8 px: within a tenth of the canvas
     model = np.broadcast_to(np.linspace(0.2, 0.6, h)[:, None, None], (h, w, 3)).astype(np.float32)
     yy, xx = np.mgrid[0:h, 0:w]
-    d = np.hypot(yy - 32, xx - 32)
+    d = np.hypot(yy - 64, xx - 64)
     core = d < 10
     glow = np.clip(1.0 - (d - 10) / 8.0, 0.0, 1.0) * ~core  # (h, w) a ring fading out
     colour = np.array([1.0, 0.9, 0.2], np.float32)

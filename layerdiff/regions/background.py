@@ -12,10 +12,11 @@ tinted) than the fill predicts are that layer's shadow or glow. Here:
    objects and shadows inside the background do not bend it) on a sample of the background regions'
    pixels; accepted when most of the sample lies within a few 8-bit steps of it (photos, textures and
    patterns are not fitted: nothing below changes for them);
-2. :func:`split_unexplained`: pieces of background regions that the fit misses (an object close in
-   colour to a gradient band shares its region) become regions of their own;
-   :func:`unexplained_regions`: background regions most of whose pixels the accepted fit misses by
-   more than ``object_error`` (not specks, not shadows);
+2. :func:`missed_pixels`: what the accepted fit misses by more than ``object_error``, shadows aside;
+   :func:`split_unexplained`: flat pieces of background regions that the fit misses (an object close
+   in colour to a gradient band shares its region) become regions of their own;
+   :func:`unexplained_regions`: background regions most of whose pixels the fit misses (flat fills,
+   not specks);
 3. :func:`attach_halos`: background pixels the fit misses by more than ``halo_error``, in connected
    pieces touching a layer above, join the nearest such layer with the alpha that unblends them over
    the fit (black for shadows, the halo's strongest colour for glows), and the background under every
@@ -34,14 +35,15 @@ from scipy import ndimage
 
 from .graph import RegionGraph
 
-__all__ = ["BackgroundFit", "fit_background", "split_unexplained", "unexplained_regions", "attach_halos",
-           "translucent_layers"]
+__all__ = ["BackgroundFit", "fit_background", "missed_pixels", "split_unexplained", "unexplained_regions",
+           "attach_halos", "translucent_layers"]
 
 _SAMPLES = 4000  # background pixels the fit is computed on
 # Tukey widths (sRGB mean absolute error) per reweighting round, from a plain least-squares start; the
 # schedule whose fit explains most of the sample wins
 _SCHEDULES = ((0.03,) * 6, (0.12, 0.06, 0.03, 0.03, 0.03, 0.03))
 _GOOD = 4.0 / 255.0  # a pixel within this of the fit is explained by it
+_REACH = 0.1  # farthest a halo reaches from its layer, as a fraction of the longer side (90% of it)
 _TAIL = 2.0 / 255.0  # a halo's faint tail: missed by this much, connected to pixels missed by more
 _FLAT = 0.9  # share of flat pixels of a region or piece that is a flat fill or a smooth halo, not texture
 _SHADE_SPREAD = 0.12  # largest spread of the per-channel ratios image / fit of a shadowed pixel
@@ -103,24 +105,35 @@ def fit_background(rgb: np.ndarray, known: np.ndarray, min_share: float = 0.6, s
     return BackgroundFit(coef, (h, w), share, share >= min_share)
 
 
-def _missed(graph: RegionGraph, model: np.ndarray, object_error: float) -> np.ndarray:
-    """(h, w) bool: pixels ``model`` misses by more than ``object_error`` that are not shaded (darker
-    than the fit by about one factor in every channel: a shadow)."""
-    rgb = graph.image[..., :3]
-    err = np.abs(model - rgb).mean(-1)  # (h, w)
-    ratio = rgb / np.maximum(model, 1e-3)  # (h, w, 3)
-    shade = (ratio.max(-1) < 1.0) & (ratio.max(-1) - ratio.min(-1) < _SHADE_SPREAD)
-    return (err > object_error) & ~shade
+def missed_pixels(rgb: np.ndarray, model: np.ndarray, object_error: float = 0.06) -> np.ndarray:
+    """(h, w) bool: pixels of ``rgb`` (h, w, 3) that ``model`` (h, w, 3) misses by more than
+    ``object_error`` (sRGB mean absolute error) and that are not shaded (darker than the fit by about
+    one factor in every channel: a shadow, left to :func:`attach_halos`)."""
+    missed = np.abs(model - rgb).mean(-1) > object_error  # (h, w)
+    ys, xs = np.nonzero(missed)
+    ratio = rgb[ys, xs] / np.maximum(model[ys, xs], 1e-3)  # (m, 3)
+    shade = (ratio.max(-1) < 1.0) & (ratio.max(-1) - ratio.min(-1) < _SHADE_SPREAD)  # (m,)
+    missed[ys[shade], xs[shade]] = False
+    return missed
 
 
-def split_unexplained(graph: RegionGraph, background: np.ndarray, model: np.ndarray, flat: np.ndarray,
-                      object_error: float = 0.06, min_area: float = 16.0) -> np.ndarray | None:
+def _sharp(mask: np.ndarray, flat: np.ndarray) -> bool:
+    """Whether the outline of ``mask`` (h, w) is an edge: at least half the pixels just outside it (on
+    the canvas) are not flat (``flat`` (h, w)). A part of a gradient that the fit misses has a soft
+    outline; an object has an edge."""
+    ring = ndimage.binary_dilation(mask, np.ones((3, 3), bool)) & ~mask
+    return bool(ring.any()) and (~flat[ring]).mean() >= 0.5
+
+
+def split_unexplained(graph: RegionGraph, background: np.ndarray, missed: np.ndarray, flat: np.ndarray,
+                      min_area: float = 16.0) -> np.ndarray | None:
     """New labels (h, w) in which every connected piece of at least ``min_area`` flat pixels (``flat``
-    (h, w): no texture) that ``model`` misses (not shaded, see :func:`unexplained_regions`) inside a
-    region flagged in ``background`` (n,) and making less than 60% of it is a region of its own (an
-    object close enough in colour to a gradient band to share its region); None when there is none."""
+    (h, w): no texture) that the background fit misses (``missed`` (h, w), :func:`missed_pixels`)
+    inside a region flagged in ``background`` (n,), making less than 60% of it and outlined by an edge
+    (half the pixels around it not flat) is a region of its own (an object close enough in colour to
+    a gradient band to share its region); None when there is none."""
     labels = graph.regions.labels
-    missed = _missed(graph, model, object_error) & np.asarray(background, bool)[labels] & flat  # (h, w)
+    missed = missed & np.asarray(background, bool)[labels] & flat  # (h, w)
     pieces, num = ndimage.label(ndimage.binary_opening(missed, np.ones((3, 3), bool)), np.ones((3, 3), bool))
     if num == 0:
         return None
@@ -130,6 +143,8 @@ def split_unexplained(graph: RegionGraph, background: np.ndarray, model: np.ndar
         host[p] = np.bincount(labels[pieces == p]).argmax()
     big = (sizes >= min_area) & (np.arange(num + 1) > 0)
     big &= sizes < 0.6 * graph.regions.area[host]
+    for p in np.nonzero(big)[0]:
+        big[p] = _sharp(pieces == p, flat)
     if not big.any():
         return None
     out = labels.copy()
@@ -139,26 +154,26 @@ def split_unexplained(graph: RegionGraph, background: np.ndarray, model: np.ndar
     return out
 
 
-def unexplained_regions(graph: RegionGraph, background: np.ndarray, model: np.ndarray,
-                        object_error: float = 0.06, min_share: float = 0.6, min_area: float = 0.0,
+def unexplained_regions(graph: RegionGraph, background: np.ndarray, missed: np.ndarray,
+                        min_share: float = 0.6, min_area: float = 0.0, flat: np.ndarray | None = None,
                         ) -> np.ndarray:
-    """Indices of the regions flagged in ``background`` (n,) bool whose pixels mostly (at least
-    ``min_share``) differ from ``model`` (h, w, 3), the accepted background fit, by more than
-    ``object_error`` (sRGB mean absolute error), that cover at least ``min_area`` pixels and are flat
-    fills (at least 90% flat pixels: parts of a photo are not objects on the background). Regions
-    whose missed pixels are mostly shaded (darker than the fit by about one factor in every channel:
-    a shadow, which :func:`attach_halos` gives to its layer) and the largest background region are
-    never among them."""
+    """Indices of the regions flagged in ``background`` (n,) bool whose pixels are mostly (at least
+    ``min_share``) missed by the accepted background fit (``missed`` (h, w), :func:`missed_pixels`:
+    shaded pixels of a shadow do not count), that cover at least ``min_area`` pixels and are flat fills
+    (at least 90% flat pixels: parts of a photo are not objects on the background), and, given ``flat``
+    (h, w), the flat pixels, outlined by an edge. The largest background region is never among them."""
     labels = graph.regions.labels
     n = graph.count
     area = np.maximum(graph.regions.area, 1.0)
-    # shaded pixels (shadows: darker than the fit by one factor, black over it) are left to attach_halos
-    share = np.bincount(labels.ravel(), _missed(graph, model, object_error).ravel(), minlength=n) / area
+    share = np.bincount(labels.ravel(), missed.ravel(), minlength=n) / area
     flagged = (np.asarray(background, bool) & (share >= min_share) & (graph.regions.area >= min_area)
                & (graph.regions.flat >= _FLAT))
     bg_idx = np.nonzero(background)[0]
     if len(bg_idx):
         flagged[bg_idx[np.argmax(graph.regions.area[bg_idx])]] = False
+    if flat is not None:
+        for r in np.nonzero(flagged)[0]:
+            flagged[r] = _sharp(labels == r, flat)
     return np.nonzero(flagged)[0]
 
 
@@ -170,7 +185,8 @@ def attach_halos(stack: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.
     visible pixels, ``model`` (h, w, 3) the accepted background fit. A connected piece of background
     pixels missed by more than 2/255 (its faint tail included), some by more than ``halo_error``,
     joins the layer whose covered pixels it touches most, when it is at most ``max_ratio`` times that
-    layer's area and (given ``flat`` (h, w), the pixels without texture) at least 90% flat; its alpha
+    layer's area, 90% of it within a tenth of the longer side of the layer and (given ``flat`` (h, w),
+    the pixels without texture) at least 90% flat; its alpha
     is the one that composites the layer's halo colour over the fit to the image. The background
     becomes the fit wherever a layer covers it."""
     count = stack.shape[0]
@@ -197,20 +213,22 @@ def _halos(out: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.ndarray,
     owner = np.zeros(missed.shape, np.int64)  # (h, w) topmost layer covering each pixel, 0 = none
     for k in range(1, count):
         owner[cover[k - 1]] = k
-    _, (iy, ix) = ndimage.distance_transform_edt(owner == 0, return_indices=True)
+    dist, (iy, ix) = ndimage.distance_transform_edt(owner == 0, return_indices=True)
     nearest = owner[iy, ix]  # (h, w) layer of the nearest covered pixel
     touching = ndimage.binary_dilation(owner > 0, structure=np.ones((3, 3), bool))  # (h, w)
     pieces, num = ndimage.label(missed, structure=np.ones((3, 3), bool))
     strong = np.bincount(pieces.ravel(), (err > halo_error).ravel(), minlength=num + 1) > 0  # (num + 1,)
     sizes = np.bincount(pieces.ravel(), minlength=num + 1)
     smooth = np.bincount(pieces.ravel(), flat.ravel(), minlength=num + 1) >= _FLAT * sizes  # (num + 1,)
+    reach = _REACH * max(out.shape[1:3])  # a halo lies near its layer, not across the canvas
+    far = np.bincount(pieces.ravel(), (dist > reach).ravel(), minlength=num + 1) > 0.1 * sizes  # (num + 1,)
     area = np.bincount(owner.ravel(), minlength=count).astype(np.float64)  # (K,)
     contact = np.zeros((num + 1, count))
     sel = touching & (pieces > 0)
     np.add.at(contact, (pieces[sel], nearest[sel]), 1.0)
     for p in range(1, num + 1):
         k = int(np.argmax(contact[p]))
-        if contact[p, k] <= 0 or k == 0 or sizes[p] > max_ratio * area[k] or not (smooth[p] and strong[p]):
+        if contact[p, k] <= 0 or k == 0 or sizes[p] > max_ratio * area[k] or far[p] or not (smooth[p] and strong[p]):
             continue
         px = pieces == p
         r = resid[px]  # (m, 3)

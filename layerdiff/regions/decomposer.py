@@ -37,7 +37,14 @@ import numpy as np
 from ..contract import Progress, check_num_layers, check_options, image_to_array
 from ..layered import LayeredImage
 from ..registry import DEFAULT_MODEL
-from .background import attach_halos, fit_background, split_unexplained, translucent_layers, unexplained_regions
+from .background import (
+    attach_halos,
+    fit_background,
+    missed_pixels,
+    split_unexplained,
+    translucent_layers,
+    unexplained_regions,
+)
 from .config import RegionConfig
 from .features import PAIR_FEATURES, REGION_FEATURES, all_pairs, pair_features, region_features, swap_pairs
 from .fragments import LAYER_FEATURES, absorb_fragments
@@ -241,13 +248,16 @@ class RegionLayerDecomposer:
             if fit is not None and fit.accepted:
                 model = fit.render()  # (h, w, 3)
                 min_area = self.min_layer_area * h * w
-                flat = pixel_features(graph.image)[1] < self.config.flat_threshold  # (h, w)
-                labels = split_unexplained(graph, in_bg, model, flat, min_area=min_area) if split else None
+                flat = graph.regions.flat_px  # (h, w)
+                if flat is None:
+                    flat = pixel_features(graph.image)[1] < self.config.flat_threshold
+                missed = missed_pixels(graph.image[..., :3], model)  # (h, w)
+                labels = split_unexplained(graph, in_bg, missed, flat, min_area=min_area) if split else None
                 if labels is not None:
                     graph = graph_from_labels(graph.image, labels, self.config)
                     same, above, bg = predict_relations(self.layerer, graph)
                     in_bg = bg > 0.5
-                objects = unexplained_regions(graph, in_bg, model, min_area=min_area)
+                objects = unexplained_regions(graph, in_bg, missed, min_area=min_area, flat=flat)
                 if len(objects):
                     bg = bg.copy()
                     same = same.copy()

@@ -3,7 +3,7 @@ region adjacency that :mod:`layerdiff.regions.graph` orders into layers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -79,7 +79,8 @@ class Regions:
     on the image border); ``colour``: (n, D) mean feature (Lab + scaled alpha); ``pairs``: (m, 2)
     adjacent region pairs (a < b) with ``shared``: (m,) boundary lengths; ``flat``: (n,) fraction of
     each region's pixels that are flat (low for photos and textures); ``spread``: (n,) RMS deviation
-    of the very flat pixels' features from their mean (0 for a uniform fill, inf when there are none).
+    of the very flat pixels' features from their mean (0 for a uniform fill, inf when there are none);
+    ``flat_px``: (h, w) the flat pixels themselves (None when not known).
     """
 
     labels: np.ndarray
@@ -90,6 +91,7 @@ class Regions:
     shared: np.ndarray
     flat: np.ndarray
     spread: np.ndarray
+    flat_px: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def count(self) -> int:
@@ -132,7 +134,7 @@ def region_stats(labels: np.ndarray, feat: np.ndarray, flat_px: np.ndarray, calm
              for d in range(feat.shape[-1]))
     spread = np.where(n_calm > 0, np.sqrt(sq / np.maximum(n_calm, 1)), np.inf)
     return Regions(labels, area, border, colour, pairs, counts.astype(np.float64),
-                   n_flat / np.maximum(area, 1), spread)
+                   n_flat / np.maximum(area, 1), spread, flat_px)
 
 
 def _union_similar(regions: Regions, threshold: float) -> np.ndarray:
