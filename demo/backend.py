@@ -308,10 +308,7 @@ class DemoBackend:
                 from layerdiff.text.edit import edit_text_layer
 
                 return edit_text_layer(image, index, color=_rgb(args["color"])), index, message
-        edited = edit_ops.apply(image, index, op, **args)
-        if op == "move" and edited[index].text is not None:  # the text's place moves with its pixels
-            edited.layers[index].text = _shifted_text(edited[index].text, args["dx"], args["dy"])
-        return edited, selected, message
+        return edit_ops.apply(image, index, op, **args), selected, message
 
     def _regenerate(self, image: LayeredImage, index: int, prompt: str, model: str | None, seed: int,
                     steps: int, report: Report | None) -> tuple[LayeredImage, int, str]:
@@ -446,16 +443,6 @@ class DemoBackend:
         for child in work_dir.iterdir() if work_dir.is_dir() else ():
             if child.is_dir() and now - child.stat().st_mtime > max_age_s:
                 shutil.rmtree(child, ignore_errors=True)
-
-
-def _shifted_text(info: TextInfo, dx: int, dy: int) -> TextInfo:
-    """``info`` placed ``(dx, dy)`` px away: its box, baselines and pen origins moved."""
-
-    def box(b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-        return b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy
-
-    lines = [replace(line, box=box(line.box), baseline=line.baseline + dy, x=line.x + dx) for line in info.lines]
-    return replace(info, box=box(info.box), baseline=info.baseline + dy, lines=lines)
 
 
 def _rgb(hex_color: str) -> tuple[int, int, int]:

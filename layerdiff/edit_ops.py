@@ -8,6 +8,7 @@ touched. Every function returns a new LayeredImage and leaves its input unchange
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image
@@ -36,6 +37,8 @@ def move(image: LayeredImage, layer: int | str, dx: int, dy: int) -> LayeredImag
     out = image.copy()
     lay = out.layers[out.index_of(layer)]
     lay.offset = (lay.offset[0] + int(dx), lay.offset[1] + int(dy))
+    if lay.text is not None:  # the words' place moves with the pixels
+        lay.text = lay.text.transformed(dx=int(dx), dy=int(dy))
     return out
 
 
@@ -56,6 +59,8 @@ def scale(image: LayeredImage, layer: int | str, factor: float, center: Sequence
     new_h = max(1, int(round(lay.height * factor)))
     lay.pixels = _resample_premultiplied(lay.pixels, (new_w, new_h))
     lay.offset = (int(round(cx + (box[0] - cx) * factor)), int(round(cy + (box[1] - cy) * factor)))
+    if lay.text is not None:  # the words' place and size follow the pixels
+        lay.text = lay.text.transformed(factor, (cx, cy))
     return out
 
 
@@ -87,6 +92,9 @@ def recolor(image: LayeredImage, layer: int | str, color: Sequence[float] | str,
     shade = np.clip(lum / max(mean_lum, 1e-3), 0, 2)[..., None]  # (h, w, 1) relative shading
     tinted = np.clip(rgb[None, None] * shade, 0, 1)
     lay.pixels = np.concatenate([px[..., :3] * (1 - strength) + tinted * strength, px[..., 3:]], axis=-1)
+    if lay.text is not None:  # the words' fill follows the tint
+        old = np.asarray(lay.text.color, np.float32) / 255.0
+        lay.text = replace(lay.text, color=tuple(255.0 * (old * (1 - strength) + rgb * strength)))
     return out
 
 

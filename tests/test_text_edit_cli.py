@@ -70,3 +70,27 @@ def test_edit_text_errors_are_one_line(tmp_path, capsys, extra, message):
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and err.startswith("layerdiff edit: error:")
     assert not (tmp_path / "never" / "poster_edited.psd").exists()
+
+
+def test_geometry_and_colour_edits_keep_the_text_in_step(tmp_path):
+    """move / scale / recolor of a text layer carry its TextInfo along: the SVG's <text> and a later text
+    edit land where the pixels are, in their colour and size."""
+    from layerdiff import edit_ops
+
+    stack = load(_poster(tmp_path))
+    old = stack.layers[1].text
+    moved = edit_ops.move(stack, 1, 30, -10).layers[1].text
+    assert moved.box == (old.box[0] + 30, old.box[1] - 10, old.box[2] + 30, old.box[3] - 10)
+    assert moved.baseline == old.baseline - 10 and moved.lines[0].x == old.lines[0].x + 30
+    assert moved.font_size == old.font_size and stack.layers[1].text == old  # the input is untouched
+
+    scaled = edit_ops.scale(stack, 1, 2.0)
+    info, ink, old_ink = scaled.layers[1].text, scaled.layers[1].content_bbox(0.5), stack.layers[1].content_bbox(0.5)
+    assert info.font_size == 2 * old.font_size and info.line_height == 2 * old.line_height
+    # the text box keeps its place around the glyphs, its margins doubled with them
+    assert all(abs((a - b) - 2 * (c - d)) <= 2 for a, b, c, d in zip(info.box, ink, old.box, old_ink))
+
+    recoloured = edit_ops.recolor(stack, 1, "#ff0000").layers[1].text
+    assert recoloured.color == (255, 0, 0)
+    half = edit_ops.recolor(stack, 1, "#000000", strength=0.5).layers[1].text
+    assert half.color == (128, 128, 128)

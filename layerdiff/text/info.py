@@ -9,7 +9,7 @@ Coordinates are canvas pixels. ``baseline`` is the y of a line's baseline; a lin
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = ["TextLine", "TextInfo", "ALIGNMENTS", "GENERIC_FAMILIES", "layer_name"]
@@ -116,6 +116,25 @@ class TextInfo:
     @property
     def color_hex(self) -> str:
         return "#{:02x}{:02x}{:02x}".format(*self.color)
+
+    def transformed(self, factor: float = 1.0, center: tuple[float, float] = (0.0, 0.0), dx: float = 0.0,
+                    dy: float = 0.0) -> TextInfo:
+        """The block after its layer is scaled by ``factor`` about ``center`` and then moved by ``(dx, dy)`` px:
+        boxes, baselines and pen origins follow the pixels; font size and line height scale by ``factor``."""
+        cx, cy = center
+
+        def px(x: float) -> float:
+            return cx + (x - cx) * factor + dx
+
+        def py(y: float) -> float:
+            return cy + (y - cy) * factor + dy
+
+        def box(b: Box) -> Box:
+            return (int(round(px(b[0]))), int(round(py(b[1]))), int(round(px(b[2]))), int(round(py(b[3]))))
+
+        lines = [replace(line, box=box(line.box), baseline=py(line.baseline), x=px(line.x)) for line in self.lines]
+        return replace(self, box=box(self.box), baseline=py(self.baseline), font_size=self.font_size * factor,
+                       line_height=self.line_height * factor, lines=lines)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (the form stored in manifests, ORA attributes and PSD metadata)."""
