@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from layerdiff.planning import LayerPlan, PlanError, load_plan, plan_caption, save_plan
@@ -205,3 +206,18 @@ def test_a_poster_caption_with_objects_outside_the_vocabulary():
     assert plan.layers[0].color == "white" and plan.layers[1].shape is None
     text = plan.layers[3]
     assert (text.text, text.color, text.style, text.place) == ("SUMMER SALE", "navy", "bold sans", "top")
+
+
+def test_typeset_text_layer_is_named_after_its_words_and_follows_a_text_edit():
+    from layerdiff.layered import Layer, LayeredImage
+    from layerdiff.planning.draw import draw_text
+    from layerdiff.text.edit import edit_text_layer
+
+    plan = plan_caption('a blue poster saying "Grand Opening" in white')
+    text = next(layer for layer in plan.layers if layer.text)
+    layer = draw_text(text, plan.background, 256, 128)
+    assert layer.name == "Text: Grand Opening" and layer.text.text == "Grand Opening"
+    assert layer.metadata["caption"] == text.phrase
+    bg = Layer(np.ones((128, 256, 4), np.float32), name="background")
+    edited = edit_text_layer(LayeredImage((256, 128), [bg, layer]), 1, text="Now Open")
+    assert edited.layers[1].name == "Text: Now Open"

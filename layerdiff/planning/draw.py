@@ -138,6 +138,6 @@ def draw_text(layer: PlanLayer, bg: Background, width: int, height: int) -> Laye
                     color=colour, font_family=family, font_weight=weight, font_style=fstyle,
                     generic_family=generic, alignment="center", lines=[TextLine(string, ink, float(baseline),
                                                                                 float(x))], font_file=path)
-    out = render_text(info, (width, height), name=layer.phrase[:40] or None)
+    out = render_text(info, (width, height))  # named after its words, as decomposed text layers are
     out.metadata["caption"] = layer.phrase
     return out
