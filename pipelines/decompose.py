@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from layerdiff.contract import check_num_layers, check_options
+from layerdiff.contract import check_num_layers, check_options, image_to_array
 from layerdiff.layered import LayeredImage
 from layerdiff.recompose import paint_full_resolution
 
@@ -46,7 +46,7 @@ class LayerDecomposePipeline(LayerPipelineBase):
 
     task = "decompose"
     options = frozenset({"prompt", "steps", "guidance_scale", "exact_recomposition", "refine",
-                         "min_layer_coverage"})
+                         "min_layer_coverage", "read_text"})
 
     @torch.no_grad()
     def __call__(
@@ -130,16 +130,25 @@ class LayerDecomposePipeline(LayerPipelineBase):
         """The :class:`~layerdiff.contract.Decomposer` method: one image -> its :class:`LayeredImage`.
 
         ``seed`` seeds the sampling (None: unseeded); options: ``prompt``, ``steps``, ``guidance_scale``,
-        ``exact_recomposition``, ``refine``, ``min_layer_coverage`` (see :meth:`__call__`).
+        ``exact_recomposition``, ``refine``, ``min_layer_coverage`` (see :meth:`__call__`), ``read_text``
+        (default True: with the ``text`` extra, each text layer gets its :class:`~layerdiff.text.TextInfo` and
+        is named after its words).
         """
         opts = check_options(self, options)
+        read_text = bool(opts.pop("read_text", True))
         if "steps" in opts:
             opts["num_inference_steps"] = opts.pop("steps")
         generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
         steps, _ = self.sampling(opts.get("num_inference_steps"), opts.get("guidance_scale"))
         out = self(image, num_layers=num_layers, max_layers=max_layers, generator=generator, output_type="np",
                    callback_on_step_end=progress_callback(callback, steps), **opts)
-        return out.images[0]
+        stack = out.images[0]
+        if not read_text:
+            return stack
+        from layerdiff.text.detect import TEXT_CONFIDENCE, annotate_text_layers
+
+        return annotate_text_layers(stack, image_to_array(image)[0], min_confidence=TEXT_CONFIDENCE,
+                                    layers=range(1, len(stack.layers)), name_layers=True)
 
 
 __all__ = ["LayerDecomposePipeline"]

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from layerdiff.contract import check_options
+from layerdiff.contract import check_options, image_to_array
 from layerdiff.frames import region_maps
 from layerdiff.layered import Layer, LayeredImage
 from layerdiff.recompose import paint_full_resolution, project_residual
@@ -62,7 +62,7 @@ class LayerExtractPipeline(LayerPipelineBase):
     :class:`~layerdiff.contract.Extractor`."""
 
     task = "extract"
-    options = frozenset({"steps", "guidance_scale", "exact_recomposition", "refine", "order"})
+    options = frozenset({"steps", "guidance_scale", "exact_recomposition", "refine", "order", "read_text"})
 
     @torch.no_grad()
     def __call__(
@@ -191,14 +191,21 @@ class LayerExtractPipeline(LayerPipelineBase):
         """The :class:`~layerdiff.contract.Extractor` method: the :class:`LayeredImage`
         ``[background, objects...]``. ``seed`` seeds the sampling (None: unseeded); ``callback(step, total)``
         follows each sampling run; options: ``steps``, ``guidance_scale``, ``exact_recomposition``,
-        ``refine``, ``order`` (see :meth:`__call__`)."""
+        ``refine``, ``order`` (see :meth:`__call__`), ``read_text`` (default True: with the ``text`` extra, an
+        object whose pixels are text gets its :class:`~layerdiff.text.TextInfo` and is named after its words)."""
         opts = check_options(self, options)
+        read_text = bool(opts.pop("read_text", True))
         if "steps" in opts:
             opts["num_inference_steps"] = opts.pop("steps")
         generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
         steps, _ = self.sampling(opts.get("num_inference_steps"), opts.get("guidance_scale"))
-        return self(image, prompt, generator=generator, output_type="np",
-                    callback_on_step_end=progress_callback(callback, steps), **opts).images[0]
+        stack = self(image, prompt, generator=generator, output_type="np",
+                     callback_on_step_end=progress_callback(callback, steps), **opts).images[0]
+        if not read_text:
+            return stack
+        from layerdiff.text.detect import read_object_text
+
+        return read_object_text(stack, image_to_array(image)[0])
 
     def peel(self, layered: LayeredImage, prompt: ReferringPrompt | str, seed: int | None = 0,
              **kwargs: Any) -> LayeredImage:

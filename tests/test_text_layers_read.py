@@ -225,3 +225,27 @@ def test_quick_and_exact_scores_agree_on_a_long_line_with_one_descender():
     exact = analyze._compare(target, glyphs.shape, render_mask(text, BOLD, 40)[0])
     assert quick[1] == pytest.approx(exact[1], rel=0.03)  # the same ink height, so the same scale
     assert abs(quick[0] - exact[0]) < 0.05 and exact[0] > 0.8
+
+
+@needs_ocr
+def test_diffusion_pipelines_read_the_text_layers_too(decomposer, monkeypatch):
+    """The diffusion decomposer and extractor attach TextInfo to the text layers they return (their sampling
+    is replaced here by known layers: what is tested is the reading after it)."""
+    from types import SimpleNamespace
+
+    from layerdiff.pipelines import LayerDecomposePipeline, LayerExtractPipeline
+
+    plain = decomposer.decompose(_poster(), read_text=False)
+    monkeypatch.setattr(LayerDecomposePipeline, "__call__",
+                        lambda self, *a, **k: SimpleNamespace(images=[plain.copy()]))
+    stack = load("tiny-random", "decompose").decompose(_poster())
+    (layer,) = _text_layers(stack)
+    assert layer.text.text == WORDS and layer.name == f"Text: {WORDS}"
+    assert not _text_layers(load("tiny-random", "decompose").decompose(_poster(), read_text=False))
+
+    words = load("layerdiff-tiny", "extract").extract(_poster(), ReferringPrompt(box=(30, 95, 500, 170)),
+                                                      read_text=False)
+    monkeypatch.setattr(LayerExtractPipeline, "__call__",
+                        lambda self, *a, **k: SimpleNamespace(images=[words.copy()]))
+    out = load("tiny-random", "extract").extract(_poster(), "the words")
+    assert out.layers[1].text is not None and out.layers[1].text.text == WORDS

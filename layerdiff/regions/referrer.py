@@ -45,7 +45,7 @@ from .paint import at_work_size, layer_masks, paint_layers, shrink_to
 from .prompts import box_region, phrase_colour
 from .segment import rgb_to_lab
 
-__all__ = ["RegionReferrer", "object_regions", "read_object_text", "ORDERS"]
+__all__ = ["RegionReferrer", "object_regions", "ORDERS"]
 
 ORDERS = ("auto", "given")
 BOX_TOLERANCE = 12.0  # CIE76 distance separating the box's colour models (as the floodfill extractor's)
@@ -225,44 +225,11 @@ class RegionReferrer:
                                 metadata={"prompt": items[i].describe(), "prompt_index": i}))
         out = LayeredImage((width, height), layers, metadata={"extractor": self.name,
                                                              "extraction_order": [i for i, _ in objects]})
-        return read_object_text(out, rgba) if read_text else out
+        if not read_text:
+            return out
+        from ..text.detect import read_object_text
 
-
-def read_object_text(stack: LayeredImage, image: np.ndarray, pad: float = 0.5) -> LayeredImage:
-    """Give each extracted object of ``stack`` (layers 1..) whose pixels are text its
-    :class:`~layerdiff.text.TextInfo` and a name after its words (in place; returns ``stack``).
-
-    The recogniser reads ``image`` (H, W, 4) around each object's ink box (padded by ``pad`` times its
-    height, at least 8 px); lines centred on the object's ink and read with at least
-    :data:`~layerdiff.regions.text_lines.TEXT_CONFIDENCE` are matched with its own pixels by
-    :func:`~layerdiff.text.annotate_text_layers`. Without the ``text`` extra this warns once and changes
-    nothing.
-    """
-    from ..text.detect import annotate_text_layers
-    from ..text.ocr import ocr_available, recognize
-    from .text_lines import TEXT_CONFIDENCE
-
-    if not ocr_available():
-        return annotate_text_layers(stack)  # the one-time warning that text is not read
-    height, width = image.shape[:2]
-    a = image[..., 3:4]
-    u8 = (np.clip(image[..., :3] * a + (1.0 - a), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)  # (H, W, 3) over white
-    lines = []
-    for layer in stack.layers[1:]:
-        ink = layer.content_bbox(0.5)
-        if ink is None:
-            continue
-        x0, y0, x1, y1 = ink
-        margin = max(8, int(round(pad * (y1 - y0))))
-        cx0, cy0, cx1, cy1 = max(x0 - margin, 0), max(y0 - margin, 0), min(x1 + margin, width), min(y1 + margin, height)
-        for det in recognize(u8[cy0:cy1, cx0:cx1], TEXT_CONFIDENCE):
-            quad = det.quad + np.array([cx0, cy0], np.float32)  # (4, 2) canvas pixels
-            cx, cy = quad.mean(0)
-            seen = any(np.abs(quad - other.quad).max() <= 2.0 for other in lines)  # read twice: overlapping crops
-            if x0 <= cx <= x1 and y0 <= cy <= y1 and not seen:
-                lines.append(replace(det, quad=quad))
-    return annotate_text_layers(stack, image, detections=lines, layers=range(1, len(stack.layers)),
-                                name_layers=True)
+        return read_object_text(out, rgba)
 
 
 def _scaled(prompt: ReferringPrompt, scale: float) -> ReferringPrompt:

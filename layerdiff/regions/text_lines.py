@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..text.ocr import Detection
+from ..text.ocr import TEXT_CONFIDENCE, Detection
 from .graph import RegionGraph
 from .segment import rgb_to_lab
 
@@ -48,7 +48,6 @@ Box = tuple[int, int, int, int]
 _INSIDE = 0.9  # fraction of a region's pixels inside a line's box for it to belong to the line
 _FRAME = 3  # width (px) of the frame around a box that samples the line's surroundings
 _MAJOR = 0.15  # share of the frame's pixels that makes a region part of the surroundings
-TEXT_CONFIDENCE = 0.7  # recognition confidence a line needs to make its layer a text layer (attach_text)
 _warned = False
 
 

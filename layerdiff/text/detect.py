@@ -2,10 +2,11 @@
 
 - :func:`detect_text`: the lines of an image (wording, ink box, baseline, pen origin, confidence);
 - :func:`read_text`: the same lines grouped into styled blocks (:class:`~layerdiff.text.info.TextInfo`);
-- :func:`annotate_text_layers`: attach a ``TextInfo`` to each layer of a stack whose pixels are text.
+- :func:`annotate_text_layers`: attach a ``TextInfo`` to each layer of a stack whose pixels are text;
+- :func:`read_object_text`: the same for extracted objects, reading only around each object.
 
-All three need ``rapidocr-onnxruntime`` (the ``text`` extra). The region decomposer and extractor call
-:func:`annotate_text_layers` themselves (the decomposer with the lines it already read to keep them whole);
+All need ``rapidocr-onnxruntime`` (the ``text`` extra). The decomposers and extractors call
+them themselves (the region decomposer with the lines it already read to keep them whole);
 without the engine it warns once and returns the stack unchanged.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -22,9 +24,9 @@ from ..layered import LayeredImage, from_float, to_float
 from .analyze import LineFit, blocks_to_info, fit_line, group_lines, matte_line, merge_pieces, own_glyphs
 from .fonts import FontFace
 from .info import TextInfo, TextLine, layer_name
-from .ocr import Detection, ocr_available, recognize
+from .ocr import TEXT_CONFIDENCE, Detection, ocr_available, recognize
 
-__all__ = ["detect_text", "read_text", "annotate_text_layers"]
+__all__ = ["detect_text", "read_text", "annotate_text_layers", "read_object_text", "TEXT_CONFIDENCE"]
 
 _warned = False
 
@@ -141,3 +143,36 @@ def _merge(infos: list[TextInfo]) -> TextInfo:
                          "baseline": lines[0].baseline,
                          "confidence": float(np.mean([ln.confidence for ln in lines]))})
     return merged
+
+
+def read_object_text(stack: LayeredImage, image: np.ndarray, pad: float = 0.5) -> LayeredImage:
+    """Give each extracted object of ``stack`` (layers 1..) whose pixels are text its
+    :class:`~layerdiff.text.TextInfo` and a name after its words (in place; returns ``stack``).
+
+    The recogniser reads ``image`` (H, W, 4) around each object's ink box (padded by ``pad`` times its
+    height, at least 8 px); lines centred on the object's ink and read with at least
+    :data:`TEXT_CONFIDENCE` are matched with its own pixels by
+    :func:`annotate_text_layers`. Without the ``text`` extra this warns once and changes
+    nothing.
+    """
+    if not ocr_available():
+        return annotate_text_layers(stack)  # the one-time warning that text is not read
+    height, width = image.shape[:2]
+    a = image[..., 3:4]
+    u8 = (np.clip(image[..., :3] * a + (1.0 - a), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)  # (H, W, 3) over white
+    lines = []
+    for layer in stack.layers[1:]:
+        ink = layer.content_bbox(0.5)
+        if ink is None:
+            continue
+        x0, y0, x1, y1 = ink
+        margin = max(8, int(round(pad * (y1 - y0))))
+        cx0, cy0, cx1, cy1 = max(x0 - margin, 0), max(y0 - margin, 0), min(x1 + margin, width), min(y1 + margin, height)
+        for det in recognize(u8[cy0:cy1, cx0:cx1], TEXT_CONFIDENCE):
+            quad = det.quad + np.array([cx0, cy0], np.float32)  # (4, 2) canvas pixels
+            cx, cy = quad.mean(0)
+            seen = any(np.abs(quad - other.quad).max() <= 2.0 for other in lines)  # read twice: overlapping crops
+            if x0 <= cx <= x1 and y0 <= cy <= y1 and not seen:
+                lines.append(replace(det, quad=quad))
+    return annotate_text_layers(stack, image, detections=lines, layers=range(1, len(stack.layers)),
+                                name_layers=True)

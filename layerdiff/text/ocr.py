@@ -17,6 +17,9 @@ from ..errors import LayerdiffError
 
 __all__ = ["Detection", "ocr_available", "recognize", "TextRecognitionUnavailable"]
 
+TEXT_CONFIDENCE = 0.7
+"""Recognition confidence a line needs to make its layer a text layer (a ring read as "O" with 0.5 is a
+shape, not text)."""
 _MAX_SIDE = 1600  # the detector downsizes longer sides to this; shorter images are read at their own size
 
 
