@@ -313,3 +313,17 @@ def test_psd_without_layers_holds_its_merged_image_as_uint8(tmp_path: Path) -> N
     expected = merged.astype(np.float32) / 255.0  # what the reader held before: float, canonical colour
     expected[..., :3] *= expected[..., 3:4] > 0
     assert np.array_equal(layer.pixels.view(np.uint32), expected.view(np.uint32))
+
+
+def test_region_decomposer_hands_back_uint8_layers_with_the_same_values():
+    """The region decomposer's exact recomposition leaves every sample on the 8-bit grid; its layers are held
+    as uint8 (4 bytes a pixel, not 16) with exactly the values of its float stack."""
+    from layerdiff.loader import load
+
+    decomposer = load("layerdiff-tiny", "decompose")
+    image = Image.open(Path(__file__).parents[1] / "layerdiff" / "samples" / "poster.png")
+    floats = decomposer.decompose_stack(image)  # (L, H, W, 4) float32
+    stack = decomposer.decompose(image, read_text=False)
+    assert [layer.stored.dtype for layer in stack.layers] == [np.uint8] * len(floats)
+    for k, layer in enumerate(stack.layers):
+        assert np.array_equal(layer.pixels, floats[k])

@@ -177,7 +177,8 @@ class RegionLayerDecomposer:
         stack = self.decompose_stack(image, num_layers, max_layers, reading)
         if callback is not None:
             callback(1, 1)
-        out = named_stack(stack, self.name)
+        out = named_stack(stack, self.name, on_8bit_grid=True)
+        del stack  # the float stack: the layers now hold it as uint8
         return attach_text(out, reading, image) if reading is not None else out
 
     def decompose_stack(self, image: Any, num_layers: int | str = "auto", max_layers: int | None = None,

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
-from ..layered import LayeredImage
+from ..layered import LayeredImage, from_float
 from ..recompose import colour_line_matte, project_residual, resize_plane, upsample_layers
 from .fill import push_pull_fill
 from .graph import RegionGraph
@@ -97,9 +97,21 @@ def shrink_to(full: np.ndarray, work_size: int) -> np.ndarray:
     return np.clip(small, 0.0, 1.0)
 
 
-def named_stack(stack: np.ndarray, decomposer: str) -> LayeredImage:
-    """A decomposer's result: layers named Background, Layer 1, ... with the decomposer in the metadata."""
+def named_stack(stack: np.ndarray, decomposer: str, on_8bit_grid: bool = False) -> LayeredImage:
+    """A decomposer's result: layers named Background, Layer 1, ... with the decomposer in the metadata.
+
+    ``on_8bit_grid``: ``stack`` (L, H, W, 4) float holds only multiples of 1/255 (as :func:`at_work_size`'s
+    exact recomposition leaves it); its layers are then held as uint8 (4 bytes a pixel instead of 16, the
+    same values), converted in bands of rows so no second float stack is made."""
     names = ["Background"] + [f"Layer {i}" for i in range(1, len(stack))]
+    if on_8bit_grid:
+        samples = np.empty(stack.shape, np.uint8)  # (L, H, W, 4)
+        rows = max(1, (1 << 22) // max(1, stack.shape[2] * 4))
+        for k in range(stack.shape[0]):
+            for y in range(0, stack.shape[1], rows):
+                samples[k, y:y + rows] = from_float(stack[k, y:y + rows], 8)
+        samples.flags.writeable = False  # the layers share it instead of copying it
+        stack = samples
     out = LayeredImage.from_numpy(stack, names=names)
     out.metadata["decomposer"] = decomposer
     return out
