@@ -184,7 +184,7 @@ def keep_bit_depth(result: LayeredImage, target: Any, bit_depth: int | None = No
     depth = image_bit_depth(target) if bit_depth is None else int(bit_depth)
     if depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
-    if depth == 8 or len(result) == 0:
+    if depth == 8 or len(result) == 0 or result.bit_depth == 16:  # 16: already projected (by the decomposer)
         return result
     plain = all(layer.offset == (0, 0) and (layer.width, layer.height) == result.size and layer.visible
                 and layer.opacity == 1.0 and layer.blend_mode == "normal" for layer in result.layers)

@@ -281,3 +281,22 @@ def test_demo_decompose_and_extract_keep_16_bits(tmp_path: Path) -> None:
     peeled, index, _ = backend.extract(flat, ReferringPrompt(box=(18, 8, 46, 32)), "layerdiff-tiny")
     assert index == 1 and len(peeled) == 2
     assert_matches_16bit(peeled, samples)
+
+
+def test_python_api_keeps_16_bits_of_a_uint16_array():
+    """layerdiff.load(...).decompose / .extract of a uint16 array give 16-bit layers, as the CLI does."""
+    import layerdiff
+    from layerdiff.referring import ReferringPrompt
+
+    rng = np.random.default_rng(3)
+    image = np.zeros((96, 128, 3), np.uint16)
+    image[...] = (np.linspace(8000, 50000, 128)[None, :, None] + rng.integers(0, 40, (96, 128, 1))).astype(np.uint16)
+    image[20:60, 30:80] = (61234, 1234, 30001)
+    stack = layerdiff.load("layerdiff-tiny", "decompose").decompose(image, read_text=False)
+    assert stack.bit_depth == 16
+    got = np.round(stack.composite()[..., :3] * 65535)
+    assert np.abs(got - image).max() <= 1
+    pulled = layerdiff.load("layerdiff-tiny", "extract").extract(image, ReferringPrompt(box=(25, 15, 85, 65)),
+                                                                 read_text=False)
+    assert pulled.bit_depth == 16
+    assert np.abs(np.round(pulled.composite()[..., :3] * 65535) - image).max() <= 1

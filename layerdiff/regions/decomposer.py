@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..contract import Progress, check_num_layers, check_options, image_to_array
+from ..contract import Progress, check_num_layers, check_options, image_to_array, keep_bit_depth
 from ..layered import LayeredImage
 from ..registry import DEFAULT_MODEL
 from .background import (
@@ -179,6 +179,7 @@ class RegionLayerDecomposer:
             callback(1, 1)
         out = named_stack(stack, self.name, on_8bit_grid=True)
         del stack  # the float stack: the layers now hold it as uint8
+        out = keep_bit_depth(out, image)  # a 16-bit input (uint16 array, 16-bit stack) gives 16-bit layers
         return attach_text(out, reading, image) if reading is not None else out
 
     def decompose_stack(self, image: Any, num_layers: int | str = "auto", max_layers: int | None = None,

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..contract import check_options, image_to_array
+from ..contract import check_options, image_to_array, keep_bit_depth
 from ..layered import Layer, LayeredImage
 from ..recompose import project_residual
 from ..referring import ReferringPrompt, as_prompts, mask_map
@@ -225,6 +225,7 @@ class RegionReferrer:
                                 metadata={"prompt": items[i].describe(), "prompt_index": i}))
         out = LayeredImage((width, height), layers, metadata={"extractor": self.name,
                                                              "extraction_order": [i for i, _ in objects]})
+        out = keep_bit_depth(out, image)  # a 16-bit input (uint16 array, 16-bit stack) gives 16-bit layers
         if not read_text:
             return out
         from ..text.detect import read_object_text
