@@ -240,3 +240,22 @@ def test_merge_pieces_joins_a_line_split_at_a_wide_gap():
     assert sorted(f.detection.text for f in merged) == ["Market food", "far below"]
     joined = next(f for f in merged if f.detection.text == "Market food")
     assert joined.best.family == "DejaVu Sans Mono" and joined.font_size == pytest.approx(40, rel=0.08)
+
+
+def test_an_engine_that_does_not_load_counts_as_unavailable(monkeypatch):
+    """rapidocr installed but its system libraries missing (OpenCV's libGL.so.1 on a bare machine): OCR is
+    unavailable with a one-line reason naming the packages, so decomposition warns instead of failing."""
+    import importlib
+
+    from layerdiff.text import ocr
+
+    def no_libgl(name, *args):
+        raise ImportError("libGL.so.1: cannot open shared object file: No such file or directory")
+
+    ocr.ocr_unavailable_reason.cache_clear()
+    monkeypatch.setattr(importlib, "import_module", no_libgl)
+    try:
+        assert not ocr.ocr_available()
+        assert "apt-get install libgl1" in ocr.ocr_unavailable_reason()
+    finally:
+        ocr.ocr_unavailable_reason.cache_clear()

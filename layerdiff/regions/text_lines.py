@@ -66,12 +66,11 @@ def read_lines(img: np.ndarray, min_confidence: float = 0.5) -> list[Detection] 
     [0, 1] (transparency over white), top to bottom; None, with a one-time warning, without the ``text``
     extra."""
     global _warned
-    from ..text.ocr import ocr_available, recognize
+    from ..text.ocr import INSTALL_HINT, ocr_available, ocr_unavailable_reason, recognize
 
     if not ocr_available():
         if not _warned:
-            warnings.warn("text lines not kept whole: pip install 'layerdiff[text]' (rapidocr-onnxruntime)",
-                          stacklevel=2)
+            warnings.warn(f"text lines not kept whole: {ocr_unavailable_reason() or INSTALL_HINT}", stacklevel=2)
             _warned = True
         return None
     rgb = np.asarray(img, np.float32)[..., :3]  # (h, w, 3)

@@ -24,7 +24,7 @@ from ..layered import LayeredImage, from_float, to_float
 from .analyze import LineFit, blocks_to_info, fit_line, group_lines, matte_line, merge_pieces, own_glyphs
 from .fonts import FontFace
 from .info import TextInfo, TextLine, layer_name
-from .ocr import TEXT_CONFIDENCE, Detection, ocr_available, recognize
+from .ocr import INSTALL_HINT, TEXT_CONFIDENCE, Detection, ocr_available, ocr_unavailable_reason, recognize
 
 __all__ = ["detect_text", "read_text", "annotate_text_layers", "read_object_text", "TEXT_CONFIDENCE"]
 
@@ -84,8 +84,7 @@ def annotate_text_layers(stack: LayeredImage, image: Any = None, *, faces: tuple
     global _warned
     if detections is None and not ocr_available():
         if not _warned:
-            warnings.warn("text layers not recognised: pip install 'layerdiff[text]' (rapidocr-onnxruntime)",
-                          stacklevel=2)
+            warnings.warn(f"text layers not recognised: {ocr_unavailable_reason() or INSTALL_HINT}", stacklevel=2)
             _warned = True
         return stack
     rgb = _rgb(stack if image is None else image)

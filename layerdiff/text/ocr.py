@@ -7,6 +7,7 @@ wheel (Apache-2.0); nothing is downloaded at run time. The engine is built once 
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.util
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..errors import LayerdiffError
 
-__all__ = ["Detection", "ocr_available", "recognize", "TextRecognitionUnavailable"]
+__all__ = ["Detection", "ocr_available", "ocr_unavailable_reason", "recognize", "TextRecognitionUnavailable"]
 
 TEXT_CONFIDENCE = 0.7
 """Recognition confidence a line needs to make its layer a text layer (a ring read as "O" with 0.5 is a
@@ -43,15 +44,32 @@ class Detection:
 
 
 def ocr_available() -> bool:
-    """Whether the OCR engine can be imported (without importing it)."""
-    return importlib.util.find_spec("rapidocr_onnxruntime") is not None
+    """Whether the OCR engine is installed and loads (imported once; a wheel whose system libraries are
+    missing, e.g. OpenCV's ``libGL.so.1``, counts as unavailable, see :func:`ocr_unavailable_reason`)."""
+    return ocr_unavailable_reason() is None
+
+
+INSTALL_HINT = "pip install 'layerdiff[text]' (rapidocr-onnxruntime)"
+
+
+@functools.lru_cache(maxsize=1)
+def ocr_unavailable_reason() -> str | None:
+    """None when the OCR engine loads, else what to do about it, in one line."""
+    if importlib.util.find_spec("rapidocr_onnxruntime") is None:
+        return INSTALL_HINT
+    try:
+        importlib.import_module("rapidocr_onnxruntime")  # imports OpenCV and onnxruntime
+    except (ImportError, OSError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        return f"rapidocr-onnxruntime does not load ({reason}); on Debian/Ubuntu: apt-get install libgl1 libglib2.0-0"
+    return None
 
 
 @functools.lru_cache(maxsize=1)
 def _engine() -> Any:
     if not ocr_available():
         raise TextRecognitionUnavailable("text recognition needs rapidocr-onnxruntime: "
-                                         "pip install 'layerdiff[text]'")
+                                         f"{ocr_unavailable_reason() or INSTALL_HINT}")
     from rapidocr_onnxruntime import RapidOCR
 
     return RapidOCR(det_limit_type="max", det_limit_side_len=_MAX_SIDE)
