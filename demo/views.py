@@ -79,11 +79,13 @@ def composite_preview(image: LayeredImage) -> np.ndarray:
 
 
 def describe(image: LayeredImage) -> str:
-    """One Markdown line: layer count, hidden layers, canvas size."""
+    """One Markdown line: layer count, hidden layers, canvas size; for a 16-bit stack, which downloads keep
+    its 16 bits (the browser's previews and the SVG's embedded images are 8-bit)."""
     hidden = sum(not layer.visible for layer in image)
     extra = f", {hidden} hidden" if hidden else ""
     count = f"{len(image)} layer" + ("" if len(image) == 1 else "s")
-    return f"**{count}**{extra} · {image.width}×{image.height} px"
+    depth = " · 16-bit: PSD, ORA and ZIP keep 16 bits; previews and SVG are 8-bit" if image.bit_depth == 16 else ""
+    return f"**{count}**{extra} · {image.width}×{image.height} px{depth}"
 
 
 def parse_css_color(color: str | None) -> str:

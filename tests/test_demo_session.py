@@ -178,3 +178,10 @@ def test_a_small_file_that_decodes_huge_is_refused_up_front(app, tmp_path) -> No
     with pytest.warns(UserWarning, match="too large"):  # the UI shows the same line
         out = handler(app, "open_upload")(str(path))
     assert "Could not open the file" in out[2] and all(isinstance(o, type(gr.skip())) for o in out[3:])
+
+
+def test_a_16_bit_stack_says_which_downloads_keep_16_bits() -> None:
+    deep = poster()
+    deep.bit_depth = 16
+    assert "16-bit: PSD, ORA and ZIP keep 16 bits; previews and SVG are 8-bit" in views.describe(deep)
+    assert "16-bit" not in views.describe(poster())
