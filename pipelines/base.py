@@ -310,6 +310,25 @@ def randn(shape: Sequence[int], generator: torch.Generator | list[torch.Generato
     return torch.randn(tuple(shape), generator=generator, dtype=torch.float32).to(device, dtype)
 
 
+def contract_call(pipe: Any, options: dict[str, Any], seed: int | None,
+                  callback: Callable[[int, int], None] | None) -> tuple[dict[str, Any], bool]:
+    """The keyword arguments of ``pipe.__call__`` for a contract method (``decompose`` / ``extract``) given
+    its ``options``, ``seed`` and ``callback``, and whether to read text layers afterwards (``read_text``,
+    default True). Options the pipeline does not declare are refused in one line
+    (:func:`~layerdiff.contract.check_options`)."""
+    from layerdiff.contract import check_options
+
+    opts = check_options(pipe, options)
+    read_text = bool(opts.pop("read_text", True))
+    if "steps" in opts:
+        opts["num_inference_steps"] = opts.pop("steps")
+    opts["generator"] = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+    steps, _ = pipe.sampling(opts.get("num_inference_steps"), opts.get("guidance_scale"))
+    opts["callback_on_step_end"] = progress_callback(callback, steps)
+    opts["output_type"] = "np"
+    return opts, read_text
+
+
 def progress_callback(callback: Callable[[int, int], None] | None, total: int
                       ) -> Callable[..., dict[str, Any]] | None:
     """A contract ``callback(step, total)`` as diffusers' ``callback_on_step_end`` of a run of ``total`` steps."""

@@ -24,11 +24,11 @@ from typing import Any
 
 import torch
 
-from layerdiff.contract import check_num_layers, check_options, image_to_array
+from layerdiff.contract import check_num_layers, image_to_array
 from layerdiff.layered import LayeredImage
 from layerdiff.recompose import paint_full_resolution
 
-from .base import LayerPipelineBase, progress_callback
+from .base import LayerPipelineBase, contract_call
 from .common import (
     LayeredPipelineOutput,
     check_images,
@@ -134,15 +134,8 @@ class LayerDecomposePipeline(LayerPipelineBase):
         (default True: with the ``text`` extra, each text layer gets its :class:`~layerdiff.text.TextInfo` and
         is named after its words).
         """
-        opts = check_options(self, options)
-        read_text = bool(opts.pop("read_text", True))
-        if "steps" in opts:
-            opts["num_inference_steps"] = opts.pop("steps")
-        generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        steps, _ = self.sampling(opts.get("num_inference_steps"), opts.get("guidance_scale"))
-        out = self(image, num_layers=num_layers, max_layers=max_layers, generator=generator, output_type="np",
-                   callback_on_step_end=progress_callback(callback, steps), **opts)
-        stack = out.images[0]
+        kwargs, read_text = contract_call(self, options, seed, callback)
+        stack = self(image, num_layers=num_layers, max_layers=max_layers, **kwargs).images[0]
         if not read_text:
             return stack
         from layerdiff.text.detect import TEXT_CONFIDENCE, annotate_text_layers

@@ -34,13 +34,13 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from layerdiff.contract import check_options, image_to_array
+from layerdiff.contract import image_to_array
 from layerdiff.frames import region_maps
 from layerdiff.layered import Layer, LayeredImage
 from layerdiff.recompose import paint_full_resolution, project_residual
 from layerdiff.referring import ReferringPrompt, as_prompts
 
-from .base import LayerPipelineBase, progress_callback
+from .base import LayerPipelineBase, contract_call
 from .common import (
     LayeredPipelineOutput,
     PipelineError,
@@ -193,14 +193,8 @@ class LayerExtractPipeline(LayerPipelineBase):
         follows each sampling run; options: ``steps``, ``guidance_scale``, ``exact_recomposition``,
         ``refine``, ``order`` (see :meth:`__call__`), ``read_text`` (default True: with the ``text`` extra, an
         object whose pixels are text gets its :class:`~layerdiff.text.TextInfo` and is named after its words)."""
-        opts = check_options(self, options)
-        read_text = bool(opts.pop("read_text", True))
-        if "steps" in opts:
-            opts["num_inference_steps"] = opts.pop("steps")
-        generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        steps, _ = self.sampling(opts.get("num_inference_steps"), opts.get("guidance_scale"))
-        stack = self(image, prompt, generator=generator, output_type="np",
-                     callback_on_step_end=progress_callback(callback, steps), **opts).images[0]
+        kwargs, read_text = contract_call(self, options, seed, callback)
+        stack = self(image, prompt, **kwargs).images[0]
         if not read_text:
             return stack
         from layerdiff.text.detect import read_object_text
