@@ -166,6 +166,7 @@ class Handlers:
     def __init__(self, backend: DemoBackend) -> None:
         self.backend = backend
         self.work_dir = backend.settings.work_dir
+        self.changes: dict[str, int] = {}  # browser session -> how many stack changes have begun
 
     def view(self, session: Session, message: str, selected: int | None = None) -> tuple[Any, ...]:
         image = session.image
@@ -311,13 +312,26 @@ class Handlers:
         """The download buttons while the stack changes: nothing to download until it is written again."""
         return tuple(gr.DownloadButton(value=None, interactive=False) for _ in EXPORT_FORMATS)
 
-    def downloads(self, session: Session | None) -> tuple[Any, ...]:
-        """The download buttons and the undo button for ``session``'s current stack (written afresh)."""
+    def begin_change(self, request: gr.Request | None = None) -> tuple[Any, ...]:
+        """The download buttons while the stack changes (:meth:`clear_downloads`); counts the change for the
+        browser session, so that a refresh still writing the files of an earlier stack does not offer them."""
+        if request is not None:
+            self.changes[request.session_hash] = self.changes.get(request.session_hash, 0) + 1
+        return self.clear_downloads()
+
+    def downloads(self, session: Session | None, request: gr.Request | None = None) -> tuple[Any, ...]:
+        """The download buttons and the undo button for ``session``'s current stack (written afresh); no
+        update at all when another change of the stack began while the files were written (its own refresh
+        will offer them)."""
+        key = request.session_hash if request is not None else None
+        began = self.changes.get(key) if key is not None else None
         undo = gr.Button(value=f"Undo ({session.undo_steps})" if session and session.undo_steps else "Undo",
                          interactive=bool(session and session.undo_steps))
         if session is None or session.image is None:
             return (*self.clear_downloads(), undo)
         paths = self.backend.exports(session.image, session.stem)
+        if key is not None and self.changes.get(key) != began:
+            return tuple(gr.skip() for _ in range(len(EXPORT_FORMATS) + 1))
         return (*(gr.DownloadButton(value=str(paths[fmt]), interactive=True) for fmt in EXPORT_FORMATS), undo)
 
     def export_handler(self, fmt: str) -> Callable[[Session | None], str]:
@@ -587,7 +601,7 @@ def _wire(h: Handlers, session: gr.State, click_prompt: gr.State, dec: SimpleNam
     def changes_stack(trigger: Callable[..., Any], fn: Callable[..., Any], inputs: list[Any], outputs: list[Any],
                       **kwargs: Any) -> None:
         triggers.append(trigger)
-        changed = trigger(h.clear_downloads, None, downloads, queue=False, api_visibility="private").then(
+        changed = trigger(h.begin_change, None, downloads, queue=False, api_visibility="private").then(
             fn, inputs, outputs, **kwargs)
         changed.then(h.text_fields, [session, edit.layer], text_out, queue=False, api_visibility="private")
         refreshes.append(changed.then(h.downloads, [session], [*downloads, out.undo], concurrency_id="downloads",

@@ -73,7 +73,7 @@ def test_download_after_delete_serves_the_current_stack_named_after_the_input(ap
     assert svg_layer_names(button_value(svg)) == ["Sky", "Title"]
     assert undo.interactive and undo.value == "Undo (1)"
     # While a change is under way the buttons offer nothing (a click cannot fetch the old stack).
-    cleared = handler(app, "clear_downloads")()
+    cleared = handler(app, "begin_change")()
     assert all(button_value(c) is None and c.interactive is False for c in cleared)
 
 
@@ -185,3 +185,30 @@ def test_a_16_bit_stack_says_which_downloads_keep_16_bits() -> None:
     deep.bit_depth = 16
     assert "16-bit: PSD, ORA and ZIP keep 16 bits; previews and SVG are 8-bit" in views.describe(deep)
     assert "16-bit" not in views.describe(poster())
+
+
+def test_a_download_refresh_overtaken_by_a_newer_change_offers_nothing(app, monkeypatch) -> None:
+    """A refresh still writing the files of an earlier stack when the next change begins must not re-enable
+    the buttons with those files (a click then would download the stack before the change)."""
+    from types import SimpleNamespace
+
+    begin, downloads = handler(app, "begin_change"), handler(app, "downloads")
+    handlers = downloads.__self__
+    request = SimpleNamespace(session_hash="tab-1")
+    begin(request)
+    session = Session.start(poster(), "poster")
+    offers = downloads(session, request)
+    assert all(button_value(offer) for offer in offers[:-1])  # nothing changed meanwhile: every file offered
+
+    write = handlers.backend.exports
+
+    def slow_write(image, stem):
+        begin(request)  # the user deletes a layer while this refresh writes the old stack
+        return write(image, stem)
+
+    monkeypatch.setattr(handlers.backend, "exports", slow_write)
+    assert all(offer == gr.skip() for offer in downloads(session, request))
+    other = SimpleNamespace(session_hash="tab-2")  # another browser tab's changes do not count
+    monkeypatch.setattr(handlers.backend, "exports", write)
+    begin(other)
+    assert all(button_value(offer) for offer in downloads(session, request)[:-1])

@@ -5,6 +5,7 @@ as pixel layers. The tests need ``gimp-console`` (``apt-get install gimp``) or `
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -96,8 +97,10 @@ def test_gimp_loads_a_psd_with_type_layers(tmp_path):
 def test_krita_loads_a_psd_with_type_layers(tmp_path):
     stack = _poster(tmp_path)
     target = tmp_path / "krita.ora"  # Krita's OpenRaster export lists the layers it loaded, with their pixels
+    # OpenCV (imported by the text extra in this process) points Qt at its own plugins; Krita needs its own
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QT_QPA_")}
     done = subprocess.run([XVFB, "-a", KRITA, "--nosplash", "--export", "--export-filename", str(target),
-                           str(tmp_path / "poster.psd")], capture_output=True, text=True, timeout=400)
+                           str(tmp_path / "poster.psd")], capture_output=True, text=True, timeout=400, env=env)
     assert target.is_file(), (done.stdout + done.stderr)[-2000:]
     with zipfile.ZipFile(target) as ora:
         entries = list(ET.fromstring(ora.read("stack.xml")).iter("layer"))
