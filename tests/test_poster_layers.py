@@ -11,51 +11,19 @@ import matplotlib
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from region_scenes import SIZE, border_disc, gradient, over, topmost
 
 import layerdiff
 from layerdiff.text.ocr import ocr_available
 
 FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
 BOLD = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans-Bold.ttf"
-SIZE = 320
 needs_ocr = pytest.mark.skipif(not ocr_available(), reason="needs the text extra (rapidocr-onnxruntime)")
 
 
 @pytest.fixture(scope="module")
 def decomposer():
     return layerdiff.load("layerdiff-tiny", "decompose")
-
-
-def gradient(top=(30, 90, 150), bottom=(230, 160, 110), size=SIZE) -> np.ndarray:
-    """(size, size, 3) float 8-bit values of a vertical gradient."""
-    t = np.linspace(0.0, 1.0, size)[:, None, None]
-    return np.broadcast_to(np.array(top, float) + (np.array(bottom, float) - np.array(top, float)) * t,
-                           (size, size, 3))
-
-
-def _topmost(stack: np.ndarray) -> np.ndarray:
-    """(H, W) index of the topmost layer with alpha > 0.5."""
-    top = np.zeros(stack.shape[1:3], np.int64)
-    for k in range(1, len(stack)):
-        top[stack[k, ..., 3] > 0.5] = k
-    return top
-
-
-def _over(stack: np.ndarray) -> np.ndarray:
-    out = np.zeros(stack.shape[1:3] + (3,), np.float32)
-    for layer in stack:
-        a = layer[..., 3:]
-        out = layer[..., :3] * a + out * (1.0 - a)
-    return out
-
-
-def border_disc(colour=(250, 210, 80)) -> tuple[Image.Image, np.ndarray]:
-    """A gradient with a disc cut by the top-right corner of the canvas, and the disc's mask."""
-    img = Image.fromarray(gradient().astype(np.uint8))
-    mask = Image.new("L", img.size, 0)
-    ImageDraw.Draw(mask).ellipse([200, -60, 380, 120], fill=255)
-    ImageDraw.Draw(img).ellipse([200, -60, 380, 120], fill=colour)
-    return img, np.asarray(mask) > 250
 
 
 def shadowed_card() -> tuple[Image.Image, np.ndarray, np.ndarray]:
@@ -75,8 +43,8 @@ def shadowed_card() -> tuple[Image.Image, np.ndarray, np.ndarray]:
 def test_a_disc_cut_by_the_border_is_its_own_layer(decomposer):
     img, disc = border_disc()
     stack = decomposer.decompose(img).to_numpy()  # (K, H, W, 4)
-    assert np.abs(_over(stack) - np.asarray(img, np.float32) / 255.0).max() <= 1.0 / 255.0
-    top = _topmost(stack)
+    assert np.abs(over(stack) - np.asarray(img, np.float32) / 255.0).max() <= 1.0 / 255.0
+    top = topmost(stack)
     assert (top[disc] > 0).mean() > 0.97
     assert (top[~disc] == 0).mean() > 0.97
     # the background under the disc continues the gradient
@@ -86,7 +54,7 @@ def test_a_disc_cut_by_the_border_is_its_own_layer(decomposer):
 def test_a_disc_close_in_colour_to_its_background_is_its_own_layer(decomposer):
     img, disc = border_disc(colour=(120, 140, 150))  # close to the gradient's colours where it lies
     stack = decomposer.decompose(img).to_numpy()
-    top = _topmost(stack)
+    top = topmost(stack)
     assert (top[disc] > 0).mean() > 0.95
     assert (top[~disc] == 0).mean() > 0.97
 
@@ -95,8 +63,8 @@ def test_a_drop_shadow_goes_with_its_card_and_the_background_is_clean(decomposer
     img, card, shadow = shadowed_card()
     stack = decomposer.decompose(img).to_numpy()
     rgb = np.asarray(img, np.float32) / 255.0
-    assert np.abs(_over(stack) - rgb).max() <= 1.0 / 255.0
-    top = _topmost(stack)
+    assert np.abs(over(stack) - rgb).max() <= 1.0 / 255.0
+    top = topmost(stack)
     card_layer = int(np.bincount(top[card]).argmax())
     assert card_layer > 0
     only_shadow = (shadow > 0.15) & ~card
@@ -114,12 +82,12 @@ def test_a_translucent_disc_keeps_its_alpha(decomposer):
     rgb[disc] = 0.6 * np.array([255.0, 255.0, 255.0]) + 0.4 * base[disc]
     img = Image.fromarray(rgb.round().astype(np.uint8))
     stack = decomposer.decompose(img).to_numpy()
-    top = _topmost(stack)
+    top = topmost(stack)
     layer = int(np.bincount(top[disc]).argmax())
     assert layer > 0
     inner = np.hypot(*np.mgrid[0:SIZE, 0:SIZE] - np.array([150.0, 160.0])[:, None, None]) < 60
     assert np.abs(stack[layer, inner, 3] - 0.6).mean() < 0.05
-    assert np.abs(_over(stack) - rgb / 255.0).max() <= 1.0 / 255.0
+    assert np.abs(over(stack) - rgb / 255.0).max() <= 1.0 / 255.0
 
 
 @needs_ocr
@@ -134,7 +102,7 @@ def test_a_subtitle_in_its_own_colour_is_its_own_layer(decomposer):
     draw.text((160, 195), "all rooms open at noon", font=small, fill=(210, 80, 50), anchor="mm")
     ink = np.asarray(sub) > 200
     stack = decomposer.decompose(img).to_numpy()
-    top = _topmost(stack)
+    top = topmost(stack)
     owners = np.bincount(top[ink], minlength=len(stack))
     sub_layer = int(owners.argmax())
     assert owners[sub_layer] >= 0.95 * ink.sum()
@@ -150,7 +118,7 @@ def test_a_radial_background_the_fit_misses_stays_in_the_background(decomposer):
     rgb[card] = (230, 120, 150)
     img = Image.fromarray(rgb.round().astype(np.uint8))
     stack = decomposer.decompose(img).to_numpy()
-    top = _topmost(stack)
+    top = topmost(stack)
     assert (top[~card] == 0).mean() > 0.98  # no "shadow" or "object" cut out of the gradient
     assert (top[card] > 0).mean() > 0.95
-    assert np.abs(_over(stack) - rgb / 255.0).max() <= 1.0 / 255.0
+    assert np.abs(over(stack) - rgb / 255.0).max() <= 1.0 / 255.0

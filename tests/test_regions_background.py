@@ -4,39 +4,13 @@ shadows, glows) and the ink of text lines (issue #28 items 2e, 2f, 2a), on small
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageDraw
+from region_scenes import SIZE, border_disc, over
 
 from layerdiff.regions.background import attach_halos, fit_background, missed_pixels, unexplained_regions
 from layerdiff.regions.config import RegionConfig
 from layerdiff.regions.fragments import absorb_fragments
 from layerdiff.regions.graph import region_graph
 from layerdiff.regions.ink import carve_line_ink, lift_line_ink, line_ink
-
-SIZE = 320
-
-
-def gradient(top=(30, 90, 150), bottom=(230, 160, 110), size=SIZE) -> np.ndarray:
-    """(size, size, 3) float 8-bit values of a vertical gradient."""
-    t = np.linspace(0.0, 1.0, size)[:, None, None]
-    return np.broadcast_to(np.array(top, float) + (np.array(bottom, float) - np.array(top, float)) * t,
-                           (size, size, 3))
-
-
-def _over(stack: np.ndarray) -> np.ndarray:
-    out = np.zeros(stack.shape[1:3] + (3,), np.float32)
-    for layer in stack:
-        a = layer[..., 3:]
-        out = layer[..., :3] * a + out * (1.0 - a)
-    return out
-
-
-def border_disc(colour=(250, 210, 80)) -> tuple[Image.Image, np.ndarray]:
-    """A gradient with a disc cut by the top-right corner of the canvas, and the disc's mask."""
-    img = Image.fromarray(gradient().astype(np.uint8))
-    mask = Image.new("L", img.size, 0)
-    ImageDraw.Draw(mask).ellipse([200, -60, 380, 120], fill=255)
-    ImageDraw.Draw(img).ellipse([200, -60, 380, 120], fill=colour)
-    return img, np.asarray(mask) > 250
 
 
 def test_fit_background_explains_a_gradient_not_the_disc_on_it():
@@ -89,7 +63,7 @@ def test_attach_halos_unblends_a_glow_over_the_fit():
     assert np.abs(out[1, ring, 3] - glow[ring]).mean() < 0.03  # the glow's alpha, recovered
     assert np.abs(out[1, ring, 3] - glow[ring]).max() < 0.1
     assert np.abs(out[0, ring | core, :3] - model[ring | core]).max() < 1e-5  # background: the fit
-    assert np.abs(_over(out) - rgb).max() < 0.02
+    assert np.abs(over(out) - rgb).max() < 0.02
 
 
 def test_carve_line_ink_gives_thin_strokes_their_own_region():

@@ -11,6 +11,7 @@ import matplotlib
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from region_scenes import over, topmost
 
 import layerdiff
 from layerdiff.regions import text_lines
@@ -53,23 +54,6 @@ def summer_sale() -> tuple[Image.Image, np.ndarray]:
     draw.ellipse([330, 50, 450, 170], fill="white")
     draw.polygon([(365, 80), (365, 140), (420, 110)], fill=(40, 80, 220))
     return img.convert("RGB"), np.asarray(ink) > 250
-
-
-def _topmost(stack: np.ndarray) -> np.ndarray:
-    """(H, W) index of the topmost layer with alpha > 0.5 at each pixel."""
-    top = np.zeros(stack.shape[1:3], np.int64)
-    for k in range(len(stack)):
-        top[stack[k, ..., 3] > 0.5] = k
-    return top
-
-
-def _over(stack: np.ndarray) -> np.ndarray:
-    """(H, W, 3) composite of an (L, H, W, 4) straight-alpha stack."""
-    out = np.zeros(stack.shape[1:3] + (3,), np.float32)
-    for layer in stack:
-        a = layer[..., 3:]
-        out = layer[..., :3] * a + out * (1.0 - a)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -153,12 +137,12 @@ def test_text_line_lies_whole_in_one_layer(poster, decomposer, count):
     image, ink = poster
     stack = decomposer.decompose(image, num_layers=count).to_numpy()  # (K, H, W, 4)
     target = np.asarray(image, np.float32) / 255.0
-    assert np.abs(_over(stack) - target).max() <= 1.0 / 255.0
-    owners = np.bincount(_topmost(stack)[ink], minlength=len(stack))
+    assert np.abs(over(stack) - target).max() <= 1.0 / 255.0
+    owners = np.bincount(topmost(stack)[ink], minlength=len(stack))
     text_layer = int(np.argmax(owners))
     assert text_layer > 0
     assert owners[text_layer] >= 0.99 * ink.sum()
-    if _topmost(stack)[PANEL[1] + 10, PANEL[0] + 30] == text_layer:
+    if topmost(stack)[PANEL[1] + 10, PANEL[0] + 30] == text_layer:
         return  # text and panel share a layer (the automatic count may do so): nothing more to check
     # the text's own layer holds no panel-coloured counters: its opaque pixels in the box are white
     x0, y0, x1, y1 = TEXT_BOX
@@ -172,9 +156,9 @@ def test_text_line_lies_whole_in_one_layer(poster, decomposer, count):
 def test_hiding_text_shows_panel_and_background_continues(poster, decomposer):
     image, ink = poster
     stack = decomposer.decompose(image, num_layers=4).to_numpy()  # (4, H, W, 4)
-    text_layer = int(np.argmax(np.bincount(_topmost(stack)[ink], minlength=len(stack))))
+    text_layer = int(np.argmax(np.bincount(topmost(stack)[ink], minlength=len(stack))))
     hidden = np.delete(stack, text_layer, axis=0)
-    shown = _over(hidden) * 255.0  # (H, W, 3)
+    shown = over(hidden) * 255.0  # (H, W, 3)
     x0, y0, x1, y1 = TEXT_BOX
     panel_part = shown[y0:y1, x0:x1]
     off = np.abs(panel_part - ORANGE).max(-1)  # (h, w) 8-bit steps from the panel's colour
@@ -195,7 +179,7 @@ def test_complete_hidden_repaints_under_soft_edges_and_keeps_the_composite():
     disc = (np.arange(h)[:, None] - 24.0) ** 2 + (np.arange(w)[None] - 32.0) ** 2
     stack[1, ..., 3] = np.clip(12.5 - np.sqrt(disc), 0.0, 1.0)  # (h, w) disc with a 1-px soft edge
     stack[1, ..., :3] = 1.0
-    rgb = _over(stack)  # (h, w, 3)
+    rgb = over(stack)  # (h, w, 3)
     ghost = stack.copy()
     ghost[0, stack[1, ..., 3] > 0, :3] = (0.2, 0.9, 0.2)  # a copy of the disc in the panel
     ghost[1, ..., :3] = np.where(stack[1, ..., 3:] > 0,
@@ -205,7 +189,7 @@ def test_complete_hidden_repaints_under_soft_edges_and_keeps_the_composite():
     covered = stack[1, ..., 3] >= 0.05
     assert np.abs(done[0, covered, :3] - panel).max() < 1e-3  # the panel continues, no disc copy
     assert np.array_equal(done[..., 3], ghost[..., 3])
-    assert np.abs(_over(done) - rgb).max() < 1e-4
+    assert np.abs(over(done) - rgb).max() < 1e-4
 
 
 def test_keep_lines_whole_keeps_the_fill_of_outlined_letters_with_the_text():

@@ -173,7 +173,7 @@ def class_rates(counts: dict[str, int]) -> dict[str, dict[str, float]]:
 
 
 # ----------------------------------------------------------------------- caption alone (a plan's image)
-def _matching(ok: list[list[bool]]) -> int:
+def max_matching(ok: list[list[bool]]) -> int:
     """Size of a maximum matching of rows (named objects) to columns (layers) where ``ok[i][j]``
     (Kuhn's augmenting paths; a few objects and layers)."""
     owner: dict[int, int] = {}
@@ -226,9 +226,9 @@ def score_plan_image(stack: np.ndarray, gold: dict) -> dict:
     both = [[c and s for c, s in zip(cr, sr)] for cr, sr in zip(colour_ok, shape_ok)]
     n_colour = [lay for lay in named if lay.get("color") in COLORS]
     n_shape = [lay for lay in named if lay.get("shape") in SHAPE_CLASS]
-    colour_hits = _matching([row for row, lay in zip(colour_ok, named) if lay.get("color") in COLORS])
-    shape_hits = _matching([row for row, lay in zip(shape_ok, named) if lay.get("shape") in SHAPE_CLASS])
-    objects = _matching(both) == len(named)
+    colour_hits = max_matching([row for row, lay in zip(colour_ok, named) if lay.get("color") in COLORS])
+    shape_hits = max_matching([row for row, lay in zip(shape_ok, named) if lay.get("shape") in SHAPE_CLASS])
+    objects = max_matching(both) == len(named)
     return {"pass": background and objects, "background": background,
             "colours": [k < colour_hits for k in range(len(n_colour))],
             "shapes": [k < shape_hits for k in range(len(n_shape))]}

@@ -141,7 +141,7 @@ class EncodedStack:
             raise ValueError(f"depth must be 8 or 16, got {depth}")
         key = (-1, depth)
         if key not in self._arrays:
-            for _ in self.composite_bands((depth,)):
+            for _ in self.composite_bands((depth,)):  # drained: the generator stores the array as it goes
                 pass
         return self._arrays[key]
 
