@@ -374,7 +374,8 @@ def resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     fy = fy.reshape((-1, 1) + (1,) * (plane.ndim - 2))
     rows = src[y0] + fy * (src[y1] - src[y0])  # (H, w[, C])
     fx = fx.reshape((1, -1) + (1,) * (plane.ndim - 2))
-    return rows[:, x0] + fx * (rows[:, x1] - rows[:, x0])  # (H, W[, C])
+    left = np.take(rows, x0, axis=1)  # (H, W[, C])
+    return left + fx * (np.take(rows, x1, axis=1) - left)  # (H, W[, C])
 
 
 def _default_radius(scale: float) -> int:
@@ -412,9 +413,10 @@ def _cell_extremes(alpha_low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     _, h, w = alpha_low.shape
     rows = np.minimum(np.arange(h) + 1, h - 1)
     cols = np.minimum(np.arange(w) + 1, w - 1)
-    below = alpha_low[:, rows]  # (L, h, w)
-    hi = np.maximum(np.maximum(alpha_low, alpha_low[:, :, cols]), np.maximum(below, below[:, :, cols]))
-    lo = np.minimum(np.minimum(alpha_low, alpha_low[:, :, cols]), np.minimum(below, below[:, :, cols]))
+    below = np.take(alpha_low, rows, axis=1)  # (L, h, w)
+    right, below_right = np.take(alpha_low, cols, axis=2), np.take(below, cols, axis=2)  # (L, h, w) each
+    hi = np.maximum(np.maximum(alpha_low, right), np.maximum(below, below_right))
+    lo = np.minimum(np.minimum(alpha_low, right), np.minimum(below, below_right))
     return hi, lo
 
 
@@ -591,11 +593,11 @@ def _upsample_into(out: np.ndarray, low: np.ndarray) -> None:
         weight = np.maximum(a_low, 1e-3)  # (h, w) keeps fully transparent colours usable
         premult = np.stack([low[i, ..., 0] * weight, low[i, ..., 1] * weight, low[i, ..., 2] * weight,
                             weight, a_low])  # (5, h, w)
-        cols = premult[:, :, c0]  # (5, h, W)
-        cols += fx * (premult[:, :, c1] - cols)
+        cols = np.take(premult, c0, axis=2)  # (5, h, W); np.take: far faster than indexing a later axis
+        cols += fx * (np.take(premult, c1, axis=2) - cols)
         for y0, y1 in _row_bands(height, width, 5, 1 << 18):
-            rows = cols[:, r0[y0:y1]]  # (5, y1 - y0, W)
-            rows += fy[y0:y1, None] * (cols[:, r1[y0:y1]] - rows)
+            rows = np.take(cols, r0[y0:y1], axis=1)  # (5, y1 - y0, W)
+            rows += fy[y0:y1, None] * (np.take(cols, r1[y0:y1], axis=1) - rows)
             band = out[i, y0:y1]  # (y1 - y0, W, 4) view
             for c in range(3):  # in [0, 1]: interpolation keeps c w <= w
                 np.divide(rows[c], rows[3], out=band[..., c])
