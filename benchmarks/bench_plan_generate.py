@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --captions: only the captions the set marks for the generation check")
     p.add_argument("--ids", default=None, help="with --captions: only these caption ids (comma-separated)")
     p.add_argument("--json", default=None)
+    p.add_argument("--save", default=None, metavar="DIR",
+                   help="with generation: also write each caption's layers as a PNG folder DIR/<index>/ (to look at)")
     args = p.parse_args(argv)
 
     from layerdiff.planning import plan_caption
@@ -140,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
                                        num_inference_steps=args.steps)
             times.append(time.perf_counter() - start)
             score = score_plan_image(image.to_numpy(), gold)
+            if args.save:
+                from layerdiff.io.pngdir import write_pngdir
+
+                write_pngdir(image, Path(args.save) / f"{ids[i]:03d}")
             passed.append(score["pass"])
             parts["background"].append(score["background"])
             parts["colour"].extend(score["colours"])

@@ -8,11 +8,13 @@
    the plan in one batch. Each sample is steered by a layout box covering :data:`OBJECT_HINT` of the grid,
    so the object takes most of the model's full grid whatever its size in the output (the spirit of
    ART's layer-wise region crop, Pu et al. 2025: a small object gets the whole grid). The object's visible
-   part is then cropped from the grid and resampled into its plan box at the output size (its aspect kept,
-   centred), the layer refiner redraws its outline there from the phrase, the edge is sharpened to
-   about one output pixel (:func:`sharpen_alpha`) and the colours are smoothed at the scale of the enlarged
-   VAE patch (:func:`smooth_colour`, so the patch grid does not show inside the object), so ``512 x 512``
-   gets 512-pixel outlines, not an enlarged 128-pixel grid. Nothing of the layer reaches outside its box.
+   part is then cropped from the grid and resampled to about its plan box's size, the layer refiner
+   redraws its outline there from the phrase, the edge is sharpened to about one output pixel
+   (:func:`sharpen_alpha`) and the colours are smoothed at the scale of the enlarged VAE patch
+   (:func:`smooth_colour`, so the patch grid does not show inside the object), so ``512 x 512`` gets
+   512-pixel outlines, not an enlarged 128-pixel grid. Last, the refined shape (which may reach beyond the
+   coarse sample's outline) is fitted whole into its plan box, aspect kept and centred
+   (:func:`place_object`): nothing of the layer reaches outside its box, and no outline is cut at it.
 3. Text layers are typeset in a real font (:func:`~layerdiff.planning.draw.draw_text`).
 """
 
@@ -23,18 +25,23 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from layerdiff.contract import LayerLimitError, layer_limit_message
 from layerdiff.layered import Layer, LayeredImage
-from layerdiff.refine import WINDOW_MARGIN, crop
+from layerdiff.refine import crop, layer_window
 
 from .draw import draw_background, draw_text, is_exact, rgb
 from .plan import Box, LayerPlan, PlanError
 
 OBJECT_HINT: Box = (0.2, 0.2, 0.8, 0.8)
 """Layout box given to the model for every object sample: the object fills most of the grid."""
-CROP_MARGIN = 0.25
-"""Margin around an object's visible part when it is cropped from the grid, as a share of its longer side."""
+CROP_MARGIN = 0.35
+"""Margin around an object's visible part when it is cropped from the grid, as a share of its longer side;
+more than the refiner's own window margin (:data:`~layerdiff.refine.WINDOW_MARGIN`), so all the refiner
+redraws lies inside the crop."""
+SEEN_ALPHA = 0.05
+"""Alpha above which a refined object's pixel counts as part of its shape when the shape is fitted into its box."""
 MAX_SIDE = 8192
 SMOOTH_PATCHES = 0.5
 """Colour smoothing inside a placed object: Gaussian sigma in units of the VAE's patch (as enlarged to the
@@ -63,9 +70,11 @@ def smooth_colour(rgba: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.cat([rgb.clamp(0, 1), a], 1)
 
 
-def _visible_box(alpha: torch.Tensor) -> tuple[float, float, float, float] | None:
-    """(x0, y0, x1, y1) in pixels of alpha > 0.5 (else > 0.1) in an (H, W) map; None when empty."""
-    for threshold in (0.5, 0.1):
+def _visible_box(alpha: torch.Tensor, thresholds: Sequence[float] = (0.5, 0.1)
+                 ) -> tuple[float, float, float, float] | None:
+    """(x0, y0, x1, y1) in pixels of alpha > the first of ``thresholds`` that any pixel passes, in an (H, W)
+    map; None when none does."""
+    for threshold in thresholds:
         mask = alpha > threshold
         if bool(mask.any()):
             ys = torch.nonzero(mask.any(1)).flatten()
@@ -86,8 +95,11 @@ def place_object(pipe, coarse: torch.Tensor, phrase: str, box: Box, width: int, 
                  refine: bool = True, refine_passes: int | None = None) -> np.ndarray:
     """One object sample (4, g, g) straight RGBA -> its layer (height, width, 4) inside ``box`` (normalised).
 
-    The visible part is fitted into the box (aspect kept, centred), refined there with ``phrase`` when the
-    pipeline has a refiner and ``refine``, sharpened, and cleared outside the box.
+    The visible part is cropped from the grid at the scale that would fit it into the box, refined there
+    with ``phrase`` when the pipeline has a refiner and ``refine``, sharpened and its colours smoothed.
+    Only then is it fitted: the refined shape's own visible box (alpha > :data:`SEEN_ALPHA`), which the
+    refiner may have drawn larger than the coarse sample's, is scaled (aspect kept, never up) and centred
+    into ``box``, so the whole outline lies inside the box. Anything left outside the box is cleared.
     """
     out = np.zeros((height, width, 4), np.float32)
     vis = _visible_box(coarse[3])
@@ -96,29 +108,41 @@ def place_object(pipe, coarse: torch.Tensor, phrase: str, box: Box, width: int, 
     x0, y0, x1, y1 = vis
     ow, oh = x1 - x0, y1 - y0
     bx0, by0, bx1, by1 = box[0] * width, box[1] * height, box[2] * width, box[3] * height
-    scale = min((bx1 - bx0) / ow, (by1 - by0) / oh)  # output px per grid px
+    scale = min((bx1 - bx0) / ow, (by1 - by0) / oh)  # patch px per grid px
     side_grid = max(ow, oh) * (1 + 2 * CROP_MARGIN)
-    side = max(8, min(MAX_SIDE, int(round(side_grid * scale))))  # output px
+    side = max(8, min(MAX_SIDE, int(round(side_grid * scale))))  # patch px
+    scale = side / side_grid
     window = torch.tensor([[(x0 + x1) / 2, (y0 + y1) / 2, side_grid]])  # (1, 3) in grid px
     c = coarse[None].float()  # (1, 4, g, g)
     premult = torch.cat([c[:, :3] * c[:, 3:], c[:, 3:]], 1)  # (1, 4, g, g)
-    local = crop(premult, window, side)  # (1, 4, S, S) premultiplied
-    a = local[:, 3:].clamp(0, 1)
-    local = torch.cat([torch.where(a > 1e-6, local[:, :3] / a.clamp_min(1e-6), 0.0).clamp(0, 1), a], 1)
-    gain = scale
+    local = _straight(crop(premult, window, side))  # (1, 4, S, S)
+    gain = scale  # patch px per grid px: the width of an upsampled grid edge
     if refine and getattr(pipe, "refiner", None) is not None:
-        text = pipe.refiner_phrases([[phrase]])[0]  # (1, P)
-        local = pipe.refine(local, text, None, refine_passes)  # (1, 4, S, S)
-        # output px per refiner px: the refiner's window is the visible part with WINDOW_MARGIN on each side
-        gain = side / float(pipe.refiner.config.crop_size) / (1 + 2 * CROP_MARGIN) * (1 + 2 * WINDOW_MARGIN)
+        win = layer_window(local[0, 3])
+        if win is not None:
+            text = pipe.refiner_phrases([[phrase]])[0]  # (1, P)
+            local = pipe.refine(local, text, None, refine_passes)  # (1, 4, S, S)
+            gain = win[2] / float(pipe.refiner.config.crop_size)  # patch px per refiner px
     local[:, 3:] = sharpen_alpha(local[:, 3:], gain)
-    patch_px = float(getattr(getattr(pipe, "vae", None), "spatial_scale", 8)) * scale  # a VAE patch, in output px
-    local = smooth_colour(local, SMOOTH_PATCHES * patch_px)
-    patch = local[0].permute(1, 2, 0).cpu().numpy()  # (S, S, 4)
-    px0 = int(round((bx0 + bx1) / 2 - side / 2))
-    py0 = int(round((by0 + by1) / 2 - side / 2))
+    patch_px = float(getattr(getattr(pipe, "vae", None), "spatial_scale", 8)) * scale  # a VAE patch, in patch px
+    local = smooth_colour(local, SMOOTH_PATCHES * patch_px)  # (1, 4, S, S)
+    seen = _visible_box(local[0, 3], (SEEN_ALPHA,))
+    if seen is None:
+        return out
+    rx0, ry0, rx1, ry1 = seen  # the refined shape, in patch px
+    fit = min(1.0, (bx1 - bx0 - 1) / (rx1 - rx0), (by1 - by0 - 1) / (ry1 - ry0))  # output px per patch px
+    n = max(1, int(math.floor(side * fit)))
+    fit = n / side
+    if n != side:
+        a = local[:, 3:]
+        local = F.interpolate(torch.cat([local[:, :3] * a, a], 1), size=(n, n), mode="bilinear",
+                              antialias=True, align_corners=False)  # (1, 4, n, n) premultiplied
+        local = _straight(local)
+    patch = local[0].permute(1, 2, 0).cpu().numpy()  # (n, n, 4)
+    px0 = int(round((bx0 + bx1) / 2 - (rx0 + rx1) / 2 * fit))  # the refined shape centred in the box
+    py0 = int(round((by0 + by1) / 2 - (ry0 + ry1) / 2 * fit))
     cx0, cy0 = max(px0, 0), max(py0, 0)
-    cx1, cy1 = min(px0 + side, width), min(py0 + side, height)
+    cx1, cy1 = min(px0 + n, width), min(py0 + n, height)
     if cx1 > cx0 and cy1 > cy0:
         out[cy0:cy1, cx0:cx1] = patch[cy0 - py0:cy1 - py0, cx0 - px0:cx1 - px0]
     inside = np.zeros((height, width), bool)
@@ -126,6 +150,13 @@ def place_object(pipe, coarse: torch.Tensor, phrase: str, box: Box, width: int, 
     out[~inside, 3] = 0.0
     out[out[..., 3] <= 0, :3] = 0.0
     return out
+
+
+def _straight(premult: torch.Tensor) -> torch.Tensor:
+    """(N, 4, H, W) premultiplied RGBA -> straight RGBA, alpha clamped to [0, 1], colour 0 where alpha is 0."""
+    a = premult[:, 3:].clamp(0, 1)  # (N, 1, H, W)
+    rgb = torch.where(a > 1e-6, premult[:, :3] / a.clamp_min(1e-6), 0.0).clamp(0, 1)  # (N, 3, H, W)
+    return torch.cat([rgb, a], 1)
 
 
 def _scene(pipe, plan: LayerPlan, width: int, height: int, generator: torch.Generator,
