@@ -209,3 +209,33 @@ def test_keep_lines_whole_keeps_the_fill_of_outlined_letters_with_the_text():
     layer[fills + outlines] = 1
     _, out = keep_lines_whole(graph, layer, [(10, 20, 150, 76)])
     assert {int(out[r]) for r in fills + outlines} == {1}
+
+
+DISC = (330, 50, 450, 170)  # x0, y0, x1, y1 of the white disc
+
+
+def test_the_disc_is_its_own_layer_and_hiding_any_layer_shows_what_lies_under_it(poster, decomposer):
+    image, ink = poster
+    stack = decomposer.decompose(image).to_numpy()  # automatic count
+    assert np.abs(over(stack) - np.asarray(image, np.float32) / 255.0).max() <= 1.0 / 255.0
+    top = topmost(stack)
+    x0, y0, x1, y1 = DISC
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    disc = np.hypot(yy - (y0 + y1) / 2.0, xx - (x0 + x1) / 2.0) < (x1 - x0) / 2.0 - 2.0
+    disc_layer = int(np.bincount(top[disc]).argmax())
+    panel_layer = int(top[PANEL[1] + 10, PANEL[0] + 30])
+    assert disc_layer > 0 and panel_layer > 0 and disc_layer != panel_layer
+    assert (top[disc] == disc_layer).mean() > 0.99
+    # hiding the disc shows the gradient; hiding the panel shows the gradient under it
+    shown = over(np.delete(stack, disc_layer, axis=0)) * 255.0
+    assert np.abs(shown[disc] - _gradient()[disc]).mean() < 3.0
+    inner = np.zeros((SIZE, SIZE), bool)
+    inner[PANEL[1] + 20:PANEL[3] - 20, PANEL[0] + 20:PANEL[2] - 20] = True
+    shown = over(np.delete(stack, panel_layer, axis=0)) * 255.0
+    assert np.abs(shown[inner & ~ink] - _gradient()[inner & ~ink]).mean() < 6.0
+    text_layer = int(np.bincount(top[ink]).argmax())
+    if text_layer != panel_layer:  # hiding the text shows the panel's colour, no letter outlines
+        tx0, ty0, tx1, ty1 = TEXT_BOX
+        shown = over(np.delete(stack, text_layer, axis=0))[ty0:ty1, tx0:tx1] * 255.0
+        off = np.abs(shown - ORANGE).max(-1)
+        assert (off > 3.0).sum() < 30 and (off > 12.0).sum() < 10

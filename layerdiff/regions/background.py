@@ -21,7 +21,10 @@ tinted) than the fill predicts are that layer's shadow or glow. Here:
    pieces touching a layer above, join the nearest such layer with the alpha that unblends them over
    the fit (black for shadows, the halo's strongest colour for glows), and the background under every
    layer becomes the fit;
-4. :func:`translucent_layers`: a layer lying directly on the background whose visible colours are the
+4. :func:`objects_on_background`: a proposed layer that is one compact shape lying on the background
+   alone (a badge, a disc with its icon) is an object a designer placed, not a fragment of another
+   layer: the fragment test leaves it a layer of its own;
+5. :func:`translucent_layers`: a layer lying directly on the background whose visible colours are the
    fit seen through one colour at one opacity (``c = (1 - a) fit + a C``, fitted by least squares where
    the fit varies under it) keeps that opacity: alpha ``a``, colours unblended.
 """
@@ -36,7 +39,7 @@ from scipy import ndimage
 from .graph import RegionGraph
 
 __all__ = ["BackgroundFit", "fit_background", "missed_pixels", "split_unexplained", "unexplained_regions",
-           "attach_halos", "translucent_layers"]
+           "attach_halos", "translucent_layers", "objects_on_background"]
 
 _SAMPLES = 4000  # background pixels the fit is computed on
 # Tukey widths (sRGB mean absolute error) per reweighting round, from a plain least-squares start; the
@@ -290,4 +293,38 @@ def translucent_layers(stack: np.ndarray, rgb: np.ndarray, own: np.ndarray, mode
         mixed = (rgb - below * (1.0 - alpha)) / np.maximum(alpha, 1e-6)
         visible = own[k] & (alpha[..., 0] > 0.02)
         out[k, visible, :3] = np.clip(mixed[visible], 0.0, 1.0)
+    return out
+
+
+def objects_on_background(graph: RegionGraph, layer: np.ndarray, min_area: float = 0.01,
+                          min_solidity: float = 0.85, ring: int = 2) -> np.ndarray:
+    """(n,) bool: the regions of every proposed layer (``layer`` (n,), above the background) whose pixels
+    form one connected shape of at least ``min_area`` of the canvas, filling at least ``min_solidity``
+    of its convex hull (holes filled), with at least 95% of the ``ring``-px ring around it (on the
+    canvas) in the background layer: an object lying on the background, which the fragment test
+    (:func:`layerdiff.regions.fragments.absorb_fragments`) keeps as a layer of its own."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    labels = graph.regions.labels
+    h, w = labels.shape
+    px_layer = np.asarray(layer)[labels]  # (h, w)
+    out = np.zeros(graph.count, bool)
+    for k in range(1, int(np.max(layer)) + 1):
+        mask = px_layer == k
+        if mask.sum() < min_area * h * w:
+            continue
+        _, num = ndimage.label(mask, np.ones((3, 3), bool))
+        if num != 1:
+            continue
+        around = ndimage.binary_dilation(mask, np.ones((2 * ring + 1, 2 * ring + 1), bool)) & ~mask
+        if not around.any() or (px_layer[around] == 0).mean() < 0.95:
+            continue
+        filled = ndimage.binary_fill_holes(mask)
+        ys, xs = np.nonzero(filled & ~ndimage.binary_erosion(filled))
+        try:
+            hull = ConvexHull(np.stack([xs, ys], 1).astype(np.float64))
+        except (QhullError, ValueError):
+            continue
+        if filled.sum() >= min_solidity * hull.volume:  # a 2-D hull's volume is its area
+            out[np.asarray(layer) == k] = True
     return out

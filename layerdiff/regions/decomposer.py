@@ -41,6 +41,7 @@ from .background import (
     attach_halos,
     fit_background,
     missed_pixels,
+    objects_on_background,
     split_unexplained,
     translucent_layers,
     unexplained_regions,
@@ -206,6 +207,9 @@ class RegionLayerDecomposer:
         graph, same, _, bg, layer, fitted = self._propose(graph, wanted, max_layers, split=True)
         if wanted is None and getattr(self.layerer, "has_fragment_test", False) and layer.max() >= 2:
             ink = line_ink(graph, boxes, self.config.merge_delta_e) if inked else None  # (n,)
+            if fitted is not None:  # on a smooth background, a compact object is a layer of its own
+                placed = objects_on_background(graph, layer)  # (n,)
+                ink = placed if ink is None else ink | placed
             layer = absorb_fragments(graph, same, bg, layer, self.layerer.fragment_probabilities,
                                      self.fragment_threshold, keep=ink)  # (n,)
         if inked:

@@ -2,52 +2,246 @@
 
 Painting fills a layer's hidden pixels by push-pull from its visible ones, and the exact-recomposition
 step leaves mixed colours where a layer above is partly transparent (anti-aliased letter edges), so
-hiding the top layer shows faint outlines of it. Here:
+hiding the top layer shows faint outlines of it. Here, in order:
 
-1. :func:`layerdiff.completion.complete_stack` re-paints every pixel of a layer that the layers above
+1. :func:`shadows_over_layers`: a drop shadow that falls on a flat layer (not only on the background)
+   is darker than that layer's colour by one factor in every channel; such a piece next to a layer
+   above joins that layer as black with the alpha that unblends it, and the flat layer under it takes
+   its own colour back (no darker copy of the shadow stays in it);
+2. :func:`complete_shapes`: a layer part whose visible outline is an ellipse (a disc partly hidden by
+   a panel over it) is completed as that ellipse under the layers that cover it, with the part's own
+   opacity and colours (amodal completion, limited to pixels the layers above hide);
+3. :func:`layerdiff.completion.complete_stack` re-paints every pixel of a layer that the layers above
    cover at least ``reveal`` (not only the fully hidden ones), from the layer's own fully visible pixels
    (parametric fits for flat and gradient fills; otherwise push-pull, or PatchMatch with ``exemplar``);
-2. where that changed a pixel, the topmost layer there is unblended against the new composite of the
+4. where that changed a pixel, the topmost layer there is unblended against the new composite of the
    layers below it (LayerD's colour unblending, Suzuki et al. 2025): its colour becomes
-   ``(C - B (1 - a)) / a`` for the input colour C, the composite B below and its alpha a, clipped to
-   [0, 1]. Pixels where it clips (or where that alpha is under ``min_alpha``) keep a small residual that
-   the decomposer's exact-recomposition projection removes.
+   ``(C - B (1 - a)) / a`` for the input colour C, the composite B below and its alpha a. Where that
+   colour would leave [0, 1] (an anti-aliased edge whose matte alpha is too low), the alpha rises to
+   the least value that keeps it inside, so the mixed colour is not pushed back into the layer below
+   by the exact-recomposition step. Pixels where the alpha is under ``min_alpha`` keep a small residual
+   that the decomposer's exact-recomposition projection removes.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from ..completion import complete_stack
+from .fill import push_pull_fill
 
-__all__ = ["complete_hidden"]
+__all__ = ["complete_hidden", "shadows_over_layers", "complete_shapes", "fit_ellipse"]
+
+_SHADE_SPREAD = 0.12  # largest spread of the per-channel ratios colour / layer colour of a shadowed pixel
+_SHADE_MIN = 6.0 / 255.0  # a shadow holds pixels darker than its layer's colour by at least this (mean)
+_SHADE_TAIL = 1.5 / 255.0  # its faint tail: darker by this much, connected to darker pixels
+_FLAT_SPREAD = 6.0 / 255.0  # largest median absolute deviation (per channel) of a flat layer's colours
+_MIN_PART = 200  # pixels of a layer part for its outline to be fitted
+_OUTLINE_FIT = 1.0  # largest RMS distance (px) of the visible outline from the fitted ellipse
+_MIN_ARC = 0.35  # share of the ellipse's perimeter the visible outline must cover
 
 
 def complete_hidden(stack: np.ndarray, rgb: np.ndarray, reveal: float = 0.05, min_alpha: float = 0.05,
-                    exemplar: bool = False) -> np.ndarray:
+                    exemplar: bool = False, shadows: bool = True, shapes: bool = True,
+                    raise_alpha: bool = True) -> np.ndarray:
     """``stack`` (L, H, W, 4) straight alpha with what each layer hides re-painted and the top layer's
     colours unblended where that changed the layers below (module docstring); ``rgb`` (H, W, 3) is the
-    image the stack recomposes to. Alphas are unchanged. ``exemplar``: layers no parametric model fits
-    are inpainted with PatchMatch (several times the decomposition's own time on these CPUs) instead of
-    push-pull."""
+    image the stack recomposes to. ``exemplar``: layers no parametric model fits are inpainted with
+    PatchMatch (several times the decomposition's own time on these CPUs) instead of push-pull.
+    ``shadows``, ``shapes``, ``raise_alpha``: steps 1, 2 and the alpha rise of step 4 (alphas change
+    only through them)."""
     arr = np.asarray(stack, np.float32)
+    if shadows:
+        arr = shadows_over_layers(arr, rgb)
+    if shapes:
+        arr = complete_shapes(arr)
     done, _ = complete_stack(arr, hidden_above=reveal, exemplar=exemplar)  # (L, H, W, 4)
     changed = np.abs(done[..., :3] - arr[..., :3]).max(-1) > 1e-6  # (L, H, W)
+    if shadows or shapes:
+        changed |= np.abs(done[..., :3] - np.asarray(stack, np.float32)[..., :3]).max(-1) > 1e-6
     alpha = done[..., 3]  # (L, H, W)
     count = len(done)
     opaque = alpha > 0
     top = count - 1 - np.argmax(opaque[::-1], axis=0)  # (H, W) topmost layer with any alpha
-    below = np.zeros(rgb.shape, np.float32)  # (H, W, 3) composite of the layers under ``top``
-    for k in range(count):
-        under = (top > k)[..., None]
-        a = alpha[k][..., None]
-        below = np.where(under, done[k, ..., :3] * a + below * (1.0 - a), below)
+    below = _below_top(done, top)  # (H, W, 3) composite of the layers under ``top``
     fix = changed.any(0)  # (H, W) pixels where some layer's colour changed
     ys, xs = np.nonzero(fix)
     t = top[ys, xs]
     a = alpha[t, ys, xs][:, None]  # (m, 1)
     ok = (a[:, 0] >= min_alpha) & (t > 0)
     ys, xs, t, a = ys[ok], xs[ok], t[ok], a[ok]
-    colour = (rgb[ys, xs] - below[ys, xs] * (1.0 - a)) / a  # (m, 3)
+    c, b = rgb[ys, xs], below[ys, xs]  # (m, 3) each
+    if raise_alpha:
+        a = np.maximum(a, _least_alpha(c, b))  # (m, 1)
+        done[t, ys, xs, 3] = a[:, 0]
+    colour = (c - b * (1.0 - a)) / a  # (m, 3)
     done[t, ys, xs, :3] = np.clip(colour, 0.0, 1.0)
     return done
+
+
+def _below_top(stack: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """(H, W, 3) composite of the layers of ``stack`` (L, H, W, 4) under the layer ``top`` (H, W)."""
+    below = np.zeros(stack.shape[1:3] + (3,), np.float32)
+    for k in range(len(stack)):
+        under = (top > k)[..., None]
+        a = stack[k, ..., 3:]
+        below = np.where(under, stack[k, ..., :3] * a + below * (1.0 - a), below)
+    return below
+
+
+def _least_alpha(c: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(m, 1): the least alpha at which a layer over ``b`` (m, 3) can show ``c`` (m, 3) with a colour in
+    [0, 1] (per channel: reaching 1 where ``c > b``, 0 where ``c < b``)."""
+    up = np.where(c > b, (c - b) / np.maximum(1.0 - b, 1e-6), 0.0)
+    down = np.where(c < b, (b - c) / np.maximum(b, 1e-6), 0.0)
+    return np.clip(np.maximum(up, down).max(-1, keepdims=True), 0.0, 1.0).astype(np.float32)
+
+
+def shadows_over_layers(stack: np.ndarray, rgb: np.ndarray, reach: float = 0.1) -> np.ndarray:
+    """``stack`` (L, H, W, 4) with the shadows that layers cast on flat layers under them moved into the
+    casting layer (step 1 of the module docstring); ``rgb`` (H, W, 3) the image. A flat layer (its
+    visible colours within a few 8-bit steps of their median) keeps its alpha; its visible pixels darker
+    than its colour by one factor in every channel (by 1.5/255 or more, the piece holding some darker by
+    6/255), in a connected piece that touches a layer above and lies within ``reach`` (a fraction of
+    the longer side) of it, take the layer's colour, and the nearest layer above gets them as black
+    with the alpha that gives the image over the new composite."""
+    out = np.array(stack, np.float32, copy=True)
+    count = len(out)
+    if count < 3:
+        return out
+    alpha = out[..., 3]  # (L, H, W) view
+    top = np.zeros(alpha.shape[1:], np.int64)  # (H, W) topmost layer with alpha > 0.5
+    for k in range(1, count):
+        top[alpha[k] > 0.5] = k
+    limit = reach * max(alpha.shape[1:])
+    for j in range(1, count - 1):
+        own = top == j
+        interior = ndimage.binary_erosion(own, np.ones((5, 5), bool))
+        if interior.sum() < _MIN_PART:
+            continue
+        colours = out[j, interior, :3]  # (m, 3)
+        ref = np.median(colours, 0)  # (3,)
+        if np.median(np.abs(colours - ref), 0).max() > _FLAT_SPREAD or ref.min() < 0.05:
+            continue
+        ratio = out[j, ..., :3] / np.maximum(ref, 1e-3)  # (H, W, 3)
+        dark = (ref - out[j, ..., :3]).mean(-1)  # (H, W)
+        shaded = own & (ratio.max(-1) < 1.0) & (ratio.max(-1) - ratio.min(-1) < _SHADE_SPREAD) & (
+            dark > _SHADE_TAIL)
+        if not (shaded & (dark > _SHADE_MIN)).any():
+            continue
+        upper = top > j  # (H, W)
+        dist, (iy, ix) = ndimage.distance_transform_edt(~upper, return_indices=True)
+        touching = ndimage.binary_dilation(upper, np.ones((5, 5), bool))
+        pieces, num = ndimage.label(shaded, np.ones((3, 3), bool))
+        for p in range(1, num + 1):
+            px = pieces == p
+            if (px.sum() < 16 or not (px & touching).any() or (dist[px] > limit).mean() > 0.1
+                    or not (dark[px] > _SHADE_MIN).any()):
+                continue
+            ys, xs = np.nonzero(px)
+            k = int(np.bincount(top[iy[px], ix[px]]).argmax())  # the nearest layer above
+            out[j, ys, xs, :3] = ref
+            under = out[:j + 1, ys, xs]  # (j + 1, m, 4)
+            b = np.zeros((len(ys), 3), np.float32)
+            for layer in under:
+                la = layer[:, 3:]
+                b = layer[:, :3] * la + b * (1.0 - la)
+            s = np.clip(1.0 - rgb[ys, xs].sum(1) / np.maximum(b.sum(1), 1e-6), 0.0, 1.0)[:, None]  # (m, 1)
+            keep = s[:, 0] > 1.0 / 255.0
+            colour = np.clip((rgb[ys, xs] - b * (1.0 - s)) / np.maximum(s, 1e-6), 0.0, 1.0)
+            out[k, ys[keep], xs[keep], :3] = colour[keep]
+            out[k, ys[keep], xs[keep], 3] = np.maximum(out[k, ys[keep], xs[keep], 3], s[keep, 0])
+    return out
+
+
+def fit_ellipse(ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Conic ``A x² + B xy + C y² + D x + E y = 1`` (coefficients (5,), in coordinates centred on the
+    points' mean) fitted by least squares to the points (``ys``, ``xs``) (m,), and the RMS distance (px)
+    of the points from it (first-order, algebraic error over gradient length); None when fewer than 12
+    points or the conic is not an ellipse."""
+    if len(ys) < 12:
+        return None
+    cy, cx = float(np.mean(ys)), float(np.mean(xs))
+    y, x = np.asarray(ys, np.float64) - cy, np.asarray(xs, np.float64) - cx
+    design = np.stack([x * x, x * y, y * y, x, y], 1)  # (m, 5)
+    coef = np.linalg.lstsq(design, np.ones(len(x)), rcond=None)[0]
+    a, b, c, d, e = coef
+    if b * b - 4.0 * a * c >= 0.0:
+        return None
+    value = design @ coef - 1.0  # (m,)
+    grad = np.hypot(2 * a * x + b * y + d, b * x + 2 * c * y + e)  # (m,)
+    rms = float(np.sqrt(np.mean((value / np.maximum(grad, 1e-9)) ** 2)))
+    return np.array([a, b, c, d, e, cy, cx]), rms
+
+
+def _inside(coef: np.ndarray, shape: tuple[int, int], grow: float = 0.5) -> np.ndarray:
+    """(H, W) bool: pixel centres inside the ellipse ``coef`` of :func:`fit_ellipse` grown by ``grow`` px
+    (first-order distance; the outline pixels it was fitted to lie half a pixel inside the shape's edge)."""
+    a, b, c, d, e, cy, cx = coef
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    x, y = xx - cx, yy - cy
+    value = a * x * x + b * x * y + c * y * y + d * x + e * y - 1.0
+    grad = np.hypot(2 * a * x + b * y + d, b * x + 2 * c * y + e)
+    return value < grow * grad
+
+
+def complete_shapes(stack: np.ndarray, cover: float = 0.5) -> np.ndarray:
+    """``stack`` (L, H, W, 4) with every elliptic layer part completed under the layers over it (step 2
+    of the module docstring). A part (a connected piece of a layer's alpha > 0.5, at least 200 pixels)
+    qualifies when its outline away from the canvas border and from pixels the layers above cover by
+    ``cover`` or more lies within 1 px (RMS) of one ellipse covering at least 35% of that ellipse's
+    perimeter, and the ellipse agrees with the part wherever nothing covers it. The ellipse's pixels the
+    layers above cover then join the part, with its median alpha and colours filled from its
+    interior."""
+    out = np.array(stack, np.float32, copy=True)
+    count, h, w = out.shape[:3]
+    through = np.ones((h, w), np.float32)  # what the layers above let through
+    for k in range(count - 1, 0, -1):
+        hidden = (1.0 - through) >= cover  # (H, W)
+        if hidden.any():
+            _complete_layer_shapes(out[k], hidden)
+        through = through * (1.0 - out[k, ..., 3])
+    return out
+
+
+def _complete_layer_shapes(layer: np.ndarray, hidden: np.ndarray) -> None:
+    """:func:`complete_shapes` for one layer (H, W, 4), in place; ``hidden`` (H, W): covered above."""
+    h, w = hidden.shape
+    mask = layer[..., 3] > 0.5
+    parts, num = ndimage.label(mask, np.ones((3, 3), bool))
+    if num == 0:
+        return
+    sizes = np.bincount(parts.ravel(), minlength=num + 1)
+    near_hidden = ndimage.binary_dilation(hidden, np.ones((5, 5), bool))
+    frame = np.zeros((h, w), bool)
+    frame[:2], frame[-2:], frame[:, :2], frame[:, -2:] = True, True, True, True
+    for p in np.nonzero(sizes >= _MIN_PART)[0]:
+        if p == 0:
+            continue
+        part = parts == p
+        if not (part & near_hidden).any():
+            continue
+        edge = part & ~ndimage.binary_erosion(part, np.ones((3, 3), bool))
+        outline = edge & ~near_hidden & ~frame
+        ys, xs = np.nonzero(outline)
+        fitted = fit_ellipse(ys, xs)
+        if fitted is None or fitted[1] > _OUTLINE_FIT:
+            continue
+        shape = _inside(fitted[0], (h, w))  # (H, W)
+        rim = shape & ~ndimage.binary_erosion(shape, np.ones((3, 3), bool))
+        if len(ys) < _MIN_ARC * rim.sum():
+            continue
+        seen = ~hidden  # where the part's true extent can be seen
+        disagree = (shape ^ part) & seen & ~ndimage.binary_dilation(rim, np.ones((5, 5), bool))
+        if disagree.sum() > 0.02 * part.sum():
+            continue
+        add = shape & hidden & ~mask
+        if not add.any():
+            continue
+        interior = ndimage.binary_erosion(part, np.ones((5, 5), bool)) & ~hidden
+        if interior.sum() < 16:
+            continue
+        fill = push_pull_fill(layer[..., :3], interior.astype(np.float32))  # (H, W, 3)
+        layer[add, :3] = fill[add]
+        layer[add, 3] = float(np.median(layer[interior, 3]))
