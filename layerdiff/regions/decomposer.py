@@ -29,6 +29,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +57,7 @@ from .ink import carve_line_ink, lift_line_ink, line_ink
 from .paint import at_work_size, layer_masks, named_stack, paint_layers
 from .segment import pixel_features
 from .solve import assign_layers
-from .text_lines import LineReading, attach_text, keep_lines_whole, line_boxes
+from .text_lines import Box, LineReading, attach_text, keep_lines_whole, line_boxes
 
 __all__ = ["RegionLayerDecomposer", "check_layerer", "predict_relations", "layerer_folder"]
 
@@ -113,6 +115,23 @@ def layerer_folder(name_or_path: str | Path) -> tuple[Path, str, int]:
     if not isinstance(source, Path) and ("layerer" not in preset.components or not isinstance(path, Path)):
         raise LayerdiffError(f"model {preset.name!r} has no region layerer weights on this machine")
     return (path / "layerer" if (path / "layerer").is_dir() else path), preset.name, preset.max_layers
+
+
+def _read_lines_aside(img: np.ndarray, reading: LineReading | None) -> Callable[[], list[Box] | None]:
+    """Start :func:`~layerdiff.regions.text_lines.line_boxes` of ``img`` (h, w, 4) in a background thread
+    (the detector and recogniser release the GIL, so they run while the image is segmented) and return
+    the call that waits for its boxes. Without the OCR engine it runs here and now (its one-time warning
+    comes from this thread)."""
+    from ..text.ocr import ocr_available
+
+    if not ocr_available():
+        found = line_boxes(img, reading=reading)
+        return lambda: found
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerdiff-ocr")
+    future = pool.submit(line_boxes, img, reading=reading)
+    pool.shutdown(wait=False)  # the thread ends with its one call
+
+    return future.result
 
 
 class RegionLayerDecomposer:
@@ -198,8 +217,9 @@ class RegionLayerDecomposer:
         lines read."""
         if wanted == 1:
             return img[None].copy()
+        lines = _read_lines_aside(img, reading) if self.keep_text or reading is not None else None
         graph = region_graph(img, self.config)
-        found = line_boxes(img, reading=reading) if self.keep_text or reading is not None else None
+        found = lines() if lines is not None else None
         boxes = found if self.keep_text else None
         inked = bool(boxes) and self.text_layers
         if inked:
