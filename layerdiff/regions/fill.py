@@ -33,7 +33,8 @@ def _up2(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     y0, y1, fy = taps(h, out_h)
     x0, x1, fx = taps(w, out_w)
     rows = x[y0] + fy[:, None, None] * (x[y1] - x[y0])  # (H, w, C)
-    return rows[:, x0] + fx[None, :, None] * (rows[:, x1] - rows[:, x0])  # (H, W, C)
+    left = np.take(rows, x0, axis=1)  # (H, W, C); np.take: far faster than indexing the second axis
+    return left + fx[None, :, None] * (np.take(rows, x1, axis=1) - left)  # (H, W, C)
 
 
 def push_pull_fill(colour: np.ndarray, weight: np.ndarray) -> np.ndarray:
