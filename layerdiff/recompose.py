@@ -153,8 +153,8 @@ def _solve_elements(c: np.ndarray, w: np.ndarray, t: np.ndarray, idx: np.ndarray
     within ``tol``) or stuck (the clipped update no longer moves it), and later steps touch only the rest.
     """
     pix = idx // 3
-    wk = w[:, pix]  # (L, K)
-    ck = c[:, idx]  # (L, K) copy
+    wk = np.take(w, pix, axis=1)  # (L, K); np.take: far faster than fancy indexing of the second axis
+    ck = np.take(c, idx, axis=1)  # (L, K) copy
     tk = t[idx]  # (K,)
     total = wk.sum(0)  # (K,) composite alpha A
     sq = np.maximum((wk * wk).sum(0), _TINY)  # (K,)
@@ -164,17 +164,17 @@ def _solve_elements(c: np.ndarray, w: np.ndarray, t: np.ndarray, idx: np.ndarray
     for _ in range(iterations):
         if act.size == 0:
             break
-        w_a, c_a = wk[:, act], ck[:, act]  # (L, M)
+        w_a, c_a = np.take(wk, act, axis=1), np.take(ck, act, axis=1)  # (L, M)
         new = c_a + w_a * (total[act] * r[act] / sq[act])
         np.clip(new, 0.0, 1.0, out=new)
         moved = (new != c_a).any(0)  # (M,) an element whose update clipped away entirely stays put
         ck[:, act] = new
         act = act[moved]
-        r[act] = tk[act] - (wk[:, act] * ck[:, act]).sum(0) / total[act]
+        r[act] = tk[act] - (np.take(wk, act, axis=1) * np.take(ck, act, axis=1)).sum(0) / total[act]
         act = act[np.abs(r[act]) > tol]
     act = np.flatnonzero(np.abs(r) > tol)
     if act.size:
-        w_a, c_a, tot = wk[:, act], ck[:, act], total[act]  # (L, M), (L, M), (M,)
+        w_a, c_a, tot = np.take(wk, act, axis=1), np.take(ck, act, axis=1), total[act]  # (L, M), (L, M), (M,)
         cols = np.arange(act.size)
         # 2. what clipping left goes to the most visible layer
         top = np.argmax(w_a, axis=0)  # (M,)
@@ -189,7 +189,8 @@ def _solve_elements(c: np.ndarray, w: np.ndarray, t: np.ndarray, idx: np.ndarray
         c_a += np.where(w_a > 0, (1.0 - c_a) * up - c_a * down, 0.0)
         np.clip(c_a, 0.0, 1.0, out=c_a)
         ck[:, act] = c_a
-    c[:, idx] = ck
+    for i in range(c.shape[0]):  # row by row: scattering along one axis is faster
+        c[i, idx] = ck[i]
 
 
 def _composite_rgb(rgb: np.ndarray, weights: np.ndarray, safe_total: np.ndarray) -> np.ndarray:
