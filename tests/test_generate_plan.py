@@ -95,6 +95,63 @@ def test_sharpen_alpha_keeps_the_ends_and_the_middle():
     assert torch.equal(sharpen_alpha(a, 1.0), a)
 
 
+def _box_border_share(alpha: np.ndarray, box: tuple[float, float, float, float]) -> float:
+    """Share of the pixels along the four sides of ``box`` (normalised, as the clip rounds it) with alpha > 0.5."""
+    h, w = alpha.shape
+    x0, y0 = int(np.floor(box[0] * w)), int(np.floor(box[1] * h))
+    x1, y1 = int(np.ceil(box[2] * w)), int(np.ceil(box[3] * h))
+    ring = np.concatenate([alpha[y0, x0:x1], alpha[y1 - 1, x0:x1], alpha[y0:y1, x0], alpha[y0:y1, x1 - 1]])
+    return float((ring > 0.5).mean())
+
+
+class _GrowingRefiner:
+    """A stand-in pipeline whose layer refiner redraws each object as a disc 1.4 times the size of the one it
+    is given (as the real refiner may draw an outline beyond the coarse sample's), same centre, same colour."""
+
+    class _Config:
+        crop_size = 64
+
+    def __init__(self) -> None:
+        self.refiner = type("Refiner", (), {"config": self._Config()})()
+
+    def refiner_phrases(self, rows):
+        return torch.zeros(len(rows), len(rows[0]), 8)  # (B, F, P)
+
+    def refine(self, layers, text, select=None, passes=None):
+        out = layers.clone()  # (1, 4, S, S)
+        ys, xs = torch.nonzero(layers[0, 3] > 0.5, as_tuple=True)
+        cx, cy = (xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2
+        r = 1.4 * (xs.max() - xs.min() + 1) / 2
+        yy, xx = torch.meshgrid(torch.arange(layers.shape[-2]) + 0.5, torch.arange(layers.shape[-1]) + 0.5,
+                                indexing="ij")
+        out[0, 3] = 1 - (((xx - cx) ** 2 + (yy - cy) ** 2).sqrt() - r + 0.5).clamp(0, 1)  # (S, S) disc, soft edge
+        out[0, :3] = layers[0, :3].amax((1, 2))[:, None, None]  # the object's colour everywhere
+        return out
+
+
+def test_an_outline_the_refiner_draws_beyond_the_sample_is_fitted_whole_not_cut_at_the_box():
+    box = (0.1, 0.2, 0.6, 0.7)
+    layer = place_object(_GrowingRefiner(), _disc_sample(), "a red circle", box, 200, 200)
+    alpha = layer[..., 3]
+    assert _box_border_share(alpha, box) < 0.02  # no straight cut along the box's sides
+    ys, xs = np.nonzero(alpha > 0.5)
+    assert xs.max() - xs.min() + 1 >= 90 and ys.max() - ys.min() + 1 >= 90  # still about the box's 100 px
+    assert abs((xs.min() + xs.max()) / 2 - 70) < 3 and abs((ys.min() + ys.max()) / 2 - 90) < 3
+    assert classify_shape(alpha) == "round"
+    outside = np.ones((200, 200), bool)
+    outside[40:140, 20:120] = False
+    assert alpha[outside].max() == 0.0
+
+
+def test_generated_object_layers_are_not_cut_at_their_boxes(pipe):
+    plan = plan_caption("a red star next to a blue heart on a light green background")
+    image = generate_from_plan(pipe, plan, 128, 128, seed=3)  # a seed whose outlines reached the box when fitted first
+    stack = image.to_numpy()  # (3, 128, 128, 4)
+    for k, lay in enumerate(plan.layers, start=1):
+        assert stack[k, ..., 3].max() > 0.5  # something was drawn
+        assert _box_border_share(stack[k, ..., 3], lay.box) == 0.0  # the whole outline lies inside the box
+
+
 def test_an_empty_sample_gives_an_empty_layer():
     empty = torch.zeros(4, 16, 16)
     assert place_object(None, empty, "a star", (0.1, 0.1, 0.5, 0.5), 64, 64).max() == 0.0
@@ -214,9 +271,11 @@ def test_bench_plan_generate_parse_oracle_and_generation(tmp_path):
     assert bench.main(["--oracle", "--count", "6", "--size", "96", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["oracle_caption_pass_rate"] >= 0.8  # exact drawings pass the check
     assert bench.main(["--model", "tiny-random", "--count", "2", "--size", "48", "--steps", "1", "--offset", "3",
-                       "--threads", "1", "--json", str(out)]) == 0
+                       "--threads", "1", "--json", str(out), "--save", str(tmp_path / "png")]) == 0
     result = json.loads(out.read_text())
     assert [c["index"] for c in result["per_caption"]] == [3, 4] and result["seconds_per_image"] > 0
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["003", "004"]  # each caption's layers, to look at
+    assert len(list((tmp_path / "png" / "003").glob("*.png"))) >= 2
 
 
 def test_smooth_colour_removes_a_patch_grid_but_not_the_outline():
