@@ -26,6 +26,7 @@ from scipy import ndimage
 
 from .blend import visibility_weights
 from .layered import to_float
+from .parallel import parallel_map
 
 __all__ = ["project_residual", "refine_alpha", "upsample_layers", "paint_full_resolution", "guided_filter",
            "colour_line_matte", "match_alpha"]
@@ -277,7 +278,9 @@ def project_residual(layers: np.ndarray, target: np.ndarray, iterations: int = 8
     out = np.array(stack, dtype=np.float32, copy=True, order="C") if copy else \
         np.ascontiguousarray(stack, dtype=np.float32)
     n, height, width, _ = out.shape
-    for y0, y1 in _row_bands(height, width, n, _PROJECT_BAND_PX):
+
+    def project_band(rows: tuple[int, int]) -> None:
+        y0, y1 = rows
         band = out[:, y0:y1]  # (L, h, W, 4) view
         t = _snap(to_float(tgt[y0:y1]), levels)  # (h, W, 4)
         np.clip(band, 0.0, 1.0, out=band)
@@ -288,6 +291,8 @@ def project_residual(layers: np.ndarray, target: np.ndarray, iterations: int = 8
         rgb = np.ascontiguousarray(band[..., :3])  # (L, h, W, 3) copy
         _project_colours(rgb, weights, np.ascontiguousarray(t[..., :3]), iterations)
         band[..., :3] = _snap(rgb, levels, inplace=True)
+
+    parallel_map(project_band, _row_bands(height, width, n, _PROJECT_BAND_PX))  # bands are independent
     return out
 
 
@@ -365,9 +370,10 @@ def resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return plane.astype(np.float32, copy=True)
     if width < w or height < h:
         chans = plane[..., None] if plane.ndim == 2 else plane
-        out = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(chans[..., c], dtype=np.float32),
-                                                   mode="F").resize(size, Image.Resampling.BILINEAR))
-                        for c in range(chans.shape[-1])], -1)
+        out = np.stack(parallel_map(  # one channel a thread (PIL releases the GIL while it resizes)
+            lambda c: np.asarray(Image.fromarray(np.ascontiguousarray(chans[..., c], dtype=np.float32),
+                                                 mode="F").resize(size, Image.Resampling.BILINEAR)),
+            range(chans.shape[-1])), -1)
         return out[..., 0] if plane.ndim == 2 else out
     y0, y1, fy = _linear_taps(h, height)
     x0, x1, fx = _linear_taps(w, width)
@@ -522,7 +528,8 @@ def _refine_into(alpha: np.ndarray, guide: np.ndarray, radius: int, eps: float, 
     do not separate), "guided" (guided filter), "both" (colour-line matte, guided filter as fallback).
     ``alpha_low`` (L, h, w): the alphas ``alpha`` was bilinearly upsampled from; with it, only the
     rectangles of :func:`_refine_regions` are filtered (same result, far less work). The work runs in
-    crops of about ``_REFINE_CROP_PX`` pixels; each layer's results are written after all its crops.
+    crops of about ``_REFINE_CROP_PX`` pixels, on threads (:func:`layerdiff.parallel.parallel_map`); the
+    results are written after all crops are computed.
     """
     if method not in ("colour", "guided", "both"):
         raise ValueError(f"refine method must be 'colour', 'guided' or 'both', got {method!r}")
@@ -532,16 +539,17 @@ def _refine_into(alpha: np.ndarray, guide: np.ndarray, radius: int, eps: float, 
     else:
         regions = [[(0, height, 0, width)] for _ in range(n)]
     halo = 3 * radius
-    for i in range(n):  # bottom to top: the layers above are still unrefined when a layer reads them
-        patches = []
+    crops = []  # (layer, (y0, y1, x0, x1))
+    for i in range(n):
         for y0, y1, x0, x1 in regions[i]:
             rows = max(halo, _REFINE_CROP_PX // (x1 - x0 + 2 * halo))
-            for ya in range(y0, y1, rows):
-                yb = min(y1, ya + rows)
-                new = _refine_crop(alpha, i, guide, (ya, yb, x0, x1), radius, eps, band_eps, method)
-                if new is not None:
-                    patches.append((ya, yb, x0, x1, new))
-        for ya, yb, x0, x1, new in patches:
+            crops += [(i, (ya, min(y1, ya + rows), x0, x1)) for ya in range(y0, y1, rows)]
+    # a crop reads its own layer and the layers above, all unrefined: every crop is computed (on threads)
+    # before any is written, in order
+    patches = parallel_map(lambda crop: _refine_crop(alpha, crop[0], guide, crop[1], radius, eps, band_eps,
+                                                     method), crops)
+    for (i, (ya, yb, x0, x1)), new in zip(crops, patches):
+        if new is not None:
             alpha[i, ya:yb, x0:x1] = new
 
 
@@ -589,7 +597,8 @@ def _upsample_into(out: np.ndarray, low: np.ndarray) -> None:
     n, height, width, _ = out.shape
     r0, r1, fy = _linear_taps(low.shape[1], height)
     c0, c1, fx = _linear_taps(low.shape[2], width)
-    for i in range(n):
+
+    def upsample_layer(i: int) -> None:
         a_low = np.clip(low[i, ..., 3], 0.0, 1.0)  # (h, w)
         weight = np.maximum(a_low, 1e-3)  # (h, w) keeps fully transparent colours usable
         premult = np.stack([low[i, ..., 0] * weight, low[i, ..., 1] * weight, low[i, ..., 2] * weight,
@@ -603,6 +612,8 @@ def _upsample_into(out: np.ndarray, low: np.ndarray) -> None:
             for c in range(3):  # in [0, 1]: interpolation keeps c w <= w
                 np.divide(rows[c], rows[3], out=band[..., c])
             band[..., 3] = rows[4]
+
+    parallel_map(upsample_layer, range(n))  # one layer a thread
 
 
 def upsample_layers(layers_low: np.ndarray, image_full: np.ndarray, iterations: int = 8,

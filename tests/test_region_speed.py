@@ -8,9 +8,13 @@ import threading
 import warnings
 
 import numpy as np
+import pytest
 
 import layerdiff.text.ocr as ocr
+from layerdiff import parallel, recompose
+from layerdiff.errors import LayerdiffError
 from layerdiff.regions import decomposer
+from layerdiff.regions.paint import paint_layers
 from layerdiff.regions.text_lines import LineReading
 
 
@@ -46,3 +50,55 @@ def test_lines_read_here_without_the_engine(monkeypatch):
         wait = decomposer._read_lines_aside(np.zeros((6, 8, 4), np.float32), None)
     assert wait() is None
     assert [str(w.message) for w in caught] == ["text lines not kept whole"]
+
+
+@pytest.mark.skipif(not ocr.ocr_available(), reason="needs the text extra (rapidocr-onnxruntime)")
+def test_ocr_sessions_run_on_one_thread():
+    """The detector, direction classifier and recogniser each run on one ONNX Runtime thread (the lines are
+    read beside the segmentation; pool threads would spin on its core)."""
+    engine = ocr._engine()
+    sessions = [engine.text_det.infer.session, engine.text_cls.infer.session, engine.text_rec.session.session]
+    assert [s.get_session_options().intra_op_num_threads for s in sessions] == [1, 1, 1]
+
+
+def test_parallel_map_keeps_order_and_serial_results(monkeypatch):
+    """parallel_map returns fn's results in order on threads, serially with LAYERDIFF_THREADS=1, and a bad
+    setting is a one-line LayerdiffError."""
+    seen = set()
+
+    def square(x):
+        seen.add(threading.current_thread().name)
+        return x * x
+
+    monkeypatch.setenv("LAYERDIFF_THREADS", "3")
+    assert parallel.worker_count() == 3
+    assert parallel.parallel_map(square, range(20)) == [x * x for x in range(20)]
+    assert all(name.startswith("layerdiff") for name in seen)
+    monkeypatch.setenv("LAYERDIFF_THREADS", "1")
+    seen.clear()
+    assert parallel.parallel_map(square, range(5)) == [0, 1, 4, 9, 16]
+    assert seen == {threading.current_thread().name}
+    monkeypatch.setenv("LAYERDIFF_THREADS", "two")
+    with pytest.raises(LayerdiffError, match="LAYERDIFF_THREADS must be a positive integer"):
+        parallel.worker_count()
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_threaded_painting_equals_serial(monkeypatch, threads):
+    """The full-resolution painting (upsampling, alpha refinement, exact recomposition, one layer or band a
+    thread) and the work-size painting give the same samples on any number of threads."""
+    rng = np.random.default_rng(5)
+    low = rng.random((3, 24, 20, 4)).astype(np.float32)  # (L, h, w, 4)
+    low[..., 3] = (rng.random((3, 24, 20)) > 0.4) * rng.random((3, 24, 20)) ** 0.2
+    target = (rng.random((96, 80, 3)) * 255).astype(np.uint8)  # (H, W, 3)
+    rgb = rng.random((24, 20, 3)).astype(np.float32)
+    cover = rng.random((3, 24, 20)) > 0.5  # (K, h, w)
+    cover[0] = True
+    monkeypatch.setattr(recompose, "_PROJECT_BAND_PX", 1 << 10)  # several bands
+    monkeypatch.setattr(recompose, "_REFINE_CROP_PX", 1 << 9)  # several crops
+    monkeypatch.setenv("LAYERDIFF_THREADS", "1")
+    serial = recompose.upsample_layers(low, target)
+    painted = paint_layers(rgb, cover, cover, 2)
+    monkeypatch.setenv("LAYERDIFF_THREADS", threads)
+    assert np.array_equal(recompose.upsample_layers(low, target), serial)
+    assert np.array_equal(paint_layers(rgb, cover, cover, 2), painted)

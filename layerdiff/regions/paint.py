@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..layered import LayeredImage, from_float
+from ..parallel import parallel_map
 from ..recompose import colour_line_matte, project_residual, resize_plane, upsample_layers
 from .fill import push_pull_fill
 from .graph import RegionGraph
@@ -126,7 +127,8 @@ def paint_layers(rgb: np.ndarray, cover: np.ndarray, own: np.ndarray, matte_radi
     count = cover.shape[0]
     h, w = rgb.shape[:2]
     stack = np.zeros((count, h, w, 4), np.float32)
-    for k in range(count):
+
+    def paint(k: int) -> None:
         stack[k, ..., 3] = 1.0 if k == 0 else matte_cover(rgb, cover[k], matte_radius)
         visible = own[k] & ~_edge_band(own[k])
         if not visible.any():
@@ -135,6 +137,8 @@ def paint_layers(rgb: np.ndarray, cover: np.ndarray, own: np.ndarray, matte_radi
         # fully transparent pixels carry the input's colour (invisible; keeps edges fringe-free when
         # the alpha is later refined at full resolution)
         stack[k, ..., :3] = np.where(stack[k, ..., 3:] > 0, fill, rgb)
+
+    parallel_map(paint, range(count))  # one layer a thread: each writes only its own
     if wanted is not None and count < wanted:
         pad = np.zeros((wanted - count, h, w, 4), np.float32)
         stack = np.concatenate([stack, pad])

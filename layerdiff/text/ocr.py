@@ -72,7 +72,9 @@ def _engine() -> Any:
                                          f"{ocr_unavailable_reason() or INSTALL_HINT}")
     from rapidocr_onnxruntime import RapidOCR
 
-    return RapidOCR(det_limit_type="max", det_limit_side_len=_MAX_SIDE)
+    # one ONNX Runtime thread a session: the region decomposer reads text on a thread of its own while it
+    # segments the image, and idle pool threads would spin on the core the segmentation needs (same results)
+    return RapidOCR(det_limit_type="max", det_limit_side_len=_MAX_SIDE, intra_op_num_threads=1)
 
 
 def recognize(rgb: np.ndarray, min_confidence: float = 0.5) -> list[Detection]:
