@@ -4,7 +4,9 @@ the plain computations they replace."""
 
 from __future__ import annotations
 
+import functools
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -102,3 +104,23 @@ def test_threaded_painting_equals_serial(monkeypatch, threads):
     monkeypatch.setenv("LAYERDIFF_THREADS", threads)
     assert np.array_equal(recompose.upsample_layers(low, target), serial)
     assert np.array_equal(paint_layers(rgb, cover, cover, 2), painted)
+
+
+def test_start_engine_builds_once_in_the_background(monkeypatch):
+    """start_engine builds the OCR engine on a thread of its own; a caller that needs it meanwhile waits for
+    that one engine instead of building a second."""
+    built = []
+
+    @functools.lru_cache(maxsize=1)
+    def slow_build():
+        built.append(threading.current_thread().name)
+        time.sleep(0.2)
+        return object()
+
+    monkeypatch.setattr(ocr, "_build_engine", slow_build)
+    monkeypatch.setattr(ocr.importlib.util, "find_spec", lambda name: object())  # "installed"
+    ocr.start_engine()
+    time.sleep(0.05)  # the loader thread holds the lock now
+    engine = ocr._engine()
+    assert built == ["layerdiff-ocr-load"]
+    assert ocr._engine() is engine

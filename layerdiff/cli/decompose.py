@@ -45,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
     layers = args.layers if args.layers == "auto" else parse_layers(args.layers)
     preset, _ = resolve(args.model)
     method, _ = preset.implementation("decompose", args.method)  # a method the model lacks fails now
+    if method == "regions" or (method == "diffusion" and not getattr(args, "no_read_text", False)):
+        from layerdiff.text.ocr import start_engine
+
+        start_engine()  # the text detector loads beside the image decoding, the imports and the model
     check_num_layers(layers, args.max_layers, preset.max_layers, preset.name)  # the model's one limit
     image, source, depth = load_composite_with_depth(args.image)  # a PSD: its embedded composite, as shown
     if source == "embedded composite":

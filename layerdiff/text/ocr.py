@@ -6,9 +6,11 @@ wheel (Apache-2.0); nothing is downloaded at run time. The engine is built once 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +18,8 @@ import numpy as np
 
 from ..errors import LayerdiffError
 
-__all__ = ["Detection", "ocr_available", "ocr_unavailable_reason", "recognize", "TextRecognitionUnavailable"]
+__all__ = ["Detection", "ocr_available", "ocr_unavailable_reason", "recognize", "start_engine",
+           "TextRecognitionUnavailable"]
 
 TEXT_CONFIDENCE = 0.7
 """Recognition confidence a line needs to make its layer a text layer (a ring read as "O" with 0.5 is a
@@ -65,8 +68,32 @@ def ocr_unavailable_reason() -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=1)
+_ENGINE_LOCK = threading.Lock()
+
+
 def _engine() -> Any:
+    """The process's one engine, built by the first caller (others wait for it)."""
+    with _ENGINE_LOCK:
+        return _build_engine()
+
+
+def start_engine() -> None:
+    """Build the engine on a background thread, so that a decomposition that reads text later finds it
+    ready: ONNX Runtime loads its three models with the GIL released, beside the imports and the image
+    decoding of a cold start. Nothing happens when the text extra is not installed; an engine that fails
+    to load says so when it is used."""
+    if importlib.util.find_spec("rapidocr_onnxruntime") is None:
+        return
+    threading.Thread(target=_build_quietly, name="layerdiff-ocr-load", daemon=True).start()
+
+
+def _build_quietly() -> None:
+    with contextlib.suppress(Exception):  # reported by the first real use (recognize)
+        _engine()
+
+
+@functools.lru_cache(maxsize=1)
+def _build_engine() -> Any:
     if not ocr_available():
         raise TextRecognitionUnavailable("text recognition needs rapidocr-onnxruntime: "
                                          f"{ocr_unavailable_reason() or INSTALL_HINT}")
