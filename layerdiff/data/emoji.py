@@ -237,6 +237,38 @@ def heldout_stems(folder: str | os.PathLike | None = None) -> list[str]:
     return sorted(p.stem for p in root.glob("u*.svg") if never_trained(p.stem))
 
 
+def is_flag(stem: str) -> bool:
+    """Whether an emoji file stem is a regional-indicator flag ('u1f1ef_1f1f5': flag of JP)."""
+    cps = codepoints(stem)
+    return len(cps) == 2 and all(c in _REGIONAL for c in cps)
+
+
+def flag_stems(folder: str | os.PathLike | None = None) -> list[str]:
+    """The sorted stems of the regional-indicator flags in ``folder`` (default :func:`default_emoji_dir`).
+    Training never draws them (:class:`EmojiLibrary` keeps single codepoints only)."""
+    root = Path(folder) if folder is not None else default_emoji_dir()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: emoji folder not found (set LAYERDIFF_EMOJI_DIR)")
+    return sorted(p.stem for p in root.glob("u*.svg") if is_flag(p.stem))
+
+
+def flatten_groups(svg: bytes, where: str = "svg") -> bytes:
+    """The SVG with every top-level ``<g>`` that has no attributes replaced by its children, in order.
+
+    A plain group changes nothing in the rendering, so the result paints the same pixels; its
+    elements become top-level, so :func:`element_groups` can split them. Noto's flags draw the whole
+    flag (field, stripes, canton, emblem) inside one such group, then a translucent outline.
+    """
+    root = _parse_svg(svg, where)
+    flat = ET.Element(root.tag, root.attrib)
+    for child in root:
+        if _tag(child) == "g" and not child.attrib:
+            flat.extend(list(child))
+        else:
+            flat.append(child)
+    return ET.tostring(flat)
+
+
 def _drawables(root: ET.Element) -> list[int]:
     return [i for i, el in enumerate(root) if _tag(el) not in _NON_DRAWING]
 

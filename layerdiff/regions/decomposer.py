@@ -56,7 +56,7 @@ from .hidden import complete_hidden
 from .ink import carve_line_ink, lift_line_ink, line_ink
 from .paint import at_work_size, layer_masks, named_stack, paint_layers
 from .segment import pixel_features
-from .solve import assign_layers
+from .solve import assign_layers, canvas_background
 from .text_lines import Box, LineReading, attach_text, keep_lines_whole, line_boxes
 
 __all__ = ["RegionLayerDecomposer", "check_layerer", "predict_relations", "layerer_folder"]
@@ -141,6 +141,9 @@ class RegionLayerDecomposer:
     (:func:`~layerdiff.regions.text_lines.attach_text`; metadata only, the pixels are the same)."""
 
     options: frozenset[str] = frozenset({"read_text"})
+    vector_art: bool = True
+    """Flat vector art on a transparent canvas: each paint a layer over the canvas and its largest paint
+    (:func:`~layerdiff.regions.solve.canvas_background`); False: the layerer's relations as they are."""
 
     def __init__(self, layerer: Any, config: RegionConfig | None = None, name: str = DEFAULT_MODEL,
                  max_layers: int = 8, merge_threshold: float = 0.3,
@@ -245,6 +248,13 @@ class RegionLayerDecomposer:
             stack = translucent_layers(stack, img[..., :3], own, model)
         return complete_hidden(stack, img[..., :3]) if self.complete else stack
 
+    def _relations(self, graph: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`predict_relations` of ``graph``, then step 0 of the solver when ``vector_art`` is on."""
+        same, above, bg = predict_relations(self.layerer, graph)
+        if self.vector_art:
+            same, bg = canvas_background(graph.regions, same, bg)
+        return same, above, bg
+
     def propose(self, graph: RegionGraph, wanted: int | None = None, max_layers: int | None = None,
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Relations (same, above, background) of ``graph``'s regions and the layer of each region after
@@ -262,7 +272,7 @@ class RegionLayerDecomposer:
         explain are taken out of the background: P(background) and P(same layer) with the explained
         background regions set to 0. ``split``: pieces of background regions the fit misses first become
         regions of their own (a new graph, relations predicted again)."""
-        same, above, bg = predict_relations(self.layerer, graph)
+        same, above, bg = self._relations(graph)
         h, w = graph.regions.labels.shape
         model = None
         if self.fit_background:
@@ -281,7 +291,7 @@ class RegionLayerDecomposer:
                 labels = split_unexplained(graph, in_bg, missed, flat, min_area=min_area) if split else None
                 if labels is not None:
                     graph = graph_from_labels(graph.image, labels, self.config)
-                    same, above, bg = predict_relations(self.layerer, graph)
+                    same, above, bg = self._relations(graph)
                     in_bg = bg > 0.5
                 objects = unexplained_regions(graph, in_bg, missed, min_area=min_area, flat=flat)
                 if len(objects):
