@@ -125,7 +125,7 @@ def test_a_radial_background_the_fit_misses_stays_in_the_background(decomposer):
 
 
 def test_the_bundled_poster_has_its_sun_whole_and_clean(decomposer):
-    from layerdiff.eval.metric import evaluate_pair
+    from layerdiff.eval.metric import evaluate_pair, soft_iou
     from layerdiff.io import load
     from layerdiff.samples import sample_path
 
@@ -143,3 +143,13 @@ def test_the_bundled_poster_has_its_sun_whole_and_clean(decomposer):
     colours = stack[owner, sun, :3]  # (m, 3)
     off = np.abs(colours - np.median(colours, 0)).max(-1)
     assert (off > 3.0 / 255.0).mean() < 0.005  # no darker copy of the panel's shadow inside it
+    top = topmost(stack)
+    title = truth[4, ..., 3] > 0.5
+    title_layer = int(np.bincount(top[title]).argmax())
+    assert soft_iou(stack[title_layer], truth[4]) > 0.97  # no counter (the "R"'s) left in the text layer
+    subtitle = truth[5, ..., 3] > 0
+    sub_layer = int(np.bincount(top[truth[5, ..., 3] > 0.5]).argmax())
+    assert sub_layer not in (0, title_layer)
+    shown = over(np.delete(stack, sub_layer, axis=0))  # (H, W, 3) the panel under the subtitle
+    panel = over(truth[:4])
+    assert (np.abs(shown - panel)[subtitle].max(-1) > 3.0 / 255.0).sum() < 20  # no outline of the words

@@ -188,7 +188,7 @@ def test_complete_hidden_repaints_under_soft_edges_and_keeps_the_composite():
     done = complete_hidden(ghost, rgb)
     covered = stack[1, ..., 3] >= 0.05
     assert np.abs(done[0, covered, :3] - panel).max() < 1e-3  # the panel continues, no disc copy
-    assert np.array_equal(done[..., 3], ghost[..., 3])
+    assert np.abs(done[..., 3] - ghost[..., 3]).max() < 1e-5  # the matte explained the edge: alphas kept
     assert np.abs(over(done) - rgb).max() < 1e-4
 
 

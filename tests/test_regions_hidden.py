@@ -119,3 +119,31 @@ def test_an_edge_with_too_low_an_alpha_leaves_no_ghost_in_the_panel():
     assert np.abs(out[1, edge, 3] - 0.9).max() < 0.01  # the alpha that explains the edge
     plain = complete_hidden(stack, rgb, raise_alpha=False)
     assert np.array_equal(plain[1, ..., 3], stack[1, ..., 3])
+
+
+def test_an_edge_fringe_left_at_alpha_zero_joins_the_layer_above():
+    orange = np.array([0.96, 0.55, 0.16], np.float32)
+    bar = np.zeros((H, W), bool)
+    bar[50:56, 30:130] = True  # a thin white stroke
+    fringe = ndimage.binary_dilation(bar) & ~bar
+    true_alpha = np.where(fringe, 0.25, bar.astype(np.float32))  # (H, W)
+    rgb = true_alpha[..., None] + (1.0 - true_alpha[..., None]) * orange
+    stack = np.zeros((2, H, W, 4), np.float32)
+    stack[0, ..., :3], stack[0, ..., 3] = rgb, 1.0  # the matte left the fringe's mixed colour in the panel
+    stack[1, ..., :3], stack[1, ..., 3] = 1.0, bar
+    out = complete_hidden(stack, rgb)
+    assert np.abs(out[1, fringe, 3] - 0.25).max() < 0.02
+    assert np.abs(out[0, ..., :3] - orange).max() < 1e-3  # hiding the stroke shows a clean panel
+    assert np.abs(over(out) - rgb).max() < 1e-4
+    plain = complete_hidden(stack, rgb, fringes=False)
+    assert np.abs(plain[0, fringe, :3] - orange).max() > 0.1  # without the step the outline stays
+
+
+def test_showing_through_tells_a_darkened_counter_from_an_outlined_letters_fill():
+    from layerdiff.regions.text_lines import showing_through
+
+    panel, ink = np.array([97.0, 0.0, 4.0]), np.array([20.0, 10.0, -40.0])
+    colours = np.array([panel + 0.15 * (ink - panel),  # a counter darkened by the letters' edges
+                        panel + 0.8 * (ink - panel),  # mostly ink
+                        [55.0, 70.0, 50.0]])  # a red fill of outlined letters
+    assert showing_through(colours, panel, ink, 10.0).tolist() == [True, False, False]

@@ -11,10 +11,14 @@ hiding the top layer shows faint outlines of it. Here, in order:
 2. :func:`complete_shapes`: a layer part whose visible outline is an ellipse (a disc partly hidden by
    a panel over it) is completed as that ellipse under the layers that cover it, with the part's own
    opacity and colours (amodal completion, limited to pixels the layers above hide);
-3. :func:`layerdiff.completion.complete_stack` re-paints every pixel of a layer that the layers above
+3. :func:`edge_fringes`: the faint outer fringe of anti-aliased edges (thin text) that the matte left
+   at alpha 0 keeps a mix of the layer's colour and the one under it in the layer under it (hiding the
+   text shows its outline); where that colour is such a mix, the fringe joins the layer above with the
+   alpha of the mix;
+4. :func:`layerdiff.completion.complete_stack` re-paints every pixel of a layer that the layers above
    cover at least ``reveal`` (not only the fully hidden ones), from the layer's own fully visible pixels
    (parametric fits for flat and gradient fills; otherwise push-pull, or PatchMatch with ``exemplar``);
-4. where that changed a pixel, the topmost layer there is unblended against the new composite of the
+5. where that changed a pixel, the topmost layer there is unblended against the new composite of the
    layers below it (LayerD's colour unblending, Suzuki et al. 2025): its colour becomes
    ``(C - B (1 - a)) / a`` for the input colour C, the composite B below and its alpha a. Where that
    colour would leave [0, 1] (an anti-aliased edge whose matte alpha is too low), the alpha rises to
@@ -31,7 +35,7 @@ from scipy import ndimage
 from ..completion import complete_stack
 from .fill import push_pull_fill
 
-__all__ = ["complete_hidden", "shadows_over_layers", "complete_shapes", "fit_ellipse"]
+__all__ = ["complete_hidden", "shadows_over_layers", "complete_shapes", "edge_fringes", "fit_ellipse"]
 
 _SHADE_SPREAD = 0.12  # largest spread of the per-channel ratios colour / layer colour of a shadowed pixel
 _SHADE_MIN = 6.0 / 255.0  # a shadow holds pixels darker than its layer's colour by at least this (mean)
@@ -44,21 +48,23 @@ _MIN_ARC = 0.35  # share of the ellipse's perimeter the visible outline must cov
 
 def complete_hidden(stack: np.ndarray, rgb: np.ndarray, reveal: float = 0.05, min_alpha: float = 0.05,
                     exemplar: bool = False, shadows: bool = True, shapes: bool = True,
-                    raise_alpha: bool = True) -> np.ndarray:
+                    raise_alpha: bool = True, fringes: bool = True) -> np.ndarray:
     """``stack`` (L, H, W, 4) straight alpha with what each layer hides re-painted and the top layer's
     colours unblended where that changed the layers below (module docstring); ``rgb`` (H, W, 3) is the
     image the stack recomposes to. ``exemplar``: layers no parametric model fits are inpainted with
     PatchMatch (several times the decomposition's own time on these CPUs) instead of push-pull.
-    ``shadows``, ``shapes``, ``raise_alpha``: steps 1, 2 and the alpha rise of step 4 (alphas change
-    only through them)."""
+    ``shadows``, ``shapes``, ``fringes``, ``raise_alpha``: steps 1, 2, 3 and the alpha rise of step 5
+    (alphas change only through them)."""
     arr = np.asarray(stack, np.float32)
     if shadows:
         arr = shadows_over_layers(arr, rgb)
     if shapes:
         arr = complete_shapes(arr)
+    if fringes:
+        arr = edge_fringes(arr, rgb)
     done, _ = complete_stack(arr, hidden_above=reveal, exemplar=exemplar)  # (L, H, W, 4)
     changed = np.abs(done[..., :3] - arr[..., :3]).max(-1) > 1e-6  # (L, H, W)
-    if shadows or shapes:
+    if shadows or shapes or fringes:
         changed |= np.abs(done[..., :3] - np.asarray(stack, np.float32)[..., :3]).max(-1) > 1e-6
     alpha = done[..., 3]  # (L, H, W)
     count = len(done)
@@ -245,3 +251,52 @@ def _complete_layer_shapes(layer: np.ndarray, hidden: np.ndarray) -> None:
         fill = push_pull_fill(layer[..., :3], interior.astype(np.float32))  # (H, W, 3)
         layer[add, :3] = fill[add]
         layer[add, 3] = float(np.median(layer[interior, 3]))
+
+
+def edge_fringes(stack: np.ndarray, rgb: np.ndarray, tolerance: float = 3.0 / 255.0) -> np.ndarray:
+    """``stack`` (L, H, W, 4) with the fringe of every layer above the background given its alpha (step 3
+    of the module docstring); ``rgb`` (H, W, 3) the image. A fringe pixel has alpha 0 in layer k, touches
+    its pixels of alpha > 0.5 and shows an opaque layer j under k; its colour C, j's colour F there
+    (push-pull from j's visible pixels away from k) and k's nearest colour K give the alpha
+    ``a = (C - F).(K - F) / |K - F|²``; it is kept when in (1/255, 1) with C within ``tolerance`` (RMS)
+    of ``a K + (1 - a) F`` and C more than ``tolerance`` from F. Layer k gets alpha a and colour K there."""
+    out = np.array(stack, np.float32, copy=True)
+    count = len(out)
+    alpha = out[..., 3]  # (L, H, W) view
+    for k in range(count - 1, 0, -1):
+        solid = alpha[k] > 0.5
+        if not solid.any():
+            continue
+        through = np.prod(1.0 - alpha[k + 1:], axis=0) if k + 1 < count else np.ones(alpha.shape[1:], np.float32)
+        fringe = ndimage.binary_dilation(solid, np.ones((3, 3), bool)) & (alpha[k] <= 0) & (through >= 0.99)
+        if not fringe.any():
+            continue
+        opaque = alpha[:k] >= 0.99  # (k, H, W)
+        under = k - 1 - np.argmax(opaque[::-1], axis=0)  # (H, W) topmost opaque layer under k
+        above_under = np.zeros(fringe.shape, bool)  # a translucent layer between it and k
+        for j in range(1, k):
+            above_under |= (j > under) & (alpha[j] > 0)
+        fringe &= opaque.any(0) & ~above_under
+        if not fringe.any():
+            continue
+        _, (iy, ix) = ndimage.distance_transform_edt(~solid, return_indices=True)
+        near = ndimage.binary_dilation(solid, np.ones((5, 5), bool))
+        for j in np.unique(under[fringe]):
+            px = fringe & (under == j)
+            seen = (under == j) & ~near & (through >= 0.99)
+            for m in range(j + 1, k):
+                seen &= alpha[m] <= 0
+            if seen.sum() < 16:
+                continue
+            fill = push_pull_fill(out[j, ..., :3], seen.astype(np.float32))  # (H, W, 3)
+            ys, xs = np.nonzero(px)
+            c, f = rgb[ys, xs], fill[ys, xs]  # (m, 3)
+            ink = out[k, iy[ys, xs], ix[ys, xs], :3]  # (m, 3) the layer's nearest colour
+            span = ink - f
+            a = ((c - f) * span).sum(1) / np.maximum((span ** 2).sum(1), 1e-6)  # (m,)
+            fit = np.sqrt(((c - f - a[:, None] * span) ** 2).mean(1))
+            moved = np.sqrt(((c - f) ** 2).mean(1))
+            ok = (a > 1.0 / 255.0) & (a < 1.0) & (fit < tolerance) & (moved > tolerance)
+            out[k, ys[ok], xs[ok], :3] = ink[ok]
+            out[k, ys[ok], xs[ok], 3] = a[ok]
+    return out

@@ -10,7 +10,8 @@ own, and no later step can lift it out of its panel. With the PP-OCRv4 line boxe
   main region of a 3-px frame around the box, when that frame is uniform) but more than ``delta_e``
   (CIE76) from its colour are ink: within 3 px of a letter region (a region of the line in a colour of
   its own) they join it, the others make one new region per line;
-- :func:`line_ink`: the regions that are a line's ink (inside its box, in a colour of their own),
+- :func:`line_ink`: the regions that are a line's ink (inside its box, in a colour of their own, not a
+  counter whose mean colour the letters' edges darken),
   which the fragment test keeps as a layer (:func:`layerdiff.regions.fragments.absorb_fragments`);
 - :func:`lift_line_ink`: a line whose ink the solver left (mostly) in the layer of its surroundings
   becomes a layer of its own, just above them (a subtitle in its own colour on a panel is a layer a designer
@@ -25,6 +26,7 @@ from scipy import ndimage
 from .config import RegionConfig
 from .graph import RegionGraph, graph_from_labels
 from .segment import rgb_to_lab
+from .text_lines import showing_through
 
 __all__ = ["carve_line_ink", "line_ink", "lift_line_ink"]
 
@@ -111,8 +113,15 @@ def _ink_and_base(graph: RegionGraph, box: Box, delta_e: float) -> tuple[np.ndar
     if not len(inside) or not frame_px.sum():
         return None
     around = np.nonzero(frame_px >= _MAJOR * frame_px.sum())[0]
+    if not len(around):  # a frame of many small regions (a photo): no main surroundings to tell ink from
+        return None
     dist = np.linalg.norm(r.colour[inside, None, :3] - r.colour[None, around, :3], axis=-1)  # (k, a)
-    return inside[dist.min(1) > delta_e], int(frame_px.argmax())
+    ink = inside[dist.min(1) > delta_e]
+    base = int(frame_px.argmax())
+    if len(ink) > 1:  # counters showing the surroundings through the letters' edges are not ink
+        main = ink[np.argmax(r.area[ink])]
+        ink = ink[~showing_through(r.colour[ink, :3], r.colour[base, :3], r.colour[main, :3], delta_e)]
+    return ink, base
 
 
 def lift_line_ink(graph: RegionGraph, layer: np.ndarray, boxes: list[Box], delta_e: float = 10.0,

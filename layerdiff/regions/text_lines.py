@@ -12,7 +12,8 @@ per line. Inside each box:
    which show what lies under the text;
 3. the ink regions all join the layer that holds most ink above the surroundings' layer (or most ink
    overall when none is above it); counters of the surroundings' colour (within ``delta_e``: not the
-   fill of outlined letters) in a layer below the surroundings' layer, or in the text's layer when the
+   fill of outlined letters; a small counter whose mean colour the letters' edges darken counts,
+   :func:`showing_through`) in a layer below the surroundings' layer, or in the text's layer when the
    text lies above its surroundings, join the surroundings' layer;
 4. when the text lies above its surroundings, pixels of ink regions inside the box that have the
    surroundings' colour (counters too small to be regions of their own, merged into a letter by the
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
     from ..layered import LayeredImage
     from ..text.fonts import FontFace
 
-__all__ = ["LineReading", "read_lines", "line_boxes", "attach_text", "keep_lines_whole", "TEXT_CONFIDENCE"]
+__all__ = ["LineReading", "read_lines", "line_boxes", "attach_text", "keep_lines_whole", "showing_through",
+           "TEXT_CONFIDENCE"]
 
 Box = tuple[int, int, int, int]
 _INSIDE = 0.9  # fraction of a region's pixels inside a line's box for it to belong to the line
@@ -121,6 +123,17 @@ def _lab_distance(colour: np.ndarray, i: np.ndarray, j: int) -> np.ndarray:
     return np.linalg.norm(colour[i, :3] - colour[j, :3], axis=-1)
 
 
+def showing_through(colour: np.ndarray, base: np.ndarray, ink: np.ndarray, delta_e: float) -> np.ndarray:
+    """(k,) bool: which regions of Lab colours ``colour`` (k, 3) show the surroundings ``base`` (3,) through a
+    line of ``ink`` (3,) colour: their colour lies within ``delta_e`` of the segment from ``base`` to ``ink``
+    and nearer its ``base`` half (a counter small enough that the letters' anti-aliased edges darken its
+    mean colour, as the "R" of a title on a panel)."""
+    span = np.asarray(ink, np.float64) - base  # (3,)
+    t = np.clip((np.asarray(colour, np.float64) - base) @ span / max(float(span @ span), 1e-12), 0.0, 1.0)  # (k,)
+    off = np.linalg.norm(colour - (base + t[:, None] * span), axis=-1)  # (k,)
+    return (t < 0.5) & (off < delta_e)
+
+
 def _line(graph: RegionGraph, labels: np.ndarray, layer: np.ndarray, box: Box, delta_e: float) -> None:
     """Apply steps 1-4 of the module docstring to one box, changing ``labels`` (h, w) and ``layer`` (n,)
     in place."""
@@ -154,7 +167,9 @@ def _line(graph: RegionGraph, labels: np.ndarray, layer: np.ndarray, box: Box, d
     top = int(np.argmax(ink_area[under + 1:])) + under + 1 if ink_area[under + 1:].sum() > 0 else int(
         np.argmax(ink_area))
     layer[ink] = top
-    counters = counters[_lab_distance(colour, counters, base) < delta_e]  # only those showing the surroundings
+    shows = (_lab_distance(colour, counters, base) < delta_e) | showing_through(
+        colour[counters, :3], colour[base, :3], colour[main, :3], delta_e)
+    counters = counters[shows]  # only those showing the surroundings
     back = layer[counters] < under
     if top > under:
         back |= layer[counters] == top
