@@ -14,7 +14,8 @@ is passed to the decomposer. Per design:
 - the LayerD metric at budget 0 (:func:`layerdiff.eval.metric.evaluate_pair`: RGB L1@0, soft IoU@0);
 - ``photo_iou``: the soft IoU of the photo's true layer with the predicted layer that best matches it
   (the photo kept whole scores near 1, a photo cut into fragments far less);
-- ``photo_pieces``: the predicted layers holding at least 5 % of the photo's visible pixels;
+- ``photo_pieces``: the predicted layers on top (alpha > 0.5) on at least 5 % of the pixels where the
+  photo is on top in the truth (1: the photo whole in one layer);
 - the occluded-region scores (:func:`layerdiff.eval.occlusion.occlusion_scores`) and ``photo_hidden_l1``,
   the RGB L1 of the best-matching predicted layer on the photo's hidden pixels.
 
@@ -91,16 +92,15 @@ def photo_scene(seed: int, index: int, size: int = 512) -> tuple[np.ndarray, int
 def photo_scores(pred: np.ndarray, gt: np.ndarray, photo: int) -> dict[str, Any]:
     """Scores of a predicted stack (K, H, W, 4) against a scene's true layers (L, H, W, 4) with the photo at
     layer ``photo``: the LayerD metric at budget 0, the photo's soft IoU with its best-matching predicted
-    layer, the number of predicted layers holding 5 % of its visible pixels, and the occluded-region
-    scores (overall and on the photo's hidden pixels)."""
-    from layerdiff.blend import visibility_weights
+    layer, the number of predicted layers on top on 5 % of the pixels where it is on top, and the
+    occluded-region scores (overall and on the photo's hidden pixels)."""
     from layerdiff.eval.metric import evaluate_pair
     from layerdiff.eval.occlusion import hidden_masks, occlusion_scores
 
     metric = evaluate_pair(pred, gt, max_edits=0)
-    seen = visibility_weights(gt[..., 3])[photo]  # (H, W) where the photo shows in the input
-    shown = visibility_weights(pred[..., 3])  # (K, H, W)
-    share = (shown * seen).sum((1, 2)) / max(float(seen.sum()), 1e-9)  # (K,) photo pixels each layer shows
+    seen = _topmost(gt) == photo  # (H, W) where the photo is the topmost opaque layer of the input
+    shown = _topmost(pred)[seen]  # (m,) the predicted layer on top there
+    share = np.bincount(shown, minlength=len(pred)) / max(int(seen.sum()), 1)  # (K,)
     a_true = gt[photo, ..., 3]  # (H, W)
     ious = np.minimum(pred[..., 3], a_true).sum((1, 2)) / np.maximum(pred[..., 3], a_true).sum((1, 2)).clip(1e-9)
     best = int(np.argmax(ious))
@@ -112,6 +112,14 @@ def photo_scores(pred: np.ndarray, gt: np.ndarray, photo: int) -> dict[str, Any]
         diff = np.abs(pred[best, ..., :3] - gt[photo, ..., :3]).mean(-1)  # (H, W)
         row["photo_hidden_l1"] = float(diff[hidden[photo]].mean())
     return row
+
+
+def _topmost(stack: np.ndarray) -> np.ndarray:
+    """(H, W) index of the topmost layer of ``stack`` (L, H, W, 4) with alpha above 0.5 (0 where none)."""
+    top = np.zeros(stack.shape[1:3], np.int64)
+    for k in range(1, len(stack)):
+        top[stack[k, ..., 3] > 0.5] = k
+    return top
 
 
 def _mean(rows: list[dict[str, Any]], key: str) -> float:

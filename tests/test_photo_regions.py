@@ -210,3 +210,23 @@ def test_complete_stack_takes_exemplar_flags_per_layer():
     assert methods[0] == "push-pull" and methods[1].startswith("patchmatch")
     with pytest.raises(ValueError, match="flags for 3 layers"):
         complete_stack(stack, exemplar=[True, False])
+
+
+def test_bench_photo_scenes_and_scores(tmp_path):
+    """bench_photo's scenes are a pure function of (seed, index) and its scores read a perfect answer as
+    one whole photo; it runs end to end on two tiny scenes with both settings."""
+    import json
+
+    from bench_scripts import load_benchmark
+
+    bench = load_benchmark("bench_photo")
+    gt, photo = bench.photo_scene(2718, 1, 96)
+    again, _ = bench.photo_scene(2718, 1, 96)
+    assert photo == 1 and np.array_equal(gt, again) and gt.shape[1:] == (96, 96, 4)
+    assert bench.photo_scene(2718, 0, 96)[1] == 0  # even indices: a photo background
+    scores = bench.photo_scores(gt, gt, photo)
+    assert scores["l1"] < 1e-6 and scores["photo_iou"] > 0.999 and scores["photo_pieces"] == 1
+    out = tmp_path / "p.json"
+    summary = bench.main(["--designs", "2", "--size", "96", "--compare", "--json", str(out)])
+    assert {"photos=False/all", "default/all"} <= set(summary)
+    assert len(json.loads(out.read_text())["rows"]["default"]) == 2
