@@ -11,7 +11,8 @@ rest is the full-resolution painting (:func:`layerdiff.recompose.upsample_layers
 The cold time runs ``layerdiff decompose`` as a new process (imports, model load, PSD + PNG writing
 included), ``--cold-repeats`` times; the median is reported.
 The load average before and after is printed: on a shared machine, multi-threaded torch calls slow
-down sharply when other processes hold the cores.
+down sharply when other processes hold the cores. The region engine paints at full resolution and reads
+text on threads of its own (``LAYERDIFF_THREADS``, default the usable cores up to 4; 1 runs serially).
 Prints a markdown table; ``--json`` writes the raw figures.
 """
 
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096])
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2, help="torch threads (diffusion models); the region "
+                   "engine's painting threads follow LAYERDIFF_THREADS")
     p.add_argument("--cold-size", type=int, default=1024, help="0 skips the cold CLI run")
     p.add_argument("--cold-repeats", type=int, default=3)
     p.add_argument("--json", default=None)
@@ -121,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
     colds = [cold_cli(args.model, args.cold_size, args.layers) for _ in range(args.cold_repeats)] \
         if args.cold_size else []
-    machine = f"{platform.machine()}, {args.threads} threads, {platform.python_version()}"
+    from layerdiff.parallel import worker_count
+
+    machine = (f"{platform.machine()}, {args.threads} torch threads, {worker_count()} painting threads "
+               f"(LAYERDIFF_THREADS), {platform.python_version()}")
     print(f"Decomposition, model {args.model}, {args.layers} layers, {machine}; "
           f"load average before {load_before}, after {_load()}\n")
     print("| input | layers out | median s (warm) | model s | peak RSS MB | composite max err (/255) |")

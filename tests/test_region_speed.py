@@ -15,7 +15,7 @@ import pytest
 import layerdiff.text.ocr as ocr
 from layerdiff import parallel, recompose
 from layerdiff.errors import LayerdiffError
-from layerdiff.regions import decomposer
+from layerdiff.regions import decomposer, paint
 from layerdiff.regions.paint import paint_layers
 from layerdiff.regions.text_lines import LineReading
 
@@ -124,3 +124,23 @@ def test_start_engine_builds_once_in_the_background(monkeypatch):
     engine = ocr._engine()
     assert built == ["layerdiff-ocr-load"]
     assert ocr._engine() is engine
+
+
+def test_matte_cover_on_the_band_box_equals_the_whole_image():
+    """matte_cover filters only the box of the edge band plus the matte's reach; its alpha equals the
+    colour-line matte of the whole image wherever it is used (the band), and the hard mask elsewhere."""
+    rng = np.random.default_rng(11)
+    for trial in range(12):
+        h, w = (int(v) for v in rng.integers(8, 70, 2))
+        rgb = rng.random((h, w, 3)).astype(np.float32)  # (h, w, 3)
+        cover = np.zeros((h, w), bool)
+        y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
+        cover[max(0, y - 6):y + 5, max(0, x - 4):x + 9] = True
+        if trial % 4 == 0:
+            cover = rng.random((h, w)) > 0.5
+        for radius in (1, 3):
+            band = paint._edge_band(cover)
+            hard = cover.astype(np.float32)
+            alpha, conf = recompose.colour_line_matte(rgb, cover & ~band, ~cover & ~band, radius)
+            whole = np.where(band, hard + conf * (alpha - hard), hard).astype(np.float32)
+            assert np.array_equal(paint.matte_cover(rgb, cover, radius), whole)

@@ -150,11 +150,19 @@ def matte_cover(rgb: np.ndarray, cover: np.ndarray, radius: int) -> np.ndarray:
     1-px band around its boundary, the hard mask elsewhere."""
     band = _edge_band(cover)
     hard = cover.astype(np.float32)
-    if not band.any():
+    rows, cols = np.flatnonzero(band.any(1)), np.flatnonzero(band.any(0))
+    if rows.size == 0:
         return hard
-    alpha, conf = colour_line_matte(rgb, cover & ~band, ~cover & ~band, radius)
-    soft = hard + conf * (alpha - hard)
-    return np.where(band, soft, hard).astype(np.float32)
+    # the matte's windows reach ``radius`` px: filter only the band's box with that halo
+    h, w = cover.shape
+    y0, y1 = max(0, rows[0] - radius), min(h, rows[-1] + 1 + radius)
+    x0, x1 = max(0, cols[0] - radius), min(w, cols[-1] + 1 + radius)
+    box = (slice(y0, y1), slice(x0, x1))
+    c, b = cover[box], band[box]  # (bh, bw)
+    alpha, conf = colour_line_matte(rgb[box], c & ~b, ~c & ~b, radius)
+    soft = hard[box] + conf * (alpha - hard[box])
+    hard[box] = np.where(b, soft, hard[box])
+    return hard
 
 
 def _edge_band(mask: np.ndarray) -> np.ndarray:
