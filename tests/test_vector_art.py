@@ -24,6 +24,7 @@ from layerdiff.data.emoji import (
 from layerdiff.regions.decomposer import RegionLayerDecomposer, predict_relations
 from layerdiff.regions.graph import region_graph
 from layerdiff.regions.solve import canvas_background
+from layerdiff.regions.vector_art import cut_under_layers, transparent_canvas
 
 DATA = Path(__file__).parent / "data"
 FLAGS = DATA / "flags"
@@ -60,8 +61,8 @@ def _decompose(dec: RegionLayerDecomposer, rgba: np.ndarray, vector_art: bool = 
         dec.vector_art = True
 
 
-CANTON_POINTS = {"field": (80, 35), "stripe": (80, 48), "lower stripe": (30, 72), "canton": (30, 36),
-                 "canton over stripe": (30, 48), "canvas": (5, 5)}
+CANTON_POINTS = {"field": (80, 35), "stripe": (80, 48), "lower stripe": (30, 72), "canton": (24, 36),
+                 "canton over stripe": (24, 48), "canvas": (5, 5)}
 """Points (x, y) of canton.svg's 120-unit view box."""
 
 
@@ -118,7 +119,7 @@ def test_canvas_background_takes_canvas_and_largest_paint_only() -> None:
     red = r.labels[round(35 * PX / 120), round(80 * PX / 120)]
     white = r.labels[round(48 * PX / 120), round(80 * PX / 120)]
     lower = r.labels[round(72 * PX / 120), round(80 * PX / 120)]
-    canton = r.labels[round(36 * PX / 120), round(30 * PX / 120)]
+    canton = r.labels[round(36 * PX / 120), round(24 * PX / 120)]
     canvas = r.labels[1, 1]
     assert new_bg[red] == new_bg[canvas] == 1.0 and new_bg[white] == new_bg[canton] == 0.0
     assert white != lower and new_same[white, lower] >= 0.7  # one paint, two regions
@@ -198,3 +199,55 @@ def test_bench_flags_scores_a_set(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert len(rows) == 1 and rows[0]["sample"].startswith("flag-u1f1") and rows[0]["model"] == "single-layer"
     assert bench.main(argv + ["--set-from", str(out / "set.json"), "--split", "test"]) == 0
     assert bench.main(["--list", "--emoji-dir", str(tmp_path / "absent")]) == 2
+
+
+def _flag_with_rim() -> np.ndarray:
+    """(PX, PX, 4): a red field on a transparent canvas, a dark strip along its top edge (the edge of a
+    flag under a translucent outline) and a white stripe across it."""
+    rgba = np.zeros((PX, PX, 4), np.float32)
+    rgba[37:90] = (0.9, 0.1, 0.1, 1.0)
+    rgba[37:40] = (0.5, 0.05, 0.05, 1.0)
+    rgba[60:75] = (1.0, 1.0, 1.0, 1.0)
+    return rgba
+
+
+def test_canvas_background_gives_a_rim_the_paint_it_borders() -> None:
+    graph = region_graph(_flag_with_rim())
+    r = graph.regions
+    n = r.count
+    _, bg = canvas_background(r, np.full((n, n), 0.5), np.zeros(n))
+    rim, red, white = r.labels[38, 60], r.labels[50, 60], r.labels[66, 60]
+    assert len({rim, red, white}) == 3
+    assert bg[rim] == bg[red] == 1.0 and bg[white] == 0.0  # the strip joins the field's paint
+    _, plain = canvas_background(r, np.full((n, n), 0.5), np.zeros(n), rim_width=0.0)
+    assert plain[rim] == 0.0  # without the rim rule it is a paint of its own
+    inset = _flag_with_rim()
+    inset[:, :10] = inset[:, 118:] = 0.0  # a drawing inside the canvas (an emoji): left to the pair model
+    r = region_graph(inset).regions
+    same, bg = np.full((r.count, r.count), 0.5), np.zeros(r.count)
+    assert canvas_background(r, same, bg) == (same, bg)
+    assert not transparent_canvas(inset[..., 3])
+
+
+def test_cut_under_layers_keeps_what_the_bottom_layer_encloses() -> None:
+    image = _flag_with_rim()
+    image[38:40] = image[41]  # no rim here
+    bottom = np.zeros_like(image)
+    bottom[37:90] = (0.9, 0.1, 0.1, 1.0)  # the field, whole under the stripe and the dot
+    stripe = np.zeros_like(image)
+    stripe[60:75] = (1.0, 1.0, 1.0, 1.0)
+    dot = np.zeros_like(image)
+    dot[44:50, 60:66] = (0.1, 0.1, 0.9, 1.0)  # inside the field
+    image[44:50, 60:66] = dot[44:50, 60:66]
+    stack = np.stack([bottom, stripe, dot])  # (3, PX, PX, 4)
+    out = cut_under_layers(stack, image)
+    assert (out[0, 60:75, ..., 3] == 0).all()  # not enclosed by the field's visible pixels: cut
+    assert (out[0, 44:50, 60:66, 3] == 1).all()  # enclosed: the field continues under the dot
+    assert np.array_equal(out[1:], stack[1:]) and (out[0, 37:60, ..., 3] == stack[0, 37:60, ..., 3]).all()
+    from layerdiff.blend import over
+
+    assert np.allclose(over(over(out[0], out[1]), out[2]), over(over(stack[0], stack[1]), stack[2]))
+    opaque = image.copy()
+    opaque[..., 3] = 1.0
+    assert cut_under_layers(stack, opaque) is stack  # no transparent canvas: unchanged
+    assert not transparent_canvas(opaque[..., 3]) and transparent_canvas(image[..., 3])

@@ -67,6 +67,7 @@ from .photo import (
 from .segment import pixel_features
 from .solve import assign_layers, canvas_background
 from .text_lines import Box, LineReading, attach_text, keep_lines_whole, line_boxes
+from .vector_art import cut_under_layers
 
 __all__ = ["RegionLayerDecomposer", "check_layerer", "predict_relations", "layerer_folder"]
 
@@ -152,7 +153,8 @@ class RegionLayerDecomposer:
     options: frozenset[str] = frozenset({"read_text"})
     vector_art: bool = True
     """Flat vector art on a transparent canvas: each paint a layer over the canvas and its largest paint
-    (:func:`~layerdiff.regions.solve.canvas_background`); False: the layerer's relations as they are."""
+    (:func:`~layerdiff.regions.solve.canvas_background`), the bottom layer cut to what it shows and
+    encloses (:func:`~layerdiff.regions.vector_art.cut_under_layers`); False: as the layerer says."""
 
     def __init__(self, layerer: Any, config: RegionConfig | None = None, name: str = DEFAULT_MODEL,
                  max_layers: int = 8, merge_threshold: float = 0.3,
@@ -224,8 +226,9 @@ class RegionLayerDecomposer:
         with the text lines read at the work size."""
         wanted, cap = check_num_layers(num_layers, max_layers, self.max_layers, self.name)
         full, _ = image_to_array(image)  # (H, W, 4)
-        return at_work_size(full, self.config.work_size,
-                            lambda small: self.decompose_small(small, wanted, cap, reading))
+        stack = at_work_size(full, self.config.work_size,
+                             lambda small: self.decompose_small(small, wanted, cap, reading))  # (L, H, W, 4)
+        return cut_under_layers(stack, full) if self.vector_art else stack
 
     def decompose_small(self, img: np.ndarray, wanted: int | None, max_layers: int,
                         reading: LineReading | None = None) -> np.ndarray:
