@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -70,6 +70,8 @@ from .text_lines import Box, LineReading, attach_text, keep_lines_whole, line_bo
 from .vector_art import cut_under_layers
 
 __all__ = ["RegionLayerDecomposer", "check_layerer", "predict_relations", "layerer_folder"]
+
+T = TypeVar("T")
 
 
 def predict_relations(layerer: Any, graph: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -127,20 +129,18 @@ def layerer_folder(name_or_path: str | Path) -> tuple[Path, str, int]:
     return (path / "layerer" if (path / "layerer").is_dir() else path), preset.name, preset.max_layers
 
 
-def _read_lines_aside(img: np.ndarray, reading: LineReading | None) -> Callable[[], list[Box] | None]:
-    """Start :func:`~layerdiff.regions.text_lines.line_boxes` of ``img`` (h, w, 4) in a background thread
-    (the detector and recogniser release the GIL, so they run while the image is segmented) and return
-    the call that waits for its boxes. Without the OCR engine it runs here and now (its one-time warning
-    comes from this thread)."""
+def _in_background(read: Callable[[], T]) -> Callable[[], T]:
+    """Start ``read`` (reading text lines: the OCR detector and recogniser release the GIL) in a background
+    thread, so it runs while the image is segmented, and return the call that waits for its result.
+    Without the OCR engine it runs here and now (its one-time warning comes from this thread)."""
     from ..text.ocr import ocr_available
 
     if not ocr_available():
-        found = line_boxes(img, reading=reading)
-        return lambda: found
+        result = read()
+        return lambda: result
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerdiff-ocr")
-    future = pool.submit(line_boxes, img, reading=reading)
+    future = pool.submit(read)
     pool.shutdown(wait=False)  # the thread ends with its one call
-
     return future.result
 
 
@@ -236,14 +236,18 @@ class RegionLayerDecomposer:
         lines read."""
         if wanted == 1:
             return img[None].copy()
-        lines = _read_lines_aside(img, reading) if self.keep_text or reading is not None else None
+
+        def read() -> tuple[list[Box] | None, list[PhotoArea]]:  # the text lines, then the photos
+            found = line_boxes(img, reading=reading) if self.keep_text or reading is not None else None
+            return found, photo_areas(img, lines=found if self.keep_text else None) if self.photos else []
+
+        text_and_photos = _in_background(read)
         graph = region_graph(img, self.config)
-        found = lines() if lines is not None else None
+        found, areas = text_and_photos()
         boxes = found if self.keep_text else None
         inked = bool(boxes) and self.text_layers
         if inked:
             graph = carve_line_ink(graph, boxes, self.config)
-        areas = photo_areas(img, lines=boxes) if self.photos else []
         graph, same, _, bg, layer, fitted = self._propose(graph, wanted, max_layers, split=True, photos=areas)
         if wanted is None and getattr(self.layerer, "has_fragment_test", False) and layer.max() >= 2:
             ink = line_ink(graph, boxes, self.config.merge_delta_e) if inked else None  # (n,)
