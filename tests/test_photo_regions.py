@@ -28,12 +28,14 @@ PHOTO = (40, 50, 200, 190)  # x0, y0, x1, y1 of the placed photo
 DISC = (120, 100, 180, 160)  # the flat disc laid over it
 
 
-def photo_texture(h: int, w: int, seed: int = 5, grain: float = 2.0) -> np.ndarray:
+def photo_texture(h: int, w: int, seed: int = 5, grain: float = 2.0, fine: bool = True) -> np.ndarray:
     """(h, w, 3) uint8 photo-like raster: seeded colour noise at three scales (blobs of light and colour,
-    detail, fine texture) with per-pixel grain of ``grain`` 8-bit steps, as a photograph has."""
+    detail, and with ``fine`` a fine texture) with per-pixel grain of ``grain`` 8-bit steps, as a
+    photograph has."""
     rng = np.random.default_rng(seed)
     out = np.zeros((h, w, 3), np.float32)
-    for cells, weight in ((5, 0.6), (max(h, w) // 10, 0.3), (max(h, w) // 3, 0.25)):
+    scales = ((5, 0.6), (max(h, w) // 10, 0.3)) + (((max(h, w) // 3, 0.25),) if fine else ())
+    for cells, weight in scales:
         noise = Image.fromarray((rng.random((cells, cells, 3)) * 255).astype(np.uint8))
         out += weight * np.asarray(noise.resize((w, h), Image.Resampling.BICUBIC), np.float32)  # (h, w, 3)
     out = (out - out.mean()) * 1.2 + 128.0 + rng.normal(0.0, grain, (h, w, 1))
@@ -56,12 +58,9 @@ def placed_photo() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def photo_with_sticker() -> tuple[np.ndarray, np.ndarray]:
-    """A photo filling the canvas with a flat rounded sticker (white with a dark red core): the image and
-    the sticker's pixels."""
-    img = Image.fromarray(photo_texture(SIZE, SIZE, seed=11))
-    draw = ImageDraw.Draw(img)
-    draw.rounded_rectangle([70, 80, 190, 170], 18, fill=(250, 250, 250))
-    draw.rounded_rectangle([90, 100, 170, 150], 10, fill=(150, 20, 40))
+    """A photo filling the canvas with a flat white rounded sticker: the image and the sticker's pixels."""
+    img = Image.fromarray(photo_texture(SIZE, SIZE, seed=11, grain=3.0, fine=False))
+    ImageDraw.Draw(img).rounded_rectangle([70, 80, 190, 170], 18, fill=(250, 250, 250))
     mask = Image.new("L", img.size, 0)
     ImageDraw.Draw(mask).rounded_rectangle([70, 80, 190, 170], 18, fill=255)
     return np.asarray(img), np.asarray(mask) > 250

@@ -19,9 +19,11 @@ places a photo as one layer. Here:
    Before the pair model runs, regions crossing a placed photo's outline are cut along it
    (:func:`split_at_outlines`);
 2. :func:`photo_members` gives each region of a region graph its photo: most of its pixels inside the
-   outline; for a placed photo also the grainy regions reached from those (:func:`region_grain` above
-   ``max_grain``: the photo's smooth parts; the outline then grows to their hull) and the regions
-   inside its bounding box or a band of ``ring`` of the longer side around it (a frame or border).
+   outline (for a photo background: the regions with a photo's grain, :func:`region_grain` above
+   ``max_grain``, and the rough ones inside its textured body; the others keep the pair model's
+   relations); for a placed photo also the grainy
+   regions reached from those (the photo's smooth parts; the outline then grows to their hull) and the
+   regions inside its bounding box or a band of ``ring`` of the longer side around it (a frame).
    Not a piece of a detected text line (inside its box, at least half flat or of one uniform colour),
    nor an element laid over the photo: a flat region (``flat`` share at least ``element_flat``) of one
    uniform colour or gradient (grain at most ``max_grain``) that stands out from what surrounds
@@ -55,11 +57,13 @@ __all__ = ["PhotoArea", "textured_pixels", "smooth_residual", "region_grain", "p
 class PhotoArea:
     """One photograph found in an image: its outline ``mask`` (h, w) bool and whether it is the
     ``background`` (the outline is then the whole canvas); ``lines``: the detected text line boxes
-    (x0, y0, x1, y1) of the image, whose letters are never part of a photo."""
+    (x0, y0, x1, y1) of the image, whose letters are never part of a photo; ``core``: (h, w) bool, the
+    densely textured pixels found (a photo background's body), or None."""
 
     mask: np.ndarray
     background: bool
     lines: list[tuple[int, int, int, int]] = field(default_factory=list)
+    core: np.ndarray | None = None
 
 
 def textured_pixels(image: np.ndarray, lap_threshold: float = 3.0, window: int = 11) -> np.ndarray:
@@ -111,7 +115,7 @@ def photo_areas(image: np.ndarray, *, min_area: float = 0.015, open_fraction: fl
     ys, xs = np.nonzero(union)
     span_y, span_x = (ys.max() - ys.min() + 1) / h, (xs.max() - xs.min() + 1) / w
     if span_y >= background_span and span_x >= background_span and textured.mean() >= background_share:
-        return [PhotoArea(np.ones((h, w), bool), True, lines)]
+        return [PhotoArea(np.ones((h, w), bool), True, lines, core)]
     areas: list[PhotoArea] = []
     for k in keep[np.argsort(-sizes[keep - 1], kind="stable")]:
         part = labels == k
@@ -125,7 +129,7 @@ def photo_areas(image: np.ndarray, *, min_area: float = 0.015, open_fraction: fl
         sides = sum(int(edge.any()) for edge in (outline[:m], outline[-m:], outline[:, :m], outline[:, -m:]))
         around = ~ndimage.binary_dilation(outline, iterations=8)  # (h, w) the design around the photos
         if (sides >= 3 and outline.mean() >= background_cover) or smooth_residual(image, around) > max_residual:
-            return [PhotoArea(np.ones((h, w), bool), True, lines)]
+            return [PhotoArea(np.ones((h, w), bool), True, lines, core)]
     return areas
 
 
@@ -212,6 +216,13 @@ def photo_members(graph: RegionGraph, areas: list[PhotoArea], *, inside: float =
     framed = np.zeros(n, bool)  # regions of a placed photo's edge or frame (never elements laid over it)
     for k, a in enumerate(areas):
         share = np.bincount(flat_labels, a.mask.ravel().astype(np.float64), minlength=n) / np.maximum(area, 1.0)
+        if a.background:  # only the photo's own: icons and shapes over it keep the pair model's say
+            textured = grain > max_grain  # (n,) smooth parts with a photo's grain
+            if a.core is not None:  # rough parts (no calm pixel to measure grain on) in its textured body
+                body = np.bincount(flat_labels, a.core.ravel().astype(np.float64), minlength=n)  # (n,)
+                textured |= np.isnan(grain) & (body >= inside * area)
+            member[(share >= inside) & (member < 0) & textured] = k
+            continue
         member[(share >= inside) & (member < 0)] = k
         if not a.background:
             grown = _grow(graph, member, k, grain > max_grain, 0.5 * a.mask.sum())  # smooth parts at its edges
