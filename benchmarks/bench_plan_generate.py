@@ -189,12 +189,22 @@ def read_caption_set(path: str | Path) -> list[dict]:
 
 
 def _agree(got: dict, want: dict, key: str) -> bool:
-    """Whether a planned layer agrees with an expected one on ``key`` (a null expected value: any)."""
+    """Whether a planned layer agrees with an expected one on ``key`` (a null expected value: any; colours by
+    family: a planned "light green" agrees with "green")."""
     if got.get("kind") != want.get("kind"):
         return False
     if key == "text":
         return got.get("text") == want.get("text")
+    if key == "color":
+        return want.get(key) is None or _families([got.get(key)]) == _families([want.get(key)])
     return want.get(key) is None or got.get(key) == want.get(key)
+
+
+def _families(colours: list) -> list:
+    """Plan colours as their vocabulary families ("light green" -> "green"); other values as given."""
+    from layerdiff.eval.generation import colour_family
+
+    return [colour_family(c) or c for c in colours]
 
 
 def _perfect(ok: list[list[bool]]) -> bool:
@@ -216,7 +226,7 @@ def _perfect(ok: list[list[bool]]) -> bool:
 def field_scores(plan, gold: dict, ordered: bool = False) -> dict[str, bool]:
     """Per field, whether ``plan`` (a LayerPlan or its dict) reads the caption as ``gold`` does.
 
-    background: kind and colours (a scene: its kind); count: as many layers, and text layers, as the gold;
+    background: kind and colours (by family; a scene: its kind); count: as many layers, and text layers, as the gold;
     colours / shapes / text / places: every expected layer matched one to one to a planned layer of its kind
     that agrees on that field (a null expected colour, shape or place agrees with anything; text must be
     equal); exact: all of these at once, and with ``ordered`` each layer compared at its place bottom to top.
@@ -224,7 +234,7 @@ def field_scores(plan, gold: dict, ordered: bool = False) -> dict[str, bool]:
     d = plan if isinstance(plan, dict) else plan.to_dict()
     got_bg, want_bg = d["background"], gold["background"]
     background = got_bg["kind"] == want_bg["kind"] and (
-        want_bg["kind"] == "scene" or list(got_bg["colors"]) == list(want_bg["colors"]))
+        want_bg["kind"] == "scene" or _families(list(got_bg["colors"])) == _families(list(want_bg["colors"])))
     got, want = d["layers"], gold["layers"]
 
     def texts(layers: list[dict]) -> int:

@@ -211,12 +211,15 @@ def blind_caption(rng: np.random.Generator) -> tuple[str, dict[str, Any]]:
 
 def signature(plan_or_gold: Any) -> tuple:
     """What must match for a plan to count as right: background kind and colours; per layer, bottom to top,
-    kind, colour, shape, text and place (places only where the gold names one)."""
+    kind, colour, shape, text and place (places only where the gold names one). Colours count by family
+    (a planned "light green" is "green")."""
+    from layerdiff.eval.generation import colour_family
+
     d = plan_or_gold if isinstance(plan_or_gold, dict) else plan_or_gold.to_dict()
     bg = d["background"]
-    layers = tuple((lay["kind"], lay.get("color"), lay.get("shape"), lay.get("text"), lay.get("place"))
-                   for lay in d["layers"])
-    return (bg["kind"], tuple(bg["colors"]), layers)
+    layers = tuple((lay["kind"], colour_family(lay.get("color")) or lay.get("color"), lay.get("shape"),
+                    lay.get("text"), lay.get("place")) for lay in d["layers"])
+    return (bg["kind"], tuple(colour_family(c) or c for c in bg["colors"]), layers)
 
 
 def matches(plan: Any, gold: dict[str, Any]) -> bool:

@@ -292,3 +292,24 @@ def test_smooth_colour_removes_a_patch_grid_but_not_the_outline():
     assert float(inside[0].max() - inside[0].min()) < 0.03  # the blocks are gone
     assert abs(float(inside[0].mean()) - 0.7) < 0.02  # the mean colour stays
     assert float(out[0, 2, 8:56, 8:56].max()) < 1e-6  # no colour from transparent pixels
+
+
+def test_the_model_is_asked_for_a_shades_family_and_the_layer_keeps_the_plan_phrase(pipe, monkeypatch):
+    import layerdiff.planning.generate as gen_mod
+
+    asked: list[str] = []
+
+    def samples(pipe_, phrases, *args, **kwargs):
+        asked.extend(phrases)
+        return [torch.zeros(4, 8, 8) for _ in phrases]
+
+    monkeypatch.setattr(gen_mod, "_object_samples", samples)
+    plan = LayerPlan(Background("solid", ["light green"]), [
+        PlanLayer(kind="object", phrase="a light green star", color="light green", shape="star"),
+        PlanLayer(kind="object", phrase="a red circle", color="red", shape="circle")])
+    image = generate_from_plan(pipe, plan, 32, 32)
+    assert asked == ["a green star", "a red circle"]
+    assert image[1].metadata["caption"] == "a light green star"
+    from layerdiff.planning.colours import colour_rgb
+
+    np.testing.assert_allclose(image.to_numpy()[0, 5, 5, :3], colour_rgb("light green"), atol=1e-6)

@@ -74,3 +74,20 @@ def test_one_line_errors(tmp_path, capsys):
         assert main(argv) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], (argv, err)
+
+
+def test_show_plan_keeps_a_shade_and_an_edited_shade_is_drawn(tmp_path, capsys):
+    caption = 'a red star next to a blue heart on a light green background with the text "Open Late" in white'
+    assert main(["generate", caption, "--show-plan"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["background"]["colors"] == ["light green"]
+    shown["background"]["colors"] = ["dark red"]
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(shown))
+    out = tmp_path / "gen"
+    assert main(["generate", "--plan", str(path), "--model", "tiny-random", "--steps", "1", "--size", "48x32",
+                 "-o", str(out), "--formats", "ora"]) == 0
+    bottom = load(out / "generated.ora")[0].on_canvas((48, 32))
+    from layerdiff.planning.colours import colour_rgb
+
+    np.testing.assert_allclose(bottom[..., :3], np.broadcast_to(colour_rgb("dark red"), (32, 48, 3)), atol=1 / 255)

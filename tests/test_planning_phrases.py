@@ -70,8 +70,8 @@ def test_a_gradient_or_pattern_without_colours_still_makes_a_valid_plan(caption)
 def test_a_colour_after_its_object_is_the_objects_not_the_background():
     plan = plan_caption("a circle, deep purple, on white")
     assert bg(plan) == ("solid", ["white"])
-    assert objects(plan) == [("object", "purple", "circle", None, None)]
-    assert plan.layers[0].phrase == "a purple circle"
+    assert objects(plan) == [("object", "deep purple", "circle", None, None)]  # the shade is kept
+    assert plan.layers[0].phrase == "a purple circle"  # the model is asked for the family
 
 
 def test_a_colour_after_a_coloured_object_is_still_the_background():

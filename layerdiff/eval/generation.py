@@ -20,7 +20,9 @@ those figures and no more.
 **Caption alone** (:func:`score_plan_image`, ``benchmarks/bench_plan_generate.py``): with no layer prompts
 the image's layers need not come in the caption's order, so the named objects are matched one to one to
 the layers above an opaque bottom layer that carries the named background colour; a caption passes when
-every named object finds a layer of its own with its colour and shape class.
+every named object finds a layer of its own with its colour and shape class. A plan's shaded colour ("light
+green", :mod:`layerdiff.planning.colours`) is checked as its family ("green"): the planner draws shades that
+stay nearest to their family's vocabulary colour.
 """
 
 from __future__ import annotations
@@ -194,6 +196,15 @@ OPAQUE = 0.99
 """Mean alpha the bottom layer needs to count as an opaque background."""
 
 
+def colour_family(name: object) -> str | None:
+    """The vocabulary colour a gold or plan colour names: itself, or a shade's family ("light green" -> "green");
+    None for None or a name that is no colour."""
+    from layerdiff.planning.colours import shade_of
+
+    got = shade_of(name) if isinstance(name, str) else None
+    return got[0] if got else None
+
+
 def score_plan_image(stack: np.ndarray, gold: dict) -> dict:
     """The caption-alone check: is what the caption names in the image, each object in a layer of its own?
 
@@ -202,7 +213,7 @@ def score_plan_image(stack: np.ndarray, gold: dict) -> dict:
     :class:`~layerdiff.planning.LayerPlan` dict; its ``to_dict()`` works too). The caption passes when
 
     - the bottom layer is opaque (mean alpha >= ``OPAQUE``) and carries the first named background colour
-      (:func:`carries_colour`), and
+      (:func:`carries_colour`; a shade: its family, :func:`colour_family`), and
     - the named layers above can be matched one to one to distinct layers above the bottom one such that
       each matched layer carries the named colour (when one is named) and its shape class is the named
       shape's (when one is named; :func:`classify_shape`).
@@ -214,9 +225,10 @@ def score_plan_image(stack: np.ndarray, gold: dict) -> dict:
     """
     bg = gold["background"]
     bottom = stack[0]
-    background = bool(bottom[..., 3].mean() >= OPAQUE and (not bg.get("colors") or
-                                                          carries_colour(bottom, bg["colors"][0])))
-    named = [lay for lay in gold["layers"] if lay.get("color") in COLORS or lay.get("shape") in SHAPE_CLASS]
+    bg_colour = (colour_family(bg["colors"][0]) or bg["colors"][0]) if bg.get("colors") else None
+    background = bool(bottom[..., 3].mean() >= OPAQUE and (bg_colour is None or carries_colour(bottom, bg_colour)))
+    named = [{**lay, "color": colour_family(lay.get("color"))} for lay in gold["layers"]]
+    named = [lay for lay in named if lay["color"] in COLORS or lay.get("shape") in SHAPE_CLASS]
     above = list(stack[1:])
     colour_ok = [[lay.get("color") not in COLORS or carries_colour(layer, lay["color"]) for layer in above]
                  for lay in named]

@@ -1,6 +1,7 @@
 """Layers drawn exactly from a plan: flat and gradient backgrounds, and quoted text set in a real font.
 
-Backgrounds use the vocabulary's exact colours (:data:`layerdiff.data.synth_vocab.COLORS`); text is
+Backgrounds use the plan's exact colours: the vocabulary's (:data:`layerdiff.data.synth_vocab.COLORS`) or
+the shade named ("light green", :mod:`layerdiff.planning.colours`); text is
 typeset with :func:`layerdiff.text.render_text` in the DejaVu face the plan's style names, fitted
 into its box, so it is sharp at any output size.
 """
@@ -11,9 +12,10 @@ import math
 
 import numpy as np
 
-from layerdiff.data.synth_vocab import COLORS, FONTS, PHOTOS, font_dir
+from layerdiff.data.synth_vocab import FONTS, PHOTOS, font_dir
 from layerdiff.layered import Layer
 
+from .colours import colour_rgb
 from .plan import Background, PlanLayer
 
 PATTERN_PERIOD = 0.12
@@ -36,8 +38,9 @@ TEXT_FILL = 0.78
 
 
 def rgb(name: str) -> np.ndarray:
-    """A vocabulary colour as float32 RGB in [0, 1], shape (3,)."""
-    return np.asarray(COLORS[name], np.float32) / 255.0
+    """A plan colour (a vocabulary colour or a shade of one: "light green") as float32 RGB in [0, 1], shape (3,)
+    (:func:`layerdiff.planning.colours.colour_rgb`)."""
+    return colour_rgb(name)
 
 
 def is_exact(bg: Background) -> bool:
@@ -133,7 +136,7 @@ def draw_text(layer: PlanLayer, bg: Background, width: int, height: int) -> Laye
     baseline = (by0 + by1) / 2 - (top + bottom) / 2
     ink = (int(math.floor(x + left)), int(math.floor(baseline + top)), int(math.ceil(x + right)),
            int(math.ceil(baseline + bottom)))
-    colour = tuple(int(c) for c in COLORS[text_colour(layer, bg)])
+    colour = tuple(int(round(float(c) * 255)) for c in rgb(text_colour(layer, bg)))
     info = TextInfo(text=string, box=ink, baseline=float(baseline), font_size=float(int(round(size))),
                     color=colour, font_family=family, font_weight=weight, font_style=fstyle,
                     generic_family=generic, alignment="center", lines=[TextLine(string, ink, float(baseline),

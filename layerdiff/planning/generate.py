@@ -3,18 +3,19 @@
 1. The background is drawn exactly (:func:`~layerdiff.planning.draw.draw_background`); a scene that is
    neither a colour, a gradient, a pattern nor a known photo is generated from its phrase as a one-layer
    image and made opaque over its named colour (white when none).
-2. Each object is generated as its own layer from its phrase alone, through the generate pipeline's
-   per-layer-prompt path (a 2-layer sample whose top layer is prompted with the phrase), all objects of
-   the plan in one batch. Each sample is steered by a layout box covering :data:`OBJECT_HINT` of the grid,
-   so the object takes most of the model's full grid whatever its size in the output (the spirit of
-   ART's layer-wise region crop, Pu et al. 2025: a small object gets the whole grid). The object's visible
-   part is then cropped from the grid and resampled to about its plan box's size, the layer refiner
-   redraws its outline there from the phrase, the edge is sharpened to about one output pixel
+2. Each object is generated as its own layer from its phrase alone (a shade named in it, "a light green star",
+   is asked for by its family, the model's word: :func:`~layerdiff.planning.colours.model_phrase`), through
+   the generate pipeline's per-layer-prompt path (a 2-layer sample whose top layer is prompted with the
+   phrase), all objects of the plan in one batch. Each sample is steered by a layout box covering
+   :data:`OBJECT_HINT` of the grid, so the object takes most of the model's full grid whatever its size in the
+   output (the spirit of ART's layer-wise region crop, Pu et al. 2025: a small object gets the whole grid).
+   The object's visible part is then cropped from the grid and resampled to about its plan box's size, the
+   layer refiner redraws its outline there from the phrase, the edge is sharpened to about one output pixel
    (:func:`sharpen_alpha`) and the colours are smoothed at the scale of the enlarged VAE patch
-   (:func:`smooth_colour`, so the patch grid does not show inside the object), so ``512 x 512`` gets
-   512-pixel outlines, not an enlarged 128-pixel grid. Last, the refined shape (which may reach beyond the
-   coarse sample's outline) is fitted whole into its plan box, aspect kept and centred
-   (:func:`place_object`): nothing of the layer reaches outside its box, and no outline is cut at it.
+   (:func:`smooth_colour`, so the patch grid does not show inside the object), so ``512 x 512`` gets 512-pixel
+   outlines, not an enlarged 128-pixel grid. Last, the refined shape (which may reach beyond the coarse
+   sample's outline) is fitted whole into its plan box, aspect kept and centred (:func:`place_object`):
+   nothing of the layer reaches outside its box, and no outline is cut at it.
 3. Text layers are typeset in a real font (:func:`~layerdiff.planning.draw.draw_text`).
 """
 
@@ -31,6 +32,7 @@ from layerdiff.contract import LayerLimitError, layer_limit_message
 from layerdiff.layered import Layer, LayeredImage
 from layerdiff.refine import crop, layer_window
 
+from .colours import model_phrase
 from .draw import draw_background, draw_text, is_exact, rgb
 from .plan import Box, LayerPlan, PlanError
 
@@ -209,12 +211,13 @@ def generate_from_plan(pipe, plan: LayerPlan, width: int | None = None, height: 
     bg_caption = bg.phrase or (f"a solid {bg.colors[0]} background" if bg.colors else "a background")
     layers = [Layer(bg_pixels, name="background", metadata={"caption": bg_caption})]
     objects = [k for k, lay in enumerate(plan.layers) if lay.kind == "object"]
-    samples = _object_samples(pipe, [plan.layers[k].phrase for k in objects], seed, num_inference_steps,
+    prompts = {k: model_phrase(plan.layers[k].phrase, plan.layers[k].color) for k in objects}
+    samples = _object_samples(pipe, [prompts[k] for k in objects], seed, num_inference_steps,
                               guidance_scale, hint, refine, refine_passes)
     sample_of = dict(zip(objects, samples))
     for k, lay in enumerate(plan.layers):
         if lay.kind == "object":
-            pixels = place_object(pipe, sample_of[k], lay.phrase, lay.box or (0.0, 0.0, 1.0, 1.0), w, h,
+            pixels = place_object(pipe, sample_of[k], prompts[k], lay.box or (0.0, 0.0, 1.0, 1.0), w, h,
                                   refine=refine, refine_passes=refine_passes)
             layers.append(Layer(pixels, name=lay.phrase[:40], metadata={"caption": lay.phrase}))
         else:

@@ -29,14 +29,23 @@ COLOR_WORDS.update({
 """Colour word -> vocabulary colour name."""
 
 COLOR_PHRASES: dict[str, str] = {
-    "navy blue": "navy", "dark blue": "navy", "midnight blue": "navy", "royal blue": "blue", "sky blue": "blue",
-    "light blue": "blue", "baby blue": "blue", "bright blue": "blue", "dark green": "green",
-    "light green": "green", "hot pink": "pink", "light pink": "pink", "off white": "white", "off-white": "white",
-    "dark gray": "gray", "dark grey": "gray", "light gray": "gray", "light grey": "gray", "jet black": "black",
-    "pitch black": "black", "blood red": "red", "bright red": "red", "dark red": "red",
-    "sea green": "teal", "blue green": "teal", "blue-green": "teal",
+    "navy blue": "navy", "dark blue": "navy", "royal blue": "blue", "bright blue": "blue", "jet black": "black",
+    "pitch black": "black", "bright red": "red", "sea green": "teal", "blue green": "teal", "blue-green": "teal",
 }
-"""Two-word colours, matched before single words."""
+"""Two-word colours that are a vocabulary colour itself, matched before single words and shades."""
+
+LIGHT_WORDS = frozenset({"light", "pale", "pastel"})
+"""Words before a colour word that make it a tint toward white ("light green", "pale grey")."""
+DARK_WORDS = frozenset({"dark", "deep"})
+"""Words before a colour word that make it a shade toward black ("dark red", "deep purple")."""
+
+SHADE_PHRASES: dict[str, tuple[str, str]] = {
+    "midnight blue": ("navy", "dark"), "sky blue": ("blue", "light"), "baby blue": ("blue", "light"),
+    "baby pink": ("pink", "light"), "hot pink": ("pink", "dark"), "off white": ("white", "dark"),
+    "blood red": ("red", "dark"),
+}
+"""Named shades -> (vocabulary colour, tone: "light" or "dark"); :mod:`layerdiff.planning.colours` draws them.
+A light / dark word before any colour word is a shade too (:func:`layerdiff.planning.colours.shade_of`)."""
 
 SHAPE_WORDS: dict[str, str] = {name: name for name in SHAPES if " " not in name}
 SHAPE_WORDS.update({

@@ -40,18 +40,21 @@ from dataclasses import dataclass, field
 
 from layerdiff.data.synth_vocab import PHOTOS, article
 
+from .colours import family
 from .layout import assign_boxes
 from .lexicon import (
     BACKGROUND_NOUNS,
     COLOR_PHRASES,
     COLOR_WORDS,
     COUNT_WORDS,
+    DARK_WORDS,
     DETERMINERS,
     DOT_WORDS,
     EXTRA_NOUNS,
     FONT_WORDS,
     FRAME_NOUNS,
     GRADIENT_WORDS,
+    LIGHT_WORDS,
     OBJECT_NOUNS,
     PLACE_WORDS,
     PLURALS,
@@ -59,6 +62,7 @@ from .lexicon import (
     RELATIONS,
     SCENE_PLACES,
     SCENE_WORDS,
+    SHADE_PHRASES,
     SHAPE_ADJECTIVES,
     SHAPE_PHRASES,
     SHAPE_WORDS,
@@ -71,6 +75,13 @@ from .plan import Background, LayerPlan, PlanError, PlanLayer
 _QUOTE = re.compile(r'"([^"]+)"|\u201c([^\u201d]+)\u201d|\u2018([^\u2019]+)\u2019|(?<![\w])\'([^\']+)\'(?![\w])')
 _PRONOUNS = frozenset({"it", "them", "this", "that", "these", "those"})
 _PLACE_PREPS = r"(?:in|at|on|to|toward|towards|along|near|across)"
+_TONE_WORDS = tuple(sorted(LIGHT_WORDS | DARK_WORDS))
+_SHADES: dict[str, str] = {"ccc" + name.replace(" ", ""): name for name in SHADE_PHRASES}
+_TONED = tuple(w for w in COLOR_WORDS if w not in SCENE_WORDS)  # "a dark forest" is a scene, not a shade
+_SHADES.update({f"ccc{tone}{word}": f"{tone} {word}" for tone in _TONE_WORDS for word in _TONED})
+"""One-word token of a shade in a normalised caption ("ccclightgreen") -> the shade's plan name ("light green")."""
+_COLOURS: dict[str, str] = {**COLOR_WORDS, **_SHADES}
+"""Colour word or shade token -> the plan's colour name (a vocabulary colour or a shade)."""
 
 
 @dataclass
@@ -124,7 +135,8 @@ def plan_caption(caption: str) -> LayerPlan:
                 colours = colours * len(uncoloured)  # "three hearts (red)": all of them
             for lay, colour in zip(uncoloured, colours):
                 lay.color = colour
-                lay.phrase = article(f"{colour} {lay.shape}") if lay.shape else f"{lay.phrase} in {colour}"
+                lay.phrase = (article(f"{family(colour)} {lay.shape}") if lay.shape
+                              else f"{lay.phrase} in {family(colour)}")
             continue
         if kind == "background":
             bg = _background(part.words)
@@ -216,6 +228,11 @@ def _normalise(text: str) -> str:
         s = re.sub(rf"\b{re.escape(phrase)}(s|es)?\b", lambda m, t=token: f" {t}{'s' if m.group(1) else ''} ", s)
     for phrase, name in sorted(COLOR_PHRASES.items(), key=lambda kv: -len(kv[0])):
         s = re.sub(rf"\b{re.escape(phrase)}\b", f" {name} ", s)
+    # shades keep their tone as one token: "light green" -> "ccclightgreen", "sky blue" -> "cccskyblue"
+    for phrase in sorted(SHADE_PHRASES, key=len, reverse=True):
+        s = re.sub(rf"\b{re.escape(phrase)}\b", " ccc" + phrase.replace(" ", "") + " ", s)
+    words = "|".join(sorted((re.escape(w) for w in _TONED), key=len, reverse=True))
+    s = re.sub(rf"\b({'|'.join(_TONE_WORDS)})\s+({words})\b", r" ccc\1\2 ", s)
     # places: "in the top left corner", "at the bottom", "on the left side", "top-left", "centered"
     corner = r"(top|upper|bottom|lower)[ -]?(left|right)|(left|right)[ -](top|bottom)"
     s = re.sub(rf"\b(?:{_PLACE_PREPS}\s+)?(?:the\s+)?(?:{corner})(?:[ -]hand)?(?:\s+(?:corner|side|area|part|edge))?\b",
@@ -238,8 +255,9 @@ def _normalise(text: str) -> str:
 
 def _known_words() -> frozenset[str]:
     words: set[str] = set()
-    tables = (COLOR_WORDS, COLOR_PHRASES, SHAPE_WORDS, SHAPE_PHRASES, SHAPE_ADJECTIVES, PLURALS, COUNT_WORDS,
-              DETERMINERS, BACKGROUND_NOUNS, FRAME_NOUNS, OBJECT_NOUNS, EXTRA_NOUNS, GRADIENT_WORDS, RADIAL_WORDS,
+    tables = (COLOR_WORDS, COLOR_PHRASES, SHADE_PHRASES, LIGHT_WORDS, DARK_WORDS, SHAPE_WORDS, SHAPE_PHRASES,
+              SHAPE_ADJECTIVES, PLURALS, COUNT_WORDS, DETERMINERS, BACKGROUND_NOUNS, FRAME_NOUNS, OBJECT_NOUNS,
+              EXTRA_NOUNS, GRADIENT_WORDS, RADIAL_WORDS,
               STRIPE_WORDS, DOT_WORDS, SCENE_WORDS, SCENE_PLACES, FONT_WORDS, PLACE_WORDS, RELATIONS, SPLIT_WORDS,
               STOP_WORDS)
     for table in tables:
@@ -351,7 +369,7 @@ def _has_noun(words: list[str]) -> bool:
     """Whether a part so far names something ("and" after it starts a new part): a known noun, or a
     determiner or count followed by words ending in one that is neither a stop word nor a colour."""
     if (any(w in DETERMINERS or w in COUNT_WORDS for w in words) and words and words[-1] not in STOP_WORDS
-            and words[-1] not in COLOR_WORDS and not words[-1].startswith(("ppp", "rrr"))
+            and words[-1] not in _COLOURS and not words[-1].startswith(("ppp", "rrr"))
             and words[-1] not in COUNT_WORDS):
         return True
     for w in words:
@@ -369,15 +387,23 @@ def _colour_list(part: _Part, last: str) -> bool:
     an object part with a count."""
     words = [w for w in part.words if not w.startswith("ppp")]
     content = [w for w in words if w not in STOP_WORDS and w not in ("and", "or", "other", "another", "one")]
-    if not content or not all(w in COLOR_WORDS for w in content) or part.relation is not None:
+    if not content or not all(w in _COLOURS for w in content) or part.relation is not None:
         return False
     return last == "object" or words[0] in ("one", "the", "another")
 
 
 def _colors(words: list[str]) -> list[str]:
-    """The colours a run of words names; adjacent colour words name one ("cherry red", "lime green": the last)."""
-    return [COLOR_WORDS[w] for i, w in enumerate(words)
-            if w in COLOR_WORDS and not (i + 1 < len(words) and words[i + 1] in COLOR_WORDS)]
+    """The colours a run of words names, vocabulary colours or shades ("light green"); adjacent colour words
+    name one ("cherry red", "lime green": the last)."""
+    return [_COLOURS[w] for i, w in enumerate(words)
+            if w in _COLOURS and not (i + 1 < len(words) and words[i + 1] in _COLOURS)]
+
+
+def _plain(words: list[str], shades: bool = False) -> str:
+    """Words as a phrase, without place and relation markers; a shade token as its name (``shades``) or as
+    its family, the model's word."""
+    return " ".join(w if w not in _SHADES else (_SHADES[w] if shades else family(_SHADES[w]))
+                    for w in words if not w.startswith(("ppp", "rrr")))
 
 
 def _places(words: list[str]) -> list[str]:
@@ -408,11 +434,11 @@ def _classify(part: _Part, first_background: bool, last: str) -> str:
     if not shapes and part.relation == "on" and first_background and set(words) & SCENE_WORDS:
         return "background"  # "on a wooden table", "over a photo of a brick wall": a scene behind the objects
     nouns = any(_singular(w) in OBJECT_NOUNS or w in FRAME_NOUNS for w in words)
-    colour_words = all(w in COLOR_WORDS or w in ("color", "plain", "solid") for w in content)
-    named_in = (len(words) >= 4 and words[-2] == "in" and words[0] in DETERMINERS and words[-1] in COLOR_WORDS
+    colour_words = all(w in _COLOURS or w in ("color", "plain", "solid") for w in content)
+    named_in = (len(words) >= 4 and words[-2] == "in" and words[0] in DETERMINERS and words[-1] in _COLOURS
                 and part.relation is None)  # "a sqare in green": something (unknown) in a colour
     if (not shapes and not nouns and not named_in
-            and (colour_words or (content[-1] in COLOR_WORDS and len(content) <= 3))):
+            and (colour_words or (content[-1] in _COLOURS and len(content) <= 3))):
         # a colour alone: "on yellow", "against navy", or "... , red" after an object
         return "background" if part.relation == "on" or last in ("", "none") or first_background else "extra"
     if not shapes and any(w in FRAME_NOUNS for w in words) and not any(w in OBJECT_NOUNS for w in words):
@@ -426,7 +452,7 @@ def _classify(part: _Part, first_background: bool, last: str) -> str:
 
 def _background(words: list[str]) -> Background:
     colors = _colors(words)
-    phrase = " ".join(w for w in words if not w.startswith(("ppp", "rrr")))
+    phrase = _plain(words, shades=True)
     ws = set(words)
     named = len(colors) >= 2 or bool(ws & BACKGROUND_NOUNS)  # fewer than two colours: completed by plan_caption
     if ws & DOT_WORDS and named:
@@ -496,11 +522,10 @@ def _objects(words: list[str]) -> list[PlanLayer]:
         extra = _extra_phrase(words[extras_from:]) if extras_from is not None else ""
         for k in range(count):
             c = colors[k % len(colors)]
-            phrase = article(f"{c} {shape}") if c else article(shape)
+            phrase = article(f"{family(c)} {shape}") if c else article(shape)
             out.append(PlanLayer(kind="object", phrase=phrase + extra, color=c, shape=shape, place=place))
         return out
-    phrase = " ".join(w for w in words if not w.startswith(("ppp", "rrr")) and w not in COUNT_WORDS
-                      and w not in ("there", "is", "are"))
+    phrase = _plain([w for w in words if w not in COUNT_WORDS and w not in ("there", "is", "are")])
     if not phrase.startswith(("a ", "an ", "the ")):
         phrase = article(phrase)
     noun_idx = [i for i, w in enumerate(words) if _singular(w) in OBJECT_NOUNS]
@@ -523,7 +548,7 @@ def _extra_phrase(words: list[str]) -> str:
     noun = {"stroke": "outline", "edge": "outline", "edges": "outline", "halo": "glow"}.get(noun, noun)
     if noun == "shadow":
         return " with a soft shadow"
-    return f" with {article(colors[0] + ' ' + noun)}" if colors else ""
+    return f" with {article(family(colors[0]) + ' ' + noun)}" if colors else ""
 
 
 def _add_extra(objects: list[_Object], part: int, words: list[str]) -> None:
@@ -534,7 +559,7 @@ def _add_extra(objects: list[_Object], part: int, words: list[str]) -> None:
             if o.part == part and o.layer.color is None and colors:
                 o.layer.color = colors[0]
                 if o.layer.shape:
-                    o.layer.phrase = article(f"{colors[0]} {o.layer.shape}")
+                    o.layer.phrase = article(f"{family(colors[0])} {o.layer.shape}")
         return
     for o in objects:
         if o.part == part:
@@ -563,7 +588,7 @@ def _texts(part: _Part, quotes: list[str]) -> list[PlanLayer]:
     head = words[:extras_from]
     # an outline colour right before "outline" is the outline's
     if extras_from < len(words) and words[extras_from] in ("outline", "border", "glow", "stroke") and head and \
-            head[-1] in COLOR_WORDS:
+            head[-1] in _COLOURS:
         head = head[:-1]
     colors = _colors(head)
     style = _font(head)

@@ -18,6 +18,8 @@ from typing import Any
 from layerdiff.data.synth_vocab import COLORS, FONTS, SHAPES
 from layerdiff.errors import LayerdiffError
 
+from .colours import SHADE_WORDS_HELP, is_colour
+
 Box = tuple[float, float, float, float]
 
 BACKGROUND_KINDS = ("solid", "linear", "radial", "stripes", "dots", "scene")
@@ -38,7 +40,8 @@ class PlanError(LayerdiffError, ValueError):
 class Background:
     """The bottom layer: an opaque background.
 
-    ``colors``: vocabulary colour names, one for solid, two (from, to) for gradients and patterns, none or
+    ``colors``: colour names (a vocabulary colour or a shade of one: "light green", "sky blue";
+    :mod:`layerdiff.planning.colours`), one for solid, two (from, to) for gradients and patterns, none or
     some for a scene. ``angle``: direction of a linear gradient in degrees (0: left to right, 90: top to
     bottom). ``phrase``: the words the caption used (the scene's description for a scene).
     """
@@ -53,8 +56,9 @@ class Background:
 class PlanLayer:
     """One layer above the background.
 
-    kind "object": ``phrase`` is what is generated ("a red star"); ``color`` / ``shape`` are the vocabulary
-    colour and shape it names (None: none named). kind "text": ``text`` is the string drawn typographically
+    kind "object": ``phrase`` is what is generated ("a red star", in the model's words: a shade's family);
+    ``color`` / ``shape`` are the colour (a vocabulary colour or a shade of one, as for :class:`Background`)
+    and vocabulary shape it names (None: none named). kind "text": ``text`` is the string drawn typographically
     in ``color`` (white when None) and the font ``style`` (a :data:`layerdiff.data.synth_vocab.FONTS` name).
     ``place``: a :data:`PLACES` entry or None; ``box``: (x0, y0, x1, y1) normalised to [0, 1], where the layer
     goes (None: the layout picks one).
@@ -141,9 +145,9 @@ def save_plan(plan: LayerPlan, path: str | Path) -> None:
 def _colour(value: Any, where: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or value not in COLORS:
-        raise PlanError(f"{where}: colour {value!r} is not one of {', '.join(COLORS)}")
-    return value
+    if not is_colour(value):
+        raise PlanError(f"{where}: colour {value!r} is not {SHADE_WORDS_HELP} (vocabulary: {', '.join(COLORS)})")
+    return " ".join(value.lower().split())
 
 
 def _background(data: Any, source: str) -> Background:
