@@ -19,8 +19,8 @@ is passed to the decomposer. Per design:
 - the occluded-region scores (:func:`layerdiff.eval.occlusion.occlusion_scores`) and ``photo_hidden_l1``,
   the RGB L1 of the best-matching predicted layer on the photo's hidden pixels.
 
-``--compare`` runs the decomposer with ``photos=False`` (no photo grouping, push-pull under photos) and
-with its defaults in one process and prints both.
+The decomposer runs with ``photos=True``; ``--compare`` also runs it with ``photos=False`` (no photo
+grouping, push-pull under photos) in the same process and prints both.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from layerdiff.eval.occlusion import summarize_occlusion
     from layerdiff.regions.decomposer import RegionLayerDecomposer
 
-    runs = {"default": RegionLayerDecomposer.from_pretrained(args.model)}
+    runs = {"photos=True": RegionLayerDecomposer.from_pretrained(args.model, photos=True)}
     if args.compare:
         runs = {"photos=False": RegionLayerDecomposer.from_pretrained(args.model, photos=False), **runs}
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; seed {args.seed}, {args.designs} photo scenes, "

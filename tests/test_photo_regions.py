@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-import layerdiff
 from layerdiff.completion import complete_stack
 from layerdiff.regions.config import RegionConfig
 from layerdiff.regions.graph import region_graph
@@ -68,7 +67,10 @@ def photo_with_sticker() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def tiny():
-    return layerdiff.load("layerdiff-tiny")
+    """layerdiff-tiny's region decomposer with the photo step on (``photos=True``, off by default)."""
+    from layerdiff.regions.decomposer import RegionLayerDecomposer
+
+    return RegionLayerDecomposer.from_pretrained("layerdiff-tiny", photos=True)
 
 
 def _shown(stack: np.ndarray) -> np.ndarray:
@@ -156,7 +158,7 @@ def test_placed_photo_is_one_layer_under_the_disc(tiny):
 
 def test_a_real_photograph_is_kept_whole_where_the_pair_model_cuts_it(tiny):
     """``skimage.data``'s astronaut (public domain, NASA) placed in a flat design: the pair model alone
-    (``photos=False``) cuts it across layers; with the photo step one layer holds it."""
+    (``photos=False``, the default) cuts it across layers; with the photo step one layer holds it."""
     from skimage.data import astronaut
 
     from layerdiff.regions.decomposer import RegionLayerDecomposer
@@ -227,5 +229,5 @@ def test_bench_photo_scenes_and_scores(tmp_path):
     assert scores["l1"] < 1e-6 and scores["photo_iou"] > 0.999 and scores["photo_pieces"] == 1
     out = tmp_path / "p.json"
     summary = bench.main(["--designs", "2", "--size", "96", "--compare", "--json", str(out)])
-    assert {"photos=False/all", "default/all"} <= set(summary)
-    assert len(json.loads(out.read_text())["rows"]["default"]) == 2
+    assert {"photos=False/all", "photos=True/all"} <= set(summary)
+    assert len(json.loads(out.read_text())["rows"]["photos=True"]) == 2

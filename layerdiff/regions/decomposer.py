@@ -160,7 +160,7 @@ class RegionLayerDecomposer:
                  max_layers: int = 8, merge_threshold: float = 0.3,
                  min_layer_area: float = 0.003, fragment_threshold: float = 0.7, keep_text: bool = True,
                  complete: bool = True, fit_background: bool = True, text_layers: bool = True,
-                 photos: bool = True) -> None:
+                 photos: bool = False) -> None:
         """``merge_threshold``: P(same layer) above which groups merge; ``min_layer_area``: with an automatic
         count, layers covering less than this fraction of the image are absorbed (see
         :func:`~layerdiff.regions.solve.assign_layers`); ``fragment_threshold``: with an automatic count,
@@ -175,7 +175,8 @@ class RegionLayerDecomposer:
         (with ``keep_text``): the ink of each text line gets regions of its own before the layerer runs
         and a line in its own colour is a layer of its own (:mod:`layerdiff.regions.ink`); ``photos``: each
         photograph found by its texture is one layer (or the background), its hidden part inpainted by
-        PatchMatch (:mod:`layerdiff.regions.photo`)."""
+        PatchMatch (:mod:`layerdiff.regions.photo`; off by default: it failed the validation rule on
+        soft IoU@0, see MODEL_CARD)."""
         self.layerer = check_layerer(layerer).eval()
         self.config = config or RegionConfig()
         self.name = name
