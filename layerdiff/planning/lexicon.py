@@ -1,7 +1,9 @@
 """Words the caption planner knows: synonyms of the vocabulary colours and shapes, counts, places, relations.
 
 Everything maps onto the fixed vocabularies of :mod:`layerdiff.data.synth_vocab` (the names the
-model's layer captions use), so "a crimson disc" plans as the layer phrase "a red circle".
+model's layer captions use), so "a crimson disc" plans as the layer phrase "a red circle". Light and dark
+words before a colour, and the named shades of :data:`SHADE_PHRASES`, make a shade of a vocabulary colour
+(:mod:`layerdiff.planning.colours`).
 """
 
 from __future__ import annotations

@@ -28,8 +28,10 @@ Relations between an object or text part and the next one set places ("A next to
 B": A top, B bottom) or the stacking ("A on B": B goes under A and A is placed inside B; "A behind B": A
 under B). Layers come bottom to top in the order of the caption, then those moves, then the text
 layers on top. Every synonym maps onto the vocabulary (:mod:`layerdiff.planning.lexicon`), so object
-phrases are the model's own layer captions ("a crimson disc" -> "a red circle"). With no background
-named, the background is solid white. Boxes come from :func:`layerdiff.planning.layout.assign_boxes`.
+phrases are the model's own layer captions ("a crimson disc" -> "a red circle"). A shade ("light green",
+"deep purple", "sky blue") stays in the plan's colour fields, to be drawn exactly where the layer is drawn
+(:mod:`layerdiff.planning.colours`), while object phrases name its family ("a purple circle"). With no
+background named, the background is solid white. Boxes come from :func:`layerdiff.planning.layout.assign_boxes`.
 """
 
 from __future__ import annotations
