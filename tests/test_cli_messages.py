@@ -174,3 +174,14 @@ def test_warnings_print_as_one_line(tmp_path: Path) -> None:
     warned = [line for line in out.stderr.splitlines() if "warning" in line.lower()]
     assert warned and all(line.startswith("layerdiff decompose: warning: ") for line in warned), out.stderr
     assert ".py:" not in out.stderr, out.stderr
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    # `layerdiff models | head -1`: the pipe is closed before the command writes
+    proc = subprocess.Popen([sys.executable, "-m", "layerdiff", "models"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+    assert proc.returncode == 1

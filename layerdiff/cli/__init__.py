@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -62,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hint and "pip install" not in message:  # unless the error already says what to install
             message += f"; {hint}"
         print(f"layerdiff {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # the reader of stdout left early (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush must not fail again
         return 1
     except (ModuleNotFoundError, OSError) as err:
         hint = missing_extra(err)
