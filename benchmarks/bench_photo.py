@@ -19,8 +19,7 @@ is passed to the decomposer. Per design:
 - the occluded-region scores (:func:`layerdiff.eval.occlusion.occlusion_scores`) and ``photo_hidden_l1``,
   the RGB L1 of the best-matching predicted layer on the photo's hidden pixels.
 
-The decomposer runs with ``photos=True``; ``--compare`` also runs it with ``photos=False`` (no photo
-grouping, push-pull under photos) in the same process and prints both.
+``--model`` names the registry preset measured (its region decomposer, as ``layerdiff decompose`` runs it).
 """
 
 from __future__ import annotations
@@ -135,7 +134,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--seed", type=int, default=2718)
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--model", default=DEFAULT_MODEL)
-    p.add_argument("--compare", action="store_true", help="also run with photos=False (before) in one process")
     p.add_argument("--save", type=Path, default=None, help="write each design's layers as PNGs under this folder")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
@@ -143,9 +141,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from layerdiff.eval.occlusion import summarize_occlusion
     from layerdiff.regions.decomposer import RegionLayerDecomposer
 
-    runs = {"photos=True": RegionLayerDecomposer.from_pretrained(args.model, photos=True)}
-    if args.compare:
-        runs = {"photos=False": RegionLayerDecomposer.from_pretrained(args.model, photos=False), **runs}
+    runs = {args.model: RegionLayerDecomposer.from_pretrained(args.model)}
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; seed {args.seed}, {args.designs} photo scenes, "
           f"{args.size} px, true count")
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in runs}
@@ -159,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             row = {"index": i, "photo_layer": photo, "seconds": seconds, **photo_scores(pred, gt, photo)}
             rows[name].append(row)
             if args.save is not None:
-                _save(args.save / name.replace("=", "-") / f"{i:02d}", image, pred)
+                _save(args.save / name / f"{i:02d}", image, pred)
         print(f"  scene {i} ({'background' if photo == 0 else 'placed'} photo) done", flush=True)
     summary: dict[str, Any] = {}
     print("\n| run | scenes | L1@0 | IoU@0 | photo IoU | photo pieces | photo hidden L1 | occluded L1 | ghost rate "

@@ -20,7 +20,7 @@ from layerdiff.regions.paint import paint_layers
 
 
 def test_text_read_in_the_background(monkeypatch):
-    """With the OCR engine the text (and photo) reading runs in another thread, and the waiting call returns
+    """With the OCR engine the text reading runs in another thread, and the waiting call returns
     its result."""
     seen = {}
 

@@ -21,7 +21,6 @@ leaves every other value (and so the composite) unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,24 +161,18 @@ def complete_layer(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, **kwarg
 
 
 def complete_stack(stack: np.ndarray, *, hidden_above: float = 1.0 - 0.5 / 255.0, visible: float = 0.99,
-                   method: str = "auto", exemplar: bool | Sequence[bool] | np.ndarray = True, seed: int = 0,
-                   ) -> tuple[np.ndarray, list[str]]:
+                   method: str = "auto", exemplar: bool = True, seed: int = 0) -> tuple[np.ndarray, list[str]]:
     """Re-paint what each layer of ``stack`` (L, H, W, 4) straight alpha in [0, 1], bottom to top, hides.
 
     For layer k: its hole is where it has alpha > 0 and the layers above cover at least ``hidden_above``
     (so the composite does not change); its known pixels are where its own visibility (its alpha times
     what the layers above let through) is at least ``visible``, less a one-pixel band at their edge (mixed
-    edge colours). ``method`` and ``exemplar`` as :func:`complete_layer_info`; ``exemplar`` may also be
-    one flag per layer (L,), e.g. PatchMatch for the layers that show a photo
-    (:func:`layerdiff.regions.photo.photo_layers`) and push-pull for the rest. Returns the new stack
+    edge colours). ``method`` and ``exemplar`` as :func:`complete_layer_info`. Returns the new stack
     (float32 copy) and the method used per layer ("none" where nothing was hidden).
     """
     arr = np.asarray(stack, np.float32)
     if arr.ndim != 4 or arr.shape[-1] != 4:
         raise ValueError(f"complete_stack: expected an (L, H, W, 4) stack, got shape {arr.shape}")
-    per_layer = np.asarray(exemplar, bool) if np.ndim(exemplar) else np.full(len(arr), bool(exemplar))  # (L,)
-    if per_layer.shape != (len(arr),):
-        raise ValueError(f"complete_stack: exemplar has {np.size(exemplar)} flags for {len(arr)} layers")
     out = arr.copy()
     alpha = np.clip(arr[..., 3], 0.0, 1.0)  # (L, H, W)
     through = np.ones(arr.shape[1:3], np.float32)  # (H, W) what the layers above let through
@@ -189,8 +182,7 @@ def complete_stack(stack: np.ndarray, *, hidden_above: float = 1.0 - 0.5 / 255.0
         hole = (alpha[k] > 0) & (cover_above >= hidden_above)
         known = ndimage.binary_erosion(alpha[k] * through >= visible, np.ones((3, 3), bool), border_value=1)
         if hole.any() and known.any():
-            done = complete_layer_info(arr[k, ..., :3], known, hole, method=method, exemplar=bool(per_layer[k]),
-                                       seed=seed)
+            done = complete_layer_info(arr[k, ..., :3], known, hole, method=method, exemplar=exemplar, seed=seed)
             out[k, ..., :3] = done.rgb
             methods[k] = done.method
         through = through * (1.0 - alpha[k])

@@ -9,9 +9,16 @@ The decomposition and extraction path of layerdiff-tiny, and the parts the non-l
   enclosure tree and its ancestry;
 - :mod:`~layerdiff.regions.features`: region and pair features, the input of the learned layerer;
 - :mod:`~layerdiff.regions.runtime`: the trained layerer evaluated in NumPy;
-- :mod:`~layerdiff.regions.solve` and :mod:`~layerdiff.regions.fragments`: relations -> one layer per region;
+- :mod:`~layerdiff.regions.text_lines` and :mod:`~layerdiff.regions.ink`: detected text lines kept whole,
+  their ink given regions of its own;
+- :mod:`~layerdiff.regions.background`: the fitted background, the regions it does not explain, halos;
+- :mod:`~layerdiff.regions.solve` and :mod:`~layerdiff.regions.fragments`: relations -> one layer per region
+  (on a transparent canvas, flat vector art puts each paint in a layer of its own);
 - :mod:`~layerdiff.regions.paint` and :mod:`~layerdiff.regions.fill`: masks, matting, push-pull fill, the
   work-size round trip with exact recomposition;
+- :mod:`~layerdiff.regions.hidden` and :mod:`~layerdiff.regions.vector_art`: what each layer hides,
+  completed (shadows to their caster, ellipses whole, no copies of what lies above), and a flag's bottom
+  layer cut to what it shows;
 - :mod:`~layerdiff.regions.prompts`: what a box or a phrase refers to;
 - :mod:`~layerdiff.regions.decomposer` and :mod:`~layerdiff.regions.referrer`: the
   :class:`~layerdiff.contract.Decomposer` and :class:`~layerdiff.contract.Extractor` that

@@ -55,15 +55,6 @@ from .graph import RegionGraph, graph_from_labels, region_graph
 from .hidden import complete_hidden
 from .ink import carve_line_ink, lift_line_ink, line_ink
 from .paint import at_work_size, layer_masks, named_stack, paint_layers
-from .photo import (
-    PhotoArea,
-    keep_photos_whole,
-    photo_areas,
-    photo_cover,
-    photo_layers,
-    photo_members,
-    split_at_outlines,
-)
 from .segment import pixel_features
 from .solve import assign_layers, canvas_background
 from .text_lines import Box, LineReading, attach_text, keep_lines_whole, line_boxes
@@ -159,8 +150,7 @@ class RegionLayerDecomposer:
     def __init__(self, layerer: Any, config: RegionConfig | None = None, name: str = DEFAULT_MODEL,
                  max_layers: int = 8, merge_threshold: float = 0.3,
                  min_layer_area: float = 0.003, fragment_threshold: float = 0.7, keep_text: bool = True,
-                 complete: bool = True, fit_background: bool = True, text_layers: bool = True,
-                 photos: bool = False) -> None:
+                 complete: bool = True, fit_background: bool = True, text_layers: bool = True) -> None:
         """``merge_threshold``: P(same layer) above which groups merge; ``min_layer_area``: with an automatic
         count, layers covering less than this fraction of the image are absorbed (see
         :func:`~layerdiff.regions.solve.assign_layers`); ``fragment_threshold``: with an automatic count,
@@ -173,10 +163,7 @@ class RegionLayerDecomposer:
         not explain join the layer they surround, translucent layers on it keep their opacity, and
         regions that fill their convex hull are completed under the layers over them; ``text_layers``
         (with ``keep_text``): the ink of each text line gets regions of its own before the layerer runs
-        and a line in its own colour is a layer of its own (:mod:`layerdiff.regions.ink`); ``photos``: each
-        photograph found by its texture is one layer (or the background), its hidden part inpainted by
-        PatchMatch (:mod:`layerdiff.regions.photo`; off by default: it failed the validation rule on
-        soft IoU@0, see MODEL_CARD)."""
+        and a line in its own colour is a layer of its own (:mod:`layerdiff.regions.ink`)."""
         self.layerer = check_layerer(layerer).eval()
         self.config = config or RegionConfig()
         self.name = name
@@ -192,7 +179,6 @@ class RegionLayerDecomposer:
         self.complete = bool(complete)
         self.fit_background = bool(fit_background)
         self.text_layers = bool(text_layers)
-        self.photos = bool(photos)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = DEFAULT_MODEL, **kwargs: Any) -> RegionLayerDecomposer:
@@ -238,18 +224,17 @@ class RegionLayerDecomposer:
         if wanted == 1:
             return img[None].copy()
 
-        def read() -> tuple[list[Box] | None, list[PhotoArea]]:  # the text lines, then the photos
-            found = line_boxes(img, reading=reading) if self.keep_text or reading is not None else None
-            return found, photo_areas(img, lines=found if self.keep_text else None) if self.photos else []
+        def read() -> list[Box] | None:  # the text lines
+            return line_boxes(img, reading=reading) if self.keep_text or reading is not None else None
 
-        text_and_photos = _in_background(read)
+        lines = _in_background(read)
         graph = region_graph(img, self.config)
-        found, areas = text_and_photos()
+        found = lines()
         boxes = found if self.keep_text else None
         inked = bool(boxes) and self.text_layers
         if inked:
             graph = carve_line_ink(graph, boxes, self.config)
-        graph, same, _, bg, layer, fitted = self._propose(graph, wanted, max_layers, split=True, photos=areas)
+        graph, same, _, bg, layer, fitted = self._propose(graph, wanted, max_layers, split=True)
         if wanted is None and getattr(self.layerer, "has_fragment_test", False) and layer.max() >= 2:
             ink = line_ink(graph, boxes, self.config.merge_delta_e) if inked else None  # (n,)
             if fitted is not None:  # on a smooth background, a compact object is a layer of its own
@@ -262,16 +247,13 @@ class RegionLayerDecomposer:
                                   wanted if wanted is not None else max_layers)  # (n,)
         if boxes:
             graph, layer = keep_lines_whole(graph, layer, boxes, self.config.merge_delta_e)  # (n,)
-        stack = self.paint(img, graph, layer, wanted, areas)  # (K, h, w, 4)
+        stack = self.paint(img, graph, layer, wanted)  # (K, h, w, 4)
         if fitted is not None:
             model, flat = fitted  # (h, w, 3), (h, w)
             own = layer[graph.regions.labels][None] == np.arange(int(layer.max()) + 1)[:, None, None]  # (K, h, w)
             stack = attach_halos(stack, img[..., :3], own, model, flat)
             stack = translucent_layers(stack, img[..., :3], own, model)
-        if not self.complete:
-            return stack
-        own = layer[graph.regions.labels][None] == np.arange(len(stack))[:, None, None]  # (K, h, w)
-        return complete_hidden(stack, img[..., :3], exemplar=photo_layers(own, areas, image=img) if areas else False)
+        return complete_hidden(stack, img[..., :3]) if self.complete else stack
 
     def _relations(self, graph: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:func:`predict_relations` of ``graph``, then step 0 of the solver when ``vector_art`` is on."""
@@ -288,7 +270,7 @@ class RegionLayerDecomposer:
         return self._propose(graph, wanted, max_layers)[1:5]
 
     def _propose(self, graph: RegionGraph, wanted: int | None = None, max_layers: int | None = None,
-                 split: bool = False, photos: list[PhotoArea] | None = None,
+                 split: bool = False,
                  ) -> tuple[RegionGraph, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                             tuple[np.ndarray, np.ndarray] | None]:
         """The graph, :meth:`propose`'s relations and layers, and the accepted background fit (h, w, 3)
@@ -296,10 +278,7 @@ class RegionLayerDecomposer:
         flat pixels: a photo), or a background no smooth model explains). Regions the fit does not
         explain are taken out of the background: P(background) and P(same layer) with the explained
         background regions set to 0. ``split``: pieces of background regions the fit misses first become
-        regions of their own (a new graph, relations predicted again). ``photos``: the photographs found
-        (:func:`~layerdiff.regions.photo.photo_areas`), each kept whole."""
-        if photos:
-            graph = split_at_outlines(graph, photos, self.config) or graph
+        regions of their own (a new graph, relations predicted again)."""
         same, above, bg = self._relations(graph)
         h, w = graph.regions.labels.shape
         model = None
@@ -330,20 +309,14 @@ class RegionLayerDecomposer:
                     rest = rest[~np.isin(rest, objects)]
                     same[np.ix_(objects, rest)] = 0.0
                     same[np.ix_(rest, objects)] = 0.0
-        if photos:
-            member = photo_members(graph, photos)  # (n,)
-            same, above, bg = keep_photos_whole(same, above, bg, member, photos, graph)
         cap = self.max_layers if max_layers is None else max_layers
         layer = assign_layers(same, above, bg, graph.regions.area, wanted, cap, self.merge_threshold,
                               self.min_layer_area * h * w)  # (n,)
         return graph, same, above, bg, layer, (model, flat) if model is not None else None
 
     def paint(self, img: np.ndarray, graph: RegionGraph, layer: np.ndarray, wanted: int | None = None,
-              photos: list[PhotoArea] | None = None) -> np.ndarray:
-        """Layers (K, h, w, 4) of ``img`` (h, w, 4) from a layer index (n,) per region of ``graph``;
-        ``photos``: a layer showing a placed photo covers its whole outline."""
+              ) -> np.ndarray:
+        """Layers (K, h, w, 4) of ``img`` (h, w, 4) from a layer index (n,) per region of ``graph``."""
         count = int(layer.max()) + 1
         cover, own = layer_masks(graph, layer, count, convex=self.fit_background)
-        if photos:
-            cover = photo_cover(cover, photo_layers(own, photos, image=img), photos)
         return paint_layers(img[..., :3], cover, own, self.config.matte_radius, wanted)
