@@ -42,8 +42,8 @@ def kmeans(x: np.ndarray, k: int, iterations: int = 12, seed: int = 0) -> np.nda
     c = np.stack(centres)  # (k, D)
     for _ in range(iterations):
         assign = _nearest(x, c)
-        sums = np.zeros_like(c)
-        np.add.at(sums, assign, x)
+        sums = np.stack([np.bincount(assign, weights=x[:, j], minlength=len(c)) for j in range(x.shape[1])],
+                        1).astype(c.dtype)  # (k, D), summed in float64
         counts = np.bincount(assign, minlength=len(c))
         keep = counts > 0
         c = sums[keep] / counts[keep, None]
