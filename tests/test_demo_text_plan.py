@@ -186,7 +186,8 @@ def test_the_plan_of_a_caption_is_shown_as_json_and_a_table(app) -> None:
     assert "| 1 | a red circle (top left) | red | circle |" in edited(json.dumps(plan), CAPTION)
     plan["layers"][0]["color"] = "reddish"
     message = edited(json.dumps(plan), CAPTION)
-    assert message.startswith("**Could not use the plan.** plan: layers[0]: colour 'reddish' is not a vocabulary colour")
+    assert message.startswith("**Could not use the plan.** plan: layers[0]: colour 'reddish' is not a "
+                              "vocabulary colour")
     assert "\n" not in message
     assert edited('{"background": ', CAPTION).startswith("**Could not use the plan.** plan: not valid JSON")
     assert edited("", CAPTION) == views.plan_table(plan_caption(CAPTION))  # empty box: the caption's plan
