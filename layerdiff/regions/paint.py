@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy import ndimage
 
 from ..layered import LayeredImage, from_float
+from ..morphology import edge_band
 from ..parallel import parallel_map
 from ..recompose import colour_line_matte, project_residual, resize_plane, upsample_layers
 from .fill import push_pull_fill
@@ -167,6 +167,4 @@ def matte_cover(rgb: np.ndarray, cover: np.ndarray, radius: int) -> np.ndarray:
 
 def _edge_band(mask: np.ndarray) -> np.ndarray:
     """Pixels within one pixel of the boundary of a boolean mask (both sides)."""
-    grown = ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool))
-    shrunk = ndimage.binary_erosion(mask, structure=np.ones((3, 3), bool), border_value=1)
-    return grown & ~shrunk
+    return edge_band(mask)
