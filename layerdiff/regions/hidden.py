@@ -33,6 +33,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..completion import complete_stack
+from ..morphology import dilate_square, erode_square
 from .fill import push_pull_fill
 
 __all__ = ["complete_hidden", "shadows_over_layers", "complete_shapes", "edge_fringes", "fit_ellipse"]
@@ -63,9 +64,9 @@ def complete_hidden(stack: np.ndarray, rgb: np.ndarray, reveal: float = 0.05, mi
     if fringes:
         arr = edge_fringes(arr, rgb)
     done, _ = complete_stack(arr, hidden_above=reveal, exemplar=exemplar)  # (L, H, W, 4)
-    changed = np.abs(done[..., :3] - arr[..., :3]).max(-1) > 1e-6  # (L, H, W)
+    changed = _colour_changed(done, arr)  # (L, H, W)
     if shadows or shapes or fringes:
-        changed |= np.abs(done[..., :3] - np.asarray(stack, np.float32)[..., :3]).max(-1) > 1e-6
+        changed |= _colour_changed(done, np.asarray(stack, np.float32))
     alpha = done[..., 3]  # (L, H, W)
     count = len(done)
     opaque = alpha > 0
@@ -84,6 +85,15 @@ def complete_hidden(stack: np.ndarray, rgb: np.ndarray, reveal: float = 0.05, mi
     colour = (c - b * (1.0 - a)) / a  # (m, 3)
     done[t, ys, xs, :3] = np.clip(colour, 0.0, 1.0)
     return done
+
+
+def _colour_changed(new: np.ndarray, old: np.ndarray, tol: float = 1e-6) -> np.ndarray:
+    """(L, H, W) bool: some colour channel of ``new`` differs from ``old`` (L, H, W, 4) by more than ``tol``
+    (``abs(new - old)[..., :3].max(-1) > tol``, one channel at a time: no reduction over a 3-wide axis)."""
+    out = np.abs(new[..., 0] - old[..., 0]) > tol
+    for c in (1, 2):
+        out |= np.abs(new[..., c] - old[..., c]) > tol
+    return out
 
 
 def _below_top(stack: np.ndarray, top: np.ndarray) -> np.ndarray:
@@ -123,7 +133,7 @@ def shadows_over_layers(stack: np.ndarray, rgb: np.ndarray, reach: float = 0.1) 
     limit = reach * max(alpha.shape[1:])
     for j in range(1, count - 1):
         own = top == j
-        interior = ndimage.binary_erosion(own, np.ones((5, 5), bool))
+        interior = erode_square(own, 2)
         if interior.sum() < _MIN_PART:
             continue
         colours = out[j, interior, :3]  # (m, 3)
@@ -138,7 +148,7 @@ def shadows_over_layers(stack: np.ndarray, rgb: np.ndarray, reach: float = 0.1) 
             continue
         upper = top > j  # (H, W)
         dist, (iy, ix) = ndimage.distance_transform_edt(~upper, return_indices=True)
-        touching = ndimage.binary_dilation(upper, np.ones((5, 5), bool))
+        touching = dilate_square(upper, 2)
         pieces, num = ndimage.label(shaded, np.ones((3, 3), bool))
         for p in range(1, num + 1):
             px = pieces == p
@@ -219,7 +229,7 @@ def _complete_layer_shapes(layer: np.ndarray, hidden: np.ndarray) -> None:
     if num == 0:
         return
     sizes = np.bincount(parts.ravel(), minlength=num + 1)
-    near_hidden = ndimage.binary_dilation(hidden, np.ones((5, 5), bool))
+    near_hidden = dilate_square(hidden, 2)
     frame = np.zeros((h, w), bool)
     frame[:2], frame[-2:], frame[:, :2], frame[:, -2:] = True, True, True, True
     for p in np.nonzero(sizes >= _MIN_PART)[0]:
@@ -268,7 +278,7 @@ def edge_fringes(stack: np.ndarray, rgb: np.ndarray, tolerance: float = 3.0 / 25
         if not solid.any():
             continue
         through = np.prod(1.0 - alpha[k + 1:], axis=0) if k + 1 < count else np.ones(alpha.shape[1:], np.float32)
-        fringe = ndimage.binary_dilation(solid, np.ones((3, 3), bool)) & (alpha[k] <= 0) & (through >= 0.99)
+        fringe = dilate_square(solid, 1) & (alpha[k] <= 0) & (through >= 0.99)
         if not fringe.any():
             continue
         opaque = alpha[:k] >= 0.99  # (k, H, W)
@@ -280,7 +290,7 @@ def edge_fringes(stack: np.ndarray, rgb: np.ndarray, tolerance: float = 3.0 / 25
         if not fringe.any():
             continue
         _, (iy, ix) = ndimage.distance_transform_edt(~solid, return_indices=True)
-        near = ndimage.binary_dilation(solid, np.ones((5, 5), bool))
+        near = dilate_square(solid, 2)
         for j in np.unique(under[fringe]):
             px = fringe & (under == j)
             seen = (under == j) & ~near & (through >= 0.99)
