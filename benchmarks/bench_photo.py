@@ -19,7 +19,8 @@ is passed to the decomposer. Per design:
 - the occluded-region scores (:func:`layerdiff.eval.occlusion.occlusion_scores`) and ``photo_hidden_l1``,
   the RGB L1 of the best-matching predicted layer on the photo's hidden pixels.
 
-``--model`` names the registry preset measured (its region decomposer, as ``layerdiff decompose`` runs it).
+``--model`` names the registry preset measured (its region decomposer, as ``layerdiff decompose`` runs it);
+``--photos`` measures it twice in one run, with the photo step (:mod:`layerdiff.regions.photo`) off and on.
 """
 
 from __future__ import annotations
@@ -136,12 +137,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--save", type=Path, default=None, help="write each design's layers as PNGs under this folder")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--photos", action="store_true", help="also run the decomposer with the photo step on")
     args = p.parse_args(argv)
 
     from layerdiff.eval.occlusion import summarize_occlusion
     from layerdiff.regions.decomposer import RegionLayerDecomposer
 
     runs = {args.model: RegionLayerDecomposer.from_pretrained(args.model)}
+    if args.photos:
+        with_photos = RegionLayerDecomposer.from_pretrained(args.model)
+        with_photos.photos = True
+        runs[f"{args.model}+photos"] = with_photos
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; seed {args.seed}, {args.designs} photo scenes, "
           f"{args.size} px, true count")
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in runs}

@@ -55,6 +55,7 @@ from .graph import RegionGraph, graph_from_labels, region_graph
 from .hidden import complete_hidden
 from .ink import carve_line_ink, lift_line_ink, line_ink
 from .paint import at_work_size, layer_masks, named_stack, paint_layers
+from .photo import PhotoArea, find_photos, keep_photos_whole, photo_cover, split_at_outlines
 from .segment import pixel_features
 from .solve import assign_layers, canvas_background
 from .text_lines import Box, LineReading, attach_text, keep_lines_whole, line_boxes
@@ -146,6 +147,9 @@ class RegionLayerDecomposer:
     """Flat vector art on a transparent canvas: each paint a layer over the canvas and its largest paint
     (:func:`~layerdiff.regions.solve.canvas_background`), the bottom layer cut to what it shows and
     encloses (:func:`~layerdiff.regions.vector_art.cut_under_layers`); False: as the layerer says."""
+    photos: bool = False
+    """Photographs found by their dense texture in a fitted rectangle or ellipse (or over the whole
+    canvas) are kept whole, one layer or the background (:mod:`layerdiff.regions.photo`)."""
 
     def __init__(self, layerer: Any, config: RegionConfig | None = None, name: str = DEFAULT_MODEL,
                  max_layers: int = 8, merge_threshold: float = 0.3,
@@ -234,7 +238,8 @@ class RegionLayerDecomposer:
         inked = bool(boxes) and self.text_layers
         if inked:
             graph = carve_line_ink(graph, boxes, self.config)
-        graph, same, _, bg, layer, fitted = self._propose(graph, wanted, max_layers, split=True)
+        areas = find_photos(img, boxes) if self.photos else []
+        graph, same, _, bg, layer, fitted = self._propose(graph, wanted, max_layers, split=True, photos=areas)
         if wanted is None and getattr(self.layerer, "has_fragment_test", False) and layer.max() >= 2:
             ink = line_ink(graph, boxes, self.config.merge_delta_e) if inked else None  # (n,)
             if fitted is not None:  # on a smooth background, a compact object is a layer of its own
@@ -247,7 +252,7 @@ class RegionLayerDecomposer:
                                   wanted if wanted is not None else max_layers)  # (n,)
         if boxes:
             graph, layer = keep_lines_whole(graph, layer, boxes, self.config.merge_delta_e)  # (n,)
-        stack = self.paint(img, graph, layer, wanted)  # (K, h, w, 4)
+        stack = self.paint(img, graph, layer, wanted, areas)  # (K, h, w, 4)
         if fitted is not None:
             model, flat = fitted  # (h, w, 3), (h, w)
             own = layer[graph.regions.labels][None] == np.arange(int(layer.max()) + 1)[:, None, None]  # (K, h, w)
@@ -270,7 +275,7 @@ class RegionLayerDecomposer:
         return self._propose(graph, wanted, max_layers)[1:5]
 
     def _propose(self, graph: RegionGraph, wanted: int | None = None, max_layers: int | None = None,
-                 split: bool = False,
+                 split: bool = False, photos: list[PhotoArea] | None = None,
                  ) -> tuple[RegionGraph, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                             tuple[np.ndarray, np.ndarray] | None]:
         """The graph, :meth:`propose`'s relations and layers, and the accepted background fit (h, w, 3)
@@ -279,6 +284,8 @@ class RegionLayerDecomposer:
         explain are taken out of the background: P(background) and P(same layer) with the explained
         background regions set to 0. ``split``: pieces of background regions the fit misses first become
         regions of their own (a new graph, relations predicted again)."""
+        if photos:
+            graph = split_at_outlines(graph, photos, self.config) or graph
         same, above, bg = self._relations(graph)
         h, w = graph.regions.labels.shape
         model = None
@@ -309,14 +316,19 @@ class RegionLayerDecomposer:
                     rest = rest[~np.isin(rest, objects)]
                     same[np.ix_(objects, rest)] = 0.0
                     same[np.ix_(rest, objects)] = 0.0
+        if photos:
+            same, above, bg = keep_photos_whole(same, above, bg, graph, photos)
         cap = self.max_layers if max_layers is None else max_layers
         layer = assign_layers(same, above, bg, graph.regions.area, wanted, cap, self.merge_threshold,
                               self.min_layer_area * h * w)  # (n,)
         return graph, same, above, bg, layer, (model, flat) if model is not None else None
 
     def paint(self, img: np.ndarray, graph: RegionGraph, layer: np.ndarray, wanted: int | None = None,
-              ) -> np.ndarray:
-        """Layers (K, h, w, 4) of ``img`` (h, w, 4) from a layer index (n,) per region of ``graph``."""
+              photos: list[PhotoArea] | None = None) -> np.ndarray:
+        """Layers (K, h, w, 4) of ``img`` (h, w, 4) from a layer index (n,) per region of ``graph``;
+        ``photos``: the layer of a placed photo covers its outline."""
         count = int(layer.max()) + 1
         cover, own = layer_masks(graph, layer, count, convex=self.fit_background)
+        if photos:
+            cover = photo_cover(cover, own, photos)
         return paint_layers(img[..., :3], cover, own, self.config.matte_radius, wanted)
