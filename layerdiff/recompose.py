@@ -26,6 +26,7 @@ from scipy import ndimage
 
 from .blend import visibility_weights
 from .layered import to_float
+from .morphology import dilate_square
 from .parallel import parallel_map
 
 __all__ = ["project_residual", "refine_alpha", "upsample_layers", "paint_full_resolution", "guided_filter",
@@ -35,6 +36,8 @@ _TINY = 1e-12
 _PROJECT_BAND_PX = 1 << 17  # (layers x pixels) per band of the projection: temporaries stay in cache-sized blocks
 _DENSE_FRACTION = 0.25  # projection steps run on whole bands while more colour elements than this miss
 _REFINE_CROP_PX = 1 << 20  # pixels per crop of the alpha refinement (about 150 B of temporaries each)
+_PIXEL = np.dtype((np.void, 12))  # an RGB float32 pixel as one item
+_SHIFT_REACH = 8  # square dilations up to this reach run as shifted ORs (layerdiff.morphology)
 
 
 # ------------------------------------------------------------------------------------- helpers
@@ -206,14 +209,55 @@ def _composite_rgb(rgb: np.ndarray, weights: np.ndarray, safe_total: np.ndarray)
 
 
 def _project_colours(rgb: np.ndarray, weights: np.ndarray, target_rgb: np.ndarray, iterations: int,
-                     tol: float = 1e-6) -> None:
+                     tol: float = 1e-6, snapped: bool = False) -> None:
     """In place: exact colours for fixed weights. ``rgb`` (L, ..., 3) C-contiguous, ``weights`` (L, ...),
     ``target_rgb`` (..., 3).
 
     Clipped minimum-norm steps run on every pixel, one layer at a time (no (L, ...) temporaries), while
     many colour elements still miss the target; the remaining steps and the exact finish
     (:func:`_solve_elements`) run only on those elements once they are a minority.
+
+    ``snapped``: the caller snaps the result to a grid of at most 65535 steps. Pixels whose only visible
+    layer has weight 1 (inside opaque layers: most pixels) then take the target colour directly: the
+    first step moves such a layer's colour to the target within one float32 step and nothing moves it
+    after, so the snapped result is the same. The steps run on the other pixels only, with the decisions
+    (whole-band steps or elements) the full band would take: every pixel's result is unchanged.
     """
+    n = rgb.shape[0]
+    if not snapped or not rgb.flags.c_contiguous:
+        _project_pixels(rgb, weights, target_rgb, iterations, tol, 0, target_rgb.size)
+        return
+    flat_w = weights.reshape(n, -1)  # (L, P)
+    flat_t = target_rgb.reshape(-1, 3)  # (P, 3)
+    count_type = np.uint8 if n < 255 else np.int64
+    visible = np.zeros(flat_w.shape[1], count_type)  # (P,) layers with a weight > 0
+    top = np.zeros(flat_w.shape[1], count_type)  # (P,) 1 + the layer with weight 1 (at most one), or 0
+    for i in range(n):
+        visible += flat_w[i] > 0
+        top += (flat_w[i] == 1.0) * count_type(i + 1)
+    sole = (visible == 1) & (top > 0)  # (P,)
+    pix = np.flatnonzero(sole)
+    rest = np.flatnonzero(~sole)
+    # one 12-byte item per pixel colour: gathers and scatters move whole pixels
+    items = rgb.reshape(-1, 3).view(_PIXEL).reshape(-1)  # (L P,) view
+    at = (top[pix].astype(np.intp) - 1) * flat_w.shape[1] + pix  # (S,) the visible layer's pixel
+    t_sole = np.take(np.ascontiguousarray(flat_t).view(_PIXEL).reshape(-1), pix)  # (S,)
+    first_off = int(np.count_nonzero(np.abs(t_sole.view(np.float32) - np.take(items, at).view(np.float32))
+                                     > tol))  # the band's first count of elements off, for these pixels
+    items[at] = t_sole
+    if rest.size == 0:
+        return
+    flat_rgb = rgb.reshape(n, -1, 3)  # (L, P, 3) view
+    sub = np.take(flat_rgb, rest, axis=1)  # (L, M, 3) copy
+    _project_pixels(sub, np.take(flat_w, rest, axis=1), flat_t[rest], iterations, tol, first_off,
+                    flat_t.size)
+    flat_rgb[:, rest] = sub
+
+
+def _project_pixels(rgb: np.ndarray, weights: np.ndarray, target_rgb: np.ndarray, iterations: int,
+                    tol: float, first_off: int, size: int) -> None:
+    """:func:`_project_colours` on pixels ``rgb`` (L, ..., 3) of a band of ``size`` colour elements whose
+    other pixels held ``first_off`` elements off the target before the first step and none after it."""
     n = rgb.shape[0]
     total = weights.sum(0)  # (...,) composite alpha A
     live = total > _TINY
@@ -224,10 +268,10 @@ def _project_colours(rgb: np.ndarray, weights: np.ndarray, target_rgb: np.ndarra
         r = np.subtract(target_rgb, _composite_rgb(rgb, weights, safe_total))  # (..., 3) residual
         r[~live] = 0.0
         off = np.abs(r) > tol  # (..., 3) colour elements still off (never dead pixels: r = 0)
-        count = int(np.count_nonzero(off))
+        count = int(np.count_nonzero(off)) + (first_off if done == 0 else 0)
         if count == 0:
             return
-        if done == iterations or count < _DENSE_FRACTION * off.size:
+        if done == iterations or count < _DENSE_FRACTION * size:
             break
         # minimum-norm update c_i += w_i A r / sum_k w_k^2, clipped (exact where nothing clips)
         if sq is None:
@@ -289,7 +333,7 @@ def project_residual(layers: np.ndarray, target: np.ndarray, iterations: int = 8
         band[..., 3] = alphas
         weights = visibility_weights(alphas)  # (L, h, W)
         rgb = np.ascontiguousarray(band[..., :3])  # (L, h, W, 3) copy
-        _project_colours(rgb, weights, np.ascontiguousarray(t[..., :3]), iterations)
+        _project_colours(rgb, weights, np.ascontiguousarray(t[..., :3]), iterations, snapped=levels is not None)
         band[..., :3] = _snap(rgb, levels, inplace=True)
 
     parallel_map(project_band, _row_bands(height, width, n, _PROJECT_BAND_PX))  # bands are independent
@@ -429,6 +473,8 @@ def _cell_extremes(alpha_low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _dilate(mask: np.ndarray, reach: tuple[int, int]) -> np.ndarray:
     """Square (Chebyshev) dilation of a boolean (h, w) mask by ``reach = (rows, cols)`` pixels."""
+    if max(reach) <= _SHIFT_REACH:  # a few shifted ORs: faster than the running filter
+        return dilate_square(mask, reach)
     size = (2 * reach[0] + 1, 2 * reach[1] + 1)
     return ndimage.maximum_filter(mask.view(np.uint8), size=size, mode="constant", cval=0) > 0
 
