@@ -71,14 +71,13 @@ def complete_hidden(stack: np.ndarray, rgb: np.ndarray, reveal: float = 0.05, mi
     count = len(done)
     opaque = alpha > 0
     top = count - 1 - np.argmax(opaque[::-1], axis=0)  # (H, W) topmost layer with any alpha
-    below = _below_top(done, top)  # (H, W, 3) composite of the layers under ``top``
     fix = changed.any(0)  # (H, W) pixels where some layer's colour changed
     ys, xs = np.nonzero(fix)
     t = top[ys, xs]
     a = alpha[t, ys, xs][:, None]  # (m, 1)
     ok = (a[:, 0] >= min_alpha) & (t > 0)
     ys, xs, t, a = ys[ok], xs[ok], t[ok], a[ok]
-    c, b = rgb[ys, xs], below[ys, xs]  # (m, 3) each
+    c, b = rgb[ys, xs], _below_top(done, t, ys, xs)  # (m, 3) each: the image, the layers under ``t``
     if raise_alpha:
         a = np.maximum(a, _least_alpha(c, b))  # (m, 1)
         done[t, ys, xs, 3] = a[:, 0]
@@ -96,13 +95,14 @@ def _colour_changed(new: np.ndarray, old: np.ndarray, tol: float = 1e-6) -> np.n
     return out
 
 
-def _below_top(stack: np.ndarray, top: np.ndarray) -> np.ndarray:
-    """(H, W, 3) composite of the layers of ``stack`` (L, H, W, 4) under the layer ``top`` (H, W)."""
-    below = np.zeros(stack.shape[1:3] + (3,), np.float32)
-    for k in range(len(stack)):
-        under = (top > k)[..., None]
-        a = stack[k, ..., 3:]
-        below = np.where(under, stack[k, ..., :3] * a + below * (1.0 - a), below)
+def _below_top(stack: np.ndarray, top: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """(m, 3) composite of the layers of ``stack`` (L, H, W, 4) under the layer ``top`` (m,) at the pixels
+    ``ys``, ``xs`` (m,) each (only where it is used: no full-image composites)."""
+    below = np.zeros((len(ys), 3), np.float32)
+    for k in range(int(top.max(initial=0))):
+        under = (top > k)[:, None]  # (m, 1)
+        a = stack[k, ys, xs, 3:]  # (m, 1)
+        below = np.where(under, stack[k, ys, xs, :3] * a + below * (1.0 - a), below)
     return below
 
 
