@@ -12,7 +12,10 @@
    of its layers with the push-pull fill (``complete=False`` where the decomposer has that switch), after
    :func:`layerdiff.completion.complete_stack` re-paints what each of those layers hides (post hoc, the
    composite unchanged), and as the decomposer paints them by default (its built-in completion, where it
-   has one).
+   has one). ``--exemplar-ab`` runs the built-in completion twice instead, with exemplar inpainting off
+   and on (:func:`layerdiff.regions.hidden.complete_hidden`'s ``exemplar``, set for the run), alternating
+   which goes first, and ``--skip-post-hoc`` skips the push-pull decomposer. Every row is also broken
+   down by background type.
 
 ``--spaces`` instead compares the colour space of the parametric fit (sRGB, linear light, per-layer
 choice) on the solid / gradient backgrounds of a validation stream (use a seed other than 31337): RGB L1
@@ -24,11 +27,14 @@ Prints markdown tables; ``--json`` writes the per-design rows and the summaries.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
 import platform
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,27 +69,49 @@ def oracle_row(sample: Any, design: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def decomposer_row(sample: Any, plain: Any, default: Any | None) -> dict[str, Any]:
+@contextlib.contextmanager
+def exemplar_completion(on: bool) -> Iterator[None]:
+    """The region decomposer's built-in completion with ``exemplar`` set to ``on`` while inside."""
+    from layerdiff.regions import decomposer as module
+    from layerdiff.regions.hidden import complete_hidden
+
+    saved = module.complete_hidden
+    module.complete_hidden = functools.partial(complete_hidden, exemplar=on)
+    try:
+        yield
+    finally:
+        module.complete_hidden = saved
+
+
+def decomposer_row(sample: Any, plain: Any | None, default: Any | None, background: str = "",
+                   exemplar_ab: bool = False) -> dict[str, Any]:
     """Occlusion scores of the decomposer's layers for one design: ``plain`` (push-pull fill) as painted
-    and completed post hoc, and ``default`` (its built-in completion) when given."""
+    and completed post hoc when given, and ``default`` (its built-in completion) when given, with
+    exemplar inpainting off and on (``exemplar_ab``; the order alternates with the design's index)."""
     from layerdiff.completion import complete_stack
     from layerdiff.eval.occlusion import occlusion_scores
 
     gt = sample.stack()  # (L, H, W, 4)
     image = (np.round(sample.composite * 255.0)).astype(np.uint8)  # (H, W, 4) 8-bit input
-    t = time.process_time()
-    pred = plain.decompose_stack(image[..., :3], len(gt))  # (L, H, W, 4)
-    decompose_s = time.process_time() - t
-    t = time.process_time()
-    completed, methods = complete_stack(pred)
-    complete_s = time.process_time() - t
-    row = {"index": sample.index, "decompose_s": decompose_s, "complete_s": complete_s, "methods": methods,
-           "today": occlusion_scores(pred, gt), "completed": occlusion_scores(completed, gt)}
-    if default is not None:
+    row: dict[str, Any] = {"index": sample.index, "background": background}
+    if plain is not None:
         t = time.process_time()
-        built_in = default.decompose_stack(image[..., :3], len(gt))  # (L, H, W, 4)
-        row["default_s"] = time.process_time() - t
-        row["default"] = occlusion_scores(built_in, gt)
+        pred = plain.decompose_stack(image[..., :3], len(gt))  # (L, H, W, 4)
+        row["decompose_s"] = time.process_time() - t
+        t = time.process_time()
+        completed, methods = complete_stack(pred)
+        row.update(complete_s=time.process_time() - t, methods=methods, today=occlusion_scores(pred, gt),
+                   completed=occlusion_scores(completed, gt))
+    if default is not None:
+        runs = [("default", None)]
+        if exemplar_ab:
+            runs = [("exemplar_off", False), ("exemplar_on", True)][:: 1 if sample.index % 2 == 0 else -1]
+        for key, on in runs:
+            t = time.process_time()
+            with exemplar_completion(on) if on is not None else contextlib.nullcontext():
+                built_in = default.decompose_stack(image[..., :3], len(gt))  # (L, H, W, 4)
+            row[f"{key}_s"] = time.process_time() - t
+            row[key] = occlusion_scores(built_in, gt)
     return row
 
 
@@ -116,6 +144,12 @@ def space_rows(designs: Any, count: int) -> list[dict[str, Any]]:
     return rows
 
 
+_VARIANTS = [("today", "push-pull fill"), ("completed", "push-pull fill + complete_stack"),
+             ("default", "built-in completion (default)"), ("exemplar_off", "built-in, exemplar off"),
+             ("exemplar_on", "built-in, exemplar on")]
+_SUMMARY_KEYS = {"default": "built_in"}
+
+
 def _mean(rows: list[dict[str, Any]], key: str) -> float:
     vals = [r[key] for r in rows if key in r]
     return float(np.mean(vals)) if vals else float("nan")
@@ -132,6 +166,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--max-layers", type=int, default=6)
     p.add_argument("--model", default=DEFAULT_MODEL, help="decomposer for part 2; 'none' skips it")
     p.add_argument("--skip-oracle", action="store_true", help="only the figures through the decomposer")
+    p.add_argument("--exemplar-ab", action="store_true",
+                   help="built-in completion with exemplar inpainting off and on (instead of its default)")
+    p.add_argument("--skip-post-hoc", action="store_true", help="no push-pull decomposer run")
     p.add_argument("--spaces", action="store_true", help="compare the parametric fit's colour spaces only")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
@@ -163,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         from layerdiff.regions.decomposer import RegionLayerDecomposer
 
         if "complete" in inspect.signature(RegionLayerDecomposer.__init__).parameters:
-            plain = RegionLayerDecomposer.from_pretrained(args.model, complete=False)
+            plain = None if args.skip_post_hoc else RegionLayerDecomposer.from_pretrained(args.model, complete=False)
             default = RegionLayerDecomposer.from_pretrained(args.model)
         else:
             plain = RegionLayerDecomposer.from_pretrained(args.model)
@@ -171,8 +208,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         sample = designs.sample(i)
         if not args.skip_oracle:
             oracle.append(oracle_row(sample, designs.design(i)))
-        if plain is not None:
-            through.append(decomposer_row(sample, plain, default))
+        if plain is not None or default is not None:
+            through.append(decomposer_row(sample, plain, default, designs.design(i)["background"]["type"],
+                                          args.exemplar_ab))
         print(f"  design {i} done", flush=True)
 
     scored = [r for r in oracle if "completion_l1" in r]
@@ -196,24 +234,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                           "completion_l1": _mean(scored, "completion_l1"),
                                           "designs": len(scored)}}
     if through:
-        today = summarize_occlusion(r["today"] for r in through)
-        completed = summarize_occlusion(r["completed"] for r in through)
-        summary.update(decomposer=args.model, today=today, completed=completed)
+        summary["decomposer"] = args.model
         print(f"\n### Occluded regions through {args.model} (true count)\n")
-        print("| layers | occluded L1 (mean) | occluded L1 (pooled) | ghost rate | uncovered share |")
-        print("|---|---|---|---|---|")
-        rows = [("push-pull fill", today), ("push-pull fill + complete_stack", completed)]
-        if default is not None:
-            built_in = summarize_occlusion(r["default"] for r in through)
-            summary["built_in"] = built_in
-            rows.append(("built-in completion (default)", built_in))
-        for name, s in rows:
-            print(f"| {name} | {s['occluded_l1']:.4f} | {s['occluded_l1_pooled']:.4f} | {s['ghost_rate']:.4f} "
-                  f"| {s['uncovered_share']:.4f} |")
-        print(f"\n{int(today['samples'])} designs scored, {int(today['with_hidden'])} with hidden pixels; "
-              f"CPU time per design: decompose {_mean(through, 'decompose_s'):.2f} s, "
-              f"complete_stack {_mean(through, 'complete_s'):.2f} s, default decomposer "
-              f"{_mean(through, 'default_s'):.2f} s")
+        print("| layers | background | designs | occluded L1 (mean) | occluded L1 (pooled) | ghost rate "
+              "| uncovered share |")
+        print("|---|---|---|---|---|---|---|")
+        kinds = sorted({r["background"] for r in through})
+        for key, label in _VARIANTS:
+            scored_rows = [r for r in through if key in r]
+            if not scored_rows:
+                continue
+            summary[_SUMMARY_KEYS.get(key, key)] = summarize_occlusion(r[key] for r in scored_rows)
+            summary[f"{key}_by_background"] = {}
+            for kind in kinds + ["all"]:
+                group = [r[key] for r in scored_rows if kind in ("all", r["background"])]
+                s = summarize_occlusion(group)
+                summary[f"{key}_by_background"][kind] = s
+                print(f"| {label} | {kind} | {len(group)} | {s['occluded_l1']:.4f} | {s['occluded_l1_pooled']:.4f} "
+                      f"| {s['ghost_rate']:.4f} | {s['uncovered_share']:.4f} |")
+        times = ", ".join(f"{label} {_mean(through, key + '_s'):.2f} s" for key, label in
+                          [("decompose", "push-pull decomposer"), ("complete", "complete_stack")] + _VARIANTS[2:]
+                          if any(key + "_s" in r for r in through))
+        print(f"\n{len(through)} designs; CPU time per design: {times}")
     if args.json is not None:
         args.json.write_text(json.dumps({"summary": summary, "oracle": oracle, "through": through}, indent=1,
                                         default=float))

@@ -34,3 +34,14 @@ def test_bench_completion_spaces() -> None:
     result = load_benchmark("bench_completion").main(["--spaces", "--seed", "7", "--designs", "6", "--size", "64"])
     assert set(result) == {"srgb", "linear", "auto"}
     assert result["srgb"]["l1"] < 0.01  # the synthetic gradients are interpolated in sRGB
+
+
+def test_bench_completion_exemplar_ab_by_background(tmp_path: Path) -> None:
+    summary = load_benchmark("bench_completion").main(
+        ["--designs", "2", "--size", "96", "--skip-oracle", "--skip-post-hoc", "--exemplar-ab"])
+    for key in ("exemplar_off", "exemplar_on"):
+        assert set(summary[key]) >= {"occluded_l1", "ghost_rate", "samples"}
+        groups = summary[f"{key}_by_background"]
+        assert groups["all"]["samples"] == 2.0
+        assert sum(g["samples"] for name, g in groups.items() if name != "all") == 2.0
+    assert "today" not in summary  # the push-pull decomposer was skipped

@@ -6,13 +6,19 @@ inpainting or a smooth fill otherwise, chosen on the layer's own visible pixels.
 (so a panel under text is completed from the panel alone, in the panel's colour model):
 
 1. fit the parametric models of :mod:`layerdiff.completion.parametric`; an accepted fit paints the hole;
-2. otherwise choose between PatchMatch (:func:`~layerdiff.completion.patchmatch.patchmatch_inpaint`),
+2. a layer without fine texture (its known pixels within half an 8-bit step, on average, of their
+   1.5-px Gaussian mean: a soft mottled field, a blurred photo) is filled by push-pull, which continues
+   such a field smoothly where copied patches would not match their surroundings;
+3. otherwise choose between PatchMatch (:func:`~layerdiff.completion.patchmatch.patchmatch_inpaint`),
    PatchMatch on a smooth base (``base_sigma``) and push-pull (Gortler et al. 1996) by validation on the
    layer itself: at a reduced scale, the hole's shape moved onto known pixels is filled by each method
    and scored by RGB L1 against the truth there. Push-pull wins only when it beats the better PatchMatch
    variant by more than ``smooth_margin`` (10 %): a smooth fill of texture scores well on L1 yet reads as
    a smear;
-3. paint the hole at full resolution with the chosen method.
+4. paint the hole with the chosen method. PatchMatch reads a box around the hole (its bounding box grown
+   by half its longer side) and searches levels up to ``search_side`` (128) px; finer levels take the
+   upsampled nearest-neighbour field and one vote, which brings the source patches' full-resolution
+   detail, so its cost is bounded by the box's pixels rather than growing with every searched level.
 
 :func:`complete_stack` applies it to every layer of a decomposition (L, H, W, 4): it re-paints the pixels
 each layer has fully hidden under the layers above it, from the pixels where it is fully visible, and
@@ -35,6 +41,9 @@ METHODS = ("parametric", "patchmatch", "patchmatch-base", "push-pull")
 _VALIDATION_SIDE = 128  # longer side of the validation scale
 _MIN_VALIDATION_PIXELS = 40  # moved-hole pixels needed at that scale to validate
 _BASE_SIGMA = 1.0 / 64.0
+_SEARCH_SIDE = 128  # PatchMatch searches levels up to this side; finer ones take the upsampled field
+_SMOOTH_DETAIL = 0.5 / 255.0  # below this fine texture (see _detail) a layer is smooth: push-pull fills it
+_CROP_MARGIN = 32  # least margin (px) of known pixels read around the hole's box
 
 
 @dataclass
@@ -55,13 +64,37 @@ def _push_pull(rgb: np.ndarray, known: np.ndarray) -> np.ndarray:
     return push_pull_fill(rgb, known.astype(np.float32))  # (H, W, 3)
 
 
-def _fill(method: str, rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, seed: int) -> np.ndarray:
+def _crop(known: np.ndarray, hole: np.ndarray) -> tuple[slice, slice]:
+    """The box around the hole that exemplar inpainting reads: the hole's bounding box grown by half its
+    longer side (at least ``_CROP_MARGIN`` px) on every side, within the layer's (known or hole pixels)
+    bounding box; that whole box when the grown one holds fewer known pixels than hole pixels."""
+    ys, xs = np.nonzero(hole)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    ly, lx = np.nonzero(known.any(1) | hole.any(1))[0], np.nonzero(known.any(0) | hole.any(0))[0]
+    top, bottom, left, right = ly[0], ly[-1] + 1, lx[0], lx[-1] + 1
+    grow = max(_CROP_MARGIN, (max(y1 - y0, x1 - x0) + 1) // 2)
+    box = slice(max(top, y0 - grow), min(bottom, y1 + grow)), slice(max(left, x0 - grow), min(right, x1 + grow))
+    if known[box].sum() < hole[box].sum():
+        return slice(top, bottom), slice(left, right)
+    return box
+
+
+def _fill(method: str, rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, seed: int,
+          search_side: int | None = None) -> np.ndarray:
     if method == "push-pull":
         out = rgb.copy()
         out[hole] = _push_pull(np.where(known[..., None], rgb, 0.0), known)[hole]
         return out
     sigma = _BASE_SIGMA if method == "patchmatch-base" else 0.0
-    return patchmatch_inpaint(rgb, known, hole, base_sigma=sigma, seed=seed)
+    if search_side is None:
+        return patchmatch_inpaint(rgb, known, hole, base_sigma=sigma, seed=seed)
+    box = _crop(known, hole)
+    side = max(known.shape)  # the base's scale stays a fraction of the whole layer's side
+    crop_side = max(box[0].stop - box[0].start, box[1].stop - box[1].start)
+    out = rgb.copy()
+    out[box] = patchmatch_inpaint(rgb[box], known[box], hole[box], base_sigma=sigma * side / crop_side,
+                                  search_side=search_side, seed=seed)
+    return out
 
 
 def _shrink(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, factor: int,
@@ -96,6 +129,19 @@ def _validation_hole(known: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return best
 
 
+def _detail(rgb: np.ndarray, known: np.ndarray) -> float:
+    """Mean absolute difference (over channels) between the known pixels at least two pixels inside the
+    known area and their known neighbours' Gaussian mean (sigma 1.5 px): the layer's fine texture."""
+    inner = ndimage.binary_erosion(known, np.ones((5, 5), bool), border_value=1)
+    if not inner.any():
+        return 0.0
+    k = known.astype(np.float32)
+    num = ndimage.gaussian_filter(np.where(known[..., None], rgb, 0.0), (1.5, 1.5, 0))  # (H, W, 3)
+    den = ndimage.gaussian_filter(k, 1.5)  # (H, W)
+    local = num[inner] / np.maximum(den[inner], 1e-6)[:, None]  # (m, 3)
+    return float(np.abs(rgb[inner] - local).mean())
+
+
 def _choose(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, smooth_margin: float, seed: int,
             ) -> tuple[str, dict[str, float]]:
     factor = max(1, int(np.ceil(max(known.shape) / _VALIDATION_SIDE)))
@@ -116,12 +162,14 @@ def _choose(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, smooth_margin:
 
 def complete_layer_info(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, *, method: str = "auto",
                         space: str = "srgb", smooth_margin: float = 0.1, exemplar: bool = True,
-                        seed: int = 0) -> Completion:
+                        search_side: int | None = _SEARCH_SIDE, seed: int = 0) -> Completion:
     """:func:`complete_layer` with the method used and the evidence for it.
 
     ``method``: "auto" (the module docstring's rule) or one of :data:`METHODS` to force it ("parametric"
     then paints from the best fit even when the goodness-of-fit test rejects it). ``exemplar=False``
-    makes "auto" fall back to push-pull without trying PatchMatch (for a time budget).
+    makes "auto" fall back to push-pull without trying PatchMatch. ``search_side``: as
+    :func:`~layerdiff.completion.patchmatch.patchmatch_inpaint` (None: search every level of the whole
+    layer, no box).
     """
     rgb = np.asarray(rgb, np.float32)
     known = np.asarray(known, bool)
@@ -143,11 +191,11 @@ def complete_layer_info(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, *,
     if method == "parametric":  # too few known pixels to fit: the smooth fill
         method = "push-pull"
     scores: dict[str, float] = {}
-    if method == "auto" and not exemplar:
+    if method == "auto" and (not exemplar or _detail(rgb, known) < _SMOOTH_DETAIL):
         method = "push-pull"
     elif method == "auto":
         method, scores = _choose(rgb, known, hole, smooth_margin, seed)
-    return Completion(_fill(method, rgb, known, hole, seed), method, fit, scores)
+    return Completion(_fill(method, rgb, known, hole, seed, search_side), method, fit, scores)
 
 
 def complete_layer(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, **kwargs: object) -> np.ndarray:

@@ -35,6 +35,14 @@ _JUMPS = (1, 3, 9)
 _DIRS = ((0, 1), (0, -1), (1, 0), (-1, 0))
 
 
+def _box(mask: np.ndarray, radius: int, erode: bool) -> np.ndarray:
+    """Binary erosion (outside counts as unset) or dilation of ``mask`` (h, w) by a square of side
+    ``2 radius + 1``, as two separable passes."""
+    op = ndimage.binary_erosion if erode else ndimage.binary_dilation
+    size = 2 * radius + 1
+    return op(op(mask, np.ones((size, 1), bool), border_value=0), np.ones((1, size), bool), border_value=0)
+
+
 def _down2(x: np.ndarray) -> np.ndarray:
     """Sum over 2x2 blocks, odd sides padded with zeros: (h, w, ...) -> (ceil(h/2), ceil(w/2), ...)."""
     h, w = x.shape[:2]
@@ -52,7 +60,7 @@ class _Level:
         self.rgb = rgb.astype(np.float32)  # (h, w, 3)
         self.base = base.astype(np.float32)  # (h, w, 3) smooth component; votes carry rgb - base
         self.known, self.hole, self.care = known, hole, care
-        valid = ndimage.binary_erosion(known, np.ones((2 * _RADIUS + 1,) * 2, bool), border_value=0)
+        valid = _box(known, _RADIUS, erode=True)
         self.whole = bool(valid.any())  # source patches lie wholly on known pixels inside the canvas
         if not self.whole:  # thin layers: any known pixel may be a source
             valid = known.copy()
@@ -60,7 +68,7 @@ class _Level:
         # nearest valid source of every pixel (flat index), for snapping random candidates
         _, (iy, ix) = ndimage.distance_transform_edt(~valid, return_indices=True)
         self.snap = (iy * self.w + ix).ravel()  # (h*w,)
-        target = ndimage.binary_dilation(hole, np.ones((2 * _RADIUS + 1,) * 2, bool)) & care
+        target = _box(hole, _RADIUS, erode=False) & care
         self.ty, self.tx = np.nonzero(target)  # (N,) each
         self.tindex = np.full(self.h * self.w, -1, np.intp)  # flat pixel -> target number or -1
         self.tindex[self.ty * self.w + self.tx] = np.arange(len(self.ty))
@@ -91,8 +99,10 @@ def _distance(desc: np.ndarray, target_desc: np.ndarray, weight: np.ndarray, src
     return np.einsum("nkc,nkc,nk->n", diff, diff, weight)
 
 
-def _search(lv: _Level, nnf: np.ndarray, iterations: int, rng: np.random.Generator) -> np.ndarray:
-    """Improve the nearest-neighbour field ``nnf`` (N,) of flat source indices; returns the distances."""
+def _search(lv: _Level, nnf: np.ndarray, iterations: int, rng: np.random.Generator,
+            jumps: tuple[int, ...] = _JUMPS, random: bool = True) -> np.ndarray:
+    """Improve the nearest-neighbour field ``nnf`` (N,) of flat source indices by propagation over
+    ``jumps`` and (``random``) random search; returns the distances."""
     desc = lv.descriptors()  # (h*w, 27)
     tflat = lv.ty * lv.w + lv.tx  # (N,)
     tdesc = desc[tflat].reshape(-1, 9, 3)  # (N, 9, 3)
@@ -105,7 +115,7 @@ def _search(lv: _Level, nnf: np.ndarray, iterations: int, rng: np.random.Generat
         dist[better] = d[better]
 
     for _ in range(iterations):
-        for k in _JUMPS:  # propagation: the neighbour's offset, k pixels away
+        for k in jumps:  # propagation: the neighbour's offset, k pixels away
             for dy, dx in _DIRS:
                 ny, nx = lv.ty + k * dy, lv.tx + k * dx  # (N,)
                 inside = (ny >= 0) & (ny < lv.h) & (nx >= 0) & (nx < lv.w)
@@ -117,7 +127,7 @@ def _search(lv: _Level, nnf: np.ndarray, iterations: int, rng: np.random.Generat
                 cand = np.clip(cy, 0, lv.h - 1) * lv.w + np.clip(cx, 0, lv.w - 1)
                 ok &= lv.valid.ravel()[cand]
                 consider(np.where(ok, cand, nnf))
-        radius = max(lv.h, lv.w) // 2
+        radius = max(lv.h, lv.w) // 2 if random else 0
         while radius >= 1:  # random search around the current best, shrinking by half
             cy = np.clip(nnf // lv.w + rng.integers(-radius, radius + 1, len(nnf)), 0, lv.h - 1)
             cx = np.clip(nnf % lv.w + rng.integers(-radius, radius + 1, len(nnf)), 0, lv.w - 1)
@@ -153,17 +163,33 @@ def _smooth_base(rgb: np.ndarray, known: np.ndarray, sigma: float) -> np.ndarray
     """Local mean (H, W, 3) of the known pixels at ``sigma`` x the longer side, push-pull filled elsewhere."""
     from ..regions.fill import push_pull_fill
 
-    s = sigma * max(known.shape)
-    k = known.astype(np.float32)
-    num = ndimage.gaussian_filter(rgb * k[..., None], (s, s, 0), mode="nearest")  # (H, W, 3)
-    den = ndimage.gaussian_filter(k, s, mode="nearest")  # (H, W)
-    local = num / np.maximum(den, 1e-6)[..., None]
-    return push_pull_fill(local, k)  # (H, W, 3)
+    h, w = known.shape
+    s = sigma * max(h, w)
+    f = max(1, int(s // 2))  # worked on f x f block sums (a smooth result: sigma stays >= 2 blocks)
+    k = _sum_blocks(known.astype(np.float32), f)  # (h/f, w/f)
+    c = _sum_blocks(rgb * known[..., None], f)  # (h/f, w/f, 3)
+    num = ndimage.gaussian_filter(c, (s / f, s / f, 0), mode="nearest")
+    den = ndimage.gaussian_filter(k, s / f, mode="nearest")
+    small = push_pull_fill(num / np.maximum(den, 1e-6)[..., None], (k > 0).astype(np.float32))  # (h/f, w/f, 3)
+    if f == 1:
+        return small
+    zoom = (h / small.shape[0], w / small.shape[1], 1)
+    return ndimage.zoom(small, zoom, order=1, mode="nearest", grid_mode=True)[:h, :w]  # (H, W, 3)
+
+
+def _sum_blocks(x: np.ndarray, f: int) -> np.ndarray:
+    """Sums over ``f`` x ``f`` blocks of ``x`` (h, w, ...), the last blocks padded with zeros."""
+    if f == 1:
+        return x.astype(np.float32)
+    h, w = x.shape[:2]
+    pad = [(0, -h % f), (0, -w % f)] + [(0, 0)] * (x.ndim - 2)
+    x = np.pad(x, pad)
+    return x.reshape(x.shape[0] // f, f, x.shape[1] // f, f, *x.shape[2:]).sum((1, 3)).astype(np.float32)
 
 
 def patchmatch_inpaint(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, *, coarse_size: int = 48,
                        coarse_iterations: int = 6, fine_iterations: int = 2, base_sigma: float = 1 / 64,
-                       seed: int = 0) -> np.ndarray:
+                       search_side: int | None = None, seed: int = 0) -> np.ndarray:
     """Fill the ``hole`` (H, W) pixels of ``rgb`` (H, W, 3) in [0, 1] from patches of the ``known`` pixels.
 
     Pixels in neither mask lie outside the layer: they are neither copied from nor filled, and do not
@@ -172,9 +198,14 @@ def patchmatch_inpaint(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, *, 
     level down to ``fine_iterations``. With ``base_sigma`` > 0 (a fraction of the longer side), patches
     carry detail only: the image splits into a smooth base (the known pixels' local mean at that scale,
     continued into the hole by push-pull) and the rest, and a hole pixel is its own base plus the voted
-    detail, so a gradient under texture continues instead of arriving in copied blocks. Deterministic
-    for a given ``seed``. Returns float32 (H, W, 3); known and outside pixels are unchanged. With no
-    known pixel, the hole is painted mid-grey.
+    detail, so a gradient under texture continues instead of arriving in copied blocks.
+    ``search_side``: levels whose longer side exceeds it are not searched: their nearest-neighbour field
+    is the coarser level's, upsampled, improved by one propagation pass from the adjacent patches (no
+    random search: coherent copies, no seams along the coarse pixels' edges), and one vote paints them,
+    so the search's cost is bounded by the pixels of a ``search_side``-sized level while the
+    full-resolution detail (the source patches' pixels) still arrives; None searches every level.
+    Deterministic for a given ``seed``. Returns float32 (H, W, 3); known and outside pixels are unchanged.
+    With no known pixel, the hole is painted mid-grey.
     """
     rgb = np.asarray(rgb, np.float32)
     known = np.asarray(known, bool)
@@ -207,6 +238,7 @@ def patchmatch_inpaint(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, *, 
     prev: _Level | None = None
     lv: _Level | None = None
     for depth, (col, b, k, h_, a) in enumerate(reversed(levels)):
+        searched = search_side is None or depth == 0 or max(k.shape) <= search_side
         lv = _Level(col, b, k, h_, a)
         if prev is None or nnf is None:
             # coarsest level: nearest known colour, each target patch starts at its nearest source
@@ -224,9 +256,9 @@ def patchmatch_inpaint(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, *, 
             nnf = np.where(parent >= 0, guess, lv.snap[lv.ty * lv.w + lv.tx])
             up = np.repeat(np.repeat(prev.rgb, 2, 0), 2, 1)[:lv.h, :lv.w]  # (h, w, 3) coarse result
             lv.rgb[h_] = up[h_]
-        rounds = max(fine_iterations, coarse_iterations - depth)
+        rounds = max(fine_iterations, coarse_iterations - depth) if searched else 1
         for _ in range(rounds):
-            dist = _search(lv, nnf, 1, rng)
+            dist = _search(lv, nnf, 1, rng) if searched else _search(lv, nnf, 1, rng, jumps=(1,), random=False)
             _vote(lv, nnf, dist)
         prev = lv
     out[hole] = np.clip(lv.rgb[hole], 0.0, 1.0) if lv is not None else 0.5
