@@ -133,3 +133,10 @@ def test_a_flat_design_is_unchanged_by_the_step(decomposers):
     off, on = decomposers
     for count in ("auto", 3):
         assert np.array_equal(off.decompose_stack(img, count), on.decompose_stack(img, count))
+
+
+def test_bench_photo_measures_the_step_off_and_on():
+    from bench_scripts import load_benchmark
+
+    summary = load_benchmark("bench_photo").main(["--designs", "1", "--size", "96", "--photos"])
+    assert {"layerdiff-tiny/all", "layerdiff-tiny+photos/all"} <= set(summary)

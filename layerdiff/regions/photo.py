@@ -15,7 +15,8 @@ several layers. Here, before the solver runs:
 2. :func:`split_at_outlines` cuts the regions that cross a placed photo's outline along it.
 3. :func:`photo_members` names the regions of each photo: for a placed photo the regions with at least
    ``inside`` of their pixels inside its fitted outline; for a photo background the regions with at
-   least ``inside`` of their pixels in its textured core. Never a member: a region of one uniform colour
+   least ``inside`` of their pixels in its textured core, and those the pair model puts in the
+   background. Never a member: a region of one uniform colour
    (at least ``uniform`` of its pixels within ``tolerance`` of its median Lab colour: ink, a flat shape;
    a photo's segments vary with its texture and grain) that stands out from what surrounds it (an
    element laid over the photo), or that lies in a detected text line (a letter).
@@ -157,10 +158,12 @@ def split_at_outlines(graph: RegionGraph, areas: list[PhotoArea], config: Region
     return graph_from_labels(graph.image, parts - 1, config)
 
 
-def photo_members(graph: RegionGraph, areas: list[PhotoArea], *, inside: float = 0.9, uniform: float = 0.6,
-                  tolerance: float = 3.0, element_step: float = 20.0) -> np.ndarray:
+def photo_members(graph: RegionGraph, areas: list[PhotoArea], in_background: np.ndarray | None = None, *,
+                  inside: float = 0.9, uniform: float = 0.6, tolerance: float = 3.0,
+                  element_step: float = 20.0) -> np.ndarray:
     """(n,) int: the photo (index into ``areas``) each region of ``graph`` belongs to, -1 for none
-    (module docstring, step 3)."""
+    (module docstring, step 3). ``in_background``: (n,) bool, the regions the pair model puts in the
+    background, members of a photo background too unless they are elements."""
     r = graph.regions
     n = r.count
     member = np.full(n, -1, np.int64)
@@ -171,7 +174,10 @@ def photo_members(graph: RegionGraph, areas: list[PhotoArea], *, inside: float =
     for k, a in enumerate(areas):
         where = a.core if a.background else a.outline  # (h, w)
         share = np.bincount(flat_labels, where.ravel().astype(np.float64), minlength=n) / area  # (n,)
-        member[(share >= inside) & (member < 0)] = k
+        found = share >= inside
+        if a.background and in_background is not None:
+            found |= in_background
+        member[found & (member < 0)] = k
     in_line = np.zeros(n)
     for x0, y0, x1, y1 in areas[0].lines:
         box = np.zeros(r.labels.shape, bool)
@@ -215,7 +221,7 @@ def keep_photos_whole(same: np.ndarray, above: np.ndarray, background: np.ndarra
     """The pair model's relations (same (n, n), above (n, n), background (n,)) of ``graph``'s regions with
     each photo of ``areas`` kept whole (module docstring, step 4); copies, the inputs are unchanged."""
     same, above, background = same.copy(), above.copy(), background.copy()
-    member = photo_members(graph, areas)  # (n,)
+    member = photo_members(graph, areas, background > 0.5)  # (n,)
     area = np.maximum(graph.regions.area.astype(np.float64), 1.0)
     labels = graph.regions.labels.ravel()
     for k, a in enumerate(areas):
