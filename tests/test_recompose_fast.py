@@ -55,3 +55,13 @@ def test_project_residual_unchanged_by_the_shortcut(bit_depth, monkeypatch):
     monkeypatch.setattr(recompose, "_project_colours",
                         lambda rgb, w, t, it, tol=1e-6, snapped=False: full(rgb, w, t, it, tol, False))
     assert np.array_equal(fast, recompose.project_residual(stack, target, bit_depth=bit_depth))
+
+
+@pytest.mark.parametrize("reach", [(0, 0), (2, 3), (8, 1), (9, 12)])
+def test_refine_dilation_equals_the_running_maximum(reach):
+    from scipy import ndimage
+
+    mask = np.random.default_rng(sum(reach)).random((37, 29)) < 0.05
+    size = (2 * reach[0] + 1, 2 * reach[1] + 1)
+    want = ndimage.maximum_filter(mask.view(np.uint8), size=size, mode="constant", cval=0) > 0
+    assert np.array_equal(recompose._dilate(mask, reach), want)
