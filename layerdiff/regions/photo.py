@@ -14,7 +14,9 @@ several layers. Here, before the solver runs:
    outline: a photo is placed in a frame, a cluster of shaded icons or emoji pieces is not.
 2. :func:`split_at_outlines` cuts the regions that cross a placed photo's outline along it.
 3. :func:`photo_members` names the regions of each photo: for a placed photo the regions with at least
-   ``inside`` of their pixels inside its fitted outline; for a photo background the regions with at
+   ``inside`` of their pixels inside its fitted outline, and its frame (regions mostly outside it with
+   ``inside`` of their pixels within a band of ``ring`` of the canvas side); for a photo background the
+   regions with at
    least ``inside`` of their pixels in its textured core, and those the pair model puts in the
    background. Never a member: a region of one uniform colour
    (at least ``uniform`` of its pixels within ``tolerance`` of its median Lab colour: ink, a flat shape;
@@ -159,7 +161,7 @@ def split_at_outlines(graph: RegionGraph, areas: list[PhotoArea], config: Region
 
 
 def photo_members(graph: RegionGraph, areas: list[PhotoArea], in_background: np.ndarray | None = None, *,
-                  inside: float = 0.9, uniform: float = 0.6, tolerance: float = 3.0,
+                  inside: float = 0.9, ring: float = 0.03, uniform: float = 0.6, tolerance: float = 3.0,
                   element_step: float = 20.0) -> np.ndarray:
     """(n,) int: the photo (index into ``areas``) each region of ``graph`` belongs to, -1 for none
     (module docstring, step 3). ``in_background``: (n,) bool, the regions the pair model puts in the
@@ -171,6 +173,7 @@ def photo_members(graph: RegionGraph, areas: list[PhotoArea], in_background: np.
         return member
     area = np.maximum(r.area.astype(np.float64), 1.0)  # (n,)
     flat_labels = r.labels.ravel()
+    framed = np.zeros(n, bool)  # (n,) frames of placed photos: never elements
     for k, a in enumerate(areas):
         where = a.core if a.background else a.outline  # (h, w)
         share = np.bincount(flat_labels, where.ravel().astype(np.float64), minlength=n) / area  # (n,)
@@ -178,12 +181,19 @@ def photo_members(graph: RegionGraph, areas: list[PhotoArea], in_background: np.
         if a.background and in_background is not None:
             found |= in_background
         member[found & (member < 0)] = k
+        if not a.background:  # a frame drawn around the photo: mostly in a band of ``ring`` around it
+            band = max(1, int(round(ring * max(r.labels.shape))))
+            around = ndimage.binary_dilation(a.outline, np.ones((2 * band + 1,) * 2, bool))  # (h, w)
+            near = np.bincount(flat_labels, around.ravel().astype(np.float64), minlength=n) / area  # (n,)
+            frame = (near >= inside) & (share < 0.5) & (member < 0)  # (n,)
+            member[frame] = k
+            framed |= frame
     in_line = np.zeros(n)
     for x0, y0, x1, y1 in areas[0].lines:
         box = np.zeros(r.labels.shape, bool)
         box[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = True
         in_line = np.maximum(in_line, np.bincount(flat_labels, box.ravel().astype(np.float64), minlength=n) / area)
-    candidates = np.nonzero(member >= 0)[0]
+    candidates = np.nonzero((member >= 0) & ~framed)[0]
     if len(candidates):
         from .segment import rgb_to_lab
 
