@@ -34,7 +34,7 @@ __all__ = ["assign_layers", "canvas_background", "group_links"]
 def canvas_background(regions: Regions, same: np.ndarray, background: np.ndarray, clear_alpha: float = 0.05,
                       min_canvas: float = 0.02, min_flat: float = 0.5, paint_delta_e: float = 12.0,
                       rim_share: float = 0.25, rim_width: float = 0.015, min_reach: float = 0.2,
-                      ) -> tuple[np.ndarray, np.ndarray]:
+                      solid_alpha: float = 0.95, min_solid: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
     """Step 0, flat vector art on a transparent canvas (flags, icons, emoji, stickers): each paint is a
     layer, and the background is the canvas and the paint of the largest opaque field only.
 
@@ -45,7 +45,9 @@ def canvas_background(regions: Regions, same: np.ndarray, background: np.ndarray
     least ``min_canvas`` of the image, the drawing reaches the image border (opaque regions along at
     least ``min_reach`` of its perimeter: a flag; a drawing inside the canvas, an emoji, is left to the
     pair model, which does better there on held-out emoji) and the opaque regions are flat art (at
-    least ``min_flat`` of their pixels flat: no photograph). Then:
+    least ``min_flat`` of their pixels flat: no photograph) with opaque paints (regions of mean alpha
+    ``solid_alpha`` or more cover at least ``min_solid`` of them: translucent shapes blended over each
+    other on a transparent canvas are left to the pair model). Then:
 
     - rims: a thin opaque region along the canvas (at least ``rim_share`` of its outline on transparent
       regions, 2 area / outline under ``rim_width`` of the image side, the outline counted in
@@ -73,6 +75,8 @@ def canvas_background(regions: Regions, same: np.ndarray, background: np.ndarray
     if canvas < min_canvas * area.sum() or regions.border[opaque].sum() < min_reach * (2 * (h + w) - 4):
         return same, background
     if (regions.flat[opaque] * area[opaque]).sum() < min_flat * area[opaque].sum():
+        return same, background
+    if area[opaque & (regions.colour[:, 3] >= 100.0 * solid_alpha)].sum() < min_solid * area[opaque].sum():
         return same, background
     col = regions.colour
     one_paint = np.sqrt(((col[:, None] - col[None]) ** 2).sum(-1)) < paint_delta_e  # (n, n)
