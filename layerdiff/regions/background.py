@@ -10,8 +10,13 @@ tinted) than the fill predicts are that layer's shadow or glow. Here:
    gradients and the centre part of radial ones), fitted by iteratively reweighted least squares
    (Tukey's biweight, narrow from the start or annealed from coarse to fine, whichever explains more:
    objects and shadows inside the background do not bend it) on a sample of the background regions'
-   pixels; accepted when most of the sample lies within a few 8-bit steps of it (photos, textures and
-   patterns are not fitted: nothing below changes for them);
+   pixels; or, when that is not accepted and it explains clearly more of the sample, a radial gradient
+   as design tools draw it (two colours mixed in proportion to the distance from a centre, the outer
+   colour beyond a radius that spans at least half the canvas: a cone the quadratic cannot follow);
+   when neither explains it, a repeating pattern (stripes, dots: the lattice of its repeat found by
+   autocorrelation, each position of the repeat the median of its copies over the background
+   regions, so objects on a few copies do not enter it); accepted when most of the sample lies within
+   a few 8-bit steps of it (photos and textures are not fitted: nothing below changes for them);
 2. :func:`missed_pixels`: what the accepted fit misses by more than ``object_error``, shadows aside;
    :func:`split_unexplained`: flat pieces of background regions that the fit misses (an object close
    in colour to a gradient band shares its region) become regions of their own;
@@ -38,8 +43,9 @@ from scipy import ndimage
 
 from .graph import RegionGraph
 
-__all__ = ["BackgroundFit", "fit_background", "missed_pixels", "split_unexplained", "unexplained_regions",
-           "attach_halos", "translucent_layers", "objects_on_background"]
+__all__ = ["BackgroundFit", "fit_background", "pattern_lattice", "pattern_model", "missed_pixels",
+           "split_unexplained", "unexplained_regions", "attach_halos", "translucent_layers",
+           "objects_on_background"]
 
 _SAMPLES = 4000  # background pixels the fit is computed on
 # Tukey widths (sRGB mean absolute error) per reweighting round, from a plain least-squares start; the
@@ -50,47 +56,249 @@ _REACH = 0.1  # farthest a halo reaches from its layer, as a fraction of the lon
 _TAIL = 2.0 / 255.0  # a halo's faint tail: missed by this much, connected to pixels missed by more
 _FLAT = 0.9  # share of flat pixels of a region or piece that is a flat fill or a smooth halo, not texture
 _SHADE_SPREAD = 0.12  # largest spread of the per-channel ratios image / fit of a shadowed pixel
+_MIN_PERIOD = 6.0  # shortest period (px) of a repeating pattern
+_RADIAL_WIDTHS = (0.12, 0.06, 0.03)  # Tukey widths of the radial candidates' reweighting rounds
+_RADIAL_GAIN = 0.05  # share of the sample a radial gradient must explain beyond the quadratic to replace it
 
 
 @dataclass
 class BackgroundFit:
-    """A quadratic colour model ``c(u, v)`` of the background, ``u, v`` the pixel centres divided by the
-    longer side minus 1/2. ``coef``: (6, 3) coefficients of 1, u, v, u², uv, v²; ``inlier_share``: share
-    of the sample within 4/255 of the model; ``accepted``: the fit explains the background."""
+    """A colour model ``c(u, v)`` of the background, ``u, v`` the pixel centres divided by the longer side
+    minus 1/2. Quadratic (``radial`` None): ``coef`` (6, 3) coefficients of 1, u, v, u², uv, v². Radial
+    (``radial`` = (cu, cv, radius)): ``coef`` (2, 3) the colour at the centre and its change out to the
+    radius, ``c = coef[0] + min(dist / radius, 1) coef[1]``. ``inlier_share``: share of the sample within
+    4/255 of the model; ``accepted``: the fit explains the background. Pattern (``pattern`` (h, w, 3), the
+    repeat rendered over the canvas; ``lattice`` (2, 2), its two period vectors (x, y) as columns, in
+    pixels): ``coef`` is unused."""
 
     coef: np.ndarray
     shape: tuple[int, int]
     inlier_share: float
     accepted: bool
+    radial: tuple[float, float, float] | None = None
+    pattern: np.ndarray | None = None
+    lattice: np.ndarray | None = None
 
     def render(self) -> np.ndarray:
         """The model over the whole canvas: (h, w, 3) float32 sRGB, clipped to [0, 1]."""
+        if self.pattern is not None:
+            return np.clip(self.pattern, 0.0, 1.0).astype(np.float32)
         h, w = self.shape
         ys, xs = np.mgrid[0:h, 0:w]
-        out = _design(ys.ravel(), xs.ravel(), float(max(h, w))) @ self.coef  # (h * w, 3)
+        if self.radial is None:
+            out = _design(ys.ravel(), xs.ravel(), float(max(h, w))) @ self.coef  # (h * w, 3)
+        else:
+            u, v = _coords(ys.ravel(), xs.ravel(), float(max(h, w)))
+            t = _radial_t(u, v, *(np.array([p]) for p in self.radial))[0]  # (h * w,)
+            out = self.coef[0] + t[:, None] * self.coef[1]  # (h * w, 3)
         return np.clip(out, 0.0, 1.0).reshape(h, w, 3).astype(np.float32)
+
+
+def _coords(ys: np.ndarray, xs: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised coordinates (u, v) (N,) each of pixel rows ``ys`` and columns ``xs`` (N,)."""
+    return (np.asarray(xs, np.float64) + 0.5) / scale - 0.5, (np.asarray(ys, np.float64) + 0.5) / scale - 0.5
 
 
 def _design(ys: np.ndarray, xs: np.ndarray, scale: float) -> np.ndarray:
     """(N, 6) quadratic design matrix of pixel rows ``ys`` and columns ``xs`` (N,)."""
-    u = (np.asarray(xs, np.float64) + 0.5) / scale - 0.5
-    v = (np.asarray(ys, np.float64) + 0.5) / scale - 0.5
+    u, v = _coords(ys, xs, scale)
     return np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], 1)
 
 
+def _radial_t(u: np.ndarray, v: np.ndarray, cu: np.ndarray, cv: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """(C, N) gradient position ``min(dist / radius, 1)`` of the points (u, v) (N,) for C radial
+    gradients (centres ``cu``, ``cv`` and ``radius`` (C,))."""
+    dist = np.hypot(u[None] - cu[:, None], v[None] - cv[:, None])  # (C, N)
+    return np.minimum(dist / radius[:, None], 1.0)
+
+
+def _fit_radials(u: np.ndarray, v: np.ndarray, c: np.ndarray, cu: np.ndarray, cv: np.ndarray,
+                 radius: np.ndarray, widths: tuple[float, ...] = _RADIAL_WIDTHS,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Robust colours of C candidate radial gradients (centres ``cu``, ``cv``, ``radius`` (C,)) on the
+    sample (u, v) (N,) with colours ``c`` (N, 3): Tukey-reweighted least squares of ``c = a + t d``
+    annealed through ``widths`` (float32). Returns ``coef`` (C, 2, 3), the share of the sample within 4/255
+    (C,) and the mean error clipped at the narrowest width (C,): a robust cost that varies smoothly."""
+    t = _radial_t(u, v, cu, cv, radius).astype(np.float32)  # (C, N)
+    c = c.astype(np.float32)
+    w = np.ones_like(t)
+    a = d = np.zeros((len(cu), 3), np.float32)
+    err = np.zeros_like(t)
+    for width in widths:
+        sw, st, stt = w.sum(1), (w * t).sum(1), (w * t * t).sum(1)  # (C,)
+        sc, stc = w @ c, (w * t) @ c  # (C, 3)
+        det = sw * stt - st * st  # (C,)
+        ok = det > 1e-9 * np.maximum(sw, 1.0) ** 2
+        d = np.where(ok[:, None], (sw[:, None] * stc - st[:, None] * sc) / np.where(ok, det, 1.0)[:, None], 0.0)
+        a = (sc - st[:, None] * d) / np.maximum(sw, 1e-9)[:, None]  # (C, 3)
+        err = np.abs(a[:, None] + t[..., None] * d[:, None] - c[None]).mean(-1)  # (C, N)
+        w = np.where(err < width, (1.0 - (err / width) ** 2) ** 2, 0.0)
+    return np.stack([a, d], 1).astype(np.float64), (err < _GOOD).mean(1), np.minimum(err, widths[-1]).mean(1)
+
+
+def _radial_cover(params: tuple[float, float, float], shape: tuple[int, int]) -> float:
+    """Share of the canvas ``shape`` (h, w) inside the radius of the radial gradient ``params`` (cu, cv,
+    radius): a background gradient spans most of the canvas; a small one centred on an object is its
+    glow or shadow, which :func:`attach_halos` gives to the object."""
+    h, w = shape
+    ys, xs = np.mgrid[0:h:4, 0:w:4]
+    u, v = _coords(ys.ravel(), xs.ravel(), float(max(h, w)))
+    return float((np.hypot(u - params[0], v - params[1]) < params[2]).mean())
+
+
+def _radial_fit(u: np.ndarray, v: np.ndarray, c: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray, float]:
+    """The radial gradient explaining most of the sample (u, v) (N,), colours ``c`` (N, 3): a grid of
+    centres over the canvas and a little beyond and of radii from a fifth of the canvas to twice it
+    (the least clipped error, coarsely reweighted on a part of the sample), then a compass search (the
+    largest share, with the quadratic's annealing). Returns ((cu, cv, radius), coef (2, 3), share)."""
+    cu, cv, rad = (g.ravel() for g in np.meshgrid(np.linspace(-0.75, 0.75, 13), np.linspace(-0.75, 0.75, 13),
+                                                  np.geomspace(0.2, 2.0, 8), indexing="ij"))
+    coarse, fine = slice(0, min(len(u), 250)), slice(0, min(len(u), 1000))  # parts of the (random) sample
+    k = int(np.argmin(_fit_radials(u[coarse], v[coarse], c[coarse], cu, cv, rad)[2]))  # smooth on few pixels
+    best = np.array([cu[k], cv[k], rad[k]])
+    step, ratio = 0.0625, 1.2
+    offsets = np.array([-1.0, 0.0, 1.0])
+    du, dv, dr = (g.ravel() for g in np.meshgrid(offsets, offsets, offsets, indexing="ij"))  # (27,) each
+    for _ in range(24):  # compass search: move to the best neighbour, halve the steps when none is better
+        cand_u, cand_v = best[0] + du * step, best[1] + dv * step
+        cand_r = best[2] * ratio ** dr
+        _, share, spread = _fit_radials(u[fine], v[fine], c[fine], cand_u, cand_v, cand_r, _SCHEDULES[1])
+        k = int(np.lexsort((spread, -share))[0])  # the largest share, the least clipped error among equals
+        if k == 13:  # the centre of the 3 x 3 x 3 neighbourhood
+            step, ratio = step / 2.0, np.sqrt(ratio)
+            if step < 0.002:
+                break
+        best = np.array([cand_u[k], cand_v[k], cand_r[k]])
+    coef, share, _ = _fit_radials(u, v, c, best[:1], best[1:2], best[2:], _SCHEDULES[1])
+    return (float(best[0]), float(best[1]), float(best[2])), coef[0], float(share[0])
+
+
+def _neighbour_max(a: np.ndarray) -> np.ndarray:
+    """(H, W) largest of the 8 neighbours of every element of ``a`` (H, W), wrapping around."""
+    out = np.full_like(a, -np.inf)
+    for sy in (-1, 0, 1):
+        for sx in (-1, 0, 1):
+            if sy or sx:
+                out = np.maximum(out, np.roll(a, (sy, sx), (0, 1)))
+    return out
+
+
+def _vertex(a: float, b: float, c: float) -> float:
+    """Offset in [-1/2, 1/2] of the vertex of the parabola through (-1, a), (0, b), (1, c)."""
+    den = a - 2.0 * b + c
+    return 0.0 if abs(den) < 1e-12 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+
+
+def pattern_lattice(rgb: np.ndarray, known: np.ndarray, min_corr: float = 0.6) -> np.ndarray | None:
+    """The two period vectors (x, y) (2, 2) as columns, in pixels, of a pattern repeating over the pixels
+    ``known`` (h, w) of ``rgb`` (h, w, 3), or None. From the normalised autocorrelation of their grey
+    levels (FFT, over overlaps of at least a quarter of them): its local maxima at shifts from
+    ``_MIN_PERIOD`` px to half the canvas; the first vector is the shortest within 0.1 of the strongest,
+    the second the shortest within 0.05 of the strongest more than 20 degrees from it (both at least
+    ``min_corr``; along a stripe every shift repeats it), each refined to a fraction of a pixel at its
+    farthest strong multiple."""
+    h, w = known.shape
+    m = known.astype(np.float64)
+    g = rgb.mean(-1).astype(np.float64)
+    g0 = (g - g[known].mean()) * m  # (h, w)
+    size = (2 * h, 2 * w)  # padded: no wrap-around
+    fg, fm = np.fft.rfft2(g0, size), np.fft.rfft2(m, size)
+    ac = np.fft.irfft2(fg * np.conj(fg), size)  # (2h, 2w) sums of g0(p) g0(p + t) over the overlaps
+    count = np.fft.irfft2(fm * np.conj(fm), size)  # (2h, 2w) overlap sizes
+    var = float((g0 ** 2).sum() / max(m.sum(), 1.0))
+    nac = np.where(count > 0.25 * m.sum(), ac / np.maximum(count, 1.0) / max(var, 1e-12), -1.0)  # (2h, 2w)
+    dy = np.fft.fftfreq(2 * h, 1.0 / (2 * h))[:, None]  # (2h, 1) shift rows
+    dx = np.fft.fftfreq(2 * w, 1.0 / (2 * w))[None]  # (1, 2w) shift columns
+    r = np.hypot(dy, dx)
+    valid = (r >= _MIN_PERIOD) & (r <= min(h, w) / 2) & ((dy > 0) | ((dy == 0) & (dx > 0)))  # half-plane
+    cand = np.where(valid & (nac >= _neighbour_max(nac) - 0.01), nac, -1.0)  # local maxima
+    top = float(cand.max())
+    if top < min_corr:
+        return None
+    y1, x1 = np.unravel_index(int(np.argmin(np.where(cand >= top - 0.1, r, np.inf))), nac.shape)
+    t1 = np.array([dx[0, x1], dy[y1, 0]])
+    apart = np.abs(t1[0] * dy - t1[1] * dx) > 0.35 * np.hypot(*t1) * np.maximum(r, 1e-9)  # > 20 degrees
+    cand2 = np.where(apart, cand, -1.0)
+    top2 = float(cand2.max())
+    if top2 < min_corr:
+        return None
+    y2, x2 = np.unravel_index(int(np.argmin(np.where(cand2 >= top2 - 0.05, r, np.inf))), nac.shape)
+    out = []
+    for t, strong in ((t1, top), (np.array([dx[0, x2], dy[y2, 0]]), top2)):
+        best = t.astype(np.float64)
+        for k in range(int((min(h, w) / 2) // max(np.hypot(*t), 1.0)), 1, -1):
+            cy, cx = int(round(t[1] * k)), int(round(t[0] * k))
+            win = [(cy + a, cx + b) for a in range(-2, 3) for b in range(-2, 3)]
+            vals = [nac[a % (2 * h), b % (2 * w)] for a, b in win]
+            j = int(np.argmax(vals))
+            if vals[j] < strong - 0.15:
+                continue
+            py, px = win[j][0] % (2 * h), win[j][1] % (2 * w)
+            sy = _vertex(nac[(py - 1) % (2 * h), px], nac[py, px], nac[(py + 1) % (2 * h), px])
+            sx = _vertex(nac[py, (px - 1) % (2 * w)], nac[py, px], nac[py, (px + 1) % (2 * w)])
+            best = np.array([win[j][1] + sx, win[j][0] + sy]) / k
+            break
+        out.append(best)
+    return np.stack(out, 1)
+
+
+def pattern_model(rgb: np.ndarray, known: np.ndarray, lattice: np.ndarray, bins_per_px: int = 2) -> np.ndarray:
+    """The repeat of a pattern with period vectors ``lattice`` (2, 2) (columns, pixels) rendered over the
+    canvas, (h, w, 3): every pixel's position in the repeat (half-pixel bins) takes the median colour of
+    the pixels ``known`` (h, w) of ``rgb`` (h, w, 3) at that position (their overall median where none
+    is)."""
+    h, w = known.shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    phase = np.einsum("ij,jhw->ihw", np.linalg.inv(lattice), np.stack([xs, ys]).astype(np.float64)) % 1.0
+    nb = [max(1, int(round(bins_per_px * np.hypot(*lattice[:, i])))) for i in range(2)]
+    ids = (np.minimum((phase[0] * nb[0]).astype(np.int64), nb[0] - 1) * nb[1]
+           + np.minimum((phase[1] * nb[1]).astype(np.int64), nb[1] - 1))  # (h, w) bin of every pixel
+    kid = ids[known]  # (m,)
+    counts = np.bincount(kid, minlength=nb[0] * nb[1])  # (B,)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    mid = np.minimum(starts + (counts - 1) // 2, len(kid) - 1)  # (B,) the median's rank in each bin
+    tile = np.empty((nb[0] * nb[1], 3), np.float32)
+    for ch in range(3):
+        vals = rgb[..., ch][known]
+        tile[:, ch] = np.where(counts > 0, vals[np.lexsort((vals, kid))][mid], np.median(vals))
+    return tile[ids]  # (h, w, 3)
+
+
 def fit_background(rgb: np.ndarray, known: np.ndarray, min_share: float = 0.6, seed: int = 0,
-                   ) -> BackgroundFit | None:
-    """Robust quadratic fit (step 1 of the module docstring) of ``rgb`` (h, w, 3) in [0, 1] on the
-    pixels where ``known`` (h, w) is True; None when fewer than 64 are. Accepted when at least
-    ``min_share`` of the sampled pixels lie within 4/255 of it."""
+                   radial: bool = True, pattern: bool = True, smooth: bool = True) -> BackgroundFit | None:
+    """Robust fit (step 1 of the module docstring) of ``rgb`` (h, w, 3) in [0, 1] on the pixels where
+    ``known`` (h, w) is True; None when fewer than 64 are. Quadratic, or (``radial``, the quadratic not
+    accepted) a radial gradient when that explains at least ``_RADIAL_GAIN`` more of the sample and
+    spans at least half the canvas
+    (:func:`_radial_cover`); when neither is accepted and
+    ``pattern`` is set, a repeating pattern (:func:`pattern_lattice`, :func:`pattern_model`) that is.
+    ``smooth`` False (a background of textured regions): the pattern only (None when there is none).
+    Accepted when at least ``min_share`` of the sampled pixels lie within 4/255 of it."""
     ys, xs = np.nonzero(known)
     if len(ys) < 64:
         return None
     h, w = known.shape
     pick = np.random.default_rng(seed).choice(len(ys), size=min(_SAMPLES, len(ys)), replace=False)
     ys, xs = ys[pick], xs[pick]
-    a = _design(ys, xs, float(max(h, w)))  # (N, 6)
     c = np.asarray(rgb[ys, xs], np.float64)  # (N, 3)
+    fit = _smooth_fit(ys, xs, c, (h, w), min_share, radial) if smooth else None
+    if pattern and (fit is None or not fit.accepted):
+        lattice = pattern_lattice(rgb, known)
+        if lattice is not None:
+            model = pattern_model(rgb, known, lattice)  # (h, w, 3)
+            share = float((np.abs(model[ys, xs] - c).mean(1) < _GOOD).mean())
+            if share >= min_share:
+                return BackgroundFit(np.zeros((6, 3)), (h, w), share, True, pattern=model, lattice=lattice)
+    return fit
+
+
+def _smooth_fit(ys: np.ndarray, xs: np.ndarray, c: np.ndarray, shape: tuple[int, int], min_share: float,
+                radial: bool) -> BackgroundFit:
+    """The quadratic, or (``radial``, the quadratic not accepted) the radial gradient when it explains
+    clearly more and spans half the canvas, fitted to the sample of pixel rows ``ys``, columns ``xs``
+    (N,) with colours ``c`` (N, 3) on a canvas of ``shape``."""
+    h, w = shape
+    a = _design(ys, xs, float(max(h, w)))  # (N, 6)
     best = (-1.0, np.zeros((6, 3)))
     for widths in _SCHEDULES:
         weight = np.ones(len(ys))
@@ -105,6 +313,11 @@ def fit_background(rgb: np.ndarray, known: np.ndarray, min_share: float = 0.6, s
         if share > best[0]:
             best = (share, coef)
     share, coef = best
+    if radial and share < min_share:  # the quadratic does not explain the background
+        u, v = _coords(ys, xs, float(max(h, w)))
+        params, coef_r, share_r = _radial_fit(u, v, c)
+        if share_r >= share + _RADIAL_GAIN and _radial_cover(params, (h, w)) >= 0.5:
+            return BackgroundFit(coef_r, (h, w), share_r, share_r >= min_share, radial=params)
     return BackgroundFit(coef, (h, w), share, share >= min_share)
 
 

@@ -1,0 +1,117 @@
+"""The background models of the region decomposer beyond the quadratic (issue #28 item 1): a radial
+gradient as design tools draw it and a repeating pattern (stripes, dots), each finding the objects on
+it; and a translucent banner across a radial gradient coming back as its own layer with its opacity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import layerdiff
+from layerdiff.regions.background import (
+    _radial_cover,
+    fit_background,
+    missed_pixels,
+    pattern_lattice,
+    pattern_model,
+)
+
+N = 192
+
+
+def _radial(centre=(0.7, 0.25), radius=0.6, inner=(0.93, 0.49, 0.69), outer=(0.42, 0.26, 0.17)) -> np.ndarray:
+    """(N, N, 3) radial gradient: ``inner`` at ``centre`` (fractions of the side) to ``outer`` at
+    ``radius`` and beyond, in proportion to the distance."""
+    ys, xs = np.mgrid[0:N, 0:N]
+    t = np.clip(np.hypot((xs + 0.5) / N - centre[0], (ys + 0.5) / N - centre[1]) / radius, 0.0, 1.0)
+    return (np.array(inner) + t[..., None] * (np.array(outer) - np.array(inner))).astype(np.float32)
+
+
+def _banner(rgb: np.ndarray, colour=(0.08, 0.1, 0.32), opacity=0.55) -> tuple[np.ndarray, np.ndarray]:
+    """``rgb`` with a translucent banner across the canvas (rows 90-115), and its mask (N, N)."""
+    mask = np.zeros((N, N), bool)
+    mask[90:115] = True
+    out = rgb.copy()
+    out[mask] = (1.0 - opacity) * out[mask] + opacity * np.array(colour, np.float32)
+    return out, mask
+
+
+def _stripes(period=23.4, duty=0.45, a=(0.5, 0.2, 0.6), b=(0.1, 0.05, 0.1)) -> np.ndarray:
+    """(N, N, 3) vertical stripes of colour ``a`` on ``b``, anti-aliased, with a non-integer period."""
+    xs = np.arange(N) + 0.5
+    phase = np.mod(xs / period, 1.0)
+    d = (np.abs(phase - 0.5) - duty / 2) * period  # pixels, < 0 inside a stripe
+    t = np.clip(0.5 - d, 0.0, 1.0)[None, :, None]
+    return np.broadcast_to(np.array(b) + t * (np.array(a) - np.array(b)), (N, N, 3)).astype(np.float32)
+
+
+def test_a_radial_gradient_is_fitted_as_one_and_the_banner_on_it_is_missed():
+    rgb, banner = _banner(_radial())
+    fit = fit_background(rgb, np.ones((N, N), bool))  # the banner's pixels are in the sample too
+    assert fit is not None and fit.accepted and fit.radial is not None
+    cu, cv, radius = fit.radial
+    assert abs(cu - 0.2) < 0.03 and abs(cv + 0.25) < 0.03 and abs(radius - 0.6) < 0.05
+    model = fit.render()
+    assert np.abs(model[~banner] - rgb[~banner]).mean() < 1.5 / 255.0
+    assert missed_pixels(rgb, model)[banner].mean() > 0.9
+    quadratic = fit_background(rgb, np.ones((N, N), bool), radial=False)
+    assert quadratic.radial is None and quadratic.inlier_share < fit.inlier_share - 0.2
+
+
+def test_a_radial_gradient_must_span_half_the_canvas():
+    # a glow or a shadow round a disc is radial too, but small: it belongs to the disc (attach_halos)
+    assert _radial_cover((0.22, -0.14, 0.23), (512, 512)) < 0.5
+    assert _radial_cover((0.14, -0.28, 0.63), (512, 512)) >= 0.5  # validation design 1's background
+
+
+def test_a_linear_gradient_keeps_the_quadratic():
+    ys = np.mgrid[0:N, 0:N][0]
+    rgb = np.stack([0.2 + 0.5 * ys / N, 0.6 - 0.3 * ys / N, 0.4 + 0.0 * ys], -1).astype(np.float32)
+    fit = fit_background(rgb, np.ones((N, N), bool))
+    assert fit.accepted and fit.radial is None and fit.pattern is None
+    assert np.abs(fit.render() - rgb).max() < 1.0 / 255.0
+
+
+def test_stripes_are_a_pattern_with_their_period_and_the_object_on_them_is_missed():
+    rgb = _stripes().copy()
+    disc = np.hypot(*(np.mgrid[0:N, 0:N] - 96.0)) < 30
+    rgb[disc] = (0.5, 0.2, 0.6)  # the colour of one stripe: only where it covers the other one it shows
+    known = np.ones((N, N), bool)
+    lattice = pattern_lattice(rgb, known)
+    assert lattice is not None
+    across = lattice[:, np.argmax(np.abs(lattice[0]))]  # the vector across the (vertical) stripes
+    assert abs(abs(across[0]) - 23.4) < 0.2 and abs(across[1]) < 0.2
+    model = pattern_model(rgb, known, lattice)
+    clean = _stripes()
+    assert np.abs(model - clean).mean() < 2.0 / 255.0  # the stripes continue under the disc
+    fit = fit_background(rgb, known)
+    assert fit.accepted and fit.pattern is not None and fit.radial is None
+    missed = missed_pixels(rgb, fit.render())
+    assert missed[disc & (np.abs(clean - rgb).mean(-1) > 0.1)].mean() > 0.9
+    step = np.abs(np.diff(clean.mean(-1), axis=1)) > 0.02  # (N, N - 1)
+    edge = np.zeros((N, N), bool)
+    edge[:, 1:] |= step
+    edge[:, :-1] |= step  # anti-aliased stripe edges (a bin of the repeat spans half a pixel)
+    assert missed[~disc & ~edge].mean() < 0.002
+    assert fit_background(rgb, known, smooth=False).pattern is not None  # textured regions: pattern only
+
+
+def test_no_pattern_in_a_texture():
+    noise = np.random.default_rng(0).uniform(0.0, 1.0, (N, N, 3)).astype(np.float32)
+    assert fit_background(noise, np.ones((N, N), bool), smooth=False) is None
+    assert not fit_background(noise, np.ones((N, N), bool)).accepted
+
+
+@pytest.fixture(scope="module")
+def decomposer():
+    return layerdiff.load("layerdiff-tiny", "decompose")
+
+
+def test_a_translucent_banner_across_a_radial_gradient_is_a_layer_with_its_opacity(decomposer):
+    rgb, banner = _banner(_radial(), opacity=0.55)
+    image = (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
+    stack = decomposer.decompose(image, num_layers=2).to_numpy()  # (2, N, N, 4)
+    alpha = stack[1, ..., 3]
+    assert np.abs(alpha[banner] - 0.55).mean() < 0.05  # the banner's opacity, not an opaque copy
+    assert alpha[~banner].max() < 0.1
+    assert np.abs(stack[0, banner, :3] - _radial()[banner]).mean() < 3.0 / 255.0  # the gradient goes on
