@@ -49,6 +49,7 @@ from .background import (
     unexplained_regions,
 )
 from .config import RegionConfig
+from .emoji_art import fill_under_drawing
 from .features import PAIR_FEATURES, REGION_FEATURES, all_pairs, pair_features, region_features, swap_pairs
 from .fragments import LAYER_FEATURES, absorb_fragments
 from .graph import RegionGraph, graph_from_labels, region_graph
@@ -146,7 +147,9 @@ class RegionLayerDecomposer:
     vector_art: bool = True
     """Flat vector art on a transparent canvas: each paint a layer over the canvas and its largest paint
     (:func:`~layerdiff.regions.solve.canvas_background`), the bottom layer cut to what it shows and
-    encloses (:func:`~layerdiff.regions.vector_art.cut_under_layers`); False: as the layerer says."""
+    encloses (:func:`~layerdiff.regions.vector_art.cut_under_layers`); inside the canvas (an emoji), what
+    the bottom layer hides is filled from its own paint, not the canvas
+    (:func:`~layerdiff.regions.emoji_art.fill_under_drawing`); False: as the layerer says."""
     photos: bool = False
     """Photographs found by their dense texture in a fitted rectangle or ellipse (or over the whole
     canvas) are kept whole, one layer or the background (:mod:`layerdiff.regions.photo`)."""
@@ -219,7 +222,7 @@ class RegionLayerDecomposer:
         full, _ = image_to_array(image)  # (H, W, 4)
         stack = at_work_size(full, self.config.work_size,
                              lambda small: self.decompose_small(small, wanted, cap, reading))  # (L, H, W, 4)
-        return cut_under_layers(stack, full) if self.vector_art else stack
+        return fill_under_drawing(cut_under_layers(stack, full), full) if self.vector_art else stack
 
     def decompose_small(self, img: np.ndarray, wanted: int | None, max_layers: int,
                         reading: LineReading | None = None) -> np.ndarray:
@@ -280,10 +283,10 @@ class RegionLayerDecomposer:
                             tuple[np.ndarray, np.ndarray] | None]:
         """The graph, :meth:`propose`'s relations and layers, and the accepted background fit (h, w, 3)
         with the flat-pixel mask (h, w), or None (``fit_background`` off, a textured background (under 90%
-        flat pixels: a photo) that is not a repeating pattern, or a background no model explains).
-        Regions the fit does not explain are taken out of the background: P(background) and P(same
-        layer) with the explained background regions set to 0. ``split``: pieces of background regions
-        the fit misses first become regions of their own (a new graph, relations predicted again)."""
+        flat pixels: a photo), or a background no smooth model explains). Regions the fit does not
+        explain are taken out of the background: P(background) and P(same layer) with the explained
+        background regions set to 0. ``split``: pieces of background regions the fit misses first become
+        regions of their own (a new graph, relations predicted again)."""
         if photos:
             graph = split_at_outlines(graph, photos, self.config) or graph
         same, above, bg = self._relations(graph)
@@ -293,8 +296,8 @@ class RegionLayerDecomposer:
             in_bg = bg > 0.5  # (n,)
             area = graph.regions.area[in_bg]
             textured = (graph.regions.flat[in_bg] * area).sum() < 0.9 * area.sum()  # a photo or texture
-            fit = fit_background(graph.image[..., :3], in_bg[graph.regions.labels], seed=self.config.seed,
-                                 smooth=not textured)  # textured: a repeating pattern or nothing
+            fit = None if textured else fit_background(graph.image[..., :3], in_bg[graph.regions.labels],
+                                                       seed=self.config.seed)
             if fit is not None and fit.accepted:
                 model = fit.render()  # (h, w, 3)
                 min_area = self.min_layer_area * h * w
