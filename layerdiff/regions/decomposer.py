@@ -283,10 +283,10 @@ class RegionLayerDecomposer:
                             tuple[np.ndarray, np.ndarray] | None]:
         """The graph, :meth:`propose`'s relations and layers, and the accepted background fit (h, w, 3)
         with the flat-pixel mask (h, w), or None (``fit_background`` off, a textured background (under 90%
-        flat pixels: a photo), or a background no smooth model explains). Regions the fit does not
-        explain are taken out of the background: P(background) and P(same layer) with the explained
-        background regions set to 0. ``split``: pieces of background regions the fit misses first become
-        regions of their own (a new graph, relations predicted again)."""
+        flat pixels: a photo) that is not a repeating pattern, or a background no model explains).
+        Regions the fit does not explain are taken out of the background: P(background) and P(same
+        layer) with the explained background regions set to 0. ``split``: pieces of background regions
+        the fit misses first become regions of their own (a new graph, relations predicted again)."""
         if photos:
             graph = split_at_outlines(graph, photos, self.config) or graph
         same, above, bg = self._relations(graph)
@@ -296,8 +296,8 @@ class RegionLayerDecomposer:
             in_bg = bg > 0.5  # (n,)
             area = graph.regions.area[in_bg]
             textured = (graph.regions.flat[in_bg] * area).sum() < 0.9 * area.sum()  # a photo or texture
-            fit = None if textured else fit_background(graph.image[..., :3], in_bg[graph.regions.labels],
-                                                       seed=self.config.seed)
+            fit = fit_background(graph.image[..., :3], in_bg[graph.regions.labels], seed=self.config.seed,
+                                 smooth=not textured)  # textured: a repeating pattern or nothing
             if fit is not None and fit.accepted:
                 model = fit.render()  # (h, w, 3)
                 min_area = self.min_layer_area * h * w
