@@ -18,7 +18,8 @@ The decomposition and extraction path of layerdiff-tiny, and the parts the non-l
   work-size round trip with exact recomposition;
 - :mod:`~layerdiff.regions.hidden` and :mod:`~layerdiff.regions.vector_art`: what each layer hides,
   completed (shadows to their caster, ellipses whole, no copies of what lies above), and a flag's bottom
-  layer cut to what it shows;
+  layer cut to what it shows; :mod:`~layerdiff.regions.emoji_art`: under an emoji's parts, the bottom
+  layer's own paint instead of the canvas;
 - :mod:`~layerdiff.regions.prompts`: what a box or a phrase refers to;
 - :mod:`~layerdiff.regions.decomposer` and :mod:`~layerdiff.regions.referrer`: the
   :class:`~layerdiff.contract.Decomposer` and :class:`~layerdiff.contract.Extractor` that
