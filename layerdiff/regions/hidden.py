@@ -17,7 +17,7 @@ hiding the top layer shows faint outlines of it. Here, in order:
    alpha of the mix;
 4. :func:`layerdiff.completion.complete_stack` re-paints every pixel of a layer that the layers above
    cover at least ``reveal`` (not only the fully hidden ones), from the layer's own fully visible pixels
-   (parametric fits for flat and gradient fills; otherwise push-pull, or PatchMatch with ``exemplar``);
+   (parametric fits for flat and gradient fills; otherwise PatchMatch, or push-pull without ``exemplar``);
 5. where that changed a pixel, the topmost layer there is unblended against the new composite of the
    layers below it (LayerD's colour unblending, Suzuki et al. 2025): its colour becomes
    ``(C - B (1 - a)) / a`` for the input colour C, the composite B below and its alpha a. Where that
@@ -48,12 +48,12 @@ _MIN_ARC = 0.35  # share of the ellipse's perimeter the visible outline must cov
 
 
 def complete_hidden(stack: np.ndarray, rgb: np.ndarray, reveal: float = 0.05, min_alpha: float = 0.05,
-                    exemplar: bool = False, shadows: bool = True, shapes: bool = True,
+                    exemplar: bool = True, shadows: bool = True, shapes: bool = True,
                     raise_alpha: bool = True, fringes: bool = True) -> np.ndarray:
     """``stack`` (L, H, W, 4) straight alpha with what each layer hides re-painted and the top layer's
     colours unblended where that changed the layers below (module docstring); ``rgb`` (H, W, 3) is the
-    image the stack recomposes to. ``exemplar``: layers no parametric model fits are inpainted with
-    PatchMatch (several times the decomposition's own time on these CPUs) instead of push-pull.
+    image the stack recomposes to. ``exemplar``: textured layers no parametric model fits are inpainted
+    with PatchMatch (:func:`layerdiff.completion.complete_layer_info`) instead of push-pull.
     ``shadows``, ``shapes``, ``fringes``, ``raise_alpha``: steps 1, 2, 3 and the alpha rise of step 5
     (alphas change only through them)."""
     arr = np.asarray(stack, np.float32)
