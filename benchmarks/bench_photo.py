@@ -20,7 +20,8 @@ is passed to the decomposer. Per design:
   the RGB L1 of the best-matching predicted layer on the photo's hidden pixels.
 
 ``--model`` names the registry preset measured (its region decomposer, as ``layerdiff decompose`` runs it);
-``--photos`` measures it twice in one run, with the photo step (:mod:`layerdiff.regions.photo`) off and on.
+``--photos`` measures it twice in one run, with the photo step (:mod:`layerdiff.regions.photo`) off (named
+after the preset) and on (``+photos``).
 """
 
 from __future__ import annotations
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     runs = {args.model: RegionLayerDecomposer.from_pretrained(args.model)}
     if args.photos:
+        runs[args.model].photos = False
         with_photos = RegionLayerDecomposer.from_pretrained(args.model)
         with_photos.photos = True
         runs[f"{args.model}+photos"] = with_photos

@@ -73,6 +73,7 @@ def decomposers():
     from layerdiff.regions.decomposer import RegionLayerDecomposer
 
     off = RegionLayerDecomposer.from_pretrained("layerdiff-tiny")
+    off.photos = False
     on = RegionLayerDecomposer.from_pretrained("layerdiff-tiny")
     on.photos = True
     return off, on

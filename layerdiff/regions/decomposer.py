@@ -150,9 +150,10 @@ class RegionLayerDecomposer:
     encloses (:func:`~layerdiff.regions.vector_art.cut_under_layers`); inside the canvas (an emoji), what
     the bottom layer hides is filled from its own paint, not the canvas
     (:func:`~layerdiff.regions.emoji_art.fill_under_drawing`); False: as the layerer says."""
-    photos: bool = False
+    photos: bool = True
     """Photographs found by their dense texture in a fitted rectangle or ellipse (or over the whole
-    canvas) are kept whole, one layer or the background (:mod:`layerdiff.regions.photo`)."""
+    canvas) are kept whole, one layer or the background (:mod:`layerdiff.regions.photo`); False: as
+    the layerer says."""
 
     def __init__(self, layerer: Any, config: RegionConfig | None = None, name: str = DEFAULT_MODEL,
                  max_layers: int = 8, merge_threshold: float = 0.3,
