@@ -103,6 +103,8 @@ def find_photos(image: np.ndarray, lines: list[tuple[int, int, int, int]] | None
     image = np.asarray(image, np.float32)
     h, w = image.shape[:2]
     textured = textured_pixels(image, lap_threshold)  # (h, w)
+    if textured.sum() < min_area * h * w:  # the opening only removes pixels: no core can reach min_area
+        return []
     side = max(2, int(round(open_fraction * max(h, w))))
     core = ndimage.binary_opening(textured, np.ones((side, side), bool))  # (h, w) thin bands removed
     labels, count = ndimage.label(core)
