@@ -141,3 +141,22 @@ def test_bench_photo_measures_the_step_off_and_on():
 
     summary = load_benchmark("bench_photo").main(["--designs", "1", "--size", "96", "--photos"])
     assert {"layerdiff-tiny/all", "layerdiff-tiny+photos/all"} <= set(summary)
+
+
+def test_find_photos_skips_the_opening_when_too_few_pixels_are_textured(monkeypatch):
+    """A flat design returns no photo before the costly opening; a photo design still finds its photo."""
+    import layerdiff.regions.photo as photo
+
+    calls = []
+    real = photo.ndimage.binary_opening
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(photo.ndimage, "binary_opening", counted)
+    assert find_photos(flat_design().astype(np.float32) / 255) == []
+    assert calls == []
+    image, _, _ = photo_under_text()
+    areas = find_photos(image.astype(np.float32) / 255)
+    assert len(calls) == 1 and len(areas) == 1 and not areas[0].background
