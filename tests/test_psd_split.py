@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bench_scripts import load_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
-BENCH = REPO / "benchmarks" / "bench_psd.py"
 PSD_DATA = REPO / "tests" / "data" / "psd"
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_psd", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_psd")
 
 
 def test_halves_are_fixed_disjoint_and_cover_the_files() -> None:

@@ -3,13 +3,13 @@ and the held-out flag set of ``benchmarks/bench_flags.py``."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bench_scripts import load_benchmark
 from PIL import Image
 
 from layerdiff.data.emoji import (
@@ -29,7 +29,6 @@ from layerdiff.regions.vector_art import cut_under_layers, transparent_canvas
 DATA = Path(__file__).parent / "data"
 FLAGS = DATA / "flags"
 EMOJI = DATA / "emoji"
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_flags.py"
 PX = 128
 
 
@@ -164,10 +163,7 @@ def test_flags_are_held_out_and_their_groups_become_elements(tmp_path: Path) -> 
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_flags", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_flags")
 
 
 def test_bench_flags_halves_are_fixed_disjoint_and_cover_the_set() -> None:
