@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from region_scenes import SIZE, border_disc, over
+from scipy import ndimage
 
 from layerdiff.regions.background import attach_halos, fit_background, missed_pixels, unexplained_regions
 from layerdiff.regions.config import RegionConfig
@@ -25,23 +26,28 @@ def test_fit_background_explains_a_gradient_not_the_disc_on_it():
     assert not fit_background(noise, np.ones(disc.shape, bool)).accepted
 
 
-def test_unexplained_regions_flags_the_disc_but_not_a_shadow():
+def test_unexplained_regions_flags_the_disc_and_a_dark_translucent_band_but_not_a_shadow():
     img, disc = border_disc()
     rgba = np.concatenate([np.asarray(img, np.float32) / 255.0, np.ones((SIZE, SIZE, 1), np.float32)], -1)
-    dark = np.zeros((SIZE, SIZE), bool)
-    dark[200:260, 40:160] = True
-    rgba[dark, :3] *= 0.6  # a uniform shade of the gradient: darker by one factor in every channel
+    band = np.zeros((SIZE, SIZE), bool)
+    band[200:260, 40:160] = True
+    rgba[band, :3] *= 0.6  # a translucent black band: the gradient darker by one factor, with an edge
+    card = np.zeros((SIZE, SIZE), bool)
+    card[190:250, 200:280] = True  # a card with a soft drop shadow (offset 8 px, blur 4 px, opacity 0.5)
+    shadow = ndimage.gaussian_filter(np.roll(card, (8, 8), (0, 1)).astype(np.float32), 4.0) * 0.5
+    rgba[..., :3] *= 1.0 - shadow[..., None]
+    rgba[card, :3] = (0.9, 0.9, 0.95)
+    rim = (shadow > 0.1) & ~ndimage.binary_dilation(card, iterations=2)  # the visible shadow
     graph = region_graph(rgba, RegionConfig())
     labels = graph.regions.labels
     background = np.ones(graph.count, bool)
-    fit = fit_background(rgba[..., :3], np.ones(disc.shape, bool))
+    fit = fit_background(rgba[..., :3], ~(band | card | (shadow > 0.01)))
     missed = missed_pixels(rgba[..., :3], fit.render())
-    assert missed[disc].mean() > 0.9 and not missed[dark].any()
+    assert missed[disc].mean() > 0.9 and missed[band].mean() > 0.9 and not missed[rim].any()
     flagged = unexplained_regions(graph, background, missed, min_area=100)
-    disc_region = int(np.bincount(labels[disc]).argmax())
-    shade_region = int(np.bincount(labels[dark]).argmax())
-    assert disc_region in flagged
-    assert shade_region not in flagged
+    assert int(np.bincount(labels[disc]).argmax()) in flagged
+    assert int(np.bincount(labels[band]).argmax()) in flagged
+    assert int(np.bincount(labels[rim]).argmax()) not in flagged
 
 
 def test_attach_halos_unblends_a_glow_over_the_fit():
@@ -83,6 +89,23 @@ def test_carve_line_ink_gives_thin_strokes_their_own_region():
     lifted = lift_line_ink(carved, layer, [(30, 15, 170, 45)])
     assert (lifted[labels[strokes]] == 1).all() and lifted[labels[5, 5]] == 0
     assert lift_line_ink(carved, layer, [(30, 15, 170, 45)], max_count=1).max() == 0  # no room
+
+
+def test_carve_line_ink_splits_a_letter_joined_to_like_coloured_pixels_outside_the_box():
+    img = np.ones((70, 200, 4), np.float32)
+    img[..., :3] = (0.95, 0.93, 0.9)  # a light panel
+    ink = (0.05, 0.07, 0.1)
+    for x in (40, 70, 100):
+        img[22:38, x:x + 10, :3] = ink  # three letters
+    img[38:60, 100:110, :3] = ink  # dark hair under the last letter, running out of the line's box
+    box = (30, 15, 170, 45)
+    graph = region_graph(img, RegionConfig())
+    letter, outside = graph.regions.labels[30, 105], graph.regions.labels[55, 105]
+    assert letter == outside and not line_ink(graph, [box])[letter]  # one region, under 90% inside the box
+    carved = carve_line_ink(graph, [box], RegionConfig())
+    labels = carved.regions.labels
+    assert labels[30, 105] != labels[55, 105]  # the letter is cut from what lies outside the box
+    assert line_ink(carved, [box])[labels[30, 105]] and not line_ink(carved, [box])[labels[55, 105]]
 
 
 def test_absorb_fragments_keeps_text_ink_layers():

@@ -56,6 +56,7 @@ _REACH = 0.1  # farthest a halo reaches from its layer, as a fraction of the lon
 _TAIL = 2.0 / 255.0  # a halo's faint tail: missed by this much, connected to pixels missed by more
 _FLAT = 0.9  # share of flat pixels of a region or piece that is a flat fill or a smooth halo, not texture
 _SHADE_SPREAD = 0.12  # largest spread of the per-channel ratios image / fit of a shadowed pixel
+_OVERLAY_CORE = 15  # side (px) of the square whose opening keeps the thick part of a dark overlay
 _MIN_PERIOD = 6.0  # shortest period (px) of a repeating pattern
 _RADIAL_WIDTHS = (0.12, 0.06, 0.03)  # Tukey widths of the radial candidates' reweighting rounds
 _RADIAL_GAIN = 0.05  # share of the sample a radial gradient must explain beyond the quadratic to replace it
@@ -321,16 +322,49 @@ def _smooth_fit(ys: np.ndarray, xs: np.ndarray, c: np.ndarray, shape: tuple[int,
     return BackgroundFit(coef, (h, w), share, share >= min_share)
 
 
-def missed_pixels(rgb: np.ndarray, model: np.ndarray, object_error: float = 0.06) -> np.ndarray:
+def missed_pixels(rgb: np.ndarray, model: np.ndarray, object_error: float = 0.06,
+                  min_overlay: float = 0.005) -> np.ndarray:
     """(h, w) bool: pixels of ``rgb`` (h, w, 3) that ``model`` (h, w, 3) misses by more than
     ``object_error`` (sRGB mean absolute error) and that are not shaded (darker than the fit by about
-    one factor in every channel: a shadow, left to :func:`attach_halos`)."""
+    one factor in every channel: a shadow, left to :func:`attach_halos`), unless the shaded pixels make
+    a dark translucent overlay (:func:`_dark_overlays`, pieces of at least ``min_overlay`` of the
+    canvas)."""
     missed = np.abs(model - rgb).mean(-1) > object_error  # (h, w)
     ys, xs = np.nonzero(missed)
     ratio = rgb[ys, xs] / np.maximum(model[ys, xs], 1e-3)  # (m, 3)
     shade = (ratio.max(-1) < 1.0) & (ratio.max(-1) - ratio.min(-1) < _SHADE_SPREAD)  # (m,)
     missed[ys[shade], xs[shade]] = False
+    if shade.any():
+        shaded = np.zeros(missed.shape, bool)
+        shaded[ys[shade], xs[shade]] = True
+        missed |= _dark_overlays(shaded, rgb, model, min_overlay)
     return missed
+
+
+def _dark_overlays(shaded: np.ndarray, rgb: np.ndarray, model: np.ndarray, min_overlay: float,
+                   tolerance: float = 6.0 / 255.0) -> np.ndarray:
+    """(h, w) bool: the thick parts (what an opening by a ``_OVERLAY_CORE``-px square keeps) of the shaded
+    pixels ``shaded`` (h, w) that form pieces of at least ``min_overlay`` of the canvas showing the fit
+    ``model`` (h, w, 3) through one colour at one opacity: the least-squares line ``rgb = s model + b``
+    (one slope, an offset per channel, as :func:`translucent_layers` fits it) leaves an RMS error under
+    ``tolerance`` with ``s`` in [0.05, 0.95]. A translucent dark band over a gradient is such a piece; a
+    drop shadow is a blurred rim whose opacity runs from 0 to its darkest."""
+    h, w = shaded.shape
+    core = ndimage.binary_opening(shaded, np.ones((_OVERLAY_CORE, _OVERLAY_CORE), bool))  # (h, w)
+    out = np.zeros((h, w), bool)
+    if core.sum() < min_overlay * h * w:
+        return out
+    pieces, num = ndimage.label(core, np.ones((3, 3), bool))
+    sizes = np.bincount(pieces.ravel(), minlength=num + 1)
+    for p in np.nonzero(sizes[1:] >= min_overlay * h * w)[0] + 1:
+        piece = pieces == p
+        base, seen = model[piece].astype(np.float64), rgb[piece].astype(np.float64)  # (m, 3)
+        centred = base - base.mean(0)
+        slope = float((centred * (seen - seen.mean(0))).sum() / max((centred ** 2).sum(), 1e-12))
+        rms = np.sqrt(((seen - seen.mean(0) - slope * centred) ** 2).mean())
+        if 0.05 <= slope <= 0.95 and rms < tolerance:
+            out |= piece
+    return out
 
 
 def _sharp(mask: np.ndarray, flat: np.ndarray) -> bool:
@@ -468,7 +502,7 @@ def _halos(out: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.ndarray,
 
 
 def translucent_layers(stack: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.ndarray,
-                       min_pixels: int = 200, tolerance: float = 3.0 / 255.0) -> np.ndarray:
+                       min_pixels: int = 200, tolerance: float = 6.0 / 255.0) -> np.ndarray:
     """``stack`` (K, h, w, 4) with every translucent layer's opacity recovered (step 4 of the module
     docstring); ``rgb`` (h, w, 3) the image, ``own`` (K, h, w) each layer's visible pixels, ``model``
     (h, w, 3) the accepted background fit, which is also the background under the layers.

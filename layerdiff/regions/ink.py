@@ -9,7 +9,10 @@ own, and no later step can lift it out of its panel. With the PP-OCRv4 line boxe
 - :func:`carve_line_ink`: inside each box, pixels labelled as the region that surrounds the line (the
   main region of a 3-px frame around the box, when that frame is uniform) but more than ``delta_e``
   (CIE76) from its colour are ink: within 3 px of a letter region (a region of the line in a colour of
-  its own) they join it, the others make one new region per line;
+  its own) they join it, the others make one new region per line; whatever the frame, pixels inside the
+  box of a region lying half to 90% inside it in the colour of the line's ink, each within ``delta_e`` of
+  that colour (a letter the segmentation joined with like-coloured pixels just outside the box: dark text
+  over dark hair in a photo), make one more new region per line;
 - :func:`line_ink`: the regions that are a line's ink (inside its box, in a colour of their own, not a
   counter whose mean colour the letters' edges darken),
   which the fragment test keeps as a layer (:func:`layerdiff.regions.fragments.absorb_fragments`);
@@ -35,6 +38,7 @@ _FRAME = 3  # width (px) of the frame around a box that samples the line's surro
 _MAJOR = 0.15  # share of the frame that makes a region part of the surroundings
 _UNIFORM = 4.0  # largest RMS colour deviation (Lab) of a uniform frame
 _JOIN = 3.0  # ink pixels within this distance (px) of a letter region join it
+_STRADDLE = 0.5  # least share of a region inside a line's box for its ink-coloured pixels there to be ink
 
 
 def _clip(box: Box, h: int, w: int) -> Box | None:
@@ -76,9 +80,17 @@ def carve_line_ink(graph: RegionGraph, boxes: list[Box], config: RegionConfig | 
             lab = rgb_to_lab(graph.image[..., :3])  # (h, w, 3)
         ring = lab[grown][frame][frame_labels == base]  # (m, 3) the surroundings' colours
         ref = np.median(ring, axis=0)  # (3,)
+        x0, y0, x1, y1 = box
+        found = _ink_and_base(graph, box, cfg.merge_delta_e)
+        if found is not None and len(found[0]):  # letters merged with like-coloured pixels outside the box
+            split = _straddling_ink(graph, lab, box, found, cfg.merge_delta_e)
+            if split.any():
+                if out is labels:
+                    out = labels.copy()
+                out[y0:y1, x0:x1][split] = next_id
+                next_id += 1
         if np.sqrt(((ring - ref) ** 2).sum(-1).mean()) > _UNIFORM:
             continue  # text over a gradient or a photo: no single colour to tell ink from
-        x0, y0, x1, y1 = box
         inside = labels[y0:y1, x0:x1] == base  # (bh, bw)
         carved = inside & (np.linalg.norm(lab[y0:y1, x0:x1] - ref, axis=-1) > cfg.merge_delta_e)
         if not carved.any():
@@ -86,7 +98,6 @@ def carve_line_ink(graph: RegionGraph, boxes: list[Box], config: RegionConfig | 
         if out is labels:
             out = labels.copy()
         crop = out[y0:y1, x0:x1]  # (bh, bw) view
-        found = _ink_and_base(graph, box, cfg.merge_delta_e)
         letters = np.isin(labels[y0:y1, x0:x1], found[0]) if found is not None else np.zeros_like(carved)
         if letters.any():  # next to a letter region: part of that letter
             dist, (iy, ix) = ndimage.distance_transform_edt(~letters, return_indices=True)
@@ -99,6 +110,30 @@ def carve_line_ink(graph: RegionGraph, boxes: list[Box], config: RegionConfig | 
     if out is labels:
         return graph
     return graph_from_labels(graph.image, out, cfg)
+
+
+def _straddling_ink(graph: RegionGraph, lab: np.ndarray, box: Box, found: tuple[np.ndarray, int],
+                    delta_e: float) -> np.ndarray:
+    """(bh, bw) bool: the pixels inside ``box`` of regions that lie between ``_STRADDLE`` and 90% inside it
+    in the colour of the line's main ink (``found``: its ink regions and main surrounding region), each
+    pixel within ``delta_e`` (CIE76, ``lab`` (h, w, 3)) of that colour and farther from the surroundings'
+    colour: a letter the segmentation joined with like-coloured pixels just outside the box (dark text
+    over dark hair in a photo)."""
+    r = graph.regions
+    ink, base = found
+    x0, y0, x1, y1 = box
+    crop = r.labels[y0:y1, x0:x1]  # (bh, bw)
+    inside = np.bincount(crop.ravel(), minlength=r.count) / np.maximum(r.area, 1.0)  # (n,)
+    main = r.colour[ink[np.argmax(r.area[ink])], :3]  # (3,) the line's ink colour
+    near_ink = np.linalg.norm(r.colour[:, :3] - main, axis=-1) < delta_e  # (n,)
+    far_base = np.linalg.norm(r.colour[:, :3] - r.colour[base, :3], axis=-1) > delta_e  # (n,)
+    straddle = np.nonzero((inside >= _STRADDLE) & (inside < 0.9) & near_ink & far_base)[0]
+    if not len(straddle):
+        return np.zeros(crop.shape, bool)
+    px = lab[y0:y1, x0:x1]  # (bh, bw, 3)
+    close = np.linalg.norm(px - main, axis=-1) < np.minimum(
+        delta_e, np.linalg.norm(px - r.colour[base, :3], axis=-1))  # (bh, bw)
+    return np.isin(crop, straddle) & close
 
 
 def _ink_and_base(graph: RegionGraph, box: Box, delta_e: float) -> tuple[np.ndarray, int] | None:
