@@ -15,7 +15,13 @@ from layerdiff.errors import LayerdiffError
 from layerdiff.models.region_layerer import RegionLayerer
 from layerdiff.regions.decomposer import RegionLayerDecomposer
 from layerdiff.regions.features import PAIR_FEATURES, REGION_FEATURES
-from layerdiff.regions.fragments import LAYER_FEATURES, absorb_fragments, fragment_targets, layer_features
+from layerdiff.regions.fragments import (
+    LAYER_FEATURES,
+    absorb_fragments,
+    fragment_targets,
+    layer_features,
+    spend_count_on_objects,
+)
 from layerdiff.regions.graph import region_graph
 from layerdiff.regions.runtime import NumpyRegionLayerer
 
@@ -119,6 +125,25 @@ def test_decomposer_applies_the_fragment_test_to_automatic_counts_only(monkeypat
         RegionLayerDecomposer(oracle, fragment_threshold=2.0)
 
 
+def test_decomposer_spends_an_exact_count_on_objects(monkeypatch):
+    import layerdiff.regions.decomposer as decomposer
+
+    image = _composite(_design())
+    oracle = _FragmentOracle({(10, 10, 10): 0, (9, 1, 1): 1, (1, 2, 9): 2})
+    bind_oracles(monkeypatch)
+    calls = []
+
+    def spy(graph, same, bg, layer, probability, threshold, keep=None):
+        calls.append(threshold)
+        return spend_count_on_objects(graph, same, bg, layer, probability, threshold, keep=keep)
+
+    monkeypatch.setattr(decomposer, "spend_count_on_objects", spy)
+    RegionLayerDecomposer(oracle).decompose(image)
+    assert calls == []  # the automatic count absorbs fragments instead
+    RegionLayerDecomposer(oracle, fragment_threshold=0.6).decompose(image, num_layers=3)
+    assert calls == [0.6]
+
+
 def _layerer_with_head() -> RegionLayerer:
     torch.manual_seed(0)
     return RegionLayerer(region_features=REGION_FEATURES, pair_features=PAIR_FEATURES, width=16, depth=1,
@@ -190,3 +215,31 @@ def test_merge_into_partner_renumbers_the_layers_above():
     layer = np.array([0, 1, 2, 3, 2])
     np.testing.assert_array_equal(merge_into_partner(layer, 2, 3), [0, 1, 2, 2, 2])
     np.testing.assert_array_equal(merge_into_partner(layer, 1, 0), [0, 0, 1, 2, 1])
+
+
+def test_spend_count_on_objects_splits_two_separate_objects_and_absorbs_a_fragment():
+    image = np.ones((96, 160, 4), np.float32)  # white canvas
+    yy, xx = np.mgrid[0:96, 0:160]
+    disc = np.hypot(yy - 48, xx - 40) < 20
+    square = (yy >= 30) & (yy < 66) & (xx >= 104) & (xx < 140)
+    speck = (yy >= 44) & (yy < 52) & (xx >= 60) & (xx < 66)  # a green fleck on the disc's edge
+    image[disc, :3], image[square, :3], image[speck, :3] = (0.9, 0.1, 0.1), (0.1, 0.2, 0.9), (0.1, 0.8, 0.2)
+    graph = region_graph(image)
+    labels = graph.regions.labels
+    d, s, f = int(labels[48, 40]), int(labels[48, 120]), int(labels[48, 62])
+    assert len({d, s, f, int(labels[2, 2])}) == 4
+    layer = np.zeros(graph.count, np.int64)
+    layer[[d, s]], layer[f] = 1, 2  # the disc and the square share a layer; the fleck took the third
+    same = np.full((graph.count, graph.count), 0.1)
+    same[d, f] = same[f, d] = 0.6
+    bg = (layer == 0).astype(float)
+
+    def tiny(feats):  # layers under 1% of the canvas are fragments
+        return (feats[:, 3] < np.log(0.01) / 10.0).astype(float)
+
+    out = spend_count_on_objects(graph, same, bg, layer, tiny)
+    assert out.max() == 2 and out[d] != out[s] and out[f] == out[d] and (out[layer == 0] == 0).all()
+    np.testing.assert_array_equal(spend_count_on_objects(graph, same, bg, layer, lambda x: np.zeros(len(x))), layer)
+    keep = np.zeros(graph.count, bool)
+    keep[[d, s]] = True  # a text line's words: not split
+    np.testing.assert_array_equal(spend_count_on_objects(graph, same, bg, layer, tiny, keep=keep), layer)

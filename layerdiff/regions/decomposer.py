@@ -6,7 +6,9 @@
    "same layer" / "above" / "below", and for every region "background" (both orders averaged);
 3. :func:`layerdiff.regions.solve.assign_layers` turns those into one layer per region; with an
    automatic count and a layerer that has a fragment test, proposed layers judged pieces of another
-   layer join it (:func:`layerdiff.regions.fragments.absorb_fragments`);
+   layer join it (:func:`layerdiff.regions.fragments.absorb_fragments`); with an exact count, a small
+   piece clinging to another layer gives its slot to one of two separate objects that share a layer
+   (:func:`layerdiff.regions.fragments.spend_count_on_objects`);
 4. each layer covers its regions, what they enclose and what layers above hide of them, with matted
    edges and push-pull filled hidden colours
    (:func:`layerdiff.regions.paint.paint_layers`); inputs larger than the work size are lifted
@@ -51,7 +53,7 @@ from .background import (
 from .config import RegionConfig
 from .emoji_art import fill_under_drawing
 from .features import PAIR_FEATURES, REGION_FEATURES, all_pairs, pair_features, region_features, swap_pairs
-from .fragments import LAYER_FEATURES, absorb_fragments
+from .fragments import LAYER_FEATURES, absorb_fragments, spend_count_on_objects
 from .graph import RegionGraph, graph_from_labels, region_graph
 from .hidden import complete_hidden
 from .ink import carve_line_ink, lift_line_ink, line_ink
@@ -251,6 +253,10 @@ class RegionLayerDecomposer:
                 ink = placed if ink is None else ink | placed
             layer = absorb_fragments(graph, same, bg, layer, self.layerer.fragment_probabilities,
                                      self.fragment_threshold, keep=ink)  # (n,)
+        elif wanted is not None and getattr(self.layerer, "has_fragment_test", False) and layer.max() >= 2:
+            ink = line_ink(graph, boxes, self.config.merge_delta_e) if inked else None  # (n,)
+            layer = spend_count_on_objects(graph, same, bg, layer, self.layerer.fragment_probabilities,
+                                           self.fragment_threshold, keep=ink)  # (n,)
         if inked:
             layer = lift_line_ink(graph, layer, boxes, self.config.merge_delta_e,
                                   wanted if wanted is not None else max_layers)  # (n,)

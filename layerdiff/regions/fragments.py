@@ -7,8 +7,10 @@ patch the pair model separates from the rest of the picture, and the decompositi
 test looks at each proposed layer together with the layer it is most linked with (how strongly the
 pair model ties them, areas, flatness, colour difference, how much of its outline they share and how
 sharp the step across it is) and gives the probability that both show the same ground-truth layer.
-Layers judged fragments join that layer, most certain first, as step 6 of the solver (automatic
-layer count only). This is a learned version of LayerD's iterative "is there still a top layer"
+Layers judged fragments join that layer, most certain first, as step 6 of the solver with an
+automatic count (:func:`absorb_fragments`); with an exact count a fragment's slot goes to one of two
+separate objects that the solver put in one layer (:func:`spend_count_on_objects`). This is a
+learned version of LayerD's iterative "is there still a top layer"
 decision (Suzuki et al. 2025, "LayerD: Decomposing Raster Graphic Designs into Layers"), made on
 proposed layers instead of pixels.
 
@@ -21,12 +23,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy import ndimage
 
 from .features import boundary_steps, shared_boundary
 from .graph import RegionGraph
 from .solve import group_links
 
-__all__ = ["LAYER_FEATURES", "layer_features", "fragment_targets", "absorb_fragments"]
+__all__ = ["LAYER_FEATURES", "layer_features", "fragment_targets", "absorb_fragments", "spend_count_on_objects"]
 
 LAYER_FEATURES = 16
 
@@ -130,3 +133,71 @@ def absorb_fragments(graph: RegionGraph, same: np.ndarray, background: np.ndarra
         layer[layer > k] -= 1
     return layer
 
+
+
+def spend_count_on_objects(graph: RegionGraph, same: np.ndarray, background: np.ndarray, layer: np.ndarray,
+                           probability: Callable[[np.ndarray], np.ndarray], threshold: float = 0.5,
+                           keep: np.ndarray | None = None, min_object: float = 0.003, gap: int = 6,
+                           max_fragment: float = 0.01, min_shared: float = 0.25) -> np.ndarray:
+    """Step 6 with an exact count: the count is spent on objects, not fragments. While some layer is a
+    fragment (fragment probability above ``threshold``, at most ``max_fragment`` of the canvas, at least
+    ``min_shared`` of its outline along its partner: a piece cut from the layer it clings to) and some
+    other layer above the background is two or more separate objects (pieces of its pixels more than
+    ``gap`` px apart, each at least ``min_object`` of the canvas), the object of that layer least tied to
+    the rest of it (mean P(same) of their regions) becomes a layer of its own just above it and the most
+    certain fragment joins its partner among the new layers; the count stays the same. ``keep``: (n,)
+    bool, regions (the ink of detected text lines) whose layers are neither absorbed nor split (a line's
+    words are separate pieces of one layer). Returns the new (n,) layers."""
+    layer = layer.copy()
+    r = graph.regions
+    labels, area = r.labels, r.area
+    total = float(labels.size)
+    steps = boundary_steps(graph)  # (n, n)
+    grow = np.ones((2 * (gap // 2) + 1,) * 2, bool)
+    for _ in range(int(layer.max())):
+        count = int(layer.max()) + 1
+        if count < 3:
+            break
+        kept = np.zeros(count, bool)
+        if keep is not None:
+            kept = np.bincount(layer, area * keep, minlength=count) >= 0.5 * np.bincount(layer, area, minlength=count)
+        split = None
+        for k in range(1, count):
+            if kept[k]:
+                continue
+            members = np.nonzero(layer == k)[0]
+            mask = np.isin(labels, members)  # (h, w)
+            pieces, num = ndimage.label(ndimage.binary_dilation(mask, grow))  # (h, w)
+            if num < 2:
+                continue
+            ids, first = np.unique(labels[mask], return_index=True)  # sorted region ids, a pixel of each
+            of = pieces[mask][first][np.searchsorted(ids, members)]  # (m,) the piece of each region
+            sizes = np.bincount(of, weights=area[members], minlength=num + 1)  # (num + 1,)
+            big = [p for p in range(1, num + 1) if sizes[p] >= min_object * total]
+            if len(big) < 2:
+                continue
+            ties = [same[np.ix_(members[of == p], members[of != p])].mean() for p in big]
+            p = big[int(np.argmin(ties))]
+            split = (k, members[of == p])
+            break
+        if split is None:
+            break
+        k, moved = split
+        feats, partner = layer_features(graph, same, background, layer, steps)
+        prob = np.asarray(probability(feats[1:]), np.float64)  # (K - 1,) on the layers as they are
+        small = np.exp(feats[1:, 3] * 10.0) <= max_fragment  # feature 3: log(area share) / 10
+        clings = feats[1:, 11] >= min_shared  # feature 11: share of its outline along its partner
+        ok = (prob > threshold) & small & clings & ~kept[1:] & ~kept[partner[1:]]
+        ok[k - 1] = False  # the layer to split is not the fragment
+        if not ok.any():
+            break
+        f = int(np.argmax(np.where(ok, prob, -1.0))) + 1
+        trial = layer.copy()
+        trial[trial > k] += 1  # room just above k
+        trial[moved] = k + 1
+        f += int(f > k)
+        _, partner = layer_features(graph, same, background, trial, steps)  # its partner after the split
+        trial[trial == f] = partner[f]  # the fragment joins it
+        trial[trial > f] -= 1
+        layer = trial
+    return layer
