@@ -164,3 +164,16 @@ def test_the_bundled_poster_has_its_sun_whole_and_clean(decomposer):
     shown = over(np.delete(stack, sub_layer, axis=0))  # (H, W, 3) the panel under the subtitle
     panel = over(truth[:4])
     assert (np.abs(shown - panel)[subtitle].max(-1) > 3.0 / 255.0).sum() < 20  # no outline of the words
+
+
+@needs_ocr
+def test_every_ink_pixel_of_the_bundled_posters_title_lies_in_its_layer(decomposer):
+    from layerdiff.io import load
+    from layerdiff.samples import sample_path
+
+    truth = load(sample_path("poster.psd")).to_numpy()
+    stack = decomposer.decompose(Image.open(sample_path("poster.png"))).to_numpy()
+    top = topmost(stack)
+    ink = truth[4, ..., 3] > 0.99  # the title's solid pixels
+    title_layer = int(np.bincount(top[ink]).argmax())
+    assert (top[ink] != title_layer).sum() == 0  # none left in the panel (the "A"'s crossbar row)

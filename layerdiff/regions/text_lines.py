@@ -17,7 +17,9 @@ per line. Inside each box:
    text lies above its surroundings, join the surroundings' layer;
 4. when the text lies above its surroundings, pixels of ink regions inside the box that have the
    surroundings' colour (counters too small to be regions of their own, merged into a letter by the
-   segmentation) are relabelled as the main surrounding region, so the text's layer holds only ink.
+   segmentation) are relabelled as the main surrounding region, so the text's layer holds only ink;
+   and pixels of the counters that show the surroundings within ``delta_e`` of an ink region's colour
+   (a crossbar row segmented with the counter above it) are relabelled as the main ink region.
 
 Layers left empty are dropped and the others renumbered in order. Without the engine
 :func:`line_boxes` warns once and returns None, and the decomposition is unchanged.
@@ -178,6 +180,8 @@ def _line(graph: RegionGraph, labels: np.ndarray, layer: np.ndarray, box: Box, d
         crop = labels[y0:y1, x0:x1]  # (bh, bw) view
         lab = rgb_to_lab(graph.image[y0:y1, x0:x1, :3])  # (bh, bw, 3)
         near = np.linalg.norm(lab - colour[base, :3], axis=-1) < delta_e
+        inked = np.min([np.linalg.norm(lab - colour[r, :3], axis=-1) for r in ink], axis=0) < delta_e  # (bh, bw)
+        crop[inked & ~near & np.isin(crop, counters)] = main  # and ink pixels given to a counter, to the ink
         crop[near & np.isin(crop, ink)] = base
 
 
