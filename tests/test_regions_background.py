@@ -10,8 +10,9 @@ from scipy import ndimage
 from layerdiff.regions.background import attach_halos, fit_background, missed_pixels, unexplained_regions
 from layerdiff.regions.config import RegionConfig
 from layerdiff.regions.fragments import absorb_fragments
-from layerdiff.regions.graph import region_graph
+from layerdiff.regions.graph import graph_from_labels, region_graph
 from layerdiff.regions.ink import carve_line_ink, lift_line_ink, line_ink
+from layerdiff.regions.segment import pixel_features
 
 
 def test_fit_background_explains_a_gradient_not_the_disc_on_it():
@@ -72,6 +73,27 @@ def test_attach_halos_unblends_a_glow_over_the_fit():
     assert np.abs(over(out) - rgb).max() < 0.02
 
 
+def test_attach_halos_takes_a_dark_shadow_whose_ramp_is_steep_but_smooth():
+    h = w = 160
+    card = np.zeros((h, w), bool)
+    card[50:100, 50:110] = True
+    shadow = ndimage.gaussian_filter(np.roll(card, (8, 8), (0, 1)).astype(np.float32), 4.0) * 0.9
+    model = (np.linspace(0.3, 0.8, w)[None, :, None] * np.array([1.0, 0.9, 0.7])).astype(np.float32)
+    model = np.broadcast_to(model, (h, w, 3)).copy()
+    rgb = model * (1.0 - shadow[..., None])
+    rgb[card] = (0.9, 0.2, 0.2)
+    flat = pixel_features(np.concatenate([rgb, np.ones((h, w, 1), np.float32)], -1))[1] < RegionConfig().flat_threshold
+    rim = (shadow > 0.1) & ~card
+    assert flat[rim].mean() < 0.9  # its steep ramp is not flat, yet it has no texture
+    stack = np.zeros((2, h, w, 4), np.float32)
+    stack[0, ..., :3], stack[0, ..., 3] = rgb, 1.0
+    stack[1, card, :3], stack[1, card, 3] = (0.9, 0.2, 0.2), 1.0
+    out = attach_halos(stack, rgb, np.stack([~card, card]), model, flat)
+    assert (out[1, rim, 3] > 0.05).all()  # the shadow went with its card
+    assert np.abs(out[0, rim, :3] - model[rim]).max() < 1e-5  # the background under it is clean
+    assert np.abs(over(out) - rgb).max() < 0.02
+
+
 def test_carve_line_ink_gives_thin_strokes_their_own_region():
     img = np.ones((60, 200, 4), np.float32)
     img[..., :3] = (0.95, 0.93, 0.9)  # a light panel
@@ -106,6 +128,24 @@ def test_carve_line_ink_splits_a_letter_joined_to_like_coloured_pixels_outside_t
     labels = carved.regions.labels
     assert labels[30, 105] != labels[55, 105]  # the letter is cut from what lies outside the box
     assert line_ink(carved, [box])[labels[30, 105]] and not line_ink(carved, [box])[labels[55, 105]]
+
+
+def test_carve_line_ink_frees_letters_merged_into_a_photo_but_not_the_photos_own_dark_lines():
+    rng = np.random.default_rng(0)
+    img = np.ones((70, 200, 4), np.float32)
+    img[..., :3] = rng.uniform(0.45, 0.7, (70, 200, 1))  # a grainy grey photo: no uniform frame
+    ink = (0.05, 0.05, 0.06)
+    labels = np.zeros((70, 200), np.int32)  # one region: the photo
+    for k, x in enumerate((40, 70, 100)):
+        img[22:38, x:x + 10, :3] = ink  # three letters
+        if k < 2:
+            labels[22:38, x:x + 10] = k + 1  # two found as regions; the third merged into the photo
+    img[:, 150:152, :3] = ink  # a dark crack in the photo, crossing the line's box
+    box = (30, 15, 170, 45)
+    graph = graph_from_labels(img, labels, RegionConfig())
+    carved = carve_line_ink(graph, [box], RegionConfig()).regions.labels
+    assert len(np.unique(carved[22:38, 100:110])) == 1 and carved[30, 105] not in (0, 1, 2)  # its own region
+    assert (carved[:, 150:152] == 0).all()  # the crack reaches the box's edge: the photo's
 
 
 def test_absorb_fragments_keeps_text_ink_layers():

@@ -56,6 +56,7 @@ _REACH = 0.1  # farthest a halo reaches from its layer, as a fraction of the lon
 _TAIL = 2.0 / 255.0  # a halo's faint tail: missed by this much, connected to pixels missed by more
 _FLAT = 0.9  # share of flat pixels of a region or piece that is a flat fill or a smooth halo, not texture
 _SHADE_SPREAD = 0.12  # largest spread of the per-channel ratios image / fit of a shadowed pixel
+_BEND = 2.0 / 255.0  # mean |Laplacian| per channel under which a halo's pixels are smooth (no texture)
 _OVERLAY_CORE = 15  # side (px) of the square whose opening keeps the thick part of a dark overlay
 _MIN_PERIOD = 6.0  # shortest period (px) of a repeating pattern
 _RADIAL_WIDTHS = (0.12, 0.06, 0.03)  # Tukey widths of the radial candidates' reweighting rounds
@@ -470,6 +471,12 @@ def _halos(out: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.ndarray,
     strong = np.bincount(pieces.ravel(), (err > halo_error).ravel(), minlength=num + 1) > 0  # (num + 1,)
     sizes = np.bincount(pieces.ravel(), minlength=num + 1)
     smooth = np.bincount(pieces.ravel(), flat.ravel(), minlength=num + 1) >= _FLAT * sizes  # (num + 1,)
+    if not smooth[1:].all():  # a blurred shadow's ramp is not flat but has no texture: a small Laplacian
+        bend = np.abs(ndimage.laplace(rgb[..., 0])) + np.abs(ndimage.laplace(rgb[..., 1])) + np.abs(
+            ndimage.laplace(rgb[..., 2]))  # (h, w)
+        inner = (dist > 2.0).ravel()  # away from the layers' own edges
+        bent = np.bincount(pieces.ravel(), bend.ravel() * inner, minlength=num + 1)
+        smooth |= bent < 3.0 * _BEND * np.bincount(pieces.ravel(), inner, minlength=num + 1)
     reach = _REACH * max(out.shape[1:3])  # a halo lies near its layer, not across the canvas
     far = np.bincount(pieces.ravel(), (dist > reach).ravel(), minlength=num + 1) > 0.1 * sizes  # (num + 1,)
     area = np.bincount(owner.ravel(), minlength=count).astype(np.float64)  # (K,)

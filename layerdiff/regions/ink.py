@@ -12,7 +12,10 @@ own, and no later step can lift it out of its panel. With the PP-OCRv4 line boxe
   its own) they join it, the others make one new region per line; whatever the frame, pixels inside the
   box of a region lying half to 90% inside it in the colour of the line's ink, each within ``delta_e`` of
   that colour (a letter the segmentation joined with like-coloured pixels just outside the box: dark text
-  over dark hair in a photo), make one more new region per line;
+  over dark hair in a photo), make one more new region per line; and when the frame is a photo or a
+  texture (not a gradient), pixels inside the box in a letter's colour that are not in a letter region,
+  in letter-sized pieces that do not reach the box's edge, make one more (letters the segmentation
+  merged into the picture);
 - :func:`line_ink`: the regions that are a line's ink (inside its box, in a colour of their own, not a
   counter whose mean colour the letters' edges darken),
   which the fragment test keeps as a layer (:func:`layerdiff.regions.fragments.absorb_fragments`);
@@ -38,6 +41,7 @@ _FRAME = 3  # width (px) of the frame around a box that samples the line's surro
 _MAJOR = 0.15  # share of the frame that makes a region part of the surroundings
 _UNIFORM = 4.0  # largest RMS colour deviation (Lab) of a uniform frame
 _JOIN = 3.0  # ink pixels within this distance (px) of a letter region join it
+_ROUGH = 3.0  # mean Lab step between neighbouring frame pixels above which the frame is a photo or texture
 _STRADDLE = 0.5  # least share of a region inside a line's box for its ink-coloured pixels there to be ink
 
 
@@ -89,8 +93,16 @@ def carve_line_ink(graph: RegionGraph, boxes: list[Box], config: RegionConfig | 
                     out = labels.copy()
                 out[y0:y1, x0:x1][split] = next_id
                 next_id += 1
-        if np.sqrt(((ring - ref) ** 2).sum(-1).mean()) > _UNIFORM:
-            continue  # text over a gradient or a photo: no single colour to tell ink from
+        if np.sqrt(((ring - ref) ** 2).sum(-1).mean()) > _UNIFORM:  # text over a photo or a texture
+            if found is not None and len(found[0]) and _textured(lab[grown], frame):
+                loose = _loose_ink(graph, lab, box, found[0], cfg.merge_delta_e) & (
+                    out[y0:y1, x0:x1] == labels[y0:y1, x0:x1])  # (bh, bw) not carved above
+                if loose.any():
+                    if out is labels:
+                        out = labels.copy()
+                    out[y0:y1, x0:x1][loose] = next_id
+                    next_id += 1
+            continue
         inside = labels[y0:y1, x0:x1] == base  # (bh, bw)
         carved = inside & (np.linalg.norm(lab[y0:y1, x0:x1] - ref, axis=-1) > cfg.merge_delta_e)
         if not carved.any():
@@ -134,6 +146,43 @@ def _straddling_ink(graph: RegionGraph, lab: np.ndarray, box: Box, found: tuple[
     close = np.linalg.norm(px - main, axis=-1) < np.minimum(
         delta_e, np.linalg.norm(px - r.colour[base, :3], axis=-1))  # (bh, bw)
     return np.isin(crop, straddle) & close
+
+
+def _textured(lab: np.ndarray, frame: np.ndarray) -> bool:
+    """Whether the frame ``frame`` (h, w) bool of a box's surroundings ``lab`` (h, w, 3) is a photo or a
+    texture: neighbouring frame pixels differ by more than ``_ROUGH`` (CIE76) on average (a gradient
+    changes by a fraction of a unit per pixel)."""
+    pairs = frame[:, 1:] & frame[:, :-1]  # (h, w - 1) horizontal neighbours both in the frame
+    if not pairs.any():
+        return False
+    return float(np.linalg.norm(np.diff(lab, axis=1), axis=-1)[pairs].mean()) > _ROUGH
+
+
+def _loose_ink(graph: RegionGraph, lab: np.ndarray, box: Box, ink: np.ndarray, delta_e: float) -> np.ndarray:
+    """(bh, bw) bool: pixels inside ``box`` within ``delta_e`` (CIE76, ``lab`` (h, w, 3)) of the colour of
+    a letter region (an ``ink`` region within ``delta_e`` of the largest one's colour) that are not in one,
+    in connected pieces (with the letters they touch) that stay inside the box and hold at least half the
+    smallest letter's area of such pixels: letters of a line over a photo or a texture that the
+    segmentation merged into the picture (dark letters on dark plank gaps). A piece that reaches the
+    box's edge is the picture's, not the line's."""
+    r = graph.regions
+    x0, y0, x1, y1 = box
+    crop = r.labels[y0:y1, x0:x1]  # (bh, bw)
+    main = r.colour[ink[np.argmax(r.area[ink])], :3]  # (3,)
+    letters = ink[np.linalg.norm(r.colour[ink, :3] - main, axis=-1) < delta_e]
+    px = lab[y0:y1, x0:x1]  # (bh, bw, 3)
+    near = np.min([np.linalg.norm(px - r.colour[k, :3], axis=-1) for k in letters], axis=0) < delta_e
+    is_letter = np.isin(crop, letters)  # (bh, bw)
+    loose = near & ~is_letter
+    if not loose.any():
+        return loose
+    pieces, num = ndimage.label(loose | is_letter, np.ones((3, 3), bool))  # (bh, bw)
+    edge = np.zeros(num + 1, bool)
+    edge[np.concatenate([pieces[0], pieces[-1], pieces[:, 0], pieces[:, -1]])] = True
+    edge[0] = True
+    new = np.bincount(pieces[loose], minlength=num + 1)  # (num + 1,) loose pixels of each piece
+    edge |= new < 0.5 * r.area[letters].min()  # a speck, not a letter
+    return loose & ~edge[pieces]
 
 
 def _ink_and_base(graph: RegionGraph, box: Box, delta_e: float) -> tuple[np.ndarray, int] | None:
