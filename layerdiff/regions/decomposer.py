@@ -62,6 +62,7 @@ from .photo import PhotoArea, find_photos, keep_photos_whole, photo_cover, split
 from .segment import pixel_features
 from .solve import assign_layers, canvas_background
 from .text_lines import Box, LineReading, attach_text, keep_lines_whole, line_boxes
+from .translucent_art import translucent_shapes
 from .vector_art import cut_under_layers
 
 __all__ = ["RegionLayerDecomposer", "check_layerer", "predict_relations", "layerer_folder"]
@@ -151,7 +152,9 @@ class RegionLayerDecomposer:
     (:func:`~layerdiff.regions.solve.canvas_background`), the bottom layer cut to what it shows and
     encloses (:func:`~layerdiff.regions.vector_art.cut_under_layers`); inside the canvas (an emoji), what
     the bottom layer hides is filled from its own paint, not the canvas
-    (:func:`~layerdiff.regions.emoji_art.fill_under_drawing`); False: as the layerer says."""
+    (:func:`~layerdiff.regions.emoji_art.fill_under_drawing`); translucent shapes on a transparent canvas
+    are read from the picture, one layer per shape
+    (:func:`~layerdiff.regions.translucent_art.translucent_shapes`); False: as the layerer says."""
     photos: bool = True
     """Photographs found by their dense texture in a fitted rectangle or ellipse (or over the whole
     canvas) are kept whole, one layer or the background (:mod:`layerdiff.regions.photo`); False: as
@@ -240,6 +243,10 @@ class RegionLayerDecomposer:
         lines = _in_background(read)
         graph = region_graph(img, self.config)
         found = lines()
+        if self.vector_art:  # translucent shapes on a transparent canvas: read from the picture itself
+            shapes = translucent_shapes(img, graph.regions.labels, wanted, max_layers)
+            if shapes is not None:
+                return shapes
         boxes = found if self.keep_text else None
         inked = bool(boxes) and self.text_layers
         if inked:
