@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from ..morphology import dilate_square, erode_square
 from .graph import RegionGraph
 
 __all__ = ["BackgroundFit", "fit_background", "pattern_lattice", "pattern_model", "missed_pixels",
@@ -351,8 +352,11 @@ def _dark_overlays(shaded: np.ndarray, rgb: np.ndarray, model: np.ndarray, min_o
     ``tolerance`` with ``s`` in [0.05, 0.95]. A translucent dark band over a gradient is such a piece; a
     drop shadow is a blurred rim whose opacity runs from 0 to its darkest."""
     h, w = shaded.shape
-    core = ndimage.binary_opening(shaded, np.ones((_OVERLAY_CORE, _OVERLAY_CORE), bool))  # (h, w)
     out = np.zeros((h, w), bool)
+    if shaded.sum() < min_overlay * h * w:
+        return out
+    reach = _OVERLAY_CORE // 2
+    core = dilate_square(erode_square(shaded, reach), reach)  # (h, w) the opening by the square
     if core.sum() < min_overlay * h * w:
         return out
     pieces, num = ndimage.label(core, np.ones((3, 3), bool))

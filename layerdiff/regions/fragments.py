@@ -25,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
+from ..morphology import dilate_square
 from .features import boundary_steps, shared_boundary
 from .graph import RegionGraph
 from .solve import group_links
@@ -152,8 +153,8 @@ def spend_count_on_objects(graph: RegionGraph, same: np.ndarray, background: np.
     r = graph.regions
     labels, area = r.labels, r.area
     total = float(labels.size)
-    steps = boundary_steps(graph)  # (n, n)
-    grow = np.ones((2 * (gap // 2) + 1,) * 2, bool)
+    steps = None  # (n, n) boundary steps, computed when first needed
+    first = np.unique(labels.ravel(), return_index=True)[1]  # (n,) a pixel (flat index) of each region
     for _ in range(int(layer.max())):
         count = int(layer.max()) + 1
         if count < 3:
@@ -166,12 +167,11 @@ def spend_count_on_objects(graph: RegionGraph, same: np.ndarray, background: np.
             if kept[k]:
                 continue
             members = np.nonzero(layer == k)[0]
-            mask = np.isin(labels, members)  # (h, w)
-            pieces, num = ndimage.label(ndimage.binary_dilation(mask, grow))  # (h, w)
+            mask = layer[labels] == k  # (h, w)
+            pieces, num = ndimage.label(dilate_square(mask, gap // 2))  # (h, w)
             if num < 2:
                 continue
-            ids, first = np.unique(labels[mask], return_index=True)  # sorted region ids, a pixel of each
-            of = pieces[mask][first][np.searchsorted(ids, members)]  # (m,) the piece of each region
+            of = pieces.ravel()[first[members]]  # (m,) the piece of each region
             sizes = np.bincount(of, weights=area[members], minlength=num + 1)  # (num + 1,)
             big = [p for p in range(1, num + 1) if sizes[p] >= min_object * total]
             if len(big) < 2:
@@ -183,6 +183,12 @@ def spend_count_on_objects(graph: RegionGraph, same: np.ndarray, background: np.
         if split is None:
             break
         k, moved = split
+        sizes = np.bincount(layer, area, minlength=count)  # (K,)
+        small = sizes <= max_fragment * total
+        small[[0, k]] = False
+        if not small.any():
+            break  # no layer small enough to be a fragment
+        steps = boundary_steps(graph) if steps is None else steps
         feats, partner = layer_features(graph, same, background, layer, steps)
         prob = np.asarray(probability(feats[1:]), np.float64)  # (K - 1,) on the layers as they are
         small = np.exp(feats[1:, 3] * 10.0) <= max_fragment  # feature 3: log(area share) / 10
