@@ -19,8 +19,8 @@ def _discs(alpha: float) -> tuple[np.ndarray, np.ndarray]:
     truth = np.zeros((3, SIDE, SIDE, 4), np.float32)
     for k, (cy, cx, colour) in enumerate([(34, 34, (0.1, 0.2, 0.9)), (34, 62, (0.1, 0.8, 0.2)),
                                            (60, 48, (0.9, 0.15, 0.1))]):
-        disc = np.hypot(yy - cy, xx - cx) < 22
-        truth[k, disc, :3], truth[k, disc, 3] = colour, alpha
+        cover = np.clip(22.5 - np.hypot(yy - cy, xx - cx), 0.0, 1.0)  # anti-aliased outline
+        truth[k, cover > 0, :3], truth[k, ..., 3] = colour, alpha * cover
     a = np.zeros((SIDE, SIDE, 1), np.float32)
     premult = np.zeros((SIDE, SIDE, 3), np.float32)
     for layer in truth:  # straight-alpha "over", bottom first
@@ -42,6 +42,9 @@ def test_three_translucent_discs_come_back_as_discs_in_their_order():
         assert np.abs(out[k, b, :3] - truth[k, b, :3]).max(-1).mean() < 0.02  # its colour
     error = np.abs(over(out) - over(truth)).max(-1)  # (H, W): off only on a few outline pixels
     assert error.mean() < 0.01 and (error > 0.06).mean() < 0.01
+    union = 1.0 - np.prod(1.0 - out[..., 3], axis=0)  # (H, W) the layers' alpha, composited
+    off = np.abs(union - image[..., 3])  # edges anti-aliased as drawn, crossings too (binary: 2.7% off)
+    assert off.mean() < 0.001 and (off > 0.03).mean() < 0.005
     assert translucent_shapes(image, labels, wanted=2) is None  # not the count asked for
 
 

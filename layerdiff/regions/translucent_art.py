@@ -17,8 +17,9 @@ shapes are read from the picture itself:
    than the other); the shapes are stacked by their wins, ties (other blend modes, which normal blending
    does not explain) in reading order: the shape first met from the top-left at the bottom.
 
-Each layer is its shape's colour at its opacity over its hull; the decomposer's exact recomposition then
-puts what other blend modes change into the top layer's pixels.
+Each layer is its shape's colour at its opacity over its hull, its outline anti-aliased by the share of
+each edge pixel that explains the picture's alpha; the decomposer's exact recomposition then puts what
+other blend modes change into the layers' pixels.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
+
+from ..morphology import dilate_square, erode_square
 
 __all__ = ["translucent_shapes"]
 
@@ -56,6 +59,24 @@ def _over(top: np.ndarray, a_top: float, bottom: np.ndarray, a_bottom: float) ->
     """Straight colour (3,) of ``top`` at ``a_top`` over ``bottom`` at ``a_bottom`` (normal blending)."""
     alpha = a_top + a_bottom * (1.0 - a_top)
     return (top * a_top + bottom * a_bottom * (1.0 - a_top)) / max(alpha, 1e-6)
+
+
+def _coverage(hulls: np.ndarray, a: np.ndarray, k: int, alpha: np.ndarray, claim: np.ndarray) -> np.ndarray:
+    """(h, w) share of each pixel that shape ``k`` covers: 1 inside its hull ``hulls[k]`` (K, h, w), 0
+    outside, and on the 1-px band along its outline the share that explains the picture's ``alpha``
+    (h, w) between the other shapes' union alpha without it and with it (alpha composites the same in
+    every blend mode): anti-aliased edges, also where another shape's edge crosses. Of the band's pixels
+    outside the hull only those in ``claim`` (h, w) count (where two shapes' outer bands meet, the one
+    nearest in colour), so that two shapes do not both take one edge pixel."""
+    hull = hulls[k]
+    out = hull.astype(np.float32)
+    band = (dilate_square(hull, 1) & ~erode_square(hull, 1)) & (hull | claim)  # (h, w)
+    others = np.delete(np.arange(len(a)), k)
+    without = 1.0 - np.prod(1.0 - a[others, None, None] * hulls[others], axis=0)  # (h, w)
+    with_k = 1.0 - (1.0 - a[k]) * (1.0 - without)
+    share = (alpha - without) / np.maximum(with_k - without, 1e-6)
+    out[band] = np.clip(share[band], 0.0, 1.0)
+    return out
 
 
 def translucent_shapes(img: np.ndarray, labels: np.ndarray, wanted: int | None = None,
@@ -139,12 +160,12 @@ def translucent_shapes(img: np.ndarray, labels: np.ndarray, wanted: int | None =
                 wins[j if j_top < k_top else k] += 1  # decisive: normal blending explains the overlap
     first = [int(np.flatnonzero(np.isin(labels, s)).min()) for s in shapes]  # (K,) raster index met first
     order = np.lexsort((first, wins))  # fewest wins at the bottom; ties in reading order
+    outer = np.stack([dilate_square(m, 1) & ~m for m in hulls]) & drawn[None]  # (K, h, w) just outside
+    nearest = np.argmin(np.abs(rgb[None] - c[:, None, None]).sum(-1), axis=0)  # (h, w)
+    shared = outer.sum(0) > 1  # (h, w) edge pixels two shapes could take
     stack = np.zeros((count, h, w, 4), np.float32)
     for i, k in enumerate(order):
-        stack[i, hulls[k], :3] = c[k]
-        stack[i, hulls[k], 3] = a[k]
-    # anti-aliased rims: scale the shapes' opacities to the alpha seen there
-    rim = drawn & ~interior & (union > alpha)
-    scale = np.where(rim, alpha / np.maximum(union, 1e-6), 1.0)  # (h, w)
-    stack[..., 3] *= scale[None] ** (1.0 / np.maximum(cover, 1))[None]
+        stack[i, ..., :3] = c[k]
+        stack[i, ..., 3] = a[k] * _coverage(hulls, a, k, alpha, outer[k] & (~shared | (nearest == k)))
+    stack[..., :3] *= stack[..., 3:] > 0
     return stack
