@@ -370,6 +370,8 @@ def speed_posters(seed: int, count: int) -> list[tuple[str, np.ndarray]]:
 
     out = [("bundled poster", np.asarray(Image.open(sample_path("poster.png")).convert("RGB"), np.float32) / 255.0)]
     faces = poster_faces()
+    if not faces:
+        raise SystemExit(f"none of the poster families {POSTER_FAMILIES} is installed (apt-get install fonts-*)")
     for index in range(count):
         poster = make_poster(seed, index, faces)
         pil = Image.fromarray((np.clip(poster["image"], 0, 1) * 255 + 0.5).astype(np.uint8))

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Set up a fresh machine and run the whole test suite (what CI runs, via .ci/run). Extra arguments go to pytest.
 # System packages (Debian/Ubuntu, installed when run as root or with passwordless sudo): python3-venv, DejaVu
-# fonts (synthetic designs), cairo (emoji SVGs), Chromium (browser test of the demo), libGL and GLib (OpenCV,
-# which the text extra's OCR imports).
+# fonts (synthetic designs), Liberation fonts (the demo's font change), the held-out families of the text
+# benchmark's posters (FreeFont, URW base 35, Carlito, Caladea), cairo (emoji SVGs), Chromium (browser test of
+# the demo), libGL and GLib (OpenCV, which the text extra's OCR imports), GIMP, Krita and xvfb (the PSD files
+# open in both editors). Where a package cannot be installed, the tests that need it fail or are skipped by
+# name in pytest's summary.
 # Test data: the unit tests read tests/data; the whole-corpus tests also read ../shared/data/psd-corpus
 # ($LAYERDIFF_SHARED_DIR moves ../shared) and are skipped where it is absent; pytest's summary says which.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages="python3-venv fonts-dejavu-core libcairo2 chromium libgl1 libglib2.0-0"
+packages="python3-venv fonts-dejavu-core fonts-liberation fonts-freefont-ttf fonts-urw-base35 fonts-crosextra-carlito
+  fonts-crosextra-caladea libcairo2 chromium libgl1 libglib2.0-0 gimp krita xvfb xauth"
 need=""
 if command -v dpkg >/dev/null 2>&1; then
   for pkg in $packages; do
