@@ -126,3 +126,12 @@ def test_cli_eval_on_synthetic_designs(tmp_path: Path, capsys):
     assert code == 0
     rows = list(csv.DictReader(open(tmp_path / "syn" / "results.csv")))
     assert len(rows) == 4 and all(r["sample"].startswith("synthetic-") for r in rows)
+
+
+def test_cli_eval_on_synthetic_designs_says_when_the_emoji_folder_is_missing(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("LAYERDIFF_EMOJI_DIR", str(tmp_path / "absent"))
+    code = main(["eval", "--synthetic", "1", "--size", "64", "--models", "single-layer", "-o", str(tmp_path / "syn"),
+                 "--quiet"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert f"no emoji folder at {tmp_path / 'absent'}" in err and "not those of BENCHMARKS.md" in err

@@ -32,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from layerdiff.data.emoji import default_emoji_dir
     from layerdiff.eval.harness import folder_samples, markdown_table, run_eval, synthetic_samples
 
     if args.limit is not None and args.limit < 1:
@@ -44,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
         if args.synthetic is not None:
             count = args.synthetic if args.limit is None else min(args.synthetic, args.limit)
             samples = synthetic_samples(count, seed=args.seed, size=args.size)
+            emoji = default_emoji_dir()
+            if not emoji.is_dir():  # the designs are drawn without emoji icons: other designs, other figures
+                print(f"note: no emoji folder at {emoji} ($LAYERDIFF_EMOJI_DIR): the synthetic designs have no "
+                      "emoji icons, so their figures are not those of BENCHMARKS.md", file=sys.stderr)
         else:
             samples = folder_samples(args.data, limit=args.limit)
         log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
