@@ -166,3 +166,39 @@ def test_absorb_fragments_keeps_text_ink_layers():
     keep[labels[40, 50]] = True
     kept = absorb_fragments(graph, same, bg, layer, lambda f: np.ones(len(f)), keep=keep)
     assert kept[labels[40, 50]] != kept[labels[25, 25]]
+
+
+def _letters_in(background: np.ndarray, top: int = 22) -> tuple[np.ndarray, np.ndarray]:
+    """``background`` (70, 200, 3) with three dark letters on it, and labels where the first two are
+    regions and the third (rows ``top``-37) is merged into the picture (label 0)."""
+    img = np.ones((70, 200, 4), np.float32)
+    img[..., :3] = background
+    labels = np.zeros((70, 200), np.int32)
+    for k, x in enumerate((40, 70, 100)):
+        img[(top if k == 2 else 22):38, x:x + 10, :3] = (0.05, 0.05, 0.06)
+        if k < 2:
+            labels[22:38, x:x + 10] = k + 1
+    return img, labels
+
+
+def test_carve_line_ink_frees_letters_merged_into_a_smooth_photo_but_not_into_a_gradient():
+    yy, xx = np.mgrid[0:70, 0:200] / 70.0
+    clouds = 0.6 + 0.2 * np.sin(6 * xx) * np.cos(5 * yy)  # smooth: a small step per pixel, no plane
+    ramp = 0.45 + 0.1 * xx  # a gradient: a plane fits it
+    box = (30, 15, 170, 45)
+    for background, freed in ((clouds, True), (ramp, False)):
+        img, labels = _letters_in(np.repeat(background[..., None], 3, axis=-1))
+        carved = carve_line_ink(graph_from_labels(img, labels, RegionConfig()), [box], RegionConfig())
+        letter = carved.regions.labels[22:38, 100:110]
+        assert (len(np.unique(letter)) == 1 and letter[0, 0] not in (0, 1, 2)) == freed
+
+
+def test_carve_line_ink_frees_a_letter_sticking_out_of_the_box_and_leaves_near_colours():
+    rng = np.random.default_rng(0)
+    grain = rng.uniform(0.45, 0.7, (70, 200, 1)).repeat(3, axis=-1)  # a grainy grey photo
+    img, labels = _letters_in(grain, top=12)  # the third letter rises 3 px above the line's box
+    img[22:38, 130:140, :3] = 0.12  # a dark patch near, but not at, the letters' fill colour
+    box = (30, 15, 170, 45)
+    carved = carve_line_ink(graph_from_labels(img, labels, RegionConfig()), [box], RegionConfig()).regions.labels
+    assert len(np.unique(carved[12:38, 100:110])) == 1 and carved[30, 105] not in (0, 1, 2)  # whole, serif too
+    assert (carved[22:38, 130:140] == 0).all()  # the patch is the photo's

@@ -13,9 +13,9 @@ own, and no later step can lift it out of its panel. With the PP-OCRv4 line boxe
   box of a region lying half to 90% inside it in the colour of the line's ink, each within ``delta_e`` of
   that colour (a letter the segmentation joined with like-coloured pixels just outside the box: dark text
   over dark hair in a photo), make one more new region per line; and when the frame is a photo or a
-  texture (not a gradient), pixels inside the box in a letter's colour that are not in a letter region,
-  in letter-sized pieces that do not reach the box's edge, make one more (letters the segmentation
-  merged into the picture);
+  texture (not a gradient: a plane does not fit its colours), pixels inside the box in a letter's colour
+  that are not in a letter region, in letter-sized pieces that do not reach the box's edge, make one
+  more (letters the segmentation merged into the picture);
 - :func:`line_ink`: the regions that are a line's ink (inside its box, in a colour of their own, not a
   counter whose mean colour the letters' edges darken),
   which the fragment test keeps as a layer (:func:`layerdiff.regions.fragments.absorb_fragments`);
@@ -42,6 +42,10 @@ _MAJOR = 0.15  # share of the frame that makes a region part of the surroundings
 _UNIFORM = 4.0  # largest RMS colour deviation (Lab) of a uniform frame
 _JOIN = 3.0  # ink pixels within this distance (px) of a letter region join it
 _ROUGH = 3.0  # mean Lab step between neighbouring frame pixels above which the frame is a photo or texture
+_CURVED = 10.0  # RMS error (Lab) of a plane fit to the frame above which a smooth frame is a photo
+_TIGHT = 6.0  # largest colour distance (Lab) from a line's fill colour of a loose letter pixel
+_MARGIN = 0.15  # share of a line's height by which its box grows to take in letters sticking out of it
+_SPECK = 0.25  # share of the smallest letter's area under which a loose piece is a speck
 _STRADDLE = 0.5  # least share of a region inside a line's box for its ink-coloured pixels there to be ink
 
 
@@ -95,12 +99,12 @@ def carve_line_ink(graph: RegionGraph, boxes: list[Box], config: RegionConfig | 
                 next_id += 1
         if np.sqrt(((ring - ref) ** 2).sum(-1).mean()) > _UNIFORM:  # text over a photo or a texture
             if found is not None and len(found[0]) and _textured(lab[grown], frame):
-                loose = _loose_ink(graph, lab, box, found[0], cfg.merge_delta_e) & (
-                    out[y0:y1, x0:x1] == labels[y0:y1, x0:x1])  # (bh, bw) not carved above
+                where, loose = _loose_ink(graph, lab, box, found[0], cfg.merge_delta_e)
+                loose &= out[where] == labels[where]  # (gh, gw) not carved above
                 if loose.any():
                     if out is labels:
                         out = labels.copy()
-                    out[y0:y1, x0:x1][loose] = next_id
+                    out[where][loose] = next_id
                     next_id += 1
             continue
         inside = labels[y0:y1, x0:x1] == base  # (bh, bw)
@@ -150,39 +154,63 @@ def _straddling_ink(graph: RegionGraph, lab: np.ndarray, box: Box, found: tuple[
 
 def _textured(lab: np.ndarray, frame: np.ndarray) -> bool:
     """Whether the frame ``frame`` (h, w) bool of a box's surroundings ``lab`` (h, w, 3) is a photo or a
-    texture: neighbouring frame pixels differ by more than ``_ROUGH`` (CIE76) on average (a gradient
-    changes by a fraction of a unit per pixel)."""
+    texture, not a gradient: neighbouring frame pixels differ by more than ``_ROUGH`` (CIE76) on average (a
+    gradient changes by a fraction of a unit per pixel), or a plane in x and y fits the frame's colours
+    with an RMS error above ``_CURVED`` (a smooth photo: clouds, a blurred backdrop)."""
     pairs = frame[:, 1:] & frame[:, :-1]  # (h, w - 1) horizontal neighbours both in the frame
     if not pairs.any():
         return False
-    return float(np.linalg.norm(np.diff(lab, axis=1), axis=-1)[pairs].mean()) > _ROUGH
+    if float(np.linalg.norm(np.diff(lab, axis=1), axis=-1)[pairs].mean()) > _ROUGH:
+        return True
+    yy, xx = np.nonzero(frame)  # (m,)
+    h, w = frame.shape
+    design = np.stack([np.ones(len(xx)), xx / w, yy / h], axis=1)  # (m, 3)
+    ring = lab[frame]  # (m, 3)
+    coef, *_ = np.linalg.lstsq(design, ring, rcond=None)  # (3, 3)
+    return float(np.sqrt(((ring - design @ coef) ** 2).sum(-1).mean())) > _CURVED
 
 
-def _loose_ink(graph: RegionGraph, lab: np.ndarray, box: Box, ink: np.ndarray, delta_e: float) -> np.ndarray:
-    """(bh, bw) bool: pixels inside ``box`` within ``delta_e`` (CIE76, ``lab`` (h, w, 3)) of the colour of
-    a letter region (an ``ink`` region within ``delta_e`` of the largest one's colour) that are not in one,
-    in connected pieces (with the letters they touch) that stay inside the box and hold at least half the
-    smallest letter's area of such pixels: letters of a line over a photo or a texture that the
-    segmentation merged into the picture (dark letters on dark plank gaps). A piece that reaches the
-    box's edge is the picture's, not the line's."""
+def _fill_colour(px: np.ndarray) -> np.ndarray:
+    """(3,) the most common colour of ``px`` (m, 3) Lab, in bins of 2 units: a letter's fill, which its
+    region's mean (pulled by the anti-aliased edges) misses."""
+    bins = np.round(px / 2.0).astype(np.int64)  # (m, 3)
+    _, inverse, counts = np.unique(bins, axis=0, return_inverse=True, return_counts=True)
+    return px[inverse.ravel() == counts.argmax()].mean(0)
+
+
+def _loose_ink(graph: RegionGraph, lab: np.ndarray, box: Box, ink: np.ndarray, delta_e: float,
+               ) -> tuple[tuple[slice, slice], np.ndarray]:
+    """(the slice of ``box`` grown by ``_MARGIN`` of its height, (gh, gw) bool in it): pixels within
+    ``_TIGHT`` (CIE76, ``lab`` (h, w, 3)) of the fill colour of the line's letter regions (``ink`` regions
+    within ``delta_e`` of the largest one's colour) that are not in one, in connected pieces (with the
+    letters they touch) that stay inside the grown box, lie mostly inside the box and hold at least
+    ``_SPECK`` of the smallest letter's area of such pixels: letters of a line over a photo or a texture
+    that the segmentation merged into the picture (dark letters on dark plank gaps, purple letters on
+    purple clouds). The grown box takes in serifs that stick out of the detector's box; a piece that reaches its
+    edge is the picture's, not the line's."""
     r = graph.regions
+    h, w = r.labels.shape
     x0, y0, x1, y1 = box
-    crop = r.labels[y0:y1, x0:x1]  # (bh, bw)
+    pad = max(_FRAME, int(round(_MARGIN * (y1 - y0))))
+    gy, gx = slice(max(y0 - pad, 0), min(y1 + pad, h)), slice(max(x0 - pad, 0), min(x1 + pad, w))
+    crop = r.labels[gy, gx]  # (gh, gw)
+    in_box = np.zeros(crop.shape, bool)
+    in_box[y0 - gy.start:y1 - gy.start, x0 - gx.start:x1 - gx.start] = True
     main = r.colour[ink[np.argmax(r.area[ink])], :3]  # (3,)
     letters = ink[np.linalg.norm(r.colour[ink, :3] - main, axis=-1) < delta_e]
-    px = lab[y0:y1, x0:x1]  # (bh, bw, 3)
-    near = np.min([np.linalg.norm(px - r.colour[k, :3], axis=-1) for k in letters], axis=0) < delta_e
-    is_letter = np.isin(crop, letters)  # (bh, bw)
-    loose = near & ~is_letter
+    is_letter = np.isin(crop, letters)  # (gh, gw)
+    fill = _fill_colour(lab[gy, gx][is_letter & in_box])  # (3,)
+    loose = (np.linalg.norm(lab[gy, gx] - fill, axis=-1) < min(_TIGHT, delta_e)) & ~is_letter  # (gh, gw)
     if not loose.any():
-        return loose
-    pieces, num = ndimage.label(loose | is_letter, np.ones((3, 3), bool))  # (bh, bw)
-    edge = np.zeros(num + 1, bool)
-    edge[np.concatenate([pieces[0], pieces[-1], pieces[:, 0], pieces[:, -1]])] = True
-    edge[0] = True
+        return (gy, gx), loose
+    pieces, num = ndimage.label(loose | is_letter, np.ones((3, 3), bool))  # (gh, gw)
+    drop = np.zeros(num + 1, bool)
+    drop[np.concatenate([pieces[0], pieces[-1], pieces[:, 0], pieces[:, -1]])] = True
+    drop[0] = True
     new = np.bincount(pieces[loose], minlength=num + 1)  # (num + 1,) loose pixels of each piece
-    edge |= new < 0.5 * r.area[letters].min()  # a speck, not a letter
-    return loose & ~edge[pieces]
+    inside = np.bincount(pieces[loose & in_box], minlength=num + 1)  # (num + 1,) of them inside the box
+    drop |= (new < _SPECK * r.area[letters].min()) | (inside < 0.5 * new)  # a speck, or the picture's
+    return (gy, gx), loose & ~drop[pieces]
 
 
 def _ink_and_base(graph: RegionGraph, box: Box, delta_e: float) -> tuple[np.ndarray, int] | None:
