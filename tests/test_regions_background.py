@@ -11,7 +11,7 @@ from layerdiff.regions.background import attach_halos, fit_background, missed_pi
 from layerdiff.regions.config import RegionConfig
 from layerdiff.regions.fragments import absorb_fragments
 from layerdiff.regions.graph import graph_from_labels, region_graph
-from layerdiff.regions.ink import carve_line_ink, lift_line_ink, line_ink
+from layerdiff.regions.ink import carve_line_ink, lift_line_ink, line_ink, part_objects_from_lines
 from layerdiff.regions.segment import pixel_features
 
 
@@ -202,3 +202,23 @@ def test_carve_line_ink_frees_a_letter_sticking_out_of_the_box_and_leaves_near_c
     carved = carve_line_ink(graph_from_labels(img, labels, RegionConfig()), [box], RegionConfig()).regions.labels
     assert len(np.unique(carved[12:38, 100:110])) == 1 and carved[30, 105] not in (0, 1, 2)  # whole, serif too
     assert (carved[22:38, 130:140] == 0).all()  # the patch is the photo's
+
+
+def test_part_objects_from_lines_gives_an_object_beside_a_line_its_own_layer_below_it():
+    img = np.ones((80, 240, 4), np.float32)
+    img[..., :3] = (0.9, 0.5, 0.2)  # an orange background
+    labels = np.zeros((80, 240), np.int32)
+    for k, x in enumerate((40, 60, 80)):
+        img[30:50, x:x + 8, :3] = (0.1, 0.5, 0.1)  # three green letters
+        labels[30:50, x:x + 8] = 1 + k
+    img[28:52, 38:40, :3] = 0.3  # a dark outline touching the first letter
+    labels[28:52, 38:40] = 4
+    img[20:60, 160:200, :3] = (0.4, 0.7, 0.3)  # a pepper, well apart from the line
+    labels[20:60, 160:200] = 5
+    graph = graph_from_labels(img, labels, RegionConfig())
+    box = (35, 25, 95, 55)
+    layer = np.array([0, 1, 1, 1, 1, 1])  # the solver put the line and the pepper in one layer
+    parted = part_objects_from_lines(graph, layer, [box])
+    assert parted[5] == 1 and (parted[1:5] == 2).all() and parted[0] == 0  # the pepper just below the line
+    assert (part_objects_from_lines(graph, layer, [box], max_count=2) == layer).all()  # no room
+    assert (part_objects_from_lines(graph, layer, []) == layer).all()  # no line, no change

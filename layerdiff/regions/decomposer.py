@@ -19,7 +19,8 @@
    (:func:`layerdiff.regions.hidden.complete_hidden`: parametric fits for flat and gradient fills,
    push-pull otherwise), so no layer keeps a copy of what lies above it;
 6. with the text extra, the ink of each line gets regions of its own before step 2, is never absorbed
-   as a fragment, and a line in its own colour left in its panel's layer becomes a layer of its own
+   as a fragment, a line in its own colour left in its panel's layer becomes a layer of its own, and an
+   object apart from a line in the line's layer gets a layer of its own below it
    (:mod:`layerdiff.regions.ink`);
 7. a smooth model fitted to the background (:mod:`layerdiff.regions.background`; flat backgrounds
    only) takes what it does not explain out of the background before step 3 (an object cut by the
@@ -56,7 +57,7 @@ from .features import PAIR_FEATURES, REGION_FEATURES, all_pairs, pair_features, 
 from .fragments import LAYER_FEATURES, absorb_fragments, spend_count_on_objects
 from .graph import RegionGraph, graph_from_labels, region_graph
 from .hidden import complete_hidden
-from .ink import carve_line_ink, lift_line_ink, line_ink
+from .ink import carve_line_ink, lift_line_ink, line_ink, part_objects_from_lines
 from .paint import at_work_size, layer_masks, named_stack, paint_layers
 from .photo import PhotoArea, find_photos, keep_photos_whole, photo_cover, split_at_outlines
 from .segment import pixel_features
@@ -265,8 +266,9 @@ class RegionLayerDecomposer:
             layer = spend_count_on_objects(graph, same, bg, layer, self.layerer.fragment_probabilities,
                                            self.fragment_threshold, keep=ink)  # (n,)
         if inked:
-            layer = lift_line_ink(graph, layer, boxes, self.config.merge_delta_e,
-                                  wanted if wanted is not None else max_layers)  # (n,)
+            limit = wanted if wanted is not None else max_layers
+            layer = lift_line_ink(graph, layer, boxes, self.config.merge_delta_e, limit)  # (n,)
+            layer = part_objects_from_lines(graph, layer, boxes, self.config.merge_delta_e, limit)  # (n,)
         if boxes:
             graph, layer = keep_lines_whole(graph, layer, boxes, self.config.merge_delta_e)  # (n,)
         stack = self.paint(img, graph, layer, wanted, areas)  # (K, h, w, 4)

@@ -21,7 +21,9 @@ own, and no later step can lift it out of its panel. With the PP-OCRv4 line boxe
   which the fragment test keeps as a layer (:func:`layerdiff.regions.fragments.absorb_fragments`);
 - :func:`lift_line_ink`: a line whose ink the solver left (mostly) in the layer of its surroundings
   becomes a layer of its own, just above them (a subtitle in its own colour on a panel is a layer a designer
-  made).
+  made);
+- :func:`part_objects_from_lines`: an object apart from a line in the line's layer (a pepper beside
+  "FRESH") gets a layer of its own, just below the line's.
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ..morphology import dilate_square
 from .config import RegionConfig
 from .graph import RegionGraph, graph_from_labels
 from .segment import rgb_to_lab
 from .text_lines import showing_through
 
-__all__ = ["carve_line_ink", "line_ink", "lift_line_ink"]
+__all__ = ["carve_line_ink", "line_ink", "lift_line_ink", "part_objects_from_lines"]
 
 Box = tuple[int, int, int, int]
 _FRAME = 3  # width (px) of the frame around a box that samples the line's surroundings
@@ -257,6 +260,39 @@ def lift_line_ink(graph: RegionGraph, layer: np.ndarray, boxes: list[Box], delta
             continue
         out[out > under] += 1
         out[ink] = under + 1
+    return out
+
+
+def part_objects_from_lines(graph: RegionGraph, layer: np.ndarray, boxes: list[Box], delta_e: float = 10.0,
+                            max_count: int | None = None, gap: int = 6, min_object: float = 0.003) -> np.ndarray:
+    """The layer (n,) of every region after giving each object that shares a layer with a text line, apart
+    from it, a layer of its own just below the line's: in a layer holding the ink of a line of ``boxes``
+    (:func:`line_ink`), a piece of its pixels more than ``gap`` px from the rest that holds no ink and
+    covers at least ``min_object`` of the canvas (a pepper beside "FRESH"); at most ``max_count`` layers
+    in all (None: no limit). A line's letters, its outline and its shadow touch it and stay."""
+    out = np.asarray(layer, np.int64).copy()
+    ink = line_ink(graph, boxes, delta_e)  # (n,)
+    if not ink.any():
+        return out
+    r = graph.regions
+    first = np.unique(r.labels.ravel(), return_index=True)[1]  # (n,) a pixel (flat index) of each region
+    total = float(r.labels.size)
+    for k in np.unique(out[ink])[::-1]:  # top down: a split moves only layers already seen
+        if k == 0:
+            continue
+        members = np.nonzero(out == k)[0]
+        pieces, num = ndimage.label(dilate_square(out[r.labels] == k, gap // 2))  # (h, w)
+        if num < 2:
+            continue
+        of = pieces.ravel()[first[members]]  # (m,) the piece of each region
+        inked = np.bincount(of, weights=ink[members], minlength=num + 1) > 0  # (num + 1,)
+        sizes = np.bincount(of, weights=r.area[members], minlength=num + 1)  # (num + 1,)
+        apart = np.nonzero(~inked & (sizes >= min_object * total))[0]
+        apart = apart[apart > 0]
+        if not len(apart) or (max_count is not None and out.max() + 1 >= max_count):
+            continue
+        out[out >= k] += 1  # the line's layer and those above move up by one
+        out[members[np.isin(of, apart)]] = k
     return out
 
 
