@@ -215,10 +215,12 @@ def test_part_objects_from_lines_gives_an_object_beside_a_line_its_own_layer_bel
     labels[28:52, 38:40] = 4
     img[20:60, 160:200, :3] = (0.4, 0.7, 0.3)  # a pepper, well apart from the line
     labels[20:60, 160:200] = 5
+    img[30:50, 110:130, :3] = (0.1, 0.5, 0.1)  # letters in the line's colour the detector's box missed
+    labels[30:50, 110:130] = 6
     graph = graph_from_labels(img, labels, RegionConfig())
     box = (35, 25, 95, 55)
-    layer = np.array([0, 1, 1, 1, 1, 1])  # the solver put the line and the pepper in one layer
+    layer = np.array([0, 1, 1, 1, 1, 1, 1])  # the solver put the line, the pepper and the rest in one layer
     parted = part_objects_from_lines(graph, layer, [box])
-    assert parted[5] == 1 and (parted[1:5] == 2).all() and parted[0] == 0  # the pepper just below the line
+    assert parted[5] == 1 and (parted[[1, 2, 3, 4, 6]] == 2).all() and parted[0] == 0  # the pepper below
     assert (part_objects_from_lines(graph, layer, [box], max_count=2) == layer).all()  # no room
     assert (part_objects_from_lines(graph, layer, []) == layer).all()  # no line, no change

@@ -267,9 +267,11 @@ def part_objects_from_lines(graph: RegionGraph, layer: np.ndarray, boxes: list[B
                             max_count: int | None = None, gap: int = 6, min_object: float = 0.003) -> np.ndarray:
     """The layer (n,) of every region after giving each object that shares a layer with a text line, apart
     from it, a layer of its own just below the line's: in a layer holding the ink of a line of ``boxes``
-    (:func:`line_ink`), a piece of its pixels more than ``gap`` px from the rest that holds no ink and
-    covers at least ``min_object`` of the canvas (a pepper beside "FRESH"); at most ``max_count`` layers
-    in all (None: no limit). A line's letters, its outline and its shadow touch it and stay."""
+    (:func:`line_ink`), a piece of its pixels more than ``gap`` px from the rest that holds no ink, covers
+    at least ``min_object`` of the canvas and is not mostly (by area) within ``delta_e`` (CIE76) of the
+    ink's colour (a pepper beside "FRESH", not the end of a line the detector cut short); at most
+    ``max_count`` layers in all (None: no limit). A line's letters, its outline and its shadow touch it
+    and stay."""
     out = np.asarray(layer, np.int64).copy()
     ink = line_ink(graph, boxes, delta_e)  # (n,)
     if not ink.any():
@@ -287,7 +289,11 @@ def part_objects_from_lines(graph: RegionGraph, layer: np.ndarray, boxes: list[B
         of = pieces.ravel()[first[members]]  # (m,) the piece of each region
         inked = np.bincount(of, weights=ink[members], minlength=num + 1) > 0  # (num + 1,)
         sizes = np.bincount(of, weights=r.area[members], minlength=num + 1)  # (num + 1,)
-        apart = np.nonzero(~inked & (sizes >= min_object * total))[0]
+        lines = members[ink[members]]
+        colour = np.average(r.colour[lines, :3], axis=0, weights=r.area[lines])  # (3,) the lines' ink
+        alike = np.linalg.norm(r.colour[members, :3] - colour, axis=-1) < delta_e  # (m,)
+        worded = np.bincount(of, weights=r.area[members] * alike, minlength=num + 1) >= 0.5 * sizes  # (num + 1,)
+        apart = np.nonzero(~inked & ~worded & (sizes >= min_object * total))[0]
         apart = apart[apart > 0]
         if not len(apart) or (max_count is not None and out.max() + 1 >= max_count):
             continue
