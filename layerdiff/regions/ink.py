@@ -46,6 +46,7 @@ _UNIFORM = 4.0  # largest RMS colour deviation (Lab) of a uniform frame
 _JOIN = 3.0  # ink pixels within this distance (px) of a letter region join it
 _ROUGH = 3.0  # mean Lab step between neighbouring frame pixels above which the frame is a photo or texture
 _CURVED = 10.0  # RMS error (Lab) of a plane fit to the frame above which a smooth frame is a photo
+_SPREAD = 2.0  # least mean colour spread (Lab) of the frame's regions for that: flat fills are not a photo
 _TIGHT = 6.0  # largest colour distance (Lab) from a line's fill colour of a loose letter pixel
 _MARGIN = 0.15  # share of a line's height by which its box grows to take in letters sticking out of it
 _SPECK = 0.25  # share of the smallest letter's area under which a loose piece is a speck
@@ -101,7 +102,8 @@ def carve_line_ink(graph: RegionGraph, boxes: list[Box], config: RegionConfig | 
                 out[y0:y1, x0:x1][split] = next_id
                 next_id += 1
         if np.sqrt(((ring - ref) ** 2).sum(-1).mean()) > _UNIFORM:  # text over a photo or a texture
-            if found is not None and len(found[0]) and _textured(lab[grown], frame):
+            if found is not None and len(found[0]) and _textured(lab[grown], frame, graph.regions.spread[
+                    labels[grown][frame]]):
                 where, loose = _loose_ink(graph, lab, box, found[0], cfg.merge_delta_e)
                 loose &= out[where] == labels[where]  # (gh, gw) not carved above
                 if loose.any():
@@ -155,16 +157,21 @@ def _straddling_ink(graph: RegionGraph, lab: np.ndarray, box: Box, found: tuple[
     return np.isin(crop, straddle) & close
 
 
-def _textured(lab: np.ndarray, frame: np.ndarray) -> bool:
+def _textured(lab: np.ndarray, frame: np.ndarray, spread: np.ndarray) -> bool:
     """Whether the frame ``frame`` (h, w) bool of a box's surroundings ``lab`` (h, w, 3) is a photo or a
     texture, not a gradient: neighbouring frame pixels differ by more than ``_ROUGH`` (CIE76) on average (a
     gradient changes by a fraction of a unit per pixel), or a plane in x and y fits the frame's colours
-    with an RMS error above ``_CURVED`` (a smooth photo: clouds, a blurred backdrop)."""
+    with an RMS error above ``_CURVED`` while the regions under the frame are not uniform fills (``spread``
+    (m,): the colour spread of each frame pixel's region, mean of the finite ones at least ``_SPREAD``): a
+    smooth photo (clouds, a blurred backdrop), not the flat fields of a flag."""
     pairs = frame[:, 1:] & frame[:, :-1]  # (h, w - 1) horizontal neighbours both in the frame
     if not pairs.any():
         return False
     if float(np.linalg.norm(np.diff(lab, axis=1), axis=-1)[pairs].mean()) > _ROUGH:
         return True
+    spread = spread[np.isfinite(spread)]
+    if not len(spread) or float(spread.mean()) < _SPREAD:
+        return False
     yy, xx = np.nonzero(frame)  # (m,)
     h, w = frame.shape
     design = np.stack([np.ones(len(xx)), xx / w, yy / h], axis=1)  # (m, 3)
