@@ -224,3 +224,19 @@ def test_part_objects_from_lines_gives_an_object_beside_a_line_its_own_layer_bel
     assert parted[5] == 1 and (parted[[1, 2, 3, 4, 6]] == 2).all() and parted[0] == 0  # the pepper below
     assert (part_objects_from_lines(graph, layer, [box], max_count=2) == layer).all()  # no room
     assert (part_objects_from_lines(graph, layer, []) == layer).all()  # no line, no change
+
+
+
+def test_a_frame_of_flat_fields_is_not_a_photo_though_no_plane_fits_it():
+    from layerdiff.regions.ink import _textured
+    from layerdiff.regions.segment import rgb_to_lab
+
+    rgb = np.zeros((40, 120, 3), np.float32)
+    rgb[:20] = (0.8, 0.1, 0.1)  # a flag's red field over its black one
+    rgb[20:] = (0.1, 0.1, 0.1)
+    frame = np.ones((40, 120), bool)
+    frame[3:-3, 3:-3] = False
+    lab = rgb_to_lab(rgb)  # (40, 120, 3)
+    flat = np.zeros(int(frame.sum()))  # the spread of each frame pixel's region: uniform fills
+    assert not _textured(lab, frame, flat)
+    assert _textured(lab, frame, flat + 5.0)  # the same colours in regions that vary: a smooth photo
