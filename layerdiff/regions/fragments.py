@@ -136,6 +136,16 @@ def absorb_fragments(graph: RegionGraph, same: np.ndarray, background: np.ndarra
 
 
 
+def layer_pieces(labels: np.ndarray, layer: np.ndarray, k: int, gap: int, first: np.ndarray,
+                 ) -> tuple[np.ndarray, np.ndarray, int]:
+    """(the regions of layer ``k`` (m,), the piece of each (m,), the number of pieces): the pieces of the
+    layer's pixels (``labels`` (h, w) region map, ``layer`` (n,) layer of each region) that lie more than
+    ``gap`` px apart; ``first``: (n,) a pixel (flat index) of each region."""
+    members = np.nonzero(layer == k)[0]
+    pieces, num = ndimage.label(dilate_square(layer[labels] == k, gap // 2))  # (h, w)
+    return members, pieces.ravel()[first[members]], num
+
+
 def spend_count_on_objects(graph: RegionGraph, same: np.ndarray, background: np.ndarray, layer: np.ndarray,
                            probability: Callable[[np.ndarray], np.ndarray], threshold: float = 0.5,
                            keep: np.ndarray | None = None, min_object: float = 0.003, gap: int = 6,
@@ -166,12 +176,9 @@ def spend_count_on_objects(graph: RegionGraph, same: np.ndarray, background: np.
         for k in range(1, count):
             if kept[k]:
                 continue
-            members = np.nonzero(layer == k)[0]
-            mask = layer[labels] == k  # (h, w)
-            pieces, num = ndimage.label(dilate_square(mask, gap // 2))  # (h, w)
+            members, of, num = layer_pieces(labels, layer, k, gap, first)
             if num < 2:
                 continue
-            of = pieces.ravel()[first[members]]  # (m,) the piece of each region
             sizes = np.bincount(of, weights=area[members], minlength=num + 1)  # (num + 1,)
             big = [p for p in range(1, num + 1) if sizes[p] >= min_object * total]
             if len(big) < 2:

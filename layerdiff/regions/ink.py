@@ -13,9 +13,9 @@ own, and no later step can lift it out of its panel. With the PP-OCRv4 line boxe
   box of a region lying half to 90% inside it in the colour of the line's ink, each within ``delta_e`` of
   that colour (a letter the segmentation joined with like-coloured pixels just outside the box: dark text
   over dark hair in a photo), make one more new region per line; and when the frame is a photo or a
-  texture (not a gradient: a plane does not fit its colours), pixels inside the box in a letter's colour
-  that are not in a letter region, in letter-sized pieces that do not reach the box's edge, make one
-  more (letters the segmentation merged into the picture);
+  texture (not a gradient; a smooth frame no plane fits counts unless its regions are uniform fills),
+  pixels near the letters' fill colour that are not in a letter region, in letter-sized pieces that
+  stay inside the box grown for serifs, make one more (letters the segmentation merged into the picture);
 - :func:`line_ink`: the regions that are a line's ink (inside its box, in a colour of their own, not a
   counter whose mean colour the letters' edges darken),
   which the fragment test keeps as a layer (:func:`layerdiff.regions.fragments.absorb_fragments`);
@@ -31,8 +31,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..morphology import dilate_square
 from .config import RegionConfig
+from .fragments import layer_pieces
 from .graph import RegionGraph, graph_from_labels
 from .segment import rgb_to_lab
 from .text_lines import showing_through
@@ -196,8 +196,8 @@ def _loose_ink(graph: RegionGraph, lab: np.ndarray, box: Box, ink: np.ndarray, d
     letters they touch) that stay inside the grown box, lie mostly inside the box and hold at least
     ``_SPECK`` of the smallest letter's area of such pixels: letters of a line over a photo or a texture
     that the segmentation merged into the picture (dark letters on dark plank gaps, purple letters on
-    purple clouds). The grown box takes in serifs that stick out of the detector's box; a piece that reaches its
-    edge is the picture's, not the line's."""
+    purple clouds). The grown box takes in serifs that stick out of the detector's box; a piece that
+    reaches its edge is the picture's, not the line's."""
     r = graph.regions
     h, w = r.labels.shape
     x0, y0, x1, y1 = box
@@ -289,11 +289,9 @@ def part_objects_from_lines(graph: RegionGraph, layer: np.ndarray, boxes: list[B
     for k in np.unique(out[ink])[::-1]:  # top down: a split moves only layers already seen
         if k == 0:
             continue
-        members = np.nonzero(out == k)[0]
-        pieces, num = ndimage.label(dilate_square(out[r.labels] == k, gap // 2))  # (h, w)
+        members, of, num = layer_pieces(r.labels, out, k, gap, first)  # (m,), (m,) the piece of each region
         if num < 2:
             continue
-        of = pieces.ravel()[first[members]]  # (m,) the piece of each region
         inked = np.bincount(of, weights=ink[members], minlength=num + 1) > 0  # (num + 1,)
         sizes = np.bincount(of, weights=r.area[members], minlength=num + 1)  # (num + 1,)
         lines = members[ink[members]]
