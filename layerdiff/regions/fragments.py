@@ -30,7 +30,8 @@ from .features import boundary_steps, shared_boundary
 from .graph import RegionGraph
 from .solve import group_links
 
-__all__ = ["LAYER_FEATURES", "layer_features", "fragment_targets", "absorb_fragments", "spend_count_on_objects"]
+__all__ = ["LAYER_FEATURES", "layer_features", "fragment_targets", "absorb_fragments", "layer_pieces",
+           "spend_count_on_objects"]
 
 LAYER_FEATURES = 16
 
@@ -133,7 +134,6 @@ def absorb_fragments(graph: RegionGraph, same: np.ndarray, background: np.ndarra
         layer[layer == k] = partner[k]
         layer[layer > k] -= 1
     return layer
-
 
 
 def layer_pieces(labels: np.ndarray, layer: np.ndarray, k: int, gap: int, first: np.ndarray,

@@ -287,8 +287,8 @@ def part_objects_from_lines(graph: RegionGraph, layer: np.ndarray, boxes: list[B
     first = np.unique(r.labels.ravel(), return_index=True)[1]  # (n,) a pixel (flat index) of each region
     total = float(r.labels.size)
     for k in np.unique(out[ink])[::-1]:  # top down: a split moves only layers already seen
-        if k == 0:
-            continue
+        if k == 0 or (max_count is not None and out.max() + 1 >= max_count):
+            break  # the background, or no room: nothing more can split
         members, of, num = layer_pieces(r.labels, out, k, gap, first)  # (m,), (m,) the piece of each region
         if num < 2:
             continue
@@ -300,7 +300,7 @@ def part_objects_from_lines(graph: RegionGraph, layer: np.ndarray, boxes: list[B
         worded = np.bincount(of, weights=r.area[members] * alike, minlength=num + 1) >= 0.5 * sizes  # (num + 1,)
         apart = np.nonzero(~inked & ~worded & (sizes >= min_object * total))[0]
         apart = apart[apart > 0]
-        if not len(apart) or (max_count is not None and out.max() + 1 >= max_count):
+        if not len(apart):
             continue
         out[out >= k] += 1  # the line's layer and those above move up by one
         out[members[np.isin(of, apart)]] = k
