@@ -8,7 +8,14 @@ import numpy as np
 from region_scenes import over
 from scipy import ndimage
 
-from layerdiff.regions.hidden import complete_hidden, complete_shapes, fit_ellipse, shadows_over_layers
+from layerdiff.regions.hidden import (
+    _box_distance,
+    complete_hidden,
+    complete_shapes,
+    fit_ellipse,
+    fit_rounded_box,
+    shadows_over_layers,
+)
 
 H, W = 120, 160
 
@@ -90,14 +97,43 @@ def test_a_disc_partly_hidden_by_a_panel_is_completed_as_a_disc():
     assert np.array_equal(over(out), over(stack))  # only hidden pixels change
 
 
-def test_complete_shapes_leaves_a_cut_rectangle_alone():
+def test_a_rectangle_partly_hidden_by_a_card_is_completed_as_that_rectangle():
     rect = np.zeros((H, W), bool)
     rect[10:70, 60:140] = True
     card = np.zeros((H, W), bool)
-    card[50:110, 30:100] = True
+    card[50:110, 30:100] = True  # hides the rectangle's lower-left corner
     stack = np.zeros((3, H, W, 4), np.float32)
     stack[0, ..., :3], stack[0, ..., 3] = 0.3, 1.0
     stack[1, ..., :3], stack[1, ..., 3] = 0.9, rect & ~card
+    stack[2, ..., :3], stack[2, ..., 3] = 1.0, card
+    out = complete_shapes(stack)
+    np.testing.assert_array_equal(out[1, ..., 3] > 0.5, rect)  # the corner under the card, nothing more
+    assert np.allclose(out[1, rect & card, :3], 0.9)
+    assert np.array_equal(over(out), over(stack))  # only hidden pixels change
+
+
+def test_a_rounded_panel_under_an_icon_gets_its_rounded_corner_back():
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float64)
+    panel = _box_distance(yy, xx, np.array([60.0, 90.0, 30.0, 55.0, 12.0])) < 0.5  # rounded, radius 12
+    fitted = fit_rounded_box(*np.nonzero(panel & ~ndimage.binary_erosion(panel)))
+    assert fitted is not None and fitted[1] < 0.6 and abs(fitted[0][4] - 12.0) <= 1.0
+    icon = _disc(35.0, 40.0, 22.0)  # over the top-left corner
+    stack = np.zeros((3, H, W, 4), np.float32)
+    stack[0, ..., :3], stack[0, ..., 3] = 0.3, 1.0
+    stack[1, ..., :3], stack[1, ..., 3] = (0.5, 0.3, 0.8), 0.8 * (panel & ~icon)
+    stack[2, ..., :3], stack[2, ..., 3] = 1.0, icon
+    got = complete_shapes(stack)[1, ..., 3] > 0.5
+    assert (got ^ panel).sum() <= 0.01 * panel.sum()  # the corner is rounded, not square or cut
+
+
+def test_complete_shapes_leaves_a_cut_triangle_alone():
+    yy, xx = np.mgrid[0:H, 0:W]
+    tri = (yy >= 10) & (yy < 90) & (xx >= 40) & (xx - 40 <= (yy - 10) * 1.2)  # neither ellipse nor box
+    card = np.zeros((H, W), bool)
+    card[60:110, 20:80] = True
+    stack = np.zeros((3, H, W, 4), np.float32)
+    stack[0, ..., :3], stack[0, ..., 3] = 0.3, 1.0
+    stack[1, ..., :3], stack[1, ..., 3] = 0.9, tri & ~card
     stack[2, ..., :3], stack[2, ..., 3] = 1.0, card
     assert np.array_equal(complete_shapes(stack), stack)
 

@@ -9,8 +9,9 @@ hiding the top layer shows faint outlines of it. Here, in order:
    above joins that layer as black with the alpha that unblends it, and the flat layer under it takes
    its own colour back (no darker copy of the shadow stays in it);
 2. :func:`complete_shapes`: a layer part whose visible outline is an ellipse (a disc partly hidden by
-   a panel over it) is completed as that ellipse under the layers that cover it, with the part's own
-   opacity and colours (amodal completion, limited to pixels the layers above hide);
+   a panel over it) or an axis-aligned rectangle with or without rounded corners (a panel, card or
+   button with an icon over its corner) is completed as that shape under the layers that cover it, with
+   the part's own opacity and colours (amodal completion, limited to pixels the layers above hide);
 3. :func:`edge_fringes`: the faint outer fringe of anti-aliased edges (thin text) that the matte left
    at alpha 0 keeps a mix of the layer's colour and the one under it in the layer under it (hiding the
    text shows its outline); where that colour is such a mix, the fringe joins the layer above with the
@@ -36,14 +37,15 @@ from ..completion import complete_stack
 from ..morphology import dilate_square, erode_square
 from .fill import push_pull_fill
 
-__all__ = ["complete_hidden", "shadows_over_layers", "complete_shapes", "edge_fringes", "fit_ellipse"]
+__all__ = ["complete_hidden", "shadows_over_layers", "complete_shapes", "edge_fringes", "fit_ellipse",
+           "fit_rounded_box"]
 
 _SHADE_SPREAD = 0.12  # largest spread of the per-channel ratios colour / layer colour of a shadowed pixel
 _SHADE_MIN = 6.0 / 255.0  # a shadow holds pixels darker than its layer's colour by at least this (mean)
 _SHADE_TAIL = 1.5 / 255.0  # its faint tail: darker by this much, connected to darker pixels
 _FLAT_SPREAD = 6.0 / 255.0  # largest median absolute deviation (per channel) of a flat layer's colours
 _MIN_PART = 200  # pixels of a layer part for its outline to be fitted
-_OUTLINE_FIT = 1.0  # largest RMS distance (px) of the visible outline from the fitted ellipse
+_OUTLINE_FIT = 1.0  # largest RMS distance (px) of the visible outline from the fitted ellipse or box
 _MIN_ARC = 0.35  # share of the ellipse's perimeter the visible outline must cover
 
 
@@ -191,6 +193,41 @@ def fit_ellipse(ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, float] | No
     return np.array([a, b, c, d, e, cy, cx]), rms
 
 
+def _box_distance(y: np.ndarray, x: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Signed distance (px, negative inside) of points (``y``, ``x``) from the outline of ``box`` =
+    (cy, cx, half height, half width, corner radius): a rectangle with rounded corners."""
+    cy, cx, hy, hx, r = box
+    qy, qx = np.abs(y - cy) - (hy - r), np.abs(x - cx) - (hx - r)
+    return np.hypot(np.maximum(qy, 0.0), np.maximum(qx, 0.0)) + np.minimum(np.maximum(qy, qx), 0.0) - r
+
+
+def fit_rounded_box(ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """The axis-aligned rectangle spanned by the outline points (``ys``, ``xs``) (m,), with the corner
+    radius (0 to half the shorter side, half-pixel steps) that brings them nearest its outline:
+    ((cy, cx, half height, half width, radius), RMS distance in px), or None when fewer than 12 points
+    or the box is under 4 px on a side."""
+    if len(ys) < 12:
+        return None
+    y, x = np.asarray(ys, np.float64), np.asarray(xs, np.float64)
+    y0, y1, x0, x1 = y.min(), y.max(), x.min(), x.max()
+    hy, hx = (y1 - y0) / 2.0, (x1 - x0) / 2.0
+    if min(hy, hx) < 2.0:
+        return None
+    best = None
+    for r in np.arange(0.0, min(hy, hx) + 0.25, 0.5):
+        box = np.array([(y0 + y1) / 2.0, (x0 + x1) / 2.0, hy, hx, r])
+        rms = float(np.sqrt(np.mean(_box_distance(y, x, box) ** 2)))
+        if best is None or rms < best[1]:
+            best = (box, rms)
+    return best
+
+
+def _inside_box(box: np.ndarray, shape: tuple[int, int], grow: float = 0.5) -> np.ndarray:
+    """(H, W) bool: pixel centres inside ``box`` of :func:`fit_rounded_box` grown by ``grow`` px."""
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    return _box_distance(yy.astype(np.float64), xx.astype(np.float64), box) < grow
+
+
 def _inside(coef: np.ndarray, shape: tuple[int, int], grow: float = 0.5) -> np.ndarray:
     """(H, W) bool: pixel centres inside the ellipse ``coef`` of :func:`fit_ellipse` grown by ``grow`` px
     (first-order distance; the outline pixels it was fitted to lie half a pixel inside the shape's edge)."""
@@ -203,11 +240,12 @@ def _inside(coef: np.ndarray, shape: tuple[int, int], grow: float = 0.5) -> np.n
 
 
 def complete_shapes(stack: np.ndarray, cover: float = 0.5) -> np.ndarray:
-    """``stack`` (L, H, W, 4) with every elliptic layer part completed under the layers over it (step 2
-    of the module docstring). A part (a connected piece of a layer's alpha > 0.5, at least 200 pixels)
-    qualifies when its outline away from the canvas border and from pixels the layers above cover by
-    ``cover`` or more lies within 1 px (RMS) of one ellipse covering at least 35% of that ellipse's
-    perimeter, and the ellipse agrees with the part wherever nothing covers it. The ellipse's pixels the
+    """``stack`` (L, H, W, 4) with every elliptic or box-shaped layer part completed under the layers over it
+    (step 2 of the module docstring). A part (a connected piece of a layer's alpha > 0.5, at least 200
+    pixels) qualifies when its outline away from the canvas border and from pixels the layers above cover
+    by ``cover`` or more lies within 1 px (RMS) of one ellipse, or else of one axis-aligned rectangle with
+    rounded corners (:func:`fit_rounded_box`), covering at least 35% of that shape's perimeter, and the
+    shape agrees with the part wherever nothing covers it. The shape's pixels the
     layers above cover then join the part, with its median alpha and colours filled from its
     interior."""
     out = np.array(stack, np.float32, copy=True)
@@ -242,9 +280,13 @@ def _complete_layer_shapes(layer: np.ndarray, hidden: np.ndarray) -> None:
         outline = edge & ~near_hidden & ~frame
         ys, xs = np.nonzero(outline)
         fitted = fit_ellipse(ys, xs)
-        if fitted is None or fitted[1] > _OUTLINE_FIT:
-            continue
-        shape = _inside(fitted[0], (h, w))  # (H, W)
+        if fitted is not None and fitted[1] <= _OUTLINE_FIT:
+            shape = _inside(fitted[0], (h, w))  # (H, W)
+        else:
+            fitted = fit_rounded_box(ys, xs)
+            if fitted is None or fitted[1] > _OUTLINE_FIT:
+                continue
+            shape = _inside_box(fitted[0], (h, w))  # (H, W)
         rim = shape & ~ndimage.binary_erosion(shape, np.ones((3, 3), bool))
         if len(ys) < _MIN_ARC * rim.sum():
             continue
