@@ -295,23 +295,6 @@ def test_train_layerer_runs_resumes_and_exports(tmp_path):
     np.testing.assert_allclose(_losses(Path(part.output_dir)), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_train_layerer_learns_from_the_inference_graphs(tmp_path):
-    from layerdiff.data.synthetic import SyntheticDesigns
-    from layerdiff.regions.decomposer import RegionLayerDecomposer
-    from layerdiff.regions.text_lines import line_boxes
-    from training import train_layerer
-
-    files = train_layerer.segment_designs(tmp_path / "seg", 1, 2, 96, 4, workers=1, graph_of="layerdiff-tiny")
-    dec = RegionLayerDecomposer.from_pretrained("layerdiff-tiny")
-    for i, path in enumerate(files):
-        z = np.load(path)
-        sample = SyntheticDesigns(seed=1, size=96, min_layers=2, max_layers=4).sample(i)
-        np.testing.assert_array_equal(z["image"], (sample.composite * 255 + 0.5).astype(np.uint8))
-        img = z["image"].astype(np.float32) / 255
-        np.testing.assert_array_equal(z["labels"], dec.layerer_graph(img, line_boxes(img)).regions.labels)
-        assert z["counts"].shape == (int(z["labels"].max()) + 1, sample.stack().shape[0])
-
-
 # ------------------------------------------------------------------------------ referring extraction
 def _oracle_referrer(monkeypatch):
     from layerdiff.regions import decomposer as mod

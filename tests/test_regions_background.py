@@ -113,24 +113,6 @@ def test_carve_line_ink_gives_thin_strokes_their_own_region():
     assert lift_line_ink(carved, layer, [(30, 15, 170, 45)], max_count=1).max() == 0  # no room
 
 
-def test_layerer_graph_is_the_graph_with_the_line_ink_carved():
-    from layerdiff.regions.decomposer import RegionLayerDecomposer
-
-    img = np.ones((60, 200, 4), np.float32)
-    img[..., :3] = (0.95, 0.93, 0.9)  # a light panel
-    strokes = np.zeros((60, 200), bool)
-    for x in range(40, 160, 8):
-        strokes[22:38, x] = True  # thin strokes the segmentation gives to the panel
-    img[strokes, :3] = (0.8, 0.3, 0.2)
-    dec = RegionLayerDecomposer.from_pretrained()
-    plain = dec.layerer_graph(img)
-    assert len(np.unique(plain.regions.labels[strokes])) == 1 and plain.regions.labels[5, 5] in plain.regions.labels[strokes]
-    labels = dec.layerer_graph(img, [(30, 15, 170, 45)]).regions.labels  # what the layerer judges, as trained
-    assert not np.isin(labels[strokes], labels[5, 5]).any()
-    dec.keep_text = False  # lines are not read: nothing carved
-    np.testing.assert_array_equal(dec.layerer_graph(img, [(30, 15, 170, 45)]).regions.labels, plain.regions.labels)
-
-
 def test_carve_line_ink_splits_a_letter_joined_to_like_coloured_pixels_outside_the_box():
     img = np.ones((70, 200, 4), np.float32)
     img[..., :3] = (0.95, 0.93, 0.9)  # a light panel

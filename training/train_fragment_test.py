@@ -158,10 +158,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-layers", type=int, default=6)
     p.add_argument("--target", choices=TARGETS, default="cost")
     p.add_argument("--workers", type=int, default=1, help="processes segmenting and labelling the designs")
-    p.add_argument("--inference-graphs", action="store_true",
-                   help="label the region graphs --layerer's decomposer judges at inference (text ink, photo "
-                        "outlines and background misses split off; needs the text extra), not the plain "
-                        "segmentation")
     p.add_argument("--layer-width", type=int, default=8)
     p.add_argument("--layer-depth", type=int, default=1)
     p.set_defaults(output_dir="runs/fragments", steps=1000, lr=3e-3, weight_decay=1e-2, warmup_steps=50,
@@ -169,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cfg = run_config_from(args, {k: getattr(args, k) for k in (
         "layerer", "designs", "data_seed", "adjusted_designs", "adjusted_seed", "size", "max_layers", "target",
-        "workers", "layer_width", "layer_depth", "inference_graphs")})
+        "workers", "layer_width", "layer_depth")})
     return train(cfg)
 
 
@@ -196,8 +192,7 @@ def train(cfg: RunConfig) -> int:
                                          "segments-adjusted")):
         if count:
             files = segment_designs(run_dir / folder, seed, count, ex["size"], ex["max_layers"],
-                                    workers=ex.get("workers", 1),
-                                    graph_of=ex["layerer"] if ex.get("inference_graphs") else None, **option)
+                                    workers=ex.get("workers", 1), **option)
             jobs += [(ex["layerer"], ex["max_layers"], str(f), seed, option, ex["size"]) for f in files]
     table = label_designs(jobs, run_dir / "fragments.npz", ex["target"] != "majority", ex.get("workers", 1))
     feats = torch.from_numpy(table["features"].astype(np.float32))  # (m, F)

@@ -48,27 +48,18 @@ from training.common import (
 _SEGMENTER: dict[tuple, object] = {}
 
 
-def _segment_one(job: tuple[str, int, int, int, int, str | None, dict]) -> dict[str, np.ndarray]:
-    """Segment one design into ``path`` (a worker process; the design stream and decomposer built once)."""
+def _segment_one(job: tuple[str, int, int, int, int, dict]) -> dict[str, np.ndarray]:
+    """Segment one design into ``path`` (in a worker process; each design stream is built once there)."""
     from layerdiff.data.synthetic import SyntheticDesigns
     from layerdiff.regions.graph import region_graph, visible_layer_counts
 
-    path, data_seed, index, size, max_layers, graph_of, stream = job
+    path, data_seed, index, size, max_layers, stream = job
     key = (data_seed, size, max_layers, tuple(sorted(stream.items())))
     if key not in _SEGMENTER:
         _SEGMENTER[key] = SyntheticDesigns(seed=data_seed, size=size, min_layers=2, max_layers=max_layers, **stream)
     sample = _SEGMENTER[key].sample(index)
     image = (sample.composite * 255 + 0.5).astype(np.uint8)  # (H, W, 4) what a user would hand in
-    img = image.astype(np.float32) / 255
-    if graph_of is None:
-        graph = region_graph(img)
-    else:
-        from layerdiff.regions.decomposer import RegionLayerDecomposer
-        from layerdiff.regions.text_lines import line_boxes
-
-        if ("decomposer", graph_of) not in _SEGMENTER:
-            _SEGMENTER["decomposer", graph_of] = RegionLayerDecomposer.from_pretrained(graph_of)
-        graph = _SEGMENTER["decomposer", graph_of].layerer_graph(img, line_boxes(img))
+    graph = region_graph(image.astype(np.float32) / 255)
     target = Path(path)
     tmp = target.with_name(target.stem + ".tmp.npz")
     np.savez_compressed(tmp, image=image, labels=graph.regions.labels.astype(np.uint16),
@@ -78,16 +69,13 @@ def _segment_one(job: tuple[str, int, int, int, int, str | None, dict]) -> dict[
 
 
 def segment_designs(out: Path, data_seed: int, count: int, size: int, max_layers: int, log_every: int = 50,
-                    start: int = 0, workers: int = 1, graph_of: str | None = None, **stream: float) -> list[Path]:
+                    start: int = 0, workers: int = 1, **stream: float) -> list[Path]:
     """Phase 1: segment designs ``start`` to ``count - 1`` of the stream into ``out`` (skipping those
-    already there) in ``workers`` processes. ``graph_of``: None: the segmentation alone; a layerer (registry
-    preset or folder): the graph that layerer's decomposer judges at inference
-    (:meth:`~layerdiff.regions.decomposer.RegionLayerDecomposer.layerer_graph`: text ink, photo outlines and
-    what the background fit misses split off, with the text lines the OCR engine reads). ``stream``:
-    further SyntheticDesigns options of the stream (the fragment test's ``adjusted_photos``)."""
+    already there) in ``workers`` processes; ``stream``: further SyntheticDesigns options of the stream
+    (the fragment test's ``adjusted_photos``)."""
     out.mkdir(parents=True, exist_ok=True)
     files = [out / f"{data_seed}-{i:05d}.npz" for i in range(start, count)]
-    jobs = [(str(f), data_seed, start + n, size, max_layers, graph_of, dict(stream))
+    jobs = [(str(f), data_seed, start + n, size, max_layers, dict(stream))
             for n, f in enumerate(files) if not f.is_file()]
     if jobs:
         map_tables(_segment_one, jobs, None, workers, log_every, "segmented designs")
@@ -131,10 +119,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=512, help="design size in px (the decomposer's work size)")
     p.add_argument("--max-layers", type=int, default=6)
     p.add_argument("--workers", type=int, default=1, help="processes segmenting designs and computing features")
-    p.add_argument("--graph-of", default=None,
-                   help="learn from the region graphs this layerer's decomposer judges at inference (text ink, "
-                        "photo outlines and background misses split off; needs the text extra) instead of the "
-                        "plain segmentation")
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--depth", type=int, default=3)
     p.add_argument("--background-weight", type=float, default=0.5)
@@ -142,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                    warmup_steps=100, ema_decay=0.999, checkpoint_every=500, log_every=50)
     args = p.parse_args(argv)
     cfg = run_config_from(args, {k: getattr(args, k) for k in (
-        "designs", "data_seed", "size", "max_layers", "width", "depth", "background_weight", "workers", "graph_of")})
+        "designs", "data_seed", "size", "max_layers", "width", "depth", "background_weight", "workers")})
     return train(cfg)
 
 
@@ -155,7 +139,7 @@ def train(cfg: RunConfig) -> int:
     ex = cfg.extra
     run_dir = setup_run(cfg, "train_layerer")
     files = segment_designs(run_dir / "segments", ex["data_seed"], ex["designs"], ex["size"], ex["max_layers"],
-                           workers=ex.get("workers", 1), graph_of=ex.get("graph_of"))
+                           workers=ex.get("workers", 1))
     table = gather_features(files, run_dir / "features.npz", workers=ex.get("workers", 1))
     acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
     pair = torch.from_numpy(np.ascontiguousarray(table["pair"]))

@@ -250,7 +250,9 @@ class RegionLayerDecomposer:
                 return shapes
         boxes = found if self.keep_text else None
         inked = bool(boxes) and self.text_layers
-        graph, areas = self._carve(img, graph, boxes)
+        if inked:
+            graph = carve_line_ink(graph, boxes, self.config)
+        areas = find_photos(img, boxes) if self.photos else []
         graph, same, _, bg, layer, fitted = self._propose(graph, wanted, max_layers, split=True, photos=areas)
         if wanted is None and getattr(self.layerer, "has_fragment_test", False) and layer.max() >= 2:
             ink = line_ink(graph, boxes, self.config.merge_delta_e) if inked else None  # (n,)
@@ -276,21 +278,6 @@ class RegionLayerDecomposer:
             stack = attach_halos(stack, img[..., :3], own, model, flat)
             stack = translucent_layers(stack, img[..., :3], own, model)
         return complete_hidden(stack, img[..., :3]) if self.complete else stack
-
-    def _carve(self, img: np.ndarray, graph: RegionGraph, boxes: list[Box] | None,
-               ) -> tuple[RegionGraph, list[PhotoArea]]:
-        """``graph`` with the ink of each text line in ``boxes`` in regions of its own (``text_layers``), and
-        the placed photos found in ``img`` (``photos``)."""
-        if boxes and self.text_layers:
-            graph = carve_line_ink(graph, boxes, self.config)
-        return graph, find_photos(img, boxes) if self.photos else []
-
-    def layerer_graph(self, img: np.ndarray, boxes: list[Box] | None = None) -> RegionGraph:
-        """The region graph whose regions the layerer judges in :meth:`decompose_small` for ``img`` (h, w, 4) at
-        the work size with text lines ``boxes``: the segmentation, with text ink, photo outlines and the
-        pieces the background fit misses split off (what ``training.train_layerer`` learns from)."""
-        graph, areas = self._carve(img, region_graph(img, self.config), boxes if self.keep_text else None)
-        return self._propose(graph, split=True, photos=areas)[0]
 
     def _relations(self, graph: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:func:`predict_relations` of ``graph``, then step 0 of the solver when ``vector_art`` is on."""
