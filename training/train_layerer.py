@@ -44,7 +44,6 @@ from training.common import (
     write_final,
 )
 
-
 _SEGMENTER: dict[tuple, object] = {}
 
 
