@@ -46,7 +46,7 @@ _SHADE_TAIL = 1.5 / 255.0  # its faint tail: darker by this much, connected to d
 _FLAT_SPREAD = 6.0 / 255.0  # largest median absolute deviation (per channel) of a flat layer's colours
 _MIN_PART = 200  # pixels of a layer part for its outline to be fitted
 _OUTLINE_FIT = 1.0  # largest RMS distance (px) of the visible outline from the fitted ellipse or box
-_MIN_ARC = 0.35  # share of the ellipse's perimeter the visible outline must cover
+_MIN_ARC = 0.35  # share of the fitted ellipse's or box's perimeter the visible outline must cover
 
 
 def complete_hidden(stack: np.ndarray, rgb: np.ndarray, reveal: float = 0.05, min_alpha: float = 0.05,
