@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 import layerdiff
 from layerdiff.regions.background import (
@@ -14,6 +15,7 @@ from layerdiff.regions.background import (
     missed_pixels,
     pattern_lattice,
     pattern_model,
+    translucent_layers,
 )
 
 N = 192
@@ -96,6 +98,26 @@ def test_stripes_are_a_pattern_with_their_period_and_the_object_on_them_is_misse
     assert fit_background(rgb, known, smooth=False).pattern is not None  # textured regions: pattern only
 
 
+def _dots(period=24.6, radius=5.5, dot=(0.55, 0.32, 0.12), fill=(0.05, 0.05, 0.06), n=N) -> np.ndarray:
+    """(n, n, 3) polka dots of colour ``dot`` on ``fill``, anti-aliased, on a square grid of ``period`` px
+    (about 16% of the canvas in dots: a smooth fill explains most of it)."""
+    ys, xs = np.mgrid[0:n, 0:n] + 0.5
+    d = np.hypot(np.mod(xs, period) - period / 2, np.mod(ys, period) - period / 2) - radius
+    t = np.clip(0.5 - d, 0.0, 1.0)[..., None]
+    return (np.array(fill) + t * (np.array(dot) - np.array(fill))).astype(np.float32)
+
+
+def test_polka_dots_are_a_pattern_although_a_smooth_fill_explains_most_of_them():
+    rgb = _dots()
+    known = np.ones((N, N), bool)
+    fit = fit_background(rgb, known)
+    assert fit.accepted and fit.pattern is not None  # not the flat fill with the dots as misses
+    assert np.abs(fit.render() - rgb).mean() < 2.0 / 255.0
+    flat = fit_background(rgb, known, pattern=False)
+    assert flat.accepted and flat.pattern is None and 0.6 < flat.inlier_share < 0.95
+    assert fit.inlier_share > flat.inlier_share + 0.03
+
+
 def test_no_pattern_in_a_texture():
     noise = np.random.default_rng(0).uniform(0.0, 1.0, (N, N, 3)).astype(np.float32)
     assert fit_background(noise, np.ones((N, N), bool), smooth=False) is None
@@ -115,3 +137,44 @@ def test_a_translucent_banner_across_a_radial_gradient_is_a_layer_with_its_opaci
     assert np.abs(alpha[banner] - 0.55).mean() < 0.05  # the banner's opacity, not an opaque copy
     assert alpha[~banner].max() < 0.1
     assert np.abs(stack[0, banner, :3] - _radial()[banner]).mean() < 3.0 / 255.0  # the gradient goes on
+
+
+def test_a_translucent_panel_over_polka_dots_is_a_layer_with_its_opacity(decomposer):
+    n = 384
+    dots = _dots(period=40.3, radius=8.5, n=n)
+    panel = np.zeros((n, n), bool)
+    panel[100:280, 80:300] = True
+    rgb = dots.copy()
+    rgb[panel] = 0.45 * rgb[panel] + 0.55 * np.array((0.25, 0.35, 0.85), np.float32)
+    image = (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
+    stack = decomposer.decompose(image, num_layers=2).to_numpy()  # (2, n, n, 4)
+    inner = ndimage.binary_erosion(panel, iterations=3)
+    alpha = stack[1, ..., 3]
+    assert np.abs(alpha[inner] - 0.55).mean() < 0.03  # the panel's opacity, not an opaque copy of the dots
+    assert np.abs(stack[1, inner, :3] - np.array((0.25, 0.35, 0.85))).mean() < 4.0 / 255.0
+    assert alpha[~ndimage.binary_dilation(panel, iterations=3)].max() < 0.1
+    assert np.abs(stack[0, inner, :3] - dots[inner]).mean() < 4.0 / 255.0  # the dots go on under it
+
+
+def test_a_translucent_panel_keeps_its_opacity_under_letters_painted_into_its_layer():
+    dots = _dots()
+    panel = np.zeros((N, N), bool)
+    panel[50:140, 40:150] = True
+    letters = np.zeros((N, N), bool)
+    for x0 in (60, 85, 110):  # three thick strokes in white, painted into the panel's layer
+        letters[70:120, x0:x0 + 8] = True
+    rgb = dots.copy()
+    rgb[panel] = 0.45 * rgb[panel] + 0.55 * np.array((0.25, 0.35, 0.85), np.float32)
+    rgb[letters] = 1.0
+    stack = np.zeros((2, N, N, 4), np.float32)
+    stack[0, ..., :3], stack[0, ..., 3] = dots, 1.0
+    stack[1, panel, :3], stack[1, panel, 3] = rgb[panel], 1.0
+    own = np.stack([~panel, panel])
+    out = translucent_layers(stack, rgb, own, dots)
+    inner = ndimage.binary_erosion(panel & ~ndimage.binary_dilation(letters, iterations=3), iterations=3)
+    assert np.abs(out[1, inner, 3] - 0.55).mean() < 0.02  # the panel's opacity, found past the letters
+    assert np.abs(out[1, inner, :3] - np.array((0.25, 0.35, 0.85))).mean() < 3.0 / 255.0
+    assert (out[1, letters, 3] == 1.0).all() and (out[1, letters, :3] == 1.0).all()  # the letters stay opaque
+    a = out[1, ..., 3:]
+    composite = out[1, ..., :3] * a + out[0, ..., :3] * (1.0 - a)
+    assert np.abs(composite - rgb).max() < 1.0 / 255.0

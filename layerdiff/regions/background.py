@@ -13,9 +13,11 @@ tinted) than the fill predicts are that layer's shadow or glow. Here:
    pixels; or, when that is not accepted and it explains clearly more of the sample, a radial gradient
    as design tools draw it (two colours mixed in proportion to the distance from a centre, the outer
    colour beyond a radius that spans at least half the canvas: a cone the quadratic cannot follow);
-   when neither explains it, a repeating pattern (stripes, dots: the lattice of its repeat found by
-   autocorrelation, each position of the repeat the median of its copies over the background
-   regions, so objects on a few copies do not enter it); accepted when most of the sample lies within
+   when neither explains it, or an accepted smooth fit leaves more than 5% of the sample unexplained
+   (polka dots on a fill: the fill alone explains most of them), a repeating pattern (stripes, dots:
+   the lattice of its repeat found by autocorrelation, each position of the repeat the median of its
+   copies over the background regions, so objects on a few copies do not enter it), which replaces an
+   accepted smooth fit only when it explains clearly more; accepted when most of the sample lies within
    a few 8-bit steps of it (photos and textures are not fitted: nothing below changes for them);
 2. :func:`missed_pixels`: what the accepted fit misses by more than ``object_error``, shadows aside;
    :func:`split_unexplained`: flat pieces of background regions that the fit misses (an object close
@@ -30,8 +32,9 @@ tinted) than the fill predicts are that layer's shadow or glow. Here:
    alone (a badge, a disc with its icon) is an object a designer placed, not a fragment of another
    layer: the fragment test leaves it a layer of its own;
 5. :func:`translucent_layers`: a layer lying directly on the background whose visible colours are the
-   fit seen through one colour at one opacity (``c = (1 - a) fit + a C``, fitted by least squares where
-   the fit varies under it) keeps that opacity: alpha ``a``, colours unblended.
+   fit seen through one colour at one opacity (``c = (1 - a) fit + a C``, fitted by reweighted least
+   squares where the fit varies under it: a panel over a gradient, stripes or dots) keeps that opacity:
+   alpha ``a``, colours unblended; what no blend explains (letters painted into its layer) stays opaque.
 """
 
 from __future__ import annotations
@@ -62,6 +65,9 @@ _OVERLAY_CORE = 15  # side (px) of the square whose opening keeps the thick part
 _MIN_PERIOD = 6.0  # shortest period (px) of a repeating pattern
 _RADIAL_WIDTHS = (0.12, 0.06, 0.03)  # Tukey widths of the radial candidates' reweighting rounds
 _RADIAL_GAIN = 0.05  # share of the sample a radial gradient must explain beyond the quadratic to replace it
+_PATTERN_TRY = 0.95  # an accepted smooth fit explaining less of the sample than this is compared with a pattern
+_PATTERN_GAIN = 0.03  # share of the sample a pattern must explain beyond an accepted smooth fit to replace it
+_OUTSIDE = 2.0 / 255.0  # how far outside the sRGB cube an unblended colour may fall before it counts as opaque paint
 
 
 @dataclass
@@ -192,14 +198,28 @@ def _vertex(a: float, b: float, c: float) -> float:
     return 0.0 if abs(den) < 1e-12 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
 
 
+def _reduced(t1: np.ndarray, t2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The shortest basis of the lattice spanned by the vectors ``t1``, ``t2`` (2,) (Lagrange-Gauss
+    reduction), each in the half-plane of the shifts (y > 0, or y = 0 and x > 0), the shorter first."""
+    for _ in range(32):
+        if t2 @ t2 < t1 @ t1:
+            t1, t2 = t2, t1
+        step = np.round(float(t2 @ t1) / max(float(t1 @ t1), 1e-12))
+        if step == 0:
+            break
+        t2 = t2 - step * t1
+    return tuple(t if t[1] > 0 or (t[1] == 0 and t[0] > 0) else -t for t in (t1, t2))  # type: ignore[return-value]
+
+
 def pattern_lattice(rgb: np.ndarray, known: np.ndarray, min_corr: float = 0.6) -> np.ndarray | None:
     """The two period vectors (x, y) (2, 2) as columns, in pixels, of a pattern repeating over the pixels
     ``known`` (h, w) of ``rgb`` (h, w, 3), or None. From the normalised autocorrelation of their grey
     levels (FFT, over overlaps of at least a quarter of them): its local maxima at shifts from
     ``_MIN_PERIOD`` px to half the canvas; the first vector is the shortest within 0.1 of the strongest,
     the second the shortest within 0.05 of the strongest more than 20 degrees from it (both at least
-    ``min_corr``; along a stripe every shift repeats it), each refined to a fraction of a pixel at its
-    farthest strong multiple."""
+    ``min_corr``; along a stripe every shift repeats it), the pair reduced to the lattice's shortest basis
+    (:func:`_reduced`: a hole in the known pixels can make a longer vector the stronger peak), each refined
+    to a fraction of a pixel at its farthest strong multiple."""
     h, w = known.shape
     m = known.astype(np.float64)
     g = rgb.mean(-1).astype(np.float64)
@@ -226,8 +246,9 @@ def pattern_lattice(rgb: np.ndarray, known: np.ndarray, min_corr: float = 0.6) -
     if top2 < min_corr:
         return None
     y2, x2 = np.unravel_index(int(np.argmin(np.where(cand2 >= top2 - 0.05, r, np.inf))), nac.shape)
+    t1, t2 = _reduced(t1.astype(np.float64), np.array([dx[0, x2], dy[y2, 0]], np.float64))
     out = []
-    for t, strong in ((t1, top), (np.array([dx[0, x2], dy[y2, 0]]), top2)):
+    for t, strong in ((t1, top), (t2, top2)):
         best = t.astype(np.float64)
         for k in range(int((min(h, w) / 2) // max(np.hypot(*t), 1.0)), 1, -1):
             cy, cx = int(round(t[1] * k)), int(round(t[0] * k))
@@ -272,10 +293,11 @@ def fit_background(rgb: np.ndarray, known: np.ndarray, min_share: float = 0.6, s
     """Robust fit (step 1 of the module docstring) of ``rgb`` (h, w, 3) in [0, 1] on the pixels where
     ``known`` (h, w) is True; None when fewer than 64 are. Quadratic, or (``radial``, the quadratic not
     accepted) a radial gradient when that explains at least ``_RADIAL_GAIN`` more of the sample and
-    spans at least half the canvas
-    (:func:`_radial_cover`); when neither is accepted and
-    ``pattern`` is set, a repeating pattern (:func:`pattern_lattice`, :func:`pattern_model`) that is.
-    ``smooth`` False (a background of textured regions): the pattern only (None when there is none).
+    spans at least half the canvas (:func:`_radial_cover`). With ``pattern`` set, when neither is
+    accepted or the accepted one explains less than ``_PATTERN_TRY`` of the sample, a repeating pattern
+    (:func:`pattern_lattice`, :func:`pattern_model`) that is accepted and explains at least
+    ``_PATTERN_GAIN`` more of the sample than the accepted smooth fit. ``smooth`` False (a background of
+    textured regions): the pattern only (None when there is none).
     Accepted when at least ``min_share`` of the sampled pixels lie within 4/255 of it."""
     ys, xs = np.nonzero(known)
     if len(ys) < 64:
@@ -285,12 +307,13 @@ def fit_background(rgb: np.ndarray, known: np.ndarray, min_share: float = 0.6, s
     ys, xs = ys[pick], xs[pick]
     c = np.asarray(rgb[ys, xs], np.float64)  # (N, 3)
     fit = _smooth_fit(ys, xs, c, (h, w), min_share, radial) if smooth else None
-    if pattern and (fit is None or not fit.accepted):
+    smooth_share = fit.inlier_share if fit is not None and fit.accepted else -1.0
+    if pattern and smooth_share < _PATTERN_TRY:
         lattice = pattern_lattice(rgb, known)
         if lattice is not None:
             model = pattern_model(rgb, known, lattice)  # (h, w, 3)
             share = float((np.abs(model[ys, xs] - c).mean(1) < _GOOD).mean())
-            if share >= min_share:
+            if share >= min_share and share >= smooth_share + _PATTERN_GAIN:
                 return BackgroundFit(np.zeros((6, 3)), (h, w), share, True, pattern=model, lattice=lattice)
     return fit
 
@@ -512,18 +535,34 @@ def _halos(out: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.ndarray,
         out[0, ys, xs, :3] = base[keep]
 
 
+def _blend_line(base: np.ndarray, seen: np.ndarray, weight: np.ndarray) -> tuple[float, np.ndarray]:
+    """Weighted least-squares line ``seen = slope base + offset`` (one slope, an offset per channel) of
+    colours (m, 3) with weights (m,): (slope, offset (3,))."""
+    wsum = max(float(weight.sum()), 1e-12)
+    mb = (weight[:, None] * base).sum(0) / wsum  # (3,)
+    ms = (weight[:, None] * seen).sum(0) / wsum  # (3,)
+    centred = base - mb
+    slope = float((weight[:, None] * centred * (seen - ms)).sum() / max((weight[:, None] * centred ** 2).sum(), 1e-12))
+    return slope, ms - slope * mb
+
+
 def translucent_layers(stack: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.ndarray,
-                       min_pixels: int = 200, tolerance: float = 6.0 / 255.0) -> np.ndarray:
-    """``stack`` (K, h, w, 4) with every translucent layer's opacity recovered (step 4 of the module
+                       min_pixels: int = 200, tolerance: float = 6.0 / 255.0, min_share: float = 0.8,
+                       ) -> np.ndarray:
+    """``stack`` (K, h, w, 4) with every translucent layer's opacity recovered (step 5 of the module
     docstring); ``rgb`` (h, w, 3) the image, ``own`` (K, h, w) each layer's visible pixels, ``model``
     (h, w, 3) the accepted background fit, which is also the background under the layers.
 
     A layer qualifies on its visible interior pixels that only the background lies under (at least
-    ``min_pixels``, the fit varying there by at least 0.03 in some channel): the least-squares line
-    ``c = s fit + b`` (one slope for the three channels) leaves an RMS error under ``tolerance``, with
-    opacity ``a = 1 - s`` in [0.05, 0.95] (an opaque uniform layer has ``s`` near 0) and colour
-    ``C = b / a`` in the sRGB cube. Its alpha is then multiplied by ``a`` and its visible colours are
-    unblended over the layers below; hidden ones become ``C``."""
+    ``min_pixels``, the fit varying there by at least 0.03 in some channel): the line ``c = s fit + b``
+    (one slope for the three channels), fitted by iteratively reweighted least squares (Tukey's
+    biweight, annealed: the edges of dots or stripes the fit blurs, and letters painted into the same
+    layer, do not bend it), explains at least ``min_share`` of them within ``tolerance`` (RMS over the
+    channels), with opacity ``a = 1 - s`` in [0.05, 0.95] (an opaque uniform layer has ``s`` near 0) and
+    colour ``C = b / a`` in the sRGB cube. Its alpha is then multiplied by ``a`` and its visible colours
+    are unblended over the layers below, hidden ones become ``C``; visible pixels whose unblended colour
+    falls outside the sRGB cube by more than ``_OUTSIDE`` (something opaque painted into the layer:
+    letters, an icon) keep their alpha and colour, so the composite stays the image."""
     out = stack.copy()
     for k in range(1, min(len(out), len(own))):  # padded empty layers own nothing
         lower = (out[1:k, ..., 3] > 0).any(0) if k > 1 else np.zeros(model.shape[:2], bool)  # (h, w)
@@ -533,14 +572,21 @@ def translucent_layers(stack: np.ndarray, rgb: np.ndarray, own: np.ndarray, mode
         base, seen = model[interior].astype(np.float64), rgb[interior].astype(np.float64)  # (m, 3)
         if base.std(0).max() < 0.03:
             continue  # the background does not vary under it: opacity cannot be told from colour
-        centred = base - base.mean(0)
-        slope = float((centred * (seen - seen.mean(0))).sum() / max((centred ** 2).sum(), 1e-12))
-        offset = seen.mean(0) - slope * base.mean(0)  # (3,)
-        rms = np.sqrt(((seen - slope * base - offset) ** 2).mean())
+        weight = np.ones(len(base))
+        for width in (0.12, 0.06, 0.03, 0.03):
+            slope, offset = _blend_line(base, seen, weight)
+            err = np.sqrt(((seen - slope * base - offset) ** 2).mean(-1))  # (m,)
+            weight = np.where(err < width, (1.0 - (err / width) ** 2) ** 2, 0.0)
+            if weight.sum() < min_pixels / 2:
+                break
+        slope, offset = _blend_line(base, seen, (err < tolerance).astype(np.float64))
+        err = np.sqrt(((seen - slope * base - offset) ** 2).mean(-1))
         a = 1.0 - slope
         colour = offset / max(a, 1e-6)
-        if not (0.05 <= a <= 0.95 and rms < tolerance and (colour > -0.02).all() and (colour < 1.02).all()):
+        if not (0.05 <= a <= 0.95 and (err < tolerance).mean() >= min_share
+                and (colour > -0.02).all() and (colour < 1.02).all()):
             continue
+        before = out[k].copy()  # (h, w, 4)
         out[k, ..., 3] *= a
         out[k, ..., :3] = np.clip(colour, 0.0, 1.0)
         below = out[0, ..., :3].copy()  # (h, w, 3) composite of the layers under k
@@ -548,9 +594,11 @@ def translucent_layers(stack: np.ndarray, rgb: np.ndarray, own: np.ndarray, mode
             aj = out[j, ..., 3:]
             below = out[j, ..., :3] * aj + below * (1.0 - aj)
         alpha = out[k, ..., 3:]  # (h, w, 1)
-        mixed = (rgb - below * (1.0 - alpha)) / np.maximum(alpha, 1e-6)
+        mixed = (rgb - below * (1.0 - alpha)) / np.maximum(alpha, 1e-6)  # (h, w, 3)
         visible = own[k] & (alpha[..., 0] > 0.02)
         out[k, visible, :3] = np.clip(mixed[visible], 0.0, 1.0)
+        opaque = visible & ((mixed < -_OUTSIDE) | (mixed > 1.0 + _OUTSIDE)).any(-1)  # paint no blend explains
+        out[k][opaque] = before[opaque]
     return out
 
 
