@@ -11,6 +11,7 @@ from scipy import ndimage
 import layerdiff
 from layerdiff.regions.background import (
     _radial_cover,
+    attach_halos,
     fit_background,
     missed_pixels,
     pattern_lattice,
@@ -178,3 +179,24 @@ def test_a_translucent_panel_keeps_its_opacity_under_letters_painted_into_its_la
     a = out[1, ..., 3:]
     composite = out[1, ..., :3] * a + out[0, ..., :3] * (1.0 - a)
     assert np.abs(composite - rgb).max() < 1.0 / 255.0
+
+
+def test_a_drop_shadow_over_polka_dots_goes_with_its_card():
+    n = 256
+    dots = _dots(period=30.3, radius=6.5, dot=(0.95, 0.8, 0.3), fill=(0.45, 0.65, 0.9), n=n)
+    card = np.zeros((n, n), bool)
+    card[80:170, 70:180] = True
+    shadow = 0.6 * ndimage.gaussian_filter(np.roll(card, (8, 8), axis=(0, 1)).astype(np.float64), 4.0)
+    rgb = (dots * (1.0 - shadow[..., None])).astype(np.float32)
+    rgb[card] = (0.8, 0.15, 0.2)
+    stack = np.zeros((2, n, n, 4), np.float32)
+    stack[0, ..., :3], stack[0, ..., 3] = rgb, 1.0  # the solver's background holds the shadow
+    stack[1, card, :3], stack[1, card, 3] = rgb[card], 1.0
+    own = np.stack([~card, card])
+    flat = np.zeros((n, n), bool)  # nothing is flat on a pattern's edges: the shadow is told by its dimming
+    out = attach_halos(stack, rgb, own, dots, flat)
+    halo = ~ndimage.binary_dilation(card, iterations=2) & (shadow > 0.1)
+    assert np.abs(out[1, halo, 3] - shadow[halo]).mean() < 0.03  # the shadow is the card's
+    assert np.abs(out[0, halo, :3] - dots[halo]).mean() < 2.0 / 255.0  # the dots go on under it
+    a = out[1, ..., 3:]
+    assert np.abs(out[1, ..., :3] * a + out[0, ..., :3] * (1.0 - a) - rgb).max() < 1.0 / 255.0

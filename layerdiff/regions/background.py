@@ -463,8 +463,10 @@ def attach_halos(stack: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.
     visible pixels, ``model`` (h, w, 3) the accepted background fit. A connected piece of background
     pixels missed by more than 2/255 (its faint tail included), some by more than ``halo_error``,
     joins the layer whose covered pixels it touches most, when it is at most ``max_ratio`` times that
-    layer's area, 90% of it within a tenth of the longer side of the layer and (given ``flat`` (h, w),
-    the pixels without texture) at least 90% flat; its alpha
+    layer's area, 90% of it within a tenth of the longer side of the layer and smooth: (given ``flat``
+    (h, w), the pixels without texture) at least 90% flat, or without texture away from the layers'
+    edges (a blurred shadow's ramp), or, over a pattern, dimming it by a smooth factor (the image's share
+    of the fit varies little away from the pattern's own edges); its alpha
     is the one that composites the layer's halo colour over the fit to the image. The background
     becomes the fit wherever a layer covers it."""
     count = stack.shape[0]
@@ -503,7 +505,15 @@ def _halos(out: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.ndarray,
             ndimage.laplace(rgb[..., 2]))  # (h, w)
         inner = (dist > 2.0).ravel()  # away from the layers' own edges
         bent = np.bincount(pieces.ravel(), bend.ravel() * inner, minlength=num + 1)
-        smooth |= bent < 3.0 * _BEND * np.bincount(pieces.ravel(), inner, minlength=num + 1)
+        inside = np.bincount(pieces.ravel(), inner, minlength=num + 1)
+        smooth |= bent < 3.0 * _BEND * inside
+        # over a pattern or texture the fit follows, a shadow dims it by a smooth factor: a small Laplacian
+        # of the image's share of the fit (the pattern's own edges, which the fit blurs, left out)
+        share = rgb.sum(-1) / np.maximum(model.sum(-1), 1e-3)  # (h, w)
+        edges = ndimage.binary_dilation(np.abs(ndimage.laplace(model.sum(-1))) > 3.0 * _BEND)  # (h, w)
+        calm = (inner & ~edges.ravel())
+        dimmed = np.bincount(pieces.ravel(), np.abs(ndimage.laplace(share)).ravel() * calm, minlength=num + 1)
+        smooth |= dimmed < _BEND * np.bincount(pieces.ravel(), calm, minlength=num + 1)
     reach = _REACH * max(out.shape[1:3])  # a halo lies near its layer, not across the canvas
     far = np.bincount(pieces.ravel(), (dist > reach).ravel(), minlength=num + 1) > 0.1 * sizes  # (num + 1,)
     area = np.bincount(owner.ravel(), minlength=count).astype(np.float64)  # (K,)
