@@ -1,6 +1,7 @@
 """What a layer hides (issue #28 items 2a, 2b, 2f): shadows cast on a flat layer go to the layer that
-casts them, a disc partly hidden by a panel is completed as a disc, and an anti-aliased edge whose
-matte alpha is too low is not pushed back into the layer below as a ghost."""
+casts them, a disc partly hidden by a panel is completed as a disc, an anti-aliased edge whose matte
+alpha is too low is not pushed back into the layer below as a ghost, and serif tips the matte left in
+the layer below join their letter."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from layerdiff.regions.hidden import (
     complete_shapes,
     fit_ellipse,
     fit_rounded_box,
+    ink_specks,
     shadows_over_layers,
 )
 
@@ -183,3 +185,26 @@ def test_showing_through_tells_a_darkened_counter_from_an_outlined_letters_fill(
                         panel + 0.8 * (ink - panel),  # mostly ink
                         [55.0, 70.0, 50.0]])  # a red fill of outlined letters
     assert showing_through(colours, panel, ink, 10.0).tolist() == [True, False, False]
+
+
+def test_ink_specks_the_matte_left_under_a_letter_join_it():
+    rng = np.random.default_rng(3)
+    bricks = np.clip(0.5 + ndimage.gaussian_filter(rng.normal(0.0, 0.25, (H, W)), 1.5), 0.0, 1.0)  # (H, W)
+    ground = np.repeat(bricks[..., None], 3, -1).astype(np.float32)  # a grey texture
+    ink = np.array([0.03, 0.04, 0.09], np.float32)
+    letter = np.zeros((H, W), bool)
+    letter[30:90, 40:52] = True  # the stem of an "I"
+    letter[30:36, 30:62] = letter[84:90, 30:62] = True  # its serifs
+    tips = np.zeros((H, W), bool)
+    tips[36, 30] = tips[36, 61] = tips[83, 30] = tips[83, 61] = True  # serif tips the matte left out
+    rgb = ground.copy()
+    rgb[letter | tips] = ink
+    stack = np.zeros((2, H, W, 4), np.float32)
+    stack[0, ..., :3], stack[0, ..., 3] = rgb, 1.0  # the tips are still in the background
+    stack[1, letter, :3], stack[1, letter, 3] = ink, 1.0
+    out = complete_hidden(stack, rgb)
+    assert (out[1, tips, 3] == 1.0).all()  # the tips are the letter's
+    assert np.sqrt(((out[0, tips, :3] - ink) ** 2).mean(-1)).min() > 0.2  # no dark dots left behind
+    assert np.abs(out[1, tips, :3] - ink).max() < 1.0 / 255.0  # in the letter's colour: the composite keeps
+    near = ndimage.binary_dilation(letter, iterations=2) & ~letter & ~tips
+    assert (ink_specks(stack, rgb)[1, near, 3] == 0.0).all()  # the texture around the letter is not taken

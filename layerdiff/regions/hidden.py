@@ -16,6 +16,9 @@ hiding the top layer shows faint outlines of it. Here, in order:
    at alpha 0 keeps a mix of the layer's colour and the one under it in the layer under it (hiding the
    text shows its outline); where that colour is such a mix, the fringe joins the layer above with the
    alpha of the mix;
+   :func:`ink_specks`: pixels of a flat layer's own colour within 2 px of it that the matte left in the
+   layer under it (the tips of serifs, the dot of an "i" cut off by the segmentation), on surroundings of
+   another colour, join it (hiding the text left dark dots where they were);
 4. :func:`layerdiff.completion.complete_stack` re-paints every pixel of a layer that the layers above
    cover at least ``reveal`` (not only the fully hidden ones), from the layer's own fully visible pixels
    (parametric fits for flat and gradient fills; otherwise PatchMatch, or push-pull without ``exemplar``);
@@ -37,7 +40,7 @@ from ..completion import complete_stack
 from ..morphology import dilate_square, erode_square
 from .fill import push_pull_fill
 
-__all__ = ["complete_hidden", "shadows_over_layers", "complete_shapes", "edge_fringes", "fit_ellipse",
+__all__ = ["complete_hidden", "shadows_over_layers", "complete_shapes", "edge_fringes", "ink_specks", "fit_ellipse",
            "fit_rounded_box"]
 
 _SHADE_SPREAD = 0.12  # largest spread of the per-channel ratios colour / layer colour of a shadowed pixel
@@ -64,7 +67,7 @@ def complete_hidden(stack: np.ndarray, rgb: np.ndarray, reveal: float = 0.05, mi
     if shapes:
         arr = complete_shapes(arr)
     if fringes:
-        arr = edge_fringes(arr, rgb)
+        arr = ink_specks(edge_fringes(arr, rgb), rgb)
     done, _ = complete_stack(arr, hidden_above=reveal, exemplar=exemplar)  # (L, H, W, 4)
     changed = _colour_changed(done, arr)  # (L, H, W)
     if shadows or shapes or fringes:
@@ -351,4 +354,45 @@ def edge_fringes(stack: np.ndarray, rgb: np.ndarray, tolerance: float = 3.0 / 25
             ok = (a > 1.0 / 255.0) & (a < 1.0) & (fit < tolerance) & (moved > tolerance)
             out[k, ys[ok], xs[ok], :3] = ink[ok]
             out[k, ys[ok], xs[ok], 3] = a[ok]
+    return out
+
+
+def ink_specks(stack: np.ndarray, rgb: np.ndarray, reach: int = 2, tolerance: float = 8.0 / 255.0,
+               min_share: float = 0.8, max_speck: int = 12) -> np.ndarray:
+    """``stack`` (L, H, W, 4) with the specks of every flat layer above the background given to it (step 3
+    of the module docstring); ``rgb`` (H, W, 3) the image. A layer is flat when at least ``min_share`` of its
+    pixels of alpha > 0.5 lie within twice ``tolerance`` (RMS) of their median colour K (text, a flat
+    shape; its anti-aliased edge aside). A speck pixel lies within ``reach`` px of those pixels, has alpha
+    <= 0.5 in the layer, nothing over it and an opaque layer under it (not a transparent canvas); its
+    colour is within ``tolerance`` (RMS) of K, in a piece of such pixels (outside the layer) of at most
+    ``max_speck`` pixels (a longer one is a stroke of another layer in the same colour), and the
+    surroundings there (push-pull of the other pixels of a wider band) are more than four times
+    ``tolerance`` from K. The layer gets alpha 1 and the image's colour
+    there, so the composite does not change."""
+    out = np.array(stack, np.float32, copy=True)
+    alpha = out[..., 3]  # (L, H, W) view
+    for k in range(len(out) - 1, 0, -1):
+        solid = alpha[k] > 0.5
+        if solid.sum() < 16:
+            continue
+        colours = out[k][solid][:, :3]  # (m, 3)
+        ink = np.median(colours, axis=0)  # (3,)
+        if (np.sqrt(((colours - ink) ** 2).mean(-1)) < 2.0 * tolerance).mean() < min_share:
+            continue  # not one flat colour (its anti-aliased edge aside)
+        through = np.prod(1.0 - alpha[k + 1:], axis=0) if k + 1 < len(out) else np.ones(solid.shape, np.float32)
+        band = dilate_square(solid, reach) & ~solid & (through >= 0.99) & (alpha[:k] >= 0.99).any(0)  # (H, W)
+        close = np.sqrt(((rgb - ink) ** 2).mean(-1)) < tolerance  # (H, W)
+        specks = band & close
+        if not specks.any():
+            continue
+        pieces, _ = ndimage.label(close & ~solid, np.ones((3, 3), bool))  # (H, W)
+        sizes = np.bincount(pieces.ravel())
+        specks &= sizes[pieces] <= max_speck  # small pieces: not a stroke of another layer in the ink colour
+        around = dilate_square(solid, reach + 3) & ~solid & ~close  # (H, W) the surroundings
+        if around.sum() < 16:
+            continue
+        fill = push_pull_fill(rgb, around.astype(np.float32))  # (H, W, 3)
+        specks &= np.sqrt(((fill - ink) ** 2).mean(-1)) > 4.0 * tolerance
+        out[k, specks, :3] = rgb[specks]
+        out[k, specks, 3] = 1.0
     return out
