@@ -119,6 +119,15 @@ def test_polka_dots_are_a_pattern_although_a_smooth_fill_explains_most_of_them()
     assert fit.inlier_share > flat.inlier_share + 0.03
 
 
+def test_a_hole_in_the_known_pixels_still_gives_the_shortest_lattice_vectors():
+    known = np.ones((N, N), bool)
+    known[50:140, 40:150] = False  # a panel over the dots: a longer vector can peak higher than a period
+    lattice = pattern_lattice(_dots(), known)
+    assert lattice is not None
+    lengths = np.sort(np.hypot(*lattice))
+    assert np.abs(lengths - 24.6).max() < 0.5  # both vectors one period long, not a sum of periods
+
+
 def test_no_pattern_in_a_texture():
     noise = np.random.default_rng(0).uniform(0.0, 1.0, (N, N, 3)).astype(np.float32)
     assert fit_background(noise, np.ones((N, N), bool), smooth=False) is None
