@@ -367,8 +367,8 @@ def ink_specks(stack: np.ndarray, rgb: np.ndarray, reach: int = 2, tolerance: fl
     colour is within ``tolerance`` (RMS) of K, in a piece of such pixels (outside the layer) of at most
     ``max_speck`` pixels (a longer one is a stroke of another layer in the same colour), and the
     surroundings there (push-pull of the other pixels of a wider band) are more than four times
-    ``tolerance`` from K. The layer gets alpha 1 and the image's colour
-    there, so the composite does not change."""
+    ``tolerance`` from K. The layer gets alpha 1 and the image's colour there, so the composite does not
+    change."""
     out = np.array(stack, np.float32, copy=True)
     alpha = out[..., 3]  # (L, H, W) view
     for k in range(len(out) - 1, 0, -1):
