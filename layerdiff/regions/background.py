@@ -371,7 +371,7 @@ def _dark_overlays(shaded: np.ndarray, rgb: np.ndarray, model: np.ndarray, min_o
     """(h, w) bool: the thick parts (what an opening by a ``_OVERLAY_CORE``-px square keeps) of the shaded
     pixels ``shaded`` (h, w) that form pieces of at least ``min_overlay`` of the canvas showing the fit
     ``model`` (h, w, 3) through one colour at one opacity: the least-squares line ``rgb = s model + b``
-    (one slope, an offset per channel, as :func:`translucent_layers` fits it) leaves an RMS error under
+    (one slope, an offset per channel: :func:`_blend_line`, unweighted) leaves an RMS error under
     ``tolerance`` with ``s`` in [0.05, 0.95]. A translucent dark band over a gradient is such a piece; a
     drop shadow is a blurred rim whose opacity runs from 0 to its darkest."""
     h, w = shaded.shape
@@ -387,9 +387,8 @@ def _dark_overlays(shaded: np.ndarray, rgb: np.ndarray, model: np.ndarray, min_o
     for p in np.nonzero(sizes[1:] >= min_overlay * h * w)[0] + 1:
         piece = pieces == p
         base, seen = model[piece].astype(np.float64), rgb[piece].astype(np.float64)  # (m, 3)
-        centred = base - base.mean(0)
-        slope = float((centred * (seen - seen.mean(0))).sum() / max((centred ** 2).sum(), 1e-12))
-        rms = np.sqrt(((seen - seen.mean(0) - slope * centred) ** 2).mean())
+        slope, offset = _blend_line(base, seen, np.ones(len(base)))
+        rms = np.sqrt(((seen - slope * base - offset) ** 2).mean())
         if 0.05 <= slope <= 0.95 and rms < tolerance:
             out |= piece
     return out
@@ -511,7 +510,7 @@ def _halos(out: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.ndarray,
         # of the image's share of the fit (the pattern's own edges, which the fit blurs, left out)
         share = rgb.sum(-1) / np.maximum(model.sum(-1), 1e-3)  # (h, w)
         edges = ndimage.binary_dilation(np.abs(ndimage.laplace(model.sum(-1))) > 3.0 * _BEND)  # (h, w)
-        calm = (inner & ~edges.ravel())
+        calm = inner & ~edges.ravel()
         dimmed = np.bincount(pieces.ravel(), np.abs(ndimage.laplace(share)).ravel() * calm, minlength=num + 1)
         smooth |= dimmed < _BEND * np.bincount(pieces.ravel(), calm, minlength=num + 1)
     reach = _REACH * max(out.shape[1:3])  # a halo lies near its layer, not across the canvas

@@ -385,12 +385,12 @@ def ink_specks(stack: np.ndarray, rgb: np.ndarray, reach: int = 2, tolerance: fl
         specks = band & close
         if not specks.any():
             continue
-        pieces, _ = ndimage.label(close & ~solid, np.ones((3, 3), bool))  # (H, W)
-        sizes = np.bincount(pieces.ravel())
-        specks &= sizes[pieces] <= max_speck  # small pieces: not a stroke of another layer in the ink colour
         around = dilate_square(solid, reach + 3) & ~solid & ~close  # (H, W) the surroundings
         if around.sum() < 16:
             continue
+        pieces, _ = ndimage.label(close & ~solid, np.ones((3, 3), bool))  # (H, W)
+        sizes = np.bincount(pieces.ravel())
+        specks &= sizes[pieces] <= max_speck  # small pieces: not a stroke of another layer in the ink colour
         fill = push_pull_fill(rgb, around.astype(np.float32))  # (H, W, 3)
         specks &= np.sqrt(((fill - ink) ** 2).mean(-1)) > 4.0 * tolerance
         out[k, specks, :3] = rgb[specks]
