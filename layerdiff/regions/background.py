@@ -60,6 +60,7 @@ _REACH = 0.1  # farthest a halo reaches from its layer, as a fraction of the lon
 _TAIL = 2.0 / 255.0  # a halo's faint tail: missed by this much, connected to pixels missed by more
 _FLAT = 0.9  # share of flat pixels of a region or piece that is a flat fill or a smooth halo, not texture
 _SHADE_SPREAD = 0.12  # largest spread of the per-channel ratios image / fit of a shadowed pixel
+_GLOW_OFF = 0.04  # largest RMS distance of a glow pixel from the blend line of the glow's colour over the fit
 _BEND = 2.0 / 255.0  # mean |Laplacian| per channel under which a halo's pixels are smooth (no texture)
 _OVERLAY_CORE = 15  # side (px) of the square whose opening keeps the thick part of a dark overlay
 _MIN_PERIOD = 6.0  # shortest period (px) of a repeating pattern
@@ -528,13 +529,11 @@ def _halos(out: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.ndarray,
         base = model[px]  # (m, 3)
         if (r.mean(0) < 0).all():  # a shadow: black over the fit
             alpha = 1.0 - (rgb[px].sum(1) / np.maximum(base.sum(1), 1e-6))  # (m,)
-        else:  # a glow: its strongest colour over the fit
-            strength = np.abs(r).mean(1)
-            halo = rgb[px][strength >= np.quantile(strength, 0.98)].mean(0)  # (3,)
-            span = halo[None] - base  # (m, 3)
-            alpha = (r * span).sum(1) / np.maximum((span ** 2).sum(1), 1e-6)
+            keep = np.ones(len(r), bool)
+        else:  # a glow: one colour over the fit; pixels off its blend line (a flat fill beside it) stay
+            alpha, keep = _glow(rgb[px], r, base)
         alpha = np.clip(alpha, 0.0, 1.0)
-        keep = alpha > 1.0 / 255.0
+        keep &= alpha > 1.0 / 255.0
         a = alpha[keep, None]  # (m', 1)
         colour = np.clip((rgb[px][keep] - base[keep] * (1.0 - a)) / a, 0.0, 1.0)  # (m', 3) unblended
         ys, xs = np.nonzero(px)
@@ -542,6 +541,25 @@ def _halos(out: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.ndarray,
         out[k, ys, xs, :3] = colour
         out[k, ys, xs, 3] = np.maximum(out[k, ys, xs, 3], alpha[keep])
         out[0, ys, xs, :3] = base[keep]
+
+
+def _glow(seen: np.ndarray, resid: np.ndarray, base: np.ndarray, candidates: int = 16,
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Alpha (m,) of a glow's pixels (colours ``seen`` (m, 3), residuals ``resid`` over the fit ``base``)
+    and which of them (m,) the glow explains: its colour is the one, among the strongest pixels' and black, whose
+    blend line over the fit holds the most pixels within ``_GLOW_OFF`` (black: a shadow)."""
+    strength = np.abs(resid).mean(1)  # (m,)
+    top = np.argsort(strength)[::-1][:max(1, int(0.02 * len(strength)))]
+    picks = [seen[top].mean(0)] + [seen[i] for i in top[:: max(1, len(top) // candidates)]] + [np.zeros(3)]
+    best: tuple[int, np.ndarray, np.ndarray] | None = None
+    for halo in picks:
+        span = halo[None] - base  # (m, 3)
+        alpha = (resid * span).sum(1) / np.maximum((span ** 2).sum(1), 1e-6)  # (m,)
+        off = np.sqrt(((resid - alpha[:, None] * span) ** 2).mean(1))  # (m,) distance from the blend line
+        on = off < _GLOW_OFF
+        if best is None or on.sum() > best[0]:
+            best = (int(on.sum()), alpha, on)
+    return best[1], best[2]
 
 
 def _blend_line(base: np.ndarray, seen: np.ndarray, weight: np.ndarray) -> tuple[float, np.ndarray]:
