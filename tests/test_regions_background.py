@@ -73,6 +73,32 @@ def test_attach_halos_unblends_a_glow_over_the_fit():
     assert np.abs(over(out) - rgb).max() < 0.02
 
 
+def test_attach_halos_leaves_a_flat_shape_beside_a_shadow_in_the_background():
+    # a purple box the solver left in the background touches a card and its shadow: the missed pixels
+    # make one piece whose mean is not darker than the fit, yet only the shadow belongs to the card
+    h = w = 160
+    model = np.broadcast_to(np.array([0.2, 0.37, 0.87], np.float32), (h, w, 3)).copy()
+    card = np.zeros((h, w), bool)
+    card[60:100, 40:120] = True
+    shadow = ndimage.gaussian_filter(np.roll(card, (6, 6), (0, 1)).astype(np.float32), 3.0) * 0.6
+    rgb = model * (1.0 - shadow[..., None])
+    box = np.zeros((h, w), bool)
+    box[50:62, 90:128] = True  # overlaps the shadow's corner and touches the card
+    rgb[box] = (0.5, 0.26, 0.75)
+    rgb[card] = (0.95, 0.95, 0.95)
+    stack = np.zeros((2, h, w, 4), np.float32)
+    stack[0, ..., :3], stack[0, ..., 3] = rgb, 1.0
+    stack[1, card, :3], stack[1, card, 3] = (0.95, 0.95, 0.95), 1.0
+    out = attach_halos(stack, rgb, np.stack([~card, card]), model)
+    inner = ndimage.binary_erosion(box & ~card, iterations=2)
+    assert out[1, inner, 3].max() == 0.0  # the box is not a glow of the card (before: alpha 0.2-0.5)
+    assert np.abs(out[0, inner, :3] - (0.5, 0.26, 0.75)).max() < 1e-6  # it stays in the background
+    rim = (shadow > 0.1) & ~card & ~ndimage.binary_dilation(box, iterations=2)
+    assert (out[1, rim, 3] > 0.05).all()  # the shadow went with its card
+    assert np.abs(out[1, rim, 3] - shadow[rim]).max() < 0.05
+    assert np.abs(over(out) - rgb).max() < 0.02
+
+
 def test_attach_halos_takes_a_dark_shadow_whose_ramp_is_steep_but_smooth():
     h = w = 160
     card = np.zeros((h, w), bool)

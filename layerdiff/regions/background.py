@@ -551,15 +551,17 @@ def _glow(seen: np.ndarray, resid: np.ndarray, base: np.ndarray, candidates: int
     strength = np.abs(resid).mean(1)  # (m,)
     top = np.argsort(strength)[::-1][:max(1, int(0.02 * len(strength)))]
     picks = [seen[top].mean(0)] + [seen[i] for i in top[:: max(1, len(top) // candidates)]] + [np.zeros(3)]
-    best: tuple[int, np.ndarray, np.ndarray] | None = None
+    fits = []
     for halo in picks:
         span = halo[None] - base  # (m, 3)
         alpha = (resid * span).sum(1) / np.maximum((span ** 2).sum(1), 1e-6)  # (m,)
         off = np.sqrt(((resid - alpha[:, None] * span) ** 2).mean(1))  # (m,) distance from the blend line
-        on = off < _GLOW_OFF
-        if best is None or on.sum() > best[0]:
-            best = (int(on.sum()), alpha, on)
-    return best[1], best[2]
+        fits.append((alpha, off < _GLOW_OFF))
+    counts = [int(on.sum()) for _, on in fits]
+    best = int(np.argmax(counts))
+    if counts[-1] >= 0.95 * counts[best]:  # a shadow's darkest pixels lie on its line to black: black
+        best = len(fits) - 1
+    return fits[best]
 
 
 def _blend_line(base: np.ndarray, seen: np.ndarray, weight: np.ndarray) -> tuple[float, np.ndarray]:
