@@ -48,7 +48,7 @@ from ..morphology import dilate_square, erode_square
 from .graph import RegionGraph
 
 __all__ = ["BackgroundFit", "fit_background", "pattern_lattice", "pattern_model", "missed_pixels",
-           "split_unexplained", "unexplained_regions", "attach_halos", "translucent_layers",
+           "split_unexplained", "unexplained_regions", "attach_halos", "translucent_layers", "robust_blend",
            "objects_on_background"]
 
 _SAMPLES = 4000  # background pixels the fit is computed on
@@ -67,6 +67,8 @@ _MIN_PERIOD = 6.0  # shortest period (px) of a repeating pattern
 _RADIAL_WIDTHS = (0.12, 0.06, 0.03)  # Tukey widths of the radial candidates' reweighting rounds
 _RADIAL_GAIN = 0.05  # share of the sample a radial gradient must explain beyond the quadratic to replace it
 _PATTERN_TRY = 0.95  # an accepted smooth fit explaining less of the sample than this is compared with a pattern
+_COVER_PIECE = 0.005  # least share of the canvas of a piece the pattern misses that is a layer over it
+_COVER_MAX = 0.5  # most share of the known pixels such pieces may take: beyond, the pattern is wrong
 _PATTERN_GAIN = 0.03  # share of the sample a pattern must explain beyond an accepted smooth fit to replace it
 _OUTSIDE = 2.0 / 255.0  # how far outside the sRGB cube an unblended colour may fall before it counts as opaque paint
 
@@ -313,10 +315,31 @@ def fit_background(rgb: np.ndarray, known: np.ndarray, min_share: float = 0.6, s
         lattice = pattern_lattice(rgb, known)
         if lattice is not None:
             model = pattern_model(rgb, known, lattice)  # (h, w, 3)
-            share = float((np.abs(model[ys, xs] - c).mean(1) < _GOOD).mean())
+            hidden = _covered(rgb, known, model)  # (h, w) large areas the pattern misses: layers over it
+            if hidden is not None:  # the repeat again from where the pattern shows
+                model = pattern_model(rgb, known & ~hidden, lattice)
+            shown = np.ones(len(ys), bool) if hidden is None else ~hidden[ys, xs]  # (N,)
+            share = float((np.abs(model[ys, xs] - c).mean(1)[shown] < _GOOD).mean())
             if share >= min_share and share >= smooth_share + _PATTERN_GAIN:
                 return BackgroundFit(np.zeros((6, 3)), (h, w), share, True, pattern=model, lattice=lattice)
     return fit
+
+
+def _covered(rgb: np.ndarray, known: np.ndarray, model: np.ndarray) -> np.ndarray | None:
+    """The large compact areas (h, w) of ``known`` (h, w) a pattern ``model`` (h, w, 3) misses (a panel or a
+    banner over it: pieces wider than 5 px, each over ``_COVER_PIECE`` of the canvas, grown by 3 px), or
+    None when there are none or they are over ``_COVER_MAX`` of the known pixels (the model is wrong, not
+    hidden)."""
+    missed = known & (np.abs(model - rgb).mean(-1) >= _GOOD)  # (h, w)
+    pieces, num = ndimage.label(ndimage.binary_opening(missed, np.ones((5, 5), bool)))
+    if num == 0:
+        return None
+    sizes = np.bincount(pieces.ravel())[1:]  # (num,)
+    big = np.isin(pieces, 1 + np.nonzero(sizes > _COVER_PIECE * missed.size)[0])  # (h, w)
+    big = ndimage.binary_dilation(big, iterations=3)
+    if not big.any() or (big & known).sum() > _COVER_MAX * known.sum():
+        return None
+    return big
 
 
 def _smooth_fit(ys: np.ndarray, xs: np.ndarray, c: np.ndarray, shape: tuple[int, int], min_share: float,
@@ -575,6 +598,25 @@ def _blend_line(base: np.ndarray, seen: np.ndarray, weight: np.ndarray) -> tuple
     return slope, ms - slope * mb
 
 
+def robust_blend(base: np.ndarray, seen: np.ndarray, tolerance: float, min_weight: float = 0.0,
+                  ) -> tuple[float, np.ndarray, float]:
+    """The blend line ``seen = slope base + offset`` of colours (m, 3) by iteratively reweighted least squares
+    (Tukey's biweight, annealed: the edges of dots or stripes the fit blurs, and letters painted into the
+    same layer, do not bend it; stops early when the weights sum under ``min_weight``), refitted on the
+    pixels within ``tolerance`` (RMS over the channels): (slope, offset (3,), share of pixels within
+    ``tolerance``)."""
+    weight = np.ones(len(base))
+    for width in (0.12, 0.06, 0.03, 0.03):
+        slope, offset = _blend_line(base, seen, weight)
+        err = np.sqrt(((seen - slope * base - offset) ** 2).mean(-1))  # (m,)
+        weight = np.where(err < width, (1.0 - (err / width) ** 2) ** 2, 0.0)
+        if weight.sum() < max(min_weight, 1e-9):
+            break
+    slope, offset = _blend_line(base, seen, (err < tolerance).astype(np.float64))
+    err = np.sqrt(((seen - slope * base - offset) ** 2).mean(-1))
+    return slope, offset, float((err < tolerance).mean())
+
+
 def translucent_layers(stack: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.ndarray,
                        min_pixels: int = 200, tolerance: float = 6.0 / 255.0, min_share: float = 0.8,
                        ) -> np.ndarray:
@@ -601,18 +643,10 @@ def translucent_layers(stack: np.ndarray, rgb: np.ndarray, own: np.ndarray, mode
         base, seen = model[interior].astype(np.float64), rgb[interior].astype(np.float64)  # (m, 3)
         if base.std(0).max() < 0.03:
             continue  # the background does not vary under it: opacity cannot be told from colour
-        weight = np.ones(len(base))
-        for width in (0.12, 0.06, 0.03, 0.03):
-            slope, offset = _blend_line(base, seen, weight)
-            err = np.sqrt(((seen - slope * base - offset) ** 2).mean(-1))  # (m,)
-            weight = np.where(err < width, (1.0 - (err / width) ** 2) ** 2, 0.0)
-            if weight.sum() < min_pixels / 2:
-                break
-        slope, offset = _blend_line(base, seen, (err < tolerance).astype(np.float64))
-        err = np.sqrt(((seen - slope * base - offset) ** 2).mean(-1))
+        slope, offset, inliers = robust_blend(base, seen, tolerance, min_pixels / 2)
         a = 1.0 - slope
         colour = offset / max(a, 1e-6)
-        if not (0.05 <= a <= 0.95 and (err < tolerance).mean() >= min_share
+        if not (0.05 <= a <= 0.95 and inliers >= min_share
                 and (colour > -0.02).all() and (colour < 1.02).all()):
             continue
         before = out[k].copy()  # (h, w, 4)

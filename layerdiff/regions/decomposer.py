@@ -58,6 +58,7 @@ from .fragments import LAYER_FEATURES, absorb_fragments, spend_count_on_objects
 from .graph import RegionGraph, graph_from_labels, region_graph
 from .hidden import complete_hidden
 from .ink import carve_line_ink, lift_line_ink, line_ink, part_objects_from_lines
+from .overlays import Panel, find_panels, insert_panels
 from .paint import at_work_size, layer_masks, named_stack, paint_layers
 from .photo import PhotoArea, find_photos, keep_photos_whole, photo_cover, split_at_outlines
 from .segment import pixel_features
@@ -156,6 +157,10 @@ class RegionLayerDecomposer:
     (:func:`~layerdiff.regions.emoji_art.fill_under_drawing`); translucent shapes on a transparent canvas
     are read from the picture, one layer per shape
     (:func:`~layerdiff.regions.translucent_art.translucent_shapes`); False: as the layerer says."""
+    panels: bool = True
+    """Translucent panels over a fitted gradient or pattern, found by the blend they show the fit through,
+    are a layer each just above the background (:mod:`layerdiff.regions.overlays`); False: as the
+    layerer says."""
     photos: bool = True
     """Photographs found by their dense texture in a fitted rectangle or ellipse (or over the whole
     canvas) are kept whole, one layer or the background (:mod:`layerdiff.regions.photo`); False: as
@@ -254,6 +259,10 @@ class RegionLayerDecomposer:
             graph = carve_line_ink(graph, boxes, self.config)
         areas = find_photos(img, boxes) if self.photos else []
         graph, same, _, bg, layer, fitted = self._propose(graph, wanted, max_layers, split=True, photos=areas)
+        panels = fitted[2] if fitted is not None else []
+        if panels:  # the solver's share of the count: the panels are layers of their own
+            wanted = None if wanted is None else wanted - len(panels)
+            max_layers -= len(panels)
         if wanted is None and getattr(self.layerer, "has_fragment_test", False) and layer.max() >= 2:
             ink = line_ink(graph, boxes, self.config.merge_delta_e) if inked else None  # (n,)
             if fitted is not None:  # on a smooth background, a compact object is a layer of its own
@@ -273,11 +282,17 @@ class RegionLayerDecomposer:
             graph, layer = keep_lines_whole(graph, layer, boxes, self.config.merge_delta_e)  # (n,)
         stack = self.paint(img, graph, layer, wanted, areas)  # (K, h, w, 4)
         if fitted is not None:
-            model, flat = fitted  # (h, w, 3), (h, w)
+            model, flat, _ = fitted  # (h, w, 3), (h, w)
             own = layer[graph.regions.labels][None] == np.arange(int(layer.max()) + 1)[:, None, None]  # (K, h, w)
+            for panel in panels:
+                own[0] &= ~panel.on  # a panel's pixels are neither halos nor background
             stack = attach_halos(stack, img[..., :3], own, model, flat)
             stack = translucent_layers(stack, img[..., :3], own, model)
-        return complete_hidden(stack, img[..., :3]) if self.complete else stack
+            for panel in panels:  # the background shows the fit through a panel: completed from the fit
+                stack[0, panel.on, :3] = model[panel.on]
+        if self.complete:
+            stack = complete_hidden(stack, img[..., :3])
+        return insert_panels(stack, img[..., :3], fitted[0], panels) if panels else stack  # (K + P, h, w, 4)
 
     def _relations(self, graph: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:func:`predict_relations` of ``graph``, then step 0 of the solver when ``vector_art`` is on."""
@@ -308,6 +323,8 @@ class RegionLayerDecomposer:
         same, above, bg = self._relations(graph)
         h, w = graph.regions.labels.shape
         model = None
+        panels: list[Panel] = []
+        cap = self.max_layers if max_layers is None else max_layers
         if self.fit_background:
             in_bg = bg > 0.5  # (n,)
             area = graph.regions.area[in_bg]
@@ -321,12 +338,21 @@ class RegionLayerDecomposer:
                 if flat is None:
                     flat = pixel_features(graph.image)[1] < self.config.flat_threshold
                 missed = missed_pixels(graph.image[..., :3], model)  # (h, w)
+                if self.panels:  # translucent panels the blend finds: layers of their own, not regions
+                    panels = find_panels(graph.image[..., :3], model)
+                    panels = panels[:max(0, (cap if wanted is None else wanted) - 2)]
+                    for panel in panels:
+                        missed &= ~panel.on
                 labels = split_unexplained(graph, in_bg, missed, flat, min_area=min_area) if split else None
                 if labels is not None:
                     graph = graph_from_labels(graph.image, labels, self.config)
                     same, above, bg = self._relations(graph)
                     in_bg = bg > 0.5
                 objects = unexplained_regions(graph, in_bg, missed, min_area=min_area, flat=flat)
+                if panels:  # regions on a panel's blend line stay in the background until the panel is inserted
+                    on = np.logical_or.reduce([panel.on for panel in panels])  # (h, w)
+                    share = np.bincount(graph.regions.labels.ravel(), on.ravel(), minlength=graph.count)
+                    bg = np.where(share > 0.8 * graph.regions.area, 1.0, bg)
                 if len(objects):
                     bg = bg.copy()
                     same = same.copy()
@@ -337,10 +363,9 @@ class RegionLayerDecomposer:
                     same[np.ix_(rest, objects)] = 0.0
         if photos:
             same, above, bg = keep_photos_whole(same, above, bg, graph, photos)
-        cap = self.max_layers if max_layers is None else max_layers
-        layer = assign_layers(same, above, bg, graph.regions.area, wanted, cap, self.merge_threshold,
-                              self.min_layer_area * h * w)  # (n,)
-        return graph, same, above, bg, layer, (model, flat) if model is not None else None
+        layer = assign_layers(same, above, bg, graph.regions.area, None if wanted is None else wanted - len(panels),
+                              cap - len(panels), self.merge_threshold, self.min_layer_area * h * w)  # (n,)
+        return graph, same, above, bg, layer, (model, flat, panels) if model is not None else None
 
     def paint(self, img: np.ndarray, graph: RegionGraph, layer: np.ndarray, wanted: int | None = None,
               photos: list[PhotoArea] | None = None) -> np.ndarray:

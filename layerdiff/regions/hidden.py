@@ -41,6 +41,7 @@ from ..morphology import dilate_square, erode_square
 from .fill import push_pull_fill
 
 __all__ = ["complete_hidden", "shadows_over_layers", "complete_shapes", "edge_fringes", "ink_specks", "fit_ellipse",
+           "composite_below", "least_alpha",
            "fit_rounded_box"]
 
 _SHADE_SPREAD = 0.12  # largest spread of the per-channel ratios colour / layer colour of a shadowed pixel
@@ -82,9 +83,9 @@ def complete_hidden(stack: np.ndarray, rgb: np.ndarray, reveal: float = 0.05, mi
     a = alpha[t, ys, xs][:, None]  # (m, 1)
     ok = (a[:, 0] >= min_alpha) & (t > 0)
     ys, xs, t, a = ys[ok], xs[ok], t[ok], a[ok]
-    c, b = rgb[ys, xs], _below_top(done, t, ys, xs)  # (m, 3) each: the image, the layers under ``t``
+    c, b = rgb[ys, xs], composite_below(done, t, ys, xs)  # (m, 3) each: the image, the layers under ``t``
     if raise_alpha:
-        a = np.maximum(a, _least_alpha(c, b))  # (m, 1)
+        a = np.maximum(a, least_alpha(c, b))  # (m, 1)
         done[t, ys, xs, 3] = a[:, 0]
     colour = (c - b * (1.0 - a)) / a  # (m, 3)
     done[t, ys, xs, :3] = np.clip(colour, 0.0, 1.0)
@@ -100,7 +101,7 @@ def _colour_changed(new: np.ndarray, old: np.ndarray, tol: float = 1e-6) -> np.n
     return out
 
 
-def _below_top(stack: np.ndarray, top: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+def composite_below(stack: np.ndarray, top: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """(m, 3) composite of the layers of ``stack`` (L, H, W, 4) under the layer ``top`` (m,) at the pixels
     ``ys``, ``xs`` (m,) each (only where it is used: no full-image composites)."""
     below = np.zeros((len(ys), 3), np.float32)
@@ -111,7 +112,7 @@ def _below_top(stack: np.ndarray, top: np.ndarray, ys: np.ndarray, xs: np.ndarra
     return below
 
 
-def _least_alpha(c: np.ndarray, b: np.ndarray) -> np.ndarray:
+def least_alpha(c: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(m, 1): the least alpha at which a layer over ``b`` (m, 3) can show ``c`` (m, 3) with a colour in
     [0, 1] (per channel: reaching 1 where ``c > b``, 0 where ``c < b``)."""
     up = np.where(c > b, (c - b) / np.maximum(1.0 - b, 1e-6), 0.0)
