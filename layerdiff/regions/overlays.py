@@ -17,8 +17,8 @@ model is known under the panel (a gradient, a repeating pattern), the blend itse
 2. :func:`insert_panels`: each panel becomes a layer just above the background: alpha ``a`` over its
    box, colour ``C``; the background under it becomes the fit. Panel pixels off the line that no layer
    covers (something the solver left in the background) stay in the background, the panel open there,
-   unless they are specks (a dot's rim the fit blurs); the topmost layer over a panel is unblended
-   again, so the stack still recomposes to the image.
+   unless they are thin lines or specks (a stripe's edge, a dot's rim the fit blurs); the topmost layer
+   over a panel is unblended again, so the stack still recomposes to the image.
 """
 
 from __future__ import annotations
@@ -138,10 +138,12 @@ def insert_panels(stack: np.ndarray, rgb: np.ndarray, model: np.ndarray, panels:
     for panel in panels:
         layer = np.zeros_like(background)  # (h, w, 4)
         body = panel.mask & (panel.on | covered)  # open where something off the line shows
-        holes, num = ndimage.label(panel.mask & ~body)
-        small = np.bincount(holes.ravel(), minlength=num + 1) <= _SPECK  # (num + 1,) pixels the fit blurs
+        off = panel.mask & ~body  # (h, w)
+        thick = dilate_square(erode_square(off, _THIN, outside=True), _THIN) & off
+        holes, num = ndimage.label(thick)
+        small = np.bincount(holes.ravel(), minlength=num + 1) <= _SPECK  # (num + 1,)
         small[0] = False
-        body |= small[holes]
+        body |= (off & ~thick) | small[holes]  # thin lines and specks: edges and rims the fit blurs
         layer[body, :3] = panel.colour
         layer[body, 3] = panel.alpha
         background[body, :3] = model[body]
