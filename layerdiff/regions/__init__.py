@@ -12,6 +12,7 @@ The decomposition and extraction path of layerdiff-tiny, and the parts the non-l
 - :mod:`~layerdiff.regions.text_lines` and :mod:`~layerdiff.regions.ink`: detected text lines kept whole,
   their ink given regions of its own;
 - :mod:`~layerdiff.regions.background`: the fitted background, the regions it does not explain, halos;
+  :mod:`~layerdiff.regions.overlays`: translucent panels over a pattern, found by their blend, a layer each;
 - :mod:`~layerdiff.regions.photo`: photographs (placed in a frame, or the background) kept whole;
 - :mod:`~layerdiff.regions.solve` and :mod:`~layerdiff.regions.fragments`: relations -> one layer per region
   (on a transparent canvas, flat vector art puts each paint in a layer of its own);

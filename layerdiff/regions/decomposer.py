@@ -27,7 +27,10 @@
    canvas border, one close in colour to a gradient band), gives the shadows and glows it does not
    explain to the layer they surround after painting, keeps the opacity of translucent layers on it,
    and is the background under every layer; regions that fill their convex hull are completed under
-   the layers over them.
+   the layers over them;
+8. translucent panels over a repeating pattern (stripes, dots), found by the one blend they show it through
+   (:mod:`layerdiff.regions.overlays`), stay out of the solver's count and come back as a layer each,
+   just above the background, after completion.
 """
 
 from __future__ import annotations
@@ -158,7 +161,7 @@ class RegionLayerDecomposer:
     are read from the picture, one layer per shape
     (:func:`~layerdiff.regions.translucent_art.translucent_shapes`); False: as the layerer says."""
     panels: bool = True
-    """Translucent panels over a fitted gradient or pattern, found by the blend they show the fit through,
+    """Translucent panels over a repeating pattern (stripes, dots), found by the blend they show it through,
     are a layer each just above the background (:mod:`layerdiff.regions.overlays`); False: as the
     layerer says."""
     photos: bool = True
@@ -338,7 +341,7 @@ class RegionLayerDecomposer:
                 if flat is None:
                     flat = pixel_features(graph.image)[1] < self.config.flat_threshold
                 missed = missed_pixels(graph.image[..., :3], model)  # (h, w)
-                if self.panels:  # translucent panels the blend finds: layers of their own, not regions
+                if self.panels and fit.pattern is not None:  # translucent panels over a pattern: layers
                     panels = find_panels(graph.image[..., :3], model)
                     panels = panels[:max(0, (cap if wanted is None else wanted) - 2)]
                     for panel in panels:

@@ -3,7 +3,9 @@
 A semi-transparent panel or banner over stripes or dots shows the pattern through one colour at one
 opacity, ``c = (1 - a) fit + a C``. Its inside is cut into as many regions as the pattern has stripes,
 and the solver, which groups regions by how they look, splits it into pieces. Where the background
-model is known under the panel (a gradient, a repeating pattern), the blend itself finds the panel:
+model is known under the panel (a repeating pattern: the decomposer calls this module only then; over
+a gradient a panel is one region, which :func:`~layerdiff.regions.background.translucent_layers`
+handles), the blend itself finds the panel:
 
 1. :func:`find_panels`: the pixels the fit misses (not the thin lines along a pattern's edges), joined
    across the gaps a pattern leaves between them (closing, then opening by a square: thin text and
