@@ -80,6 +80,7 @@ def test_insert_panels_puts_the_panel_above_the_background_and_keeps_the_composi
     inner = ndimage.binary_erosion(box & ~disc, iterations=2)
     assert np.abs(out[1, inner, 3] - 0.5).max() < 0.03
     assert np.abs(out[1, box & disc, 3] - 0.5).max() < 0.03  # the panel goes on under the disc
+    assert np.abs(out[1, inner, :3] - PANEL).max() < 1.0 / 255.0  # uniform: the pattern stays below it
     assert np.abs(out[0, box, :3] - clean[box]).mean() < 2.0 / 255.0  # the stripes go on under the panel
     composite = out[0, ..., :3]
     for k in (1, 2):

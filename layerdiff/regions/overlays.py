@@ -19,8 +19,10 @@ handles), the blend itself finds the panel:
 2. :func:`insert_panels`: each panel becomes a layer just above the background: alpha ``a`` over its
    box, colour ``C``; the background under it becomes the fit. Panel pixels off the line that no layer
    covers (something the solver left in the background) stay in the background, the panel open there,
-   unless they are thin lines or specks (a stripe's edge, a dot's rim the fit blurs); the topmost layer
-   over a panel is unblended again, so the stack still recomposes to the image.
+   unless they are thin lines or specks (a stripe's edge, a dot's rim the fit blurs). Where the panel is
+   on top, the background under it is unblended (the pattern as it is, the panel uniform); elsewhere,
+   or where that leaves the sRGB cube, the topmost layer is unblended again, so the stack still
+   recomposes to the image.
 """
 
 from __future__ import annotations
@@ -129,9 +131,9 @@ def blend_consensus(base: np.ndarray, seen: np.ndarray, tolerance: float, seed: 
 def insert_panels(stack: np.ndarray, rgb: np.ndarray, model: np.ndarray, panels: list[Panel]) -> np.ndarray:
     """``stack`` (K, h, w, 4), completed, with each panel (step 2 of the module docstring) a layer above the
     background, in the order given: (K + len(panels), h, w, 4). ``rgb`` (h, w, 3) is the image and
-    ``model`` (h, w, 3) the background fit under the panels. Over the panels the topmost layer's colours
-    are unblended again (alpha raised where no colour in the sRGB cube would do), so the stack still
-    recomposes to the image."""
+    ``model`` (h, w, 3) the background fit under the panels. Where a panel is on top the background's
+    colours are unblended under it; elsewhere over the panels the topmost layer's colours are (alpha
+    raised where no colour in the sRGB cube would do), so the stack still recomposes to the image."""
     if not panels:
         return stack
     covered = (stack[1:, ..., 3] > 0).any(0) if len(stack) > 1 else np.zeros(model.shape[:2], bool)  # (h, w)
@@ -153,6 +155,19 @@ def insert_panels(stack: np.ndarray, rgb: np.ndarray, model: np.ndarray, panels:
     out = np.concatenate([background[None], np.stack(layers), stack[1:]], 0)  # (K + P, h, w, 4)
     ys, xs = np.nonzero((out[1:1 + len(panels), ..., 3] > 0).any(0))
     top = len(out) - 1 - np.argmax(out[::-1, ys, xs, 3] > 0, axis=0)  # (m,) topmost layer with any alpha
+    alone = (out[1:1 + len(panels), ys, xs, 3] > 0).sum(0) == 1  # (m,) one panel there
+    shown = (top <= len(panels)) & alone  # (m,) it is on top: the background under it unblended
+    if shown.any():
+        sy, sx, k = ys[shown], xs[shown], top[shown]
+        a = out[k, sy, sx, 3:]  # (s, 1)
+        over = out[k, sy, sx, :3] * a  # (s, 3) what the panel adds
+        under = composite_below(out, k, sy, sx)  # (s, 3) what lies under it, the background first
+        base = out[0, sy, sx, :3] + (rgb[sy, sx] - over - under * (1.0 - a)) / np.maximum(1.0 - a, 1e-6)
+        fits = ((base >= -0.5 / 255.0) & (base <= 1.0 + 0.5 / 255.0)).all(-1)  # (s,)
+        out[0, sy[fits], sx[fits], :3] = np.clip(base[fits], 0.0, 1.0)
+        keep = np.ones(len(ys), bool)
+        keep[np.nonzero(shown)[0][fits]] = False
+        ys, xs, top = ys[keep], xs[keep], top[keep]
     seen, below = rgb[ys, xs], composite_below(out, top, ys, xs)  # (m, 3) each
     alpha = np.maximum(out[top, ys, xs, 3:], least_alpha(seen, below))  # (m, 1)
     out[top, ys, xs, 3] = alpha[:, 0]
