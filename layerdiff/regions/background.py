@@ -69,6 +69,7 @@ _RADIAL_GAIN = 0.05  # share of the sample a radial gradient must explain beyond
 _PATTERN_TRY = 0.95  # an accepted smooth fit explaining less of the sample than this is compared with a pattern
 _COVER_PIECE = 0.005  # least share of the canvas of a piece the pattern misses that is a layer over it
 _COVER_MAX = 0.5  # most share of the known pixels such pieces may take: beyond, the pattern is wrong
+_SHOWN = 0.4  # least share of the canvas the pattern must show on outside such pieces
 _PATTERN_GAIN = 0.03  # share of the sample a pattern must explain beyond an accepted smooth fit to replace it
 _OUTSIDE = 2.0 / 255.0  # how far outside the sRGB cube an unblended colour may fall before it counts as opaque paint
 
@@ -328,8 +329,8 @@ def fit_background(rgb: np.ndarray, known: np.ndarray, min_share: float = 0.6, s
 def _covered(rgb: np.ndarray, known: np.ndarray, model: np.ndarray) -> np.ndarray | None:
     """The large compact areas (h, w) of ``known`` (h, w) a pattern ``model`` (h, w, 3) misses (a panel or a
     banner over it: pieces wider than 5 px, each over ``_COVER_PIECE`` of the canvas, grown by 3 px), or
-    None when there are none or they are over ``_COVER_MAX`` of the known pixels (the model is wrong, not
-    hidden)."""
+    None when there are none, when they are over ``_COVER_MAX`` of the known pixels or the known pixels
+    left are under ``_SHOWN`` of the canvas (the model is wrong, not hidden)."""
     missed = known & (np.abs(model - rgb).mean(-1) >= _GOOD)  # (h, w)
     pieces, num = ndimage.label(ndimage.binary_opening(missed, np.ones((5, 5), bool)))
     if num == 0:
@@ -337,7 +338,7 @@ def _covered(rgb: np.ndarray, known: np.ndarray, model: np.ndarray) -> np.ndarra
     sizes = np.bincount(pieces.ravel())[1:]  # (num,)
     big = np.isin(pieces, 1 + np.nonzero(sizes > _COVER_PIECE * missed.size)[0])  # (h, w)
     big = ndimage.binary_dilation(big, iterations=3)
-    if not big.any() or (big & known).sum() > _COVER_MAX * known.sum():
+    if not big.any() or (big & known).sum() > _COVER_MAX * known.sum() or (known & ~big).mean() < _SHOWN:
         return None
     return big
 
