@@ -174,6 +174,28 @@ def test_carve_line_ink_frees_letters_merged_into_a_photo_but_not_the_photos_own
     assert (carved[:, 150:152] == 0).all()  # the crack reaches the box's edge: the photo's
 
 
+def test_a_line_merged_whole_into_a_photo_of_small_regions_is_carved_and_lifted():
+    rng = np.random.default_rng(1)
+    img = np.ones((70, 200, 4), np.float32)
+    img[..., :3] = rng.uniform(0.45, 0.7, (70, 200, 1))  # a grainy grey photo
+    yy, xx = np.mgrid[0:70, 0:200]
+    labels = ((yy // 5) * 40 + xx // 5).astype(np.int32)  # cut into small regions: no main surroundings
+    letters = np.zeros((70, 200), bool)
+    for x in (40, 70, 100):
+        letters[22:38, x:x + 10] = True  # three letters, none a region of its own
+    img[letters, :3] = (0.05, 0.05, 0.06)
+    img[:, 150:152, :3] = (0.05, 0.05, 0.06)  # a dark crack in the photo, crossing the line's box
+    box = (30, 15, 170, 45)
+    graph = graph_from_labels(img, labels, RegionConfig())
+    carved = carve_line_ink(graph, [box], RegionConfig())
+    new = carved.regions.labels
+    assert len(np.unique(new[letters])) == 1  # one region, the line's (before: the letters stayed in the grain)
+    assert new[20, 42] != new[22, 42] and (new == new[30, 45]).sum() == letters.sum()  # nothing else in it
+    assert not np.isin(new[:, 150:152], new[30, 45]).any()  # the crack reaches the box's edge: the photo's
+    layer = lift_line_ink(carved, np.zeros(carved.count, np.int64), [box])
+    assert layer[new[30, 45]] == 1 and layer.max() == 1  # a layer of its own over the photo (before: none)
+
+
 def test_absorb_fragments_keeps_text_ink_layers():
     img = np.ones((80, 120, 4), np.float32)
     img[..., :3] = (0.2, 0.4, 0.8)

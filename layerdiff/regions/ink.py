@@ -16,12 +16,14 @@ own, and no later step can lift it out of its panel. With the PP-OCRv4 line boxe
   texture (not a gradient; a smooth frame no plane fits counts unless its regions are uniform fills),
   pixels near the letters' fill colour that are not in a letter region, in letter-sized pieces that
   stay inside the box grown for serifs, make one more (letters the segmentation merged into the picture);
+  and when none of the letters is a region (a photo of small regions all round), the pixels in the one
+  colour of the box that the frame lacks make the line's region (:func:`_photo_ink`);
 - :func:`line_ink`: the regions that are a line's ink (inside its box, in a colour of their own, not a
   counter whose mean colour the letters' edges darken),
   which the fragment test keeps as a layer (:func:`layerdiff.regions.fragments.absorb_fragments`);
-- :func:`lift_line_ink`: a line whose ink the solver left (mostly) in the layer of its surroundings
-  becomes a layer of its own, just above them (a subtitle in its own colour on a panel is a layer a designer
-  made);
+- :func:`lift_line_ink`: a line whose ink the solver left (mostly) in the layer of its surroundings (over
+  a photo: the layer most of its frame is in) becomes a layer of its own, just above them (a subtitle in
+  its own colour on a panel is a layer a designer made);
 - :func:`part_objects_from_lines`: an object apart from a line in the line's layer (a pepper beside
   "FRESH") gets a layer of its own, just below the line's.
 """
@@ -50,6 +52,8 @@ _SPREAD = 2.0  # least mean colour spread (Lab) of the frame's regions for that:
 _TIGHT = 6.0  # largest colour distance (Lab) from a line's fill colour of a loose letter pixel
 _MARGIN = 0.15  # share of a line's height by which its box grows to take in letters sticking out of it
 _SPECK = 0.25  # share of the smallest letter's area under which a loose piece is a speck
+_INKED = 0.03  # least share of a box the letters cover (over a photo, found by their colour alone)
+_RARE = 0.02  # most share of a photo frame's pixels near a region's colour for the region to be ink
 _STRADDLE = 0.5  # least share of a region inside a line's box for its ink-coloured pixels there to be ink
 
 
@@ -94,7 +98,7 @@ def carve_line_ink(graph: RegionGraph, boxes: list[Box], config: RegionConfig | 
         ref = np.median(ring, axis=0)  # (3,)
         x0, y0, x1, y1 = box
         found = _ink_and_base(graph, box, cfg.merge_delta_e)
-        if found is not None and len(found[0]):  # letters merged with like-coloured pixels outside the box
+        if found is not None and len(found[0]) and found[1] >= 0:  # letters merged with pixels outside the box
             split = _straddling_ink(graph, lab, box, found, cfg.merge_delta_e)
             if split.any():
                 if out is labels:
@@ -102,7 +106,16 @@ def carve_line_ink(graph: RegionGraph, boxes: list[Box], config: RegionConfig | 
                 out[y0:y1, x0:x1][split] = next_id
                 next_id += 1
         if np.sqrt(((ring - ref) ** 2).sum(-1).mean()) > _UNIFORM:  # text over a photo or a texture
-            if found is not None and len(found[0]) and _textured(lab[grown], frame, graph.regions.spread[
+            if (found is None or not len(found[0])) and _textured(lab[grown], frame, graph.regions.spread[
+                    labels[grown][frame]]):  # letters the segmentation merged into the picture, all of them
+                where, merged = _photo_ink(lab, box, lab[grown][frame], cfg.merge_delta_e)
+                merged &= out[where] == labels[where]  # (gh, gw) not carved above
+                if merged.any():
+                    if out is labels:
+                        out = labels.copy()
+                    out[where][merged] = next_id
+                    next_id += 1
+            elif found is not None and len(found[0]) and _textured(lab[grown], frame, graph.regions.spread[
                     labels[grown][frame]]):
                 where, loose = _loose_ink(graph, lab, box, found[0], cfg.merge_delta_e)
                 loose &= out[where] == labels[where]  # (gh, gw) not carved above
@@ -223,8 +236,57 @@ def _loose_ink(graph: RegionGraph, lab: np.ndarray, box: Box, ink: np.ndarray, d
     return (gy, gx), loose & ~drop[pieces]
 
 
+def _ink_over_photo(graph: RegionGraph, inside: np.ndarray, grown: tuple[slice, slice], frame: np.ndarray,
+                    delta_e: float) -> np.ndarray:
+    """The ink regions among the regions ``inside`` a box whose frame (``frame`` (gh, gw) in the slice
+    ``grown``) is a photo: those whose colour at most ``_RARE`` of the frame's pixels come within
+    ``delta_e`` (CIE76) of, in the colour of the largest of them (a line is one colour)."""
+    r = graph.regions
+    ring = rgb_to_lab(graph.image[grown][..., :3][frame])  # (m, 3) the frame's colours
+    near = np.linalg.norm(r.colour[inside, None, :3] - ring[None], axis=-1) < delta_e  # (k, m)
+    rare = inside[near.mean(1) <= _RARE]
+    if not len(rare):
+        return rare
+    main = r.colour[rare[np.argmax(r.area[rare])], :3]
+    return rare[np.linalg.norm(r.colour[rare, :3] - main, axis=-1) < delta_e]
+
+
+def _photo_ink(lab: np.ndarray, box: Box, ring: np.ndarray, delta_e: float,
+               ) -> tuple[tuple[slice, slice], np.ndarray]:
+    """(the slice of ``box`` grown by ``_MARGIN`` of its height, (gh, gw) bool in it): the letters of a line
+    over a photo none of whose letters is a region: pixels within ``_TIGHT`` (CIE76, ``lab`` (h, w, 3)) of
+    the fill colour (:func:`_fill_colour`) of the box's pixels whose colour at most ``_RARE`` of the
+    frame's pixels ``ring`` (m, 3) come within that distance of, in connected pieces that stay inside the
+    grown box and mostly inside the box; nothing when they cover under ``_INKED`` of the box."""
+    h, w = lab.shape[:2]
+    x0, y0, x1, y1 = box
+    pad = max(_FRAME, int(round(_MARGIN * (y1 - y0))))
+    gy, gx = slice(max(y0 - pad, 0), min(y1 + pad, h)), slice(max(x0 - pad, 0), min(x1 + pad, w))
+    crop = lab[gy, gx]  # (gh, gw, 3)
+    in_box = np.zeros(crop.shape[:2], bool)
+    in_box[y0 - gy.start:y1 - gy.start, x0 - gx.start:x1 - gx.start] = True
+    px = crop[in_box]  # (k, 3)
+    step = max(1, len(ring) // 400)  # a sample of the frame is enough to tell a rare colour
+    near = (np.linalg.norm(px[:, None] - ring[None, ::step], axis=-1) < min(_TIGHT, delta_e)).mean(1)  # (k,)
+    none = np.zeros(in_box.shape, bool)
+    if (near <= _RARE).sum() < _INKED * len(px):
+        return (gy, gx), none
+    fill = _fill_colour(px[near <= _RARE])  # (3,)
+    ink = np.linalg.norm(crop - fill, axis=-1) < min(_TIGHT, delta_e)  # (gh, gw)
+    pieces, num = ndimage.label(ink, np.ones((3, 3), bool))
+    drop = np.zeros(num + 1, bool)
+    drop[np.concatenate([pieces[0], pieces[-1], pieces[:, 0], pieces[:, -1]])] = True  # the picture's
+    drop[0] = True
+    total = np.bincount(pieces.ravel(), minlength=num + 1)
+    inside = np.bincount(pieces[in_box], minlength=num + 1)
+    drop |= inside < 0.5 * total
+    out = ink & ~drop[pieces]
+    return (gy, gx), out if out[in_box].sum() >= _INKED * in_box.sum() else none
+
+
 def _ink_and_base(graph: RegionGraph, box: Box, delta_e: float) -> tuple[np.ndarray, int] | None:
-    """The ink regions of one clipped ``box`` and the main region of its frame, or None."""
+    """The ink regions of one clipped ``box`` and the main region of its frame (-1 for a frame of many
+    small regions, a photo: :func:`_ink_over_photo`), or None."""
     r = graph.regions
     labels = r.labels
     n = r.count
@@ -235,8 +297,8 @@ def _ink_and_base(graph: RegionGraph, box: Box, delta_e: float) -> tuple[np.ndar
     if not len(inside) or not frame_px.sum():
         return None
     around = np.nonzero(frame_px >= _MAJOR * frame_px.sum())[0]
-    if not len(around):  # a frame of many small regions (a photo): no main surroundings to tell ink from
-        return None
+    if not len(around):  # a frame of many small regions (a photo): ink is in a colour the frame lacks
+        return _ink_over_photo(graph, inside, grown, frame, delta_e), -1
     dist = np.linalg.norm(r.colour[inside, None, :3] - r.colour[None, around, :3], axis=-1)  # (k, a)
     ink = inside[dist.min(1) > delta_e]
     base = int(frame_px.argmax())
@@ -260,7 +322,11 @@ def lift_line_ink(graph: RegionGraph, layer: np.ndarray, boxes: list[Box], delta
         if found is None or not len(found[0]):
             continue
         ink, base = found
-        under = out[base]
+        if base >= 0:
+            under = out[base]
+        else:  # over a photo: the layer most of the frame is in
+            grown, frame = _frame(graph.regions.labels, box)
+            under = int(np.bincount(out[graph.regions.labels[grown][frame]]).argmax())
         area = graph.regions.area[ink]
         if area[out[ink] == under].sum() < 0.5 * area.sum() or (out[ink] > under).any() or (
                 max_count is not None and out.max() + 1 >= max_count):
