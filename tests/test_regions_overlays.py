@@ -89,17 +89,36 @@ def test_insert_panels_puts_the_panel_above_the_background_and_keeps_the_composi
     assert np.abs(composite - rgb).max() < 0.5 / 255.0
 
 
-def test_a_pattern_half_hidden_by_banners_is_still_the_background():
-    ys, xs = np.mgrid[0:N, 0:N] + 0.5
+def _dots_over(n: int) -> np.ndarray:
+    """(n, n, 3) dark dots on teal, anti-aliased, on a square grid of 37.3 px."""
+    ys, xs = np.mgrid[0:n, 0:n] + 0.5
     d = np.hypot(np.mod(xs, 37.3) - 18.65, np.mod(ys, 37.3) - 18.65) - 7.0
     t = np.clip(0.5 - d, 0.0, 1.0)[..., None]
-    dots = (np.array((0.1, 0.55, 0.6)) + t * (np.array((0.05, 0.05, 0.06)) - np.array((0.1, 0.55, 0.6))))
-    rgb = dots.astype(np.float32)
+    fill, dot = np.array((0.1, 0.55, 0.6)), np.array((0.05, 0.05, 0.06))
+    return (fill + t * (dot - fill)).astype(np.float32)
+
+
+def test_a_pattern_half_hidden_by_banners_is_still_the_background():
+    dots = _dots_over(N)
+    rgb = dots.copy()
     for rows, colour in ((slice(30, 85), (0.05, 0.03, 0.02)), (slice(130, 180), (0.15, 0.37, 0.89))):
         rgb[rows] = 0.55 * rgb[rows] + 0.45 * np.array(colour, np.float32)  # 41% of the canvas under banners
     fit = fit_background(rgb, np.ones((N, N), bool))
     assert fit is not None and fit.accepted and fit.pattern is not None  # before: rejected (share 0.49)
     assert np.abs(fit.render()[100:125] - dots[100:125]).mean() < 2.0 / 255.0
+
+
+def test_a_pattern_seen_on_too_little_of_the_canvas_is_not_refitted_into_one():
+    dots = _dots_over(N)
+    rgb = dots.copy()
+    rows = np.zeros((N, N), bool)
+    rows[50:168] = True  # 46% of the rows under a banner the repeat does not explain
+    rgb[rows] = 0.55 * rgb[rows] + 0.45 * np.array((0.05, 0.03, 0.02), np.float32)
+    known = np.zeros((N, N), bool)
+    known[:, :150] = True  # the background regions: 59% of the canvas, 32% of it left once the banner is out
+    fit = fit_background(rgb, known)
+    assert fit is None or not fit.accepted or fit.pattern is None  # (gradient-styles.psd: a grid of tiles)
+    assert fit_background(rgb, np.ones((N, N), bool)).pattern is not None  # seen on the whole canvas: refitted
 
 
 @pytest.fixture(scope="module")
