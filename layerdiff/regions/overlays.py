@@ -66,8 +66,8 @@ def find_panels(rgb: np.ndarray, model: np.ndarray, min_area: float = 0.02, miss
     filled)."""
     h, w = model.shape[:2]
     missed = np.abs(rgb - model).mean(-1) > miss  # (h, w)
-    missed = dilate_square(erode_square(missed, _THIN, outside=True), _THIN)  # (h, w) not the edges the fit blurs
-    joined = erode_square(dilate_square(missed, _JOIN), _JOIN, outside=True)  # (h, w) stripes under one panel, joined
+    missed = dilate_square(erode_square(missed, _THIN, outside=True), _THIN)  # (h, w) not the blurred edges
+    joined = erode_square(dilate_square(missed, _JOIN), _JOIN, outside=True)  # (h, w) stripes under a panel
     core = dilate_square(erode_square(joined, _CORE, outside=True), _CORE)  # (h, w) thick parts only
     pieces, num = ndimage.label(core)
     sizes = np.bincount(pieces.ravel(), minlength=num + 1)
@@ -93,7 +93,7 @@ def find_panels(rgb: np.ndarray, model: np.ndarray, min_area: float = 0.02, miss
         ys, xs = np.nonzero(extent)
         box = np.zeros_like(extent)
         box[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True  # a panel is a box: it goes on under objects
-        if (box & ~extent & ~missed).sum() <= _OUTSIDE_BOX * box.sum():  # the rest of the box: objects over it
+        if (box & ~extent & ~missed).sum() <= _OUTSIDE_BOX * box.sum():  # the rest of the box: objects on it
             panels.append(Panel(box, on, float(alpha), np.clip(colour, 0.0, 1.0)))
     return panels
 
@@ -103,9 +103,9 @@ def blend_consensus(base: np.ndarray, seen: np.ndarray, tolerance: float, seed: 
     """The translucent blend line ``seen = slope base + offset`` (one slope in [0.05, 0.95], an offset (3,))
     that the most colours (m, 3) follow within ``tolerance`` (RMS over the channels), by random sample
     consensus (Fischler and Bolles, "Random Sample Consensus", CACM 1981): each try a line through two
-    pixels whose fitted colours differ,
-    the best refined by :func:`~layerdiff.regions.background.robust_blend` on its inliers; None when no two
-    pixels differ enough or no such line holds more than them."""
+    pixels whose fitted colours differ, the best refined by
+    :func:`~layerdiff.regions.background.robust_blend` on its inliers; None when no two pixels differ
+    enough or no such line holds more than them."""
     rng = np.random.default_rng(seed)
     if len(base) > sample:
         pick = rng.choice(len(base), sample, replace=False)
