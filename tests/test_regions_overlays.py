@@ -121,6 +121,18 @@ def test_a_pattern_seen_on_too_little_of_the_canvas_is_not_refitted_into_one():
     assert fit_background(rgb, np.ones((N, N), bool)).pattern is not None  # seen on the whole canvas: refitted
 
 
+def test_a_flat_canvas_around_a_textured_object_is_not_a_pattern():
+    # an emoji on its canvas: the repeat found in the object, refitted away from the object, would
+    # explain the flat canvas perfectly; a flat fill explains it as well, so it is not a pattern
+    rgb = np.full((N, N, 3), 0.9, np.float32)
+    ys, xs = np.mgrid[0:N, 0:N]
+    key = (np.abs(ys - 128) < 85) & (np.abs(xs - 128) < 85)  # 44% of the canvas
+    ripple = 0.5 + 0.2 * np.sin(2 * np.pi * xs / 17.0) * np.sin(2 * np.pi * ys / 17.0)
+    rgb[key] = ripple[key, None] * np.array((0.4, 0.6, 0.9), np.float32)
+    fit = fit_background(rgb, np.ones((N, N), bool))
+    assert fit is None or not fit.accepted or fit.pattern is None  # (before: taken for a pattern)
+
+
 @pytest.fixture(scope="module")
 def decomposer():
     return layerdiff.load("layerdiff-tiny", "decompose")

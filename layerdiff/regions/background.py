@@ -300,7 +300,9 @@ def fit_background(rgb: np.ndarray, known: np.ndarray, min_share: float = 0.6, s
     spans at least half the canvas (:func:`_radial_cover`). With ``pattern`` set, when neither is
     accepted or the accepted one explains less than ``_PATTERN_TRY`` of the sample, a repeating pattern
     (:func:`pattern_lattice`, :func:`pattern_model`) that is accepted and explains at least
-    ``_PATTERN_GAIN`` more of the sample than the accepted smooth fit. ``smooth`` False (a background of
+    ``_PATTERN_GAIN`` more of the sample than the accepted smooth fit (when the pattern was refitted away
+    from large areas it misses, :func:`_covered`, on the pixels outside them, and more than a flat fill
+    there too: a flat canvas around a textured object is no pattern). ``smooth`` False (a background of
     textured regions): the pattern only (None when there is none).
     Accepted when at least ``min_share`` of the sampled pixels lie within 4/255 of it."""
     ys, xs = np.nonzero(known)
@@ -321,6 +323,11 @@ def fit_background(rgb: np.ndarray, known: np.ndarray, min_share: float = 0.6, s
                 model = pattern_model(rgb, known & ~hidden, lattice)
             shown = np.ones(len(ys), bool) if hidden is None else ~hidden[ys, xs]  # (N,)
             share = float((np.abs(model[ys, xs] - c).mean(1)[shown] < _GOOD).mean())
+            if hidden is not None:  # judged against the smooth fit and a flat fill, on the same pixels
+                flat = float((np.abs(c[shown] - np.median(c[shown], 0)).mean(1) < _GOOD).mean())
+                if smooth_share >= 0:
+                    smooth_share = float((np.abs(fit.render()[ys, xs] - c).mean(1)[shown] < _GOOD).mean())
+                smooth_share = max(smooth_share, flat)
             if share >= min_share and share >= smooth_share + _PATTERN_GAIN:
                 return BackgroundFit(np.zeros((6, 3)), (h, w), share, True, pattern=model, lattice=lattice)
     return fit
