@@ -106,18 +106,11 @@ def carve_line_ink(graph: RegionGraph, boxes: list[Box], config: RegionConfig | 
                 out[y0:y1, x0:x1][split] = next_id
                 next_id += 1
         if np.sqrt(((ring - ref) ** 2).sum(-1).mean()) > _UNIFORM:  # text over a photo or a texture
-            if (found is None or not len(found[0])) and _textured(lab[grown], frame, graph.regions.spread[
-                    labels[grown][frame]]):  # letters the segmentation merged into the picture, all of them
-                where, merged = _photo_ink(lab, box, lab[grown][frame], cfg.merge_delta_e)
-                merged &= out[where] == labels[where]  # (gh, gw) not carved above
-                if merged.any():
-                    if out is labels:
-                        out = labels.copy()
-                    out[where][merged] = next_id
-                    next_id += 1
-            elif found is not None and len(found[0]) and _textured(lab[grown], frame, graph.regions.spread[
-                    labels[grown][frame]]):
-                where, loose = _loose_ink(graph, lab, box, found[0], cfg.merge_delta_e)
+            if _textured(lab[grown], frame, graph.regions.spread[labels[grown][frame]]):
+                if found is None or not len(found[0]):  # every letter merged into the picture
+                    where, loose = _photo_ink(lab, box, lab[grown][frame], cfg.merge_delta_e)
+                else:  # some letters merged into the picture
+                    where, loose = _loose_ink(graph, lab, box, found[0], cfg.merge_delta_e)
                 loose &= out[where] == labels[where]  # (gh, gw) not carved above
                 if loose.any():
                     if out is labels:
