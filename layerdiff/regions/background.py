@@ -49,6 +49,7 @@ from .graph import RegionGraph
 
 __all__ = ["BackgroundFit", "fit_background", "pattern_lattice", "pattern_model", "missed_pixels",
            "split_unexplained", "unexplained_regions", "attach_halos", "translucent_layers", "robust_blend",
+           "blend_error",
            "objects_on_background"]
 
 _SAMPLES = 4000  # background pixels the fit is computed on
@@ -339,7 +340,7 @@ def _covered(rgb: np.ndarray, known: np.ndarray, model: np.ndarray) -> np.ndarra
     None when there are none, when they are over ``_COVER_MAX`` of the known pixels or the known pixels
     left are under ``_SHOWN`` of the canvas (the model is wrong, not hidden)."""
     missed = known & (np.abs(model - rgb).mean(-1) >= _GOOD)  # (h, w)
-    pieces, num = ndimage.label(ndimage.binary_opening(missed, np.ones((5, 5), bool)))
+    pieces, num = ndimage.label(dilate_square(erode_square(missed, 2), 2))  # pieces wider than 5 px
     if num == 0:
         return None
     sizes = np.bincount(pieces.ravel())[1:]  # (num,)
@@ -606,6 +607,12 @@ def _blend_line(base: np.ndarray, seen: np.ndarray, weight: np.ndarray) -> tuple
     return slope, ms - slope * mb
 
 
+def blend_error(base: np.ndarray, seen: np.ndarray, slope: float, offset: np.ndarray) -> np.ndarray:
+    """RMS over the channels of ``seen - (slope base + offset)``: each colour's distance from a blend line,
+    colours (..., 3) -> (...,)."""
+    return np.sqrt(((seen - slope * base - offset) ** 2).mean(-1))
+
+
 def robust_blend(base: np.ndarray, seen: np.ndarray, tolerance: float, min_weight: float = 0.0,
                   ) -> tuple[float, np.ndarray, float]:
     """The blend line ``seen = slope base + offset`` of colours (m, 3) by iteratively reweighted least squares
@@ -616,12 +623,12 @@ def robust_blend(base: np.ndarray, seen: np.ndarray, tolerance: float, min_weigh
     weight = np.ones(len(base))
     for width in (0.12, 0.06, 0.03, 0.03):
         slope, offset = _blend_line(base, seen, weight)
-        err = np.sqrt(((seen - slope * base - offset) ** 2).mean(-1))  # (m,)
+        err = blend_error(base, seen, slope, offset)  # (m,)
         weight = np.where(err < width, (1.0 - (err / width) ** 2) ** 2, 0.0)
         if weight.sum() < max(min_weight, 1e-9):
             break
     slope, offset = _blend_line(base, seen, (err < tolerance).astype(np.float64))
-    err = np.sqrt(((seen - slope * base - offset) ** 2).mean(-1))
+    err = blend_error(base, seen, slope, offset)
     return slope, offset, float((err < tolerance).mean())
 
 

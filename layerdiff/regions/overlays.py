@@ -33,7 +33,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..morphology import dilate_square, erode_square
-from .background import robust_blend
+from .background import blend_error, robust_blend
 from .hidden import composite_below, least_alpha
 
 __all__ = ["Panel", "find_panels", "blend_consensus", "insert_panels"]
@@ -84,7 +84,7 @@ def find_panels(rgb: np.ndarray, model: np.ndarray, min_area: float = 0.02, miss
         alpha, colour = 1.0 - slope, offset / max(1.0 - slope, 1e-6)
         if not 0.05 <= alpha <= 0.95 or (colour < -0.02).any() or (colour > 1.02).any():
             continue
-        err = np.sqrt(((rgb - slope * model - offset) ** 2).mean(-1))  # (h, w)
+        err = blend_error(model, rgb, slope, offset)  # (h, w)
         on = dilate_square(erode_square(piece & (err < tolerance), _THIN, outside=True), _THIN)  # (h, w)
         extent = erode_square(dilate_square(on, _JOIN), _JOIN, outside=True)  # (h, w) across objects on it
         extent = ndimage.binary_fill_holes(extent) & piece
@@ -118,12 +118,12 @@ def blend_consensus(base: np.ndarray, seen: np.ndarray, tolerance: float, seed: 
     db, ds = base[i] - base[j], seen[i] - seen[j]  # (t, 3) each
     slopes = (db * ds).sum(1) / (db ** 2).sum(1)  # (t,)
     offsets = 0.5 * (seen[i] + seen[j] - slopes[:, None] * (base[i] + base[j]))  # (t, 3)
-    counts = [int((np.sqrt(((seen - s * base - b) ** 2).mean(1)) < tolerance).sum()) if 0.05 <= s <= 0.95 else -1
+    counts = [int((blend_error(base, seen, s, b) < tolerance).sum()) if 0.05 <= s <= 0.95 else -1
               for s, b in zip(slopes, offsets)]  # translucent lines only: a flat object follows any slope 0
     best = int(np.argmax(counts))
     if counts[best] < 2:
         return None
-    inliers = np.sqrt(((seen - slopes[best] * base - offsets[best]) ** 2).mean(1)) < tolerance  # (m,)
+    inliers = blend_error(base, seen, slopes[best], offsets[best]) < tolerance  # (m,)
     slope, offset, _ = robust_blend(base[inliers], seen[inliers], tolerance)
     return slope, offset
 
