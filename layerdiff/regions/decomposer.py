@@ -30,7 +30,10 @@
    the layers over them;
 8. translucent panels over a repeating pattern (stripes, dots), found by the one blend they show it through
    (:mod:`layerdiff.regions.overlays`), stay out of the solver's count and come back as a layer each,
-   just above the background, after completion.
+   just above the background, after completion;
+9. a gradient fade or vignette of one colour over the whole background (:mod:`layerdiff.regions.fades`)
+   is split off the background as a layer just above it: in an empty slot with an exact count, as one
+   more layer with an automatic count; never over a photo background.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from .background import (
 )
 from .config import RegionConfig
 from .emoji_art import fill_under_drawing
+from .fades import find_fade, split_fade
 from .features import PAIR_FEATURES, REGION_FEATURES, all_pairs, pair_features, region_features, swap_pairs
 from .fragments import LAYER_FEATURES, absorb_fragments, spend_count_on_objects
 from .graph import RegionGraph, graph_from_labels, region_graph
@@ -164,6 +168,9 @@ class RegionLayerDecomposer:
     """Translucent panels over a repeating pattern (stripes, dots), found by the blend they show it through,
     are a layer each just above the background (:mod:`layerdiff.regions.overlays`); False: as the
     layerer says."""
+    fades: bool = True
+    """A gradient fade or vignette of one colour over the whole background is a layer of its own just above
+    it (:mod:`layerdiff.regions.fades`); False: it stays in the background."""
     photos: bool = True
     """Photographs found by their dense texture in a fitted rectangle or ellipse (or over the whole
     canvas) are kept whole, one layer or the background (:mod:`layerdiff.regions.photo`); False: as
@@ -295,7 +302,31 @@ class RegionLayerDecomposer:
                 stack[0, panel.on, :3] = model[panel.on]
         if self.complete:
             stack = complete_hidden(stack, img[..., :3])
-        return insert_panels(stack, img[..., :3], fitted[0], panels) if panels else stack  # (K + P, h, w, 4)
+        if panels:
+            stack = insert_panels(stack, img[..., :3], fitted[0], panels)  # (K + P, h, w, 4)
+        if not self.fades or any(area.background for area in areas):  # a photo's own light is no fade
+            return stack
+        return self._take_fade(stack, wanted is not None, max_layers + len(panels))
+
+    @staticmethod
+    def _take_fade(stack: np.ndarray, exact: bool, cap: int) -> np.ndarray:
+        """``stack`` (K, h, w, 4) with a fade or vignette over its opaque background split off as a layer just
+        above it (:func:`~layerdiff.regions.fades.find_fade`): in an empty slot with an exact count (the
+        slot is the evidence a smooth background's fade may use), as one more layer under the cap with an
+        automatic count."""
+        if not (stack[0, ..., 3] >= 1.0).all():
+            return stack
+        empty = np.nonzero(stack[1:, ..., 3].max(axis=(1, 2)) <= 0)[0] + 1  # (E,)
+        if exact and not len(empty):
+            return stack
+        if not exact and len(stack) >= cap:
+            return stack
+        fade = find_fade(stack[0, ..., :3], spare=exact)
+        if fade is None:
+            return stack
+        base, top = split_fade(stack[0], fade)  # (h, w, 4) each
+        rest = np.delete(stack, empty[-1], 0) if exact else stack  # (K - 1 | K, h, w, 4)
+        return np.concatenate([base[None], top[None], rest[1:]], 0)  # (K | K + 1, h, w, 4)
 
     def _relations(self, graph: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:func:`predict_relations` of ``graph``, then step 0 of the solver when ``vector_art`` is on."""
