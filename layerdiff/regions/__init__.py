@@ -13,6 +13,8 @@ The decomposition and extraction path of layerdiff-tiny, and the parts the non-l
   their ink given regions of its own;
 - :mod:`~layerdiff.regions.background`: the fitted background, the regions it does not explain, halos;
   :mod:`~layerdiff.regions.overlays`: translucent panels over a pattern, found by their blend, a layer each;
+  :mod:`~layerdiff.regions.texture_panels`: the same over a texture or a photo, found by their edges;
+  :mod:`~layerdiff.regions.fades`: a fade or vignette over the whole background, a layer of its own;
 - :mod:`~layerdiff.regions.photo`: photographs (placed in a frame, or the background) kept whole;
 - :mod:`~layerdiff.regions.solve` and :mod:`~layerdiff.regions.fragments`: relations -> one layer per region
   (on a transparent canvas, flat vector art puts each paint in a layer of its own);

@@ -30,7 +30,9 @@
    the layers over them;
 8. translucent panels over a repeating pattern (stripes, dots), found by the one blend they show it through
    (:mod:`layerdiff.regions.overlays`), stay out of the solver's count and come back as a layer each,
-   just above the background, after completion;
+   just above the background, after completion; over a texture or a photo, translucent boxes found by
+   their straight edges and the one blend across them (:mod:`layerdiff.regions.texture_panels`) are a
+   layer each the same way (a layer the solver made of one is replaced);
 9. a gradient fade or vignette of one colour over the whole background (:mod:`layerdiff.regions.fades`)
    is split off the background as a layer just above it: in an empty slot with an exact count, as one
    more layer with an automatic count; never over a photo background.
@@ -71,6 +73,7 @@ from .photo import PhotoArea, find_photos, keep_photos_whole, photo_cover, split
 from .segment import pixel_features
 from .solve import assign_layers, canvas_background
 from .text_lines import Box, LineReading, attach_text, keep_lines_whole, line_boxes
+from .texture_panels import find_texture_panels, insert_texture_panels
 from .translucent_art import translucent_shapes
 from .vector_art import cut_under_layers
 
@@ -165,8 +168,9 @@ class RegionLayerDecomposer:
     are read from the picture, one layer per shape
     (:func:`~layerdiff.regions.translucent_art.translucent_shapes`); False: as the layerer says."""
     panels: bool = True
-    """Translucent panels over a repeating pattern (stripes, dots), found by the blend they show it through,
-    are a layer each just above the background (:mod:`layerdiff.regions.overlays`); False: as the
+    """Translucent panels over a repeating pattern (stripes, dots), found by the blend they show it through
+    (:mod:`layerdiff.regions.overlays`), and translucent boxes over a texture or photo, found by their edges
+    (:mod:`layerdiff.regions.texture_panels`), are a layer each just above the background; False: as the
     layerer says."""
     fades: bool = True
     """A gradient fade or vignette of one colour over the whole background is a layer of its own just above
@@ -304,6 +308,10 @@ class RegionLayerDecomposer:
             stack = complete_hidden(stack, img[..., :3])
         if panels:
             stack = insert_panels(stack, img[..., :3], fitted[0], panels)  # (K + P, h, w, 4)
+        elif self.panels and fitted is None and (stack[0, ..., 3] >= 1.0).all():  # over a texture or a photo
+            cap = max_layers if wanted is None else len(stack)
+            stack = insert_texture_panels(stack, img[..., :3], find_texture_panels(img[..., :3]), wanted is not None,
+                                          cap)  # (K', h, w, 4)
         if not self.fades or any(area.background for area in areas):  # a photo's own light is no fade
             return stack
         return self._take_fade(stack, wanted is not None, max_layers + len(panels))
