@@ -10,11 +10,15 @@ canvas centre, ``clip((r - r0) / (1 - r0), 0, 1) ** g`` (``r`` 1 at the corners)
 (``colour(x) = mean + shape(x) * step``) and keeps the best one. Its opacity is read from the texture:
 a layer of one colour at opacity ``a`` scales the background's fine detail by ``1 - a`` (the same
 reasoning as a dehazing transmission map, He et al., CVPR 2009), so the detail regressed on the shape
-gives it. A fade is taken only where the evidence is strong: over a textured background the detail must
-fall with the shape as much as the colour step needs (a colour shift alone is a gradient of the picture);
-over a smooth background, where an axis ramp and a gradient fill cannot be told apart, only a vignette,
-or any shape when the count asks for a layer the picture has no other use for. :func:`split_fade` then
-splits the background into its base (unblended) and the overlay, keeping the composite exact.
+gives it. Where a linear ramp toward one side fits as well as toward the other, the base is the end that
+needs the fainter overlay. A fade is taken only where the evidence is strong: the means of bands along
+the ramp must follow it (a photo's own change of light does not); over a textured background the detail
+must fall with the shape as much as the colour step needs (a colour shift alone is a gradient of the
+picture); over a smooth background, where an axis ramp and a gradient fill cannot be told apart, only a
+vignette whose colour is in gamut, or any shape when the count asks for a layer the picture has no other
+use for. Images under 64 px get none. :func:`split_fade` then splits the background into its base
+(unblended) and the overlay, keeping the composite exact. The decomposer does not call it over a photo
+background.
 """
 
 from __future__ import annotations
