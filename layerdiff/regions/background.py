@@ -49,7 +49,7 @@ from .graph import RegionGraph
 
 __all__ = ["BackgroundFit", "fit_background", "pattern_lattice", "pattern_model", "missed_pixels",
            "split_unexplained", "unexplained_regions", "attach_halos", "translucent_layers", "robust_blend",
-           "blend_error",
+           "blend_line", "blend_error",
            "objects_on_background"]
 
 _SAMPLES = 4000  # background pixels the fit is computed on
@@ -404,7 +404,7 @@ def _dark_overlays(shaded: np.ndarray, rgb: np.ndarray, model: np.ndarray, min_o
     """(h, w) bool: the thick parts (what an opening by a ``_OVERLAY_CORE``-px square keeps) of the shaded
     pixels ``shaded`` (h, w) that form pieces of at least ``min_overlay`` of the canvas showing the fit
     ``model`` (h, w, 3) through one colour at one opacity: the least-squares line ``rgb = s model + b``
-    (one slope, an offset per channel: :func:`_blend_line`, unweighted) leaves an RMS error under
+    (one slope, an offset per channel: :func:`blend_line`, unweighted) leaves an RMS error under
     ``tolerance`` with ``s`` in [0.05, 0.95]. A translucent dark band over a gradient is such a piece; a
     drop shadow is a blurred rim whose opacity runs from 0 to its darkest."""
     h, w = shaded.shape
@@ -420,7 +420,7 @@ def _dark_overlays(shaded: np.ndarray, rgb: np.ndarray, model: np.ndarray, min_o
     for p in np.nonzero(sizes[1:] >= min_overlay * h * w)[0] + 1:
         piece = pieces == p
         base, seen = model[piece].astype(np.float64), rgb[piece].astype(np.float64)  # (m, 3)
-        slope, offset = _blend_line(base, seen, np.ones(len(base)))
+        slope, offset = blend_line(base, seen, np.ones(len(base)))
         rms = np.sqrt(((seen - slope * base - offset) ** 2).mean())
         if 0.05 <= slope <= 0.95 and rms < tolerance:
             out |= piece
@@ -596,7 +596,7 @@ def _glow(seen: np.ndarray, resid: np.ndarray, base: np.ndarray, candidates: int
     return fits[best]
 
 
-def _blend_line(base: np.ndarray, seen: np.ndarray, weight: np.ndarray) -> tuple[float, np.ndarray]:
+def blend_line(base: np.ndarray, seen: np.ndarray, weight: np.ndarray) -> tuple[float, np.ndarray]:
     """Weighted least-squares line ``seen = slope base + offset`` (one slope, an offset per channel) of
     colours (m, 3) with weights (m,): (slope, offset (3,))."""
     wsum = max(float(weight.sum()), 1e-12)
@@ -622,12 +622,12 @@ def robust_blend(base: np.ndarray, seen: np.ndarray, tolerance: float, min_weigh
     ``tolerance``)."""
     weight = np.ones(len(base))
     for width in (0.12, 0.06, 0.03, 0.03):
-        slope, offset = _blend_line(base, seen, weight)
+        slope, offset = blend_line(base, seen, weight)
         err = blend_error(base, seen, slope, offset)  # (m,)
         weight = np.where(err < width, (1.0 - (err / width) ** 2) ** 2, 0.0)
         if weight.sum() < max(min_weight, 1e-9):
             break
-    slope, offset = _blend_line(base, seen, (err < tolerance).astype(np.float64))
+    slope, offset = blend_line(base, seen, (err < tolerance).astype(np.float64))
     err = blend_error(base, seen, slope, offset)
     return slope, offset, float((err < tolerance).mean())
 

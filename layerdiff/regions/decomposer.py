@@ -68,7 +68,7 @@ from .graph import RegionGraph, graph_from_labels, region_graph
 from .hidden import complete_hidden
 from .ink import carve_line_ink, lift_line_ink, line_ink, part_objects_from_lines
 from .overlays import Panel, find_panels, insert_panels
-from .paint import at_work_size, layer_masks, named_stack, paint_layers
+from .paint import at_work_size, layer_masks, make_room, named_stack, paint_layers
 from .photo import PhotoArea, find_photos, keep_photos_whole, photo_cover, split_at_outlines
 from .segment import pixel_features
 from .solve import assign_layers, canvas_background
@@ -309,9 +309,8 @@ class RegionLayerDecomposer:
         if panels:
             stack = insert_panels(stack, img[..., :3], fitted[0], panels)  # (K + P, h, w, 4)
         elif self.panels and fitted is None and (stack[0, ..., 3] >= 1.0).all():  # over a texture or a photo
-            cap = max_layers if wanted is None else len(stack)
             stack = insert_texture_panels(stack, img[..., :3], find_texture_panels(img[..., :3]), wanted is not None,
-                                          cap)  # (K', h, w, 4)
+                                          max_layers)  # (K', h, w, 4)
         if not self.fades or any(area.background for area in areas):  # a photo's own light is no fade
             return stack
         return self._take_fade(stack, wanted is not None, max_layers + len(panels))
@@ -322,19 +321,12 @@ class RegionLayerDecomposer:
         above it (:func:`~layerdiff.regions.fades.find_fade`): in an empty slot with an exact count (the
         slot is the evidence a smooth background's fade may use), as one more layer under the cap with an
         automatic count."""
-        if not (stack[0, ..., 3] >= 1.0).all():
-            return stack
-        empty = np.nonzero(stack[1:, ..., 3].max(axis=(1, 2)) <= 0)[0] + 1  # (E,)
-        if exact and not len(empty):
-            return stack
-        if not exact and len(stack) >= cap:
-            return stack
-        fade = find_fade(stack[0, ..., :3], spare=exact)
+        room = make_room(stack, exact, cap) if (stack[0, ..., 3] >= 1.0).all() else None  # (K - 1 | K, h, w, 4)
+        fade = None if room is None else find_fade(stack[0, ..., :3], spare=exact)
         if fade is None:
             return stack
         base, top = split_fade(stack[0], fade)  # (h, w, 4) each
-        rest = np.delete(stack, empty[-1], 0) if exact else stack  # (K - 1 | K, h, w, 4)
-        return np.concatenate([base[None], top[None], rest[1:]], 0)  # (K | K + 1, h, w, 4)
+        return np.concatenate([base[None], top[None], room[1:]], 0)  # (K | K + 1, h, w, 4)
 
     def _relations(self, graph: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:func:`predict_relations` of ``graph``, then step 0 of the solver when ``vector_art`` is on."""

@@ -25,7 +25,7 @@ from ..recompose import colour_line_matte, project_residual, resize_plane, upsam
 from .fill import push_pull_fill
 from .graph import RegionGraph
 
-__all__ = ["layer_masks", "matte_cover", "paint_layers", "at_work_size", "shrink_to", "named_stack"]
+__all__ = ["layer_masks", "matte_cover", "paint_layers", "at_work_size", "shrink_to", "named_stack", "make_room"]
 
 
 def layer_masks(graph: RegionGraph, layer: np.ndarray, count: int, convex: bool = False,
@@ -168,3 +168,13 @@ def matte_cover(rgb: np.ndarray, cover: np.ndarray, radius: int) -> np.ndarray:
 def _edge_band(mask: np.ndarray) -> np.ndarray:
     """Pixels within one pixel of the boundary of a boolean mask (both sides)."""
     return edge_band(mask)
+
+
+def make_room(stack: np.ndarray, exact: bool, cap: int) -> np.ndarray | None:
+    """``stack`` (K, h, w, 4) ready to take one more layer, or None when it has no room: with an exact count,
+    without its topmost empty layer above the background (None when none is empty); with an automatic
+    count, as it is while it has fewer than ``cap`` layers."""
+    if not exact:
+        return stack if len(stack) < cap else None
+    empty = np.nonzero(stack[1:, ..., 3].max(axis=(1, 2)) <= 0)[0] + 1  # (E,)
+    return np.delete(stack, empty[-1], 0) if len(empty) else None

@@ -26,7 +26,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from .background import blend_line
 from .overlays import Panel, insert_panels
+from .paint import make_room
 
 __all__ = ["edge_runs", "find_texture_panels", "insert_texture_panels"]
 
@@ -124,12 +126,10 @@ def _blend(rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[float, floa
     outside, inside = _pairs(rgb, box)  # (m, 3) each
     if len(outside) < 16:
         return None
-    o, i = outside - outside.mean(0), inside - inside.mean(0)  # (m, 3) each
-    varies = float(np.sqrt((o * o).sum(-1).mean()))
+    varies = float(np.sqrt(((outside - outside.mean(0)) ** 2).sum(-1).mean()))
     if varies < _VARIES:
         return None
-    slope = float((o * i).sum() / (o * o).sum())  # one slope for the three channels
-    offset = inside.mean(0) - slope * outside.mean(0)  # (3,)
+    slope, offset = blend_line(outside, inside, np.ones(len(outside)))  # one slope for the three channels
     error = float(np.abs(inside - slope * outside - offset).mean())
     opacity = 1.0 - slope
     if not 0.1 <= opacity <= 0.9 or error > _ERROR or error > _ERROR_SHARE * varies:
@@ -191,13 +191,13 @@ def insert_texture_panels(stack: np.ndarray, rgb: np.ndarray, panels: list[Panel
     for panel in panels:
         extent = stack[1:, ..., 3] > 0  # (K - 1, h, w)
         iou = (extent & panel.mask).sum((1, 2)) / np.maximum((extent | panel.mask).sum((1, 2)), 1)  # (K - 1,)
-        empty = np.nonzero(~extent.any((1, 2)))[0]
         if len(iou) and iou.max() >= _SAME:
             stack = np.delete(stack, int(np.argmax(iou)) + 1, 0)
-        elif exact and len(empty):
-            stack = np.delete(stack, int(empty[-1]) + 1, 0)
-        elif exact or len(stack) >= cap:
-            continue
+        else:
+            room = make_room(stack, exact, cap)
+            if room is None:
+                continue
+            stack = room
         model = stack[0, ..., :3].copy()  # (h, w, 3) the background; under the panel the picture unblended
         model[panel.mask] = np.clip((rgb[panel.mask] - panel.alpha * panel.colour) / (1 - panel.alpha), 0, 1)
         stack = insert_panels(stack, rgb, model, [panel])  # (K', h, w, 4)
