@@ -12,6 +12,7 @@ The decomposition and extraction path of layerdiff-tiny, and the parts the non-l
 - :mod:`~layerdiff.regions.text_lines` and :mod:`~layerdiff.regions.ink`: detected text lines kept whole,
   their ink given regions of its own;
 - :mod:`~layerdiff.regions.background`: the fitted background, the regions it does not explain, halos;
+  :mod:`~layerdiff.regions.faint`: shapes a few 8-bit steps off a smooth background, found by the residual;
   :mod:`~layerdiff.regions.overlays`: translucent panels over a pattern, found by their blend, a layer each;
   :mod:`~layerdiff.regions.texture_panels`: the same over a texture or a photo, found by their edges;
   :mod:`~layerdiff.regions.fades`: a fade or vignette over the whole background, a layer of its own;

@@ -47,7 +47,7 @@ from scipy import ndimage
 from ..morphology import dilate_square, erode_square
 from .graph import RegionGraph
 
-__all__ = ["BackgroundFit", "fit_background", "pattern_lattice", "pattern_model", "missed_pixels",
+__all__ = ["BackgroundFit", "fit_background", "pattern_lattice", "pattern_model", "missed_pixels", "shaded",
            "split_unexplained", "unexplained_regions", "attach_halos", "translucent_layers", "robust_blend",
            "blend_line", "blend_error",
            "objects_on_background"]
@@ -380,6 +380,13 @@ def _smooth_fit(ys: np.ndarray, xs: np.ndarray, c: np.ndarray, shape: tuple[int,
     return BackgroundFit(coef, (h, w), share, share >= min_share)
 
 
+def shaded(rgb: np.ndarray, model: np.ndarray) -> np.ndarray:
+    """(...) bool: colours ``rgb`` (..., 3) darker than the fit ``model`` (..., 3) by about one factor in
+    every channel (the per-channel ratios below 1 and within ``_SHADE_SPREAD`` of each other): a shadow."""
+    ratio = rgb / np.maximum(model, 1e-3)  # (..., 3)
+    return (ratio.max(-1) < 1.0) & (ratio.max(-1) - ratio.min(-1) < _SHADE_SPREAD)
+
+
 def missed_pixels(rgb: np.ndarray, model: np.ndarray, object_error: float = 0.06,
                   min_overlay: float = 0.005) -> np.ndarray:
     """(h, w) bool: pixels of ``rgb`` (h, w, 3) that ``model`` (h, w, 3) misses by more than
@@ -389,13 +396,12 @@ def missed_pixels(rgb: np.ndarray, model: np.ndarray, object_error: float = 0.06
     canvas)."""
     missed = np.abs(model - rgb).mean(-1) > object_error  # (h, w)
     ys, xs = np.nonzero(missed)
-    ratio = rgb[ys, xs] / np.maximum(model[ys, xs], 1e-3)  # (m, 3)
-    shade = (ratio.max(-1) < 1.0) & (ratio.max(-1) - ratio.min(-1) < _SHADE_SPREAD)  # (m,)
+    shade = shaded(rgb[ys, xs], model[ys, xs])  # (m,)
     missed[ys[shade], xs[shade]] = False
     if shade.any():
-        shaded = np.zeros(missed.shape, bool)
-        shaded[ys[shade], xs[shade]] = True
-        missed |= _dark_overlays(shaded, rgb, model, min_overlay)
+        dark = np.zeros(missed.shape, bool)  # (h, w)
+        dark[ys[shade], xs[shade]] = True
+        missed |= _dark_overlays(dark, rgb, model, min_overlay)
     return missed
 
 

@@ -24,7 +24,8 @@
    (:mod:`layerdiff.regions.ink`);
 7. a smooth model fitted to the background (:mod:`layerdiff.regions.background`; flat backgrounds
    only) takes what it does not explain out of the background before step 3 (an object cut by the
-   canvas border, one close in colour to a gradient band), gives the shadows and glows it does not
+   canvas border, one close in colour to a gradient band, a tone-on-tone shape a few 8-bit steps off a
+   smooth fill: :mod:`layerdiff.regions.faint`), gives the shadows and glows it does not
    explain to the layer they surround after painting, keeps the opacity of translucent layers on it,
    and is the background under every layer; regions that fill their convex hull are completed under
    the layers over them;
@@ -61,6 +62,7 @@ from .background import (
 )
 from .config import RegionConfig
 from .emoji_art import fill_under_drawing
+from .faint import faint_objects
 from .fades import find_fade, split_fade
 from .features import PAIR_FEATURES, REGION_FEATURES, all_pairs, pair_features, region_features, swap_pairs
 from .fragments import LAYER_FEATURES, absorb_fragments, spend_count_on_objects
@@ -175,6 +177,9 @@ class RegionLayerDecomposer:
     fades: bool = True
     """A gradient fade or vignette of one colour over the whole background is a layer of its own just above
     it (:mod:`layerdiff.regions.fades`); False: it stays in the background."""
+    faint: bool = True
+    """A shape of one colour a few 8-bit steps off a smooth background fill, with a step at its outline, is
+    an object (:mod:`layerdiff.regions.faint`); False: it stays in the background."""
     photos: bool = True
     """Photographs found by their dense texture in a fitted rectangle or ellipse (or over the whole
     canvas) are kept whole, one layer or the background (:mod:`layerdiff.regions.photo`); False: as
@@ -372,6 +377,10 @@ class RegionLayerDecomposer:
                 if flat is None:
                     flat = pixel_features(graph.image)[1] < self.config.flat_threshold
                 missed = missed_pixels(graph.image[..., :3], model)  # (h, w)
+                faint = np.zeros((h, w), bool)  # tone-on-tone shapes on a solid fill or a gradient
+                if self.faint and fit.pattern is None:
+                    faint = faint_objects(graph.image[..., :3], model, missed, flat, min_area)  # (h, w)
+                    missed |= faint
                 if self.panels and fit.pattern is not None:  # translucent panels over a pattern: layers
                     panels = find_panels(graph.image[..., :3], model)
                     panels = panels[:max(0, (cap if wanted is None else wanted) - 2)]
@@ -395,6 +404,12 @@ class RegionLayerDecomposer:
                     rest = rest[~np.isin(rest, objects)]
                     same[np.ix_(objects, rest)] = 0.0
                     same[np.ix_(rest, objects)] = 0.0
+                if faint.any():  # a tone-on-tone shape shares its layer with no other region
+                    lone = np.bincount(graph.regions.labels.ravel(), faint.ravel(), minlength=graph.count)
+                    lone = lone > 0.6 * graph.regions.area  # (n,)
+                    same = same.copy()
+                    same[lone] = 0.0
+                    same[:, lone] = 0.0
         if photos:
             same, above, bg = keep_photos_whole(same, above, bg, graph, photos)
         layer = assign_layers(same, above, bg, graph.regions.area, None if wanted is None else wanted - len(panels),
