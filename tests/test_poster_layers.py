@@ -85,6 +85,24 @@ def test_a_drop_shadow_goes_with_its_card_and_the_background_is_clean(decomposer
     assert np.abs(stack[0, only_shadow | card, :3] * 255.0 - gradient()[only_shadow | card]).mean() < 3.0
 
 
+def test_a_shadow_meeting_a_glow_goes_with_its_card(decomposer):
+    img, card, shadow = shadowed_card()
+    base = img.convert("RGBA")
+    glow = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    ImageDraw.Draw(glow).rectangle([20, 256, 330, 290], fill=(255, 150, 40, 230))
+    base.alpha_composite(glow.filter(ImageFilter.GaussianBlur(9)))  # an orange glow reaching the shadow
+    ImageDraw.Draw(base).rectangle([20, 256, 330, 290], fill=(255, 255, 255))  # a white bar, its object
+    rgb = np.asarray(base.convert("RGB"), np.float32) / 255.0
+    stack = decomposer.decompose(base.convert("RGB"), num_layers=3).to_numpy()
+    top = topmost(stack)
+    card_layer = int(np.bincount(top[card]).argmax())
+    assert card_layer > 0
+    only_shadow = (shadow > 0.15) & ~card
+    assert (stack[card_layer, only_shadow, 3] > 0.1).mean() > 0.85  # the shadow went with the card
+    assert np.abs(stack[0, only_shadow, :3] * 255.0 - gradient()[only_shadow]).mean() < 3.0
+    assert np.abs(over(stack) - rgb).max() <= 1.0 / 255.0
+
+
 def test_a_translucent_disc_keeps_its_alpha(decomposer):
     base = gradient()
     disc = np.hypot(*np.mgrid[0:SIZE, 0:SIZE] - np.array([150.0, 160.0])[:, None, None]) < 70

@@ -73,6 +73,28 @@ def test_attach_halos_unblends_a_glow_over_the_fit():
     assert np.abs(over(out) - rgb).max() < 0.02
 
 
+def test_attach_halos_gives_thin_strokes_a_glow_larger_than_their_area():
+    h = w = 256
+    model = np.broadcast_to(np.linspace(0.2, 0.6, h)[:, None, None], (h, w, 3)).astype(np.float32)
+    strokes = np.zeros((h, w), bool)
+    for x0 in range(60, 144, 12):  # seven thin bars, like the stems of a line of letters
+        strokes[110:150, x0:x0 + 2] = True
+    d = ndimage.distance_transform_edt(~strokes)  # (h, w) px from the strokes
+    glow = np.clip(1.0 - d / 7.0, 0.0, 1.0) * ~strokes  # reaching 7 px: far more than the strokes' area
+    assert (glow > 0.05).sum() > 6 * strokes.sum()
+    colour = np.array([1.0, 0.55, 0.1], np.float32)
+    rgb = model * (1 - glow[..., None]) + colour * glow[..., None]
+    rgb[strokes] = 1.0
+    stack = np.zeros((2, h, w, 4), np.float32)
+    stack[0, ..., :3], stack[0, ..., 3] = rgb, 1.0
+    stack[1, strokes, :3], stack[1, strokes, 3] = 1.0, 1.0
+    out = attach_halos(stack, rgb, np.stack([~strokes, strokes]), model)
+    ring = glow > 0.2
+    assert (out[1, ring, 3] > 0.1).all() and np.abs(out[1, ring, 3] - glow[ring]).mean() < 0.12  # joined the strokes
+    assert np.abs(out[0, ring, :3] - model[ring]).max() < 1e-5
+    assert np.abs(over(out) - rgb).max() < 0.02
+
+
 def test_attach_halos_leaves_a_flat_shape_beside_a_shadow_in_the_background():
     # a purple box the solver left in the background touches a card and its shadow: the missed pixels
     # make one piece whose mean is not darker than the fit, yet only the shadow belongs to the card

@@ -4,8 +4,12 @@ it; and a translucent banner across a radial gradient coming back as its own lay
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import matplotlib
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 import layerdiff
@@ -18,6 +22,7 @@ from layerdiff.regions.background import (
     pattern_model,
     translucent_layers,
 )
+from layerdiff.text.ocr import ocr_available
 
 N = 192
 
@@ -209,3 +214,50 @@ def test_a_drop_shadow_over_polka_dots_goes_with_its_card():
     assert np.abs(out[0, halo, :3] - dots[halo]).mean() < 2.0 / 255.0  # the dots go on under it
     a = out[1, ..., 3:]
     assert np.abs(out[1, ..., :3] * a + out[0, ..., :3] * (1.0 - a) - rgb).max() < 1.0 / 255.0
+
+
+def test_the_dots_go_on_under_an_opaque_disc(decomposer):
+    n = 384
+    dots = _dots(period=40.3, radius=8.5, dot=(0.02, 0.06, 0.03), fill=(1.0, 0.54, 0.06), n=n)
+    ys, xs = np.mgrid[0:n, 0:n]
+    disc = np.hypot(ys - 190, xs - 200) < 70
+    rgb = dots.copy()
+    rgb[disc] = (0.35, 0.55, 0.9)
+    image = (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
+    stack = decomposer.decompose(image, num_layers=2).to_numpy()  # (2, n, n, 4)
+    inner = ndimage.binary_erosion(disc, iterations=3)
+    assert (stack[1, inner, 3] > 0.99).all()
+    assert np.abs(stack[0, inner, :3] - dots[inner]).mean() < 4.0 / 255.0  # dots under the disc, not a plain fill
+
+
+def test_complete_stack_leaves_the_layers_it_is_told_to_keep():
+    from layerdiff.completion import complete_stack
+
+    stack = np.zeros((2, 32, 32, 4), np.float32)
+    stack[0] = (0.9, 0.5, 0.1, 1.0)
+    stack[0, 10:20, 10:20, :3] = (0.0, 0.0, 0.0)  # a dot under the top layer: the caller's completion
+    stack[1, 8:22, 8:22] = (0.2, 0.3, 0.8, 1.0)
+    done, methods = complete_stack(stack, keep=(0,))
+    assert methods[0] == "none" and np.array_equal(done[0], stack[0])
+    again, _ = complete_stack(stack)
+    assert np.abs(again[0, 12:18, 12:18, :3] - (0.9, 0.5, 0.1)).max() < 0.02  # re-painted when not kept
+
+
+@pytest.mark.skipif(not ocr_available(), reason="needs the text extra (rapidocr-onnxruntime)")
+def test_the_dots_around_a_line_of_text_stay_in_the_background(decomposer):
+    n = 384
+    dots = _dots(period=40.3, radius=8.5, dot=(0.02, 0.06, 0.03), fill=(1.0, 0.54, 0.06), n=n)
+    image = Image.fromarray((dots * 255).round().astype(np.uint8))
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSansMono.ttf"), 56)
+    ImageDraw.Draw(image).text((30, 165), "Winter", font=font, fill=(40, 100, 230))
+    ink = np.abs(np.asarray(image, np.float32) / 255.0 - dots).max(-1) > 0.02  # (n, n) the letters' pixels
+    core = np.abs(np.asarray(image, np.float32) / 255.0 - np.array((40, 100, 230)) / 255.0).max(-1) < 0.1
+    stack = decomposer.decompose(np.asarray(image), num_layers=2).to_numpy()  # (2, n, n, 4)
+    assert (stack[1, core, 3] > 0.9).mean() > 0.97
+    box = np.zeros((n, n), bool)
+    ys, xs = np.nonzero(ink)
+    box[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True
+    dot_px = box & (dots[..., 0] < 0.3) & ~ndimage.binary_dilation(ink, iterations=3)  # dots between letters
+    assert dot_px.sum() > 100
+    assert (stack[1, dot_px, 3] < 0.5).all()  # not ink of the line
+    assert np.abs(stack[0, dot_px, :3] - dots[dot_px]).mean() < 4.0 / 255.0

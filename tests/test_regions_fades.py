@@ -108,3 +108,26 @@ def test_decomposer_adds_a_vignette_to_a_plain_fill_with_an_automatic_count():
     assert out[1, N // 2, N // 2, 3] == 0 and out[1, 0, 0, 3] > 0.4
     comp = out[1, ..., :3] * out[1, ..., 3:] + out[0, ..., :3] * (1 - out[1, ..., 3:])
     assert np.abs(comp * 255 - img).max() <= 1.0
+
+
+def test_a_speck_gives_its_slot_to_a_vignette_when_no_slot_is_empty():
+    from layerdiff.loader import load
+    from layerdiff.regions.paint import merge_speck
+
+    base = np.full((N, N, 3), [0.86, 0.15, 0.15], np.float32)
+    bg = np.concatenate([_over(base, (0.96, 0.51, 0.08), 0.6 * _shape("vignette", 0.35, 1.5)),
+                         np.ones((N, N, 1), np.float32)], -1)  # (N, N, 4) the vignette still in it
+    disc = np.zeros((N, N, 4), np.float32)
+    disc[40:80, 40:80] = (0.1, 0.2, 0.9, 1.0)
+    speck = np.zeros((N, N, 4), np.float32)
+    speck[60:62, 100:103] = (1.0, 1.0, 1.0, 1.0)  # 6 px: a speck, not a layer a designer made
+    stack = np.stack([bg, disc, speck])  # (3, N, N, 4) no slot empty
+    merged = merge_speck(stack, 0.003)
+    assert merged.shape[0] == 2 and (merged[1, 60:62, 100:103] == 1.0).all()  # onto the layer under it
+    assert np.array_equal(merged[1, 40:80, 40:80], disc[40:80, 40:80])
+    assert merge_speck(stack[:2], 0.003) is None  # the disc is no speck
+    out = load("layerdiff-tiny", "decompose")._take_fade(stack, True, 8)  # (3, N, N, 4)
+    assert out.shape[0] == 3
+    assert out[1, N // 2, N // 2, 3] == 0 and out[1, 0, 0, 3] > 0.4  # the vignette took the speck's slot
+    assert np.array_equal(out[2], merged[1])
+    assert np.abs(out[0, ..., :3] - base).max() < 0.05

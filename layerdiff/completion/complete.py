@@ -27,6 +27,7 @@ leaves every other value (and so the composite) unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -209,14 +210,17 @@ def complete_layer(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, **kwarg
 
 
 def complete_stack(stack: np.ndarray, *, hidden_above: float = 1.0 - 0.5 / 255.0, visible: float = 0.99,
-                   method: str = "auto", exemplar: bool = True, seed: int = 0) -> tuple[np.ndarray, list[str]]:
+                   method: str = "auto", exemplar: bool = True, seed: int = 0, keep: Collection[int] = (),
+                   ) -> tuple[np.ndarray, list[str]]:
     """Re-paint what each layer of ``stack`` (L, H, W, 4) straight alpha in [0, 1], bottom to top, hides.
 
     For layer k: its hole is where it has alpha > 0 and the layers above cover at least ``hidden_above``
     (so the composite does not change); its known pixels are where its own visibility (its alpha times
     what the layers above let through) is at least ``visible``, less a one-pixel band at their edge (mixed
-    edge colours). ``method`` and ``exemplar`` as :func:`complete_layer_info`. Returns the new stack
-    (float32 copy) and the method used per layer ("none" where nothing was hidden).
+    edge colours). ``method`` and ``exemplar`` as :func:`complete_layer_info`; the layers in ``keep`` are
+    left as they are (their hidden part already completed by the caller, e.g. from a background fit).
+    Returns the new stack (float32 copy) and the method used per layer ("none" where nothing was hidden
+    or the layer was kept).
     """
     arr = np.asarray(stack, np.float32)
     if arr.ndim != 4 or arr.shape[-1] != 4:
@@ -229,7 +233,7 @@ def complete_stack(stack: np.ndarray, *, hidden_above: float = 1.0 - 0.5 / 255.0
         cover_above = 1.0 - through  # (H, W)
         hole = (alpha[k] > 0) & (cover_above >= hidden_above)
         known = ndimage.binary_erosion(alpha[k] * through >= visible, np.ones((3, 3), bool), border_value=1)
-        if hole.any() and known.any():
+        if k not in keep and hole.any() and known.any():
             done = complete_layer_info(arr[k, ..., :3], known, hole, method=method, exemplar=exemplar, seed=seed)
             out[k, ..., :3] = done.rgb
             methods[k] = done.method

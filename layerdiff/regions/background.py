@@ -48,9 +48,8 @@ from ..morphology import dilate_square, erode_square
 from .graph import RegionGraph
 
 __all__ = ["BackgroundFit", "fit_background", "pattern_lattice", "pattern_model", "missed_pixels", "shaded",
-           "split_unexplained", "unexplained_regions", "attach_halos", "translucent_layers", "robust_blend",
-           "blend_line", "blend_error",
-           "objects_on_background"]
+           "split_unexplained", "explained_regions", "unexplained_regions", "attach_halos", "translucent_layers",
+           "robust_blend", "blend_line", "blend_error", "objects_on_background"]
 
 _SAMPLES = 4000  # background pixels the fit is computed on
 # Tukey widths (sRGB mean absolute error) per reweighting round, from a plain least-squares start; the
@@ -58,6 +57,7 @@ _SAMPLES = 4000  # background pixels the fit is computed on
 _SCHEDULES = ((0.03,) * 6, (0.12, 0.06, 0.03, 0.03, 0.03, 0.03))
 _GOOD = 4.0 / 255.0  # a pixel within this of the fit is explained by it
 _REACH = 0.1  # farthest a halo reaches from its layer, as a fraction of the longer side (90% of it)
+_FOOT = 0.03  # reach of a layer's footprint (share of the longer side): a halo may be as large as it
 _TAIL = 2.0 / 255.0  # a halo's faint tail: missed by this much, connected to pixels missed by more
 _FLAT = 0.9  # share of flat pixels of a region or piece that is a flat fill or a smooth halo, not texture
 _SHADE_SPREAD = 0.12  # largest spread of the per-channel ratios image / fit of a shadowed pixel
@@ -470,6 +470,15 @@ def split_unexplained(graph: RegionGraph, background: np.ndarray, missed: np.nda
     return out
 
 
+def explained_regions(graph: RegionGraph, model: np.ndarray, error: float = 0.03, share: float = 0.7) -> np.ndarray:
+    """(n,) bool: regions of ``graph`` at least ``share`` of whose pixels the background fit ``model``
+    (h, w, 3) explains within ``error`` (sRGB mean absolute error): the background's own paint (a
+    pattern's dots, a stripe)."""
+    near = np.abs(graph.image[..., :3] - model).mean(-1) <= error  # (h, w)
+    hits = np.bincount(graph.regions.labels.ravel(), near.ravel(), minlength=graph.count)  # (n,)
+    return hits >= share * np.maximum(graph.regions.area, 1.0)
+
+
 def unexplained_regions(graph: RegionGraph, background: np.ndarray, missed: np.ndarray,
                         min_share: float = 0.6, min_area: float = 0.0, flat: np.ndarray | None = None,
                         ) -> np.ndarray:
@@ -499,9 +508,11 @@ def attach_halos(stack: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.
     """``stack`` (K, h, w, 4) with the shadows and glows of its layers moved out of the background
     (step 3 of the module docstring); ``rgb`` (h, w, 3) the image, ``own`` (K, h, w) each layer's
     visible pixels, ``model`` (h, w, 3) the accepted background fit. A connected piece of background
-    pixels missed by more than 2/255 (its faint tail included), some by more than ``halo_error``,
-    joins the layer whose covered pixels it touches most, when it is at most ``max_ratio`` times that
-    layer's area, 90% of it within a tenth of the longer side of the layer and smooth: (given ``flat``
+    pixels missed by more than 2/255 (its faint tail included), some by more than ``halo_error``, cut
+    where the nearest layer changes (a shadow meeting another layer's glow), joins the layer it touches,
+    when it is at most ``max_ratio`` times that layer's area or its footprint (the pixels within 3% of the
+    longer side nearer it than any other layer: a glow around thin letters), 90% of it within a tenth of
+    the longer side of the layer and smooth: (given ``flat``
     (h, w), the pixels without texture) at least 90% flat, or without texture away from the layers'
     edges (a blurred shadow's ramp), or, over a pattern, dimming it by a smooth factor (the image's share
     of the fit varies little away from the pattern's own edges); its alpha
@@ -535,6 +546,10 @@ def _halos(out: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.ndarray,
     nearest = owner[iy, ix]  # (h, w) layer of the nearest covered pixel
     touching = ndimage.binary_dilation(owner > 0, structure=np.ones((3, 3), bool))  # (h, w)
     pieces, num = ndimage.label(missed, structure=np.ones((3, 3), bool))
+    if num:  # a piece between two layers (a shadow meeting a glow) is cut where the nearer layer changes
+        _, pieces = np.unique(pieces * count + nearest * (pieces > 0), return_inverse=True)
+        pieces = pieces.reshape(missed.shape)  # (h, w) 0 stays 0: the smallest code
+        num = int(pieces.max())
     strong = np.bincount(pieces.ravel(), (err > halo_error).ravel(), minlength=num + 1) > 0  # (num + 1,)
     sizes = np.bincount(pieces.ravel(), minlength=num + 1)
     smooth = np.bincount(pieces.ravel(), flat.ravel(), minlength=num + 1) >= _FLAT * sizes  # (num + 1,)
@@ -555,12 +570,15 @@ def _halos(out: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.ndarray,
     reach = _REACH * max(out.shape[1:3])  # a halo lies near its layer, not across the canvas
     far = np.bincount(pieces.ravel(), (dist > reach).ravel(), minlength=num + 1) > 0.1 * sizes  # (num + 1,)
     area = np.bincount(owner.ravel(), minlength=count).astype(np.float64)  # (K,)
+    # a glow around thin strokes outgrows their area: the layer's footprint (pixels within _FOOT of it) counts
+    foot = np.bincount(nearest[dist <= _FOOT * max(out.shape[1:3])], minlength=count).astype(np.float64)  # (K,)
     contact = np.zeros((num + 1, count))
     sel = touching & (pieces > 0)
     np.add.at(contact, (pieces[sel], nearest[sel]), 1.0)
     for p in range(1, num + 1):
         k = int(np.argmax(contact[p]))
-        if contact[p, k] <= 0 or k == 0 or sizes[p] > max_ratio * area[k] or far[p] or not (smooth[p] and strong[p]):
+        big = sizes[p] > max(max_ratio * area[k], foot[k])
+        if contact[p, k] <= 0 or k == 0 or big or far[p] or not (smooth[p] and strong[p]):
             continue
         px = pieces == p
         r = resid[px]  # (m, 3)

@@ -53,6 +53,7 @@ from ..layered import LayeredImage
 from ..registry import DEFAULT_MODEL
 from .background import (
     attach_halos,
+    explained_regions,
     fit_background,
     missed_pixels,
     objects_on_background,
@@ -62,15 +63,15 @@ from .background import (
 )
 from .config import RegionConfig
 from .emoji_art import fill_under_drawing
-from .faint import faint_objects
 from .fades import find_fade, split_fade
+from .faint import faint_objects
 from .features import PAIR_FEATURES, REGION_FEATURES, all_pairs, pair_features, region_features, swap_pairs
 from .fragments import LAYER_FEATURES, absorb_fragments, spend_count_on_objects
 from .graph import RegionGraph, graph_from_labels, region_graph
 from .hidden import complete_hidden
 from .ink import carve_line_ink, lift_line_ink, line_ink, part_objects_from_lines
 from .overlays import Panel, find_panels, insert_panels
-from .paint import at_work_size, layer_masks, make_room, named_stack, paint_layers
+from .paint import at_work_size, layer_masks, make_room, merge_speck, named_stack, paint_layers
 from .photo import PhotoArea, find_photos, keep_photos_whole, photo_cover, split_at_outlines
 from .segment import pixel_features
 from .solve import assign_layers, canvas_background
@@ -298,10 +299,11 @@ class RegionLayerDecomposer:
             layer = lift_line_ink(graph, layer, boxes, self.config.merge_delta_e, limit)  # (n,)
             layer = part_objects_from_lines(graph, layer, boxes, self.config.merge_delta_e, limit)  # (n,)
         if boxes:
-            graph, layer = keep_lines_whole(graph, layer, boxes, self.config.merge_delta_e)  # (n,)
+            explained = None if fitted is None else explained_regions(graph, fitted[0])  # (n,)
+            graph, layer = keep_lines_whole(graph, layer, boxes, self.config.merge_delta_e, explained)  # (n,)
         stack = self.paint(img, graph, layer, wanted, areas)  # (K, h, w, 4)
         if fitted is not None:
-            model, flat, _ = fitted  # (h, w, 3), (h, w)
+            model, flat, _, _ = fitted  # (h, w, 3), (h, w)
             own = layer[graph.regions.labels][None] == np.arange(int(layer.max()) + 1)[:, None, None]  # (K, h, w)
             for panel in panels:
                 own[0] &= ~panel.on  # a panel's pixels are neither halos nor background
@@ -310,7 +312,7 @@ class RegionLayerDecomposer:
             for panel in panels:  # the background shows the fit through a panel: completed from the fit
                 stack[0, panel.on, :3] = model[panel.on]
         if self.complete:
-            stack = complete_hidden(stack, img[..., :3])
+            stack = complete_hidden(stack, img[..., :3], keep_background=fitted is not None and fitted[3])  # dots go on
         if panels:
             stack = insert_panels(stack, img[..., :3], fitted[0], panels)  # (K + P, h, w, 4)
         elif self.panels and fitted is None and (stack[0, ..., 3] >= 1.0).all():  # over a texture or a photo
@@ -320,17 +322,22 @@ class RegionLayerDecomposer:
             return stack
         return self._take_fade(stack, wanted is not None, max_layers + len(panels))
 
-    @staticmethod
-    def _take_fade(stack: np.ndarray, exact: bool, cap: int) -> np.ndarray:
+    def _take_fade(self, stack: np.ndarray, exact: bool, cap: int) -> np.ndarray:
         """``stack`` (K, h, w, 4) with a fade or vignette over its opaque background split off as a layer just
         above it (:func:`~layerdiff.regions.fades.find_fade`): in an empty slot with an exact count (the
-        slot is the evidence a smooth background's fade may use), as one more layer under the cap with an
-        automatic count."""
-        room = make_room(stack, exact, cap) if (stack[0, ..., 3] >= 1.0).all() else None  # (K - 1 | K, h, w, 4)
-        fade = None if room is None else find_fade(stack[0, ..., :3], spare=exact)
+        slot is the evidence a smooth background's fade may use), or, with no slot empty, in the slot of
+        a speck (a layer under ``min_layer_area`` of the canvas, merged onto the layer under it; the fade
+        then needs the evidence it needs with no slot), as one more layer under the cap with an automatic
+        count."""
+        if not (stack[0, ..., 3] >= 1.0).all():
+            return stack
+        room, spare = make_room(stack, exact, cap), exact  # (K - 1 | K, h, w, 4)
+        if room is None and exact:
+            room, spare = merge_speck(stack, self.min_layer_area), False  # (K - 1, h, w, 4)
+        fade = None if room is None else find_fade(room[0, ..., :3], spare=spare)
         if fade is None:
             return stack
-        base, top = split_fade(stack[0], fade)  # (h, w, 4) each
+        base, top = split_fade(room[0], fade)  # (h, w, 4) each
         return np.concatenate([base[None], top[None], room[1:]], 0)  # (K | K + 1, h, w, 4)
 
     def _relations(self, graph: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -350,10 +357,11 @@ class RegionLayerDecomposer:
     def _propose(self, graph: RegionGraph, wanted: int | None = None, max_layers: int | None = None,
                  split: bool = False, photos: list[PhotoArea] | None = None,
                  ) -> tuple[RegionGraph, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                            tuple[np.ndarray, np.ndarray] | None]:
+                            tuple[np.ndarray, np.ndarray, list[Panel], bool] | None]:
         """The graph, :meth:`propose`'s relations and layers, and the accepted background fit (h, w, 3)
-        with the flat-pixel mask (h, w), or None (``fit_background`` off, a textured background (under 90%
-        flat pixels: a photo) that is not a repeating pattern, or a background no model explains).
+        with the flat-pixel mask (h, w), the translucent panels over it and whether it is a repeating
+        pattern, or None (``fit_background`` off, a textured background (under 90% flat pixels: a photo)
+        that is not a repeating pattern, or a background no model explains).
         Regions the fit does not explain are taken out of the background: P(background) and P(same
         layer) with the explained background regions set to 0. ``split``: pieces of background regions
         the fit misses first become regions of their own (a new graph, relations predicted again)."""
@@ -362,6 +370,7 @@ class RegionLayerDecomposer:
         same, above, bg = self._relations(graph)
         h, w = graph.regions.labels.shape
         model = None
+        patterned = False  # the accepted fit is a repeating pattern
         panels: list[Panel] = []
         cap = self.max_layers if max_layers is None else max_layers
         if self.fit_background:
@@ -372,6 +381,7 @@ class RegionLayerDecomposer:
                                  smooth=not textured)  # textured: a repeating pattern or nothing
             if fit is not None and fit.accepted:
                 model = fit.render()  # (h, w, 3)
+                patterned = fit.pattern is not None
                 min_area = self.min_layer_area * h * w
                 flat = graph.regions.flat_px  # (h, w)
                 if flat is None:
@@ -414,7 +424,7 @@ class RegionLayerDecomposer:
             same, above, bg = keep_photos_whole(same, above, bg, graph, photos)
         layer = assign_layers(same, above, bg, graph.regions.area, None if wanted is None else wanted - len(panels),
                               cap - len(panels), self.merge_threshold, self.min_layer_area * h * w)  # (n,)
-        return graph, same, above, bg, layer, (model, flat, panels) if model is not None else None
+        return graph, same, above, bg, layer, (model, flat, panels, patterned) if model is not None else None
 
     def paint(self, img: np.ndarray, graph: RegionGraph, layer: np.ndarray, wanted: int | None = None,
               photos: list[PhotoArea] | None = None) -> np.ndarray:

@@ -55,13 +55,14 @@ _MIN_ARC = 0.35  # share of the fitted ellipse's or box's perimeter the visible 
 
 def complete_hidden(stack: np.ndarray, rgb: np.ndarray, reveal: float = 0.05, min_alpha: float = 0.05,
                     exemplar: bool = True, shadows: bool = True, shapes: bool = True,
-                    raise_alpha: bool = True, fringes: bool = True) -> np.ndarray:
+                    raise_alpha: bool = True, fringes: bool = True, keep_background: bool = False) -> np.ndarray:
     """``stack`` (L, H, W, 4) straight alpha with what each layer hides re-painted and the top layer's
     colours unblended where that changed the layers below (module docstring); ``rgb`` (H, W, 3) is the
     image the stack recomposes to. ``exemplar``: textured layers no parametric model fits are inpainted
     with PatchMatch (:func:`layerdiff.completion.complete_layer_info`) instead of push-pull.
     ``shadows``, ``shapes``, ``fringes``, ``raise_alpha``: steps 1, 2, 3 and the alpha rise of step 5
-    (alphas change only through them)."""
+    (alphas change only through them); ``keep_background``: step 4 leaves the bottom layer's colours as
+    they are (already completed from a background fit: a pattern's dots continue under the layers)."""
     arr = np.asarray(stack, np.float32)
     if shadows:
         arr = shadows_over_layers(arr, rgb)
@@ -69,7 +70,7 @@ def complete_hidden(stack: np.ndarray, rgb: np.ndarray, reveal: float = 0.05, mi
         arr = complete_shapes(arr)
     if fringes:
         arr = ink_specks(edge_fringes(arr, rgb), rgb)
-    done, _ = complete_stack(arr, hidden_above=reveal, exemplar=exemplar)  # (L, H, W, 4)
+    done, _ = complete_stack(arr, hidden_above=reveal, exemplar=exemplar, keep=(0,) if keep_background else ())
     changed = _colour_changed(done, arr)  # (L, H, W)
     if shadows or shapes or fringes:
         changed |= _colour_changed(done, np.asarray(stack, np.float32))

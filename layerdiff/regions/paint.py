@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..blend import over
 from ..layered import LayeredImage, from_float
 from ..morphology import edge_band
 from ..parallel import parallel_map
@@ -25,7 +26,8 @@ from ..recompose import colour_line_matte, project_residual, resize_plane, upsam
 from .fill import push_pull_fill
 from .graph import RegionGraph
 
-__all__ = ["layer_masks", "matte_cover", "paint_layers", "at_work_size", "shrink_to", "named_stack", "make_room"]
+__all__ = ["layer_masks", "matte_cover", "paint_layers", "at_work_size", "shrink_to", "named_stack", "make_room",
+           "merge_speck"]
 
 
 def layer_masks(graph: RegionGraph, layer: np.ndarray, count: int, convex: bool = False,
@@ -168,6 +170,21 @@ def matte_cover(rgb: np.ndarray, cover: np.ndarray, radius: int) -> np.ndarray:
 def _edge_band(mask: np.ndarray) -> np.ndarray:
     """Pixels within one pixel of the boundary of a boolean mask (both sides)."""
     return edge_band(mask)
+
+
+def merge_speck(stack: np.ndarray, speck: float) -> np.ndarray | None:
+    """``stack`` (K, h, w, 4) less one layer: its smallest layer above the background, when that covers
+    (alpha over 0.5) less than ``speck`` of the canvas, composited onto the layer under it; None when every
+    layer is larger (or there is none)."""
+    if len(stack) < 2:
+        return None
+    cover = (stack[1:, ..., 3] > 0.5).mean(axis=(1, 2))  # (K - 1,) share of the canvas
+    k = int(np.argmin(cover)) + 1
+    if cover[k - 1] >= speck:
+        return None
+    out = np.delete(stack, k, 0)  # (K - 1, h, w, 4)
+    out[k - 1] = over(stack[k - 1], stack[k])
+    return out
 
 
 def make_room(stack: np.ndarray, exact: bool, cap: int) -> np.ndarray | None:

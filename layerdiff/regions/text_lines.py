@@ -136,9 +136,11 @@ def showing_through(colour: np.ndarray, base: np.ndarray, ink: np.ndarray, delta
     return (t < 0.5) & (off < delta_e)
 
 
-def _line(graph: RegionGraph, labels: np.ndarray, layer: np.ndarray, box: Box, delta_e: float) -> None:
+def _line(graph: RegionGraph, labels: np.ndarray, layer: np.ndarray, box: Box, delta_e: float,
+          explained: np.ndarray | None = None) -> None:
     """Apply steps 1-4 of the module docstring to one box, changing ``labels`` (h, w) and ``layer`` (n,)
-    in place."""
+    in place; regions flagged in ``explained`` (n,) (the background fit explains them) are never ink, and go
+    back to the background from the line's layer."""
     h, w = labels.shape
     x0, y0, x1, y1 = max(box[0], 0), max(box[1], 0), min(box[2], w), min(box[3], h)
     if x1 - x0 < 2 or y1 - y0 < 2:
@@ -146,6 +148,7 @@ def _line(graph: RegionGraph, labels: np.ndarray, layer: np.ndarray, box: Box, d
     n = graph.count
     inside_px = np.bincount(labels[y0:y1, x0:x1].ravel(), minlength=n)  # (n,)
     inside = np.nonzero(inside_px >= _INSIDE * graph.regions.area)[0]
+    own = np.zeros(len(inside), bool) if explained is None else explained[inside]  # (k,) the background's paint
     fy0, fx0, fy1, fx1 = max(y0 - _FRAME, 0), max(x0 - _FRAME, 0), min(y1 + _FRAME, h), min(x1 + _FRAME, w)
     frame = np.ones((fy1 - fy0, fx1 - fx0), bool)
     frame[y0 - fy0:y1 - fy0, x0 - fx0:x1 - fx0] = False
@@ -157,18 +160,20 @@ def _line(graph: RegionGraph, labels: np.ndarray, layer: np.ndarray, box: Box, d
         around = [int(np.argmax(frame_px))]
     colour = graph.regions.colour
     to_around = np.min([_lab_distance(colour, inside, r) for r in around], axis=0)  # (k,)
-    distinct = inside[to_around > delta_e]
+    distinct = inside[(to_around > delta_e) & ~own]
     if not len(distinct):
         return
     main = int(distinct[np.argmax(graph.regions.area[distinct])])  # the line's main ink colour
-    ink_mask = _lab_distance(colour, inside, main) < to_around  # (k,) nearer the ink than the surroundings
+    ink_mask = (_lab_distance(colour, inside, main) < to_around) & ~own  # (k,) nearer the ink than the surroundings
     ink, counters = inside[ink_mask], inside[~ink_mask]
+    paint = inside[own]  # the background's own paint inside the box (a pattern's dots): never ink
     base = around[int(np.argmax(frame_px[around]))]  # the main region around the line
     under = int(layer[base])
     ink_area = np.bincount(layer[ink], weights=graph.regions.area[ink], minlength=int(layer.max()) + 1)  # (K,)
     top = int(np.argmax(ink_area[under + 1:])) + under + 1 if ink_area[under + 1:].sum() > 0 else int(
         np.argmax(ink_area))
     layer[ink] = top
+    layer[paint[layer[paint] == top]] = 0  # the background's paint the line's layer took goes back to it
     shows = (_lab_distance(colour, counters, base) < delta_e) | showing_through(
         colour[counters, :3], colour[base, :3], colour[main, :3], delta_e)
     counters = counters[shows]  # only those showing the surroundings
@@ -186,15 +191,17 @@ def _line(graph: RegionGraph, labels: np.ndarray, layer: np.ndarray, box: Box, d
 
 
 def keep_lines_whole(graph: RegionGraph, layer: np.ndarray, boxes: list[Box], delta_e: float = 10.0,
-                     ) -> tuple[RegionGraph, np.ndarray]:
+                     explained: np.ndarray | None = None) -> tuple[RegionGraph, np.ndarray]:
     """``graph`` (a copy with new pixel labels where step 4 moved counter pixels; the input is not changed)
     and the layer (n,) of every region after keeping each text line of ``boxes`` in one layer (module
     docstring), renumbered 0..K-1 without empty layers. ``delta_e``: Lab distance above which a region
-    inside a box differs in colour from the line's surroundings."""
+    inside a box differs in colour from the line's surroundings; ``explained`` (n,) bool: regions the
+    background fit explains (a pattern's dots inside a box) are never ink: those in the line's layer go
+    back to the background."""
     out = np.asarray(layer, np.int64).copy()
     labels = graph.regions.labels.copy()  # (h, w)
     for box in boxes:
-        _line(graph, labels, out, box, delta_e)
+        _line(graph, labels, out, box, delta_e, explained)
     used = np.unique(out)  # sorted layer indices still holding regions
     if not np.array_equal(labels, graph.regions.labels):
         graph = replace(graph, regions=replace(graph.regions, labels=labels))
