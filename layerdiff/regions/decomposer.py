@@ -17,7 +17,9 @@
    (:func:`layerdiff.regions.text_lines.keep_lines_whole`); after painting, what each layer hides is
    completed from its own visible pixels and the layer over it unblended
    (:func:`layerdiff.regions.hidden.complete_hidden`: parametric fits for flat and gradient fills,
-   push-pull otherwise), so no layer keeps a copy of what lies above it;
+   push-pull otherwise; a background fitted as a repeating pattern keeps the fit), so no layer keeps a
+   copy of what lies above it; the regions the background fit explains inside a line's box (a
+   pattern's dots) are never its ink;
 6. with the text extra, the ink of each line gets regions of its own before step 2, is never absorbed
    as a fragment, a line in its own colour left in its panel's layer becomes a layer of its own, and an
    object apart from a line in the line's layer gets a layer of its own below it
@@ -35,8 +37,9 @@
    their straight edges and the one blend across them (:mod:`layerdiff.regions.texture_panels`) are a
    layer each the same way (a layer the solver made of one is replaced);
 9. a gradient fade or vignette of one colour over the whole background (:mod:`layerdiff.regions.fades`)
-   is split off the background as a layer just above it: in an empty slot with an exact count, as one
-   more layer with an automatic count; never over a photo background.
+   is split off the background as a layer just above it: in an empty slot with an exact count (or, with
+   none empty, in the slot of a speck, merged onto the layer under it), as one more layer with an automatic
+   count; never over a photo background.
 """
 
 from __future__ import annotations
