@@ -7,10 +7,11 @@ import numpy as np
 from region_scenes import SIZE, border_disc, over
 from scipy import ndimage
 
-from layerdiff.regions.background import attach_halos, fit_background, missed_pixels, unexplained_regions
+from layerdiff.regions.background import fit_background, missed_pixels, unexplained_regions
 from layerdiff.regions.config import RegionConfig
 from layerdiff.regions.fragments import absorb_fragments
 from layerdiff.regions.graph import graph_from_labels, region_graph
+from layerdiff.regions.halos import attach_halos
 from layerdiff.regions.ink import carve_line_ink, lift_line_ink, line_ink, part_objects_from_lines
 from layerdiff.regions.segment import pixel_features
 

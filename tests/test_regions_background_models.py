@@ -15,13 +15,13 @@ from scipy import ndimage
 import layerdiff
 from layerdiff.regions.background import (
     _radial_cover,
-    attach_halos,
     fit_background,
     missed_pixels,
     pattern_lattice,
     pattern_model,
     translucent_layers,
 )
+from layerdiff.regions.halos import attach_halos
 from layerdiff.text.ocr import ocr_available
 
 N = 192

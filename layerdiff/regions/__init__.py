@@ -11,7 +11,8 @@ The decomposition and extraction path of layerdiff-tiny, and the parts the non-l
 - :mod:`~layerdiff.regions.runtime`: the trained layerer evaluated in NumPy;
 - :mod:`~layerdiff.regions.text_lines` and :mod:`~layerdiff.regions.ink`: detected text lines kept whole,
   their ink given regions of its own;
-- :mod:`~layerdiff.regions.background`: the fitted background, the regions it does not explain, halos;
+- :mod:`~layerdiff.regions.background`: the fitted background and the regions it does not explain;
+  :mod:`~layerdiff.regions.halos`: the shadows and glows it does not explain, given to their layers;
   :mod:`~layerdiff.regions.faint`: shapes a few 8-bit steps off a smooth background, found by the residual;
   :mod:`~layerdiff.regions.overlays`: translucent panels over a pattern, found by their blend, a layer each;
   :mod:`~layerdiff.regions.texture_panels`: the same over a texture or a photo, found by their edges;

@@ -55,7 +55,6 @@ from ..contract import Progress, check_num_layers, check_options, image_to_array
 from ..layered import LayeredImage
 from ..registry import DEFAULT_MODEL
 from .background import (
-    attach_halos,
     explained_regions,
     fit_background,
     missed_pixels,
@@ -71,6 +70,7 @@ from .faint import faint_objects
 from .features import PAIR_FEATURES, REGION_FEATURES, all_pairs, pair_features, region_features, swap_pairs
 from .fragments import LAYER_FEATURES, absorb_fragments, spend_count_on_objects
 from .graph import RegionGraph, graph_from_labels, region_graph
+from .halos import attach_halos
 from .hidden import complete_hidden
 from .ink import carve_line_ink, lift_line_ink, line_ink, part_objects_from_lines
 from .overlays import Panel, find_panels, insert_panels
