@@ -77,8 +77,9 @@ def _halos(out: np.ndarray, rgb: np.ndarray, own: np.ndarray, model: np.ndarray,
     touching = ndimage.binary_dilation(owner > 0, structure=np.ones((3, 3), bool))  # (h, w)
     pieces, num = ndimage.label(missed, structure=np.ones((3, 3), bool))
     if num:  # a piece between two layers (a shadow meeting a glow) is cut where the nearer layer changes
-        _, pieces = np.unique(pieces * count + nearest * (pieces > 0), return_inverse=True)
-        pieces = pieces.reshape(missed.shape)  # (h, w) 0 stays 0: the smallest code
+        codes = pieces * count + nearest * (pieces > 0)  # (h, w) 0 outside the pieces
+        used = np.bincount(codes.ravel()) > 0  # renumbered in code order, without a sort
+        pieces = (np.cumsum(used) - 1)[codes]  # (h, w) 0 stays 0: the smallest code
         num = int(pieces.max())
     strong = np.bincount(pieces.ravel(), (err > halo_error).ravel(), minlength=num + 1) > 0  # (num + 1,)
     sizes = np.bincount(pieces.ravel(), minlength=num + 1)
