@@ -47,7 +47,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -86,6 +86,15 @@ from .vector_art import cut_under_layers
 __all__ = ["RegionLayerDecomposer", "check_layerer", "predict_relations", "layerer_folder"]
 
 T = TypeVar("T")
+
+
+class Fitted(NamedTuple):
+    """The accepted background fit of one image at the work size."""
+
+    model: np.ndarray  # (h, w, 3) the fitted background colours
+    flat: np.ndarray  # (h, w) bool, the pixels without texture
+    panels: list[Panel]  # translucent panels over a repeating pattern, a layer each
+    patterned: bool  # the fit is a repeating pattern (stripes, dots), not a smooth fill
 
 
 def predict_relations(layerer: Any, graph: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -282,7 +291,7 @@ class RegionLayerDecomposer:
             graph = carve_line_ink(graph, boxes, self.config)
         areas = find_photos(img, boxes) if self.photos else []
         graph, same, _, bg, layer, fitted = self._propose(graph, wanted, max_layers, split=True, photos=areas)
-        panels = fitted[2] if fitted is not None else []
+        panels = fitted.panels if fitted is not None else []
         if panels:  # the solver's share of the count: the panels are layers of their own
             wanted = None if wanted is None else wanted - len(panels)
             max_layers -= len(panels)
@@ -302,11 +311,11 @@ class RegionLayerDecomposer:
             layer = lift_line_ink(graph, layer, boxes, self.config.merge_delta_e, limit)  # (n,)
             layer = part_objects_from_lines(graph, layer, boxes, self.config.merge_delta_e, limit)  # (n,)
         if boxes:
-            explained = None if fitted is None else explained_regions(graph, fitted[0])  # (n,)
+            explained = None if fitted is None else explained_regions(graph, fitted.model)  # (n,)
             graph, layer = keep_lines_whole(graph, layer, boxes, self.config.merge_delta_e, explained)  # (n,)
         stack = self.paint(img, graph, layer, wanted, areas)  # (K, h, w, 4)
         if fitted is not None:
-            model, flat, _, _ = fitted  # (h, w, 3), (h, w)
+            model, flat = fitted.model, fitted.flat  # (h, w, 3), (h, w)
             own = layer[graph.regions.labels][None] == np.arange(int(layer.max()) + 1)[:, None, None]  # (K, h, w)
             for panel in panels:
                 own[0] &= ~panel.on  # a panel's pixels are neither halos nor background
@@ -315,9 +324,9 @@ class RegionLayerDecomposer:
             for panel in panels:  # the background shows the fit through a panel: completed from the fit
                 stack[0, panel.on, :3] = model[panel.on]
         if self.complete:
-            stack = complete_hidden(stack, img[..., :3], keep_background=fitted is not None and fitted[3])  # dots go on
+            stack = complete_hidden(stack, img[..., :3], keep_background=fitted is not None and fitted.patterned)
         if panels:
-            stack = insert_panels(stack, img[..., :3], fitted[0], panels)  # (K + P, h, w, 4)
+            stack = insert_panels(stack, img[..., :3], fitted.model, panels)  # (K + P, h, w, 4)
         elif self.panels and fitted is None and (stack[0, ..., 3] >= 1.0).all():  # over a texture or a photo
             stack = insert_texture_panels(stack, img[..., :3], find_texture_panels(img[..., :3]), wanted is not None,
                                           max_layers)  # (K', h, w, 4)
@@ -359,12 +368,10 @@ class RegionLayerDecomposer:
 
     def _propose(self, graph: RegionGraph, wanted: int | None = None, max_layers: int | None = None,
                  split: bool = False, photos: list[PhotoArea] | None = None,
-                 ) -> tuple[RegionGraph, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                            tuple[np.ndarray, np.ndarray, list[Panel], bool] | None]:
-        """The graph, :meth:`propose`'s relations and layers, and the accepted background fit (h, w, 3)
-        with the flat-pixel mask (h, w), the translucent panels over it and whether it is a repeating
-        pattern, or None (``fit_background`` off, a textured background (under 90% flat pixels: a photo)
-        that is not a repeating pattern, or a background no model explains).
+                 ) -> tuple[RegionGraph, np.ndarray, np.ndarray, np.ndarray, np.ndarray, Fitted | None]:
+        """The graph, :meth:`propose`'s relations and layers, and the accepted background fit
+        (:class:`Fitted`), or None (``fit_background`` off, a textured background (under 90% flat
+        pixels: a photo) that is not a repeating pattern, or a background no model explains).
         Regions the fit does not explain are taken out of the background: P(background) and P(same
         layer) with the explained background regions set to 0. ``split``: pieces of background regions
         the fit misses first become regions of their own (a new graph, relations predicted again)."""
@@ -427,7 +434,7 @@ class RegionLayerDecomposer:
             same, above, bg = keep_photos_whole(same, above, bg, graph, photos)
         layer = assign_layers(same, above, bg, graph.regions.area, None if wanted is None else wanted - len(panels),
                               cap - len(panels), self.merge_threshold, self.min_layer_area * h * w)  # (n,)
-        return graph, same, above, bg, layer, (model, flat, panels, patterned) if model is not None else None
+        return graph, same, above, bg, layer, Fitted(model, flat, panels, patterned) if model is not None else None
 
     def paint(self, img: np.ndarray, graph: RegionGraph, layer: np.ndarray, wanted: int | None = None,
               photos: list[PhotoArea] | None = None) -> np.ndarray:
